@@ -1,0 +1,115 @@
+"""A crowd of N users sends /start at once; how fast and how cheaply does the bot answer?
+
+Runs the stand-in (tests/fakegram) with Telegram's caps enforced (30 messages/s overall,
+20/min per group) in this process, and the bot as a real `python bot.py` child process, then
+the same crowd against a bare python-telegram-bot echo bot (bench/echo_bot.py). Prints, for
+each: seconds until the last answer versus the ideal N/30, 429s the stand-in answered, answers
+missing or doubled, CPU milliseconds per update in the bot process, and its peak memory.
+
+    .venv/bin/python -m bench.crowd [N]        (default N = 300)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.fakegram import FakeTelegram, TgUser
+
+ROOT = Path(__file__).resolve().parent.parent
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Result:
+    name: str
+    seconds: float
+    ideal: float
+    rejections: int
+    missing: int
+    doubled: int
+    cpu_ms_per_update: float
+    peak_rss_mb: float
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def run_crowd(name: str, script: str, crowd: int, workdir: Path) -> Result:
+    async with FakeTelegram() as fake:
+        env = {
+            **os.environ,
+            "BOT_TOKEN": fake.token,
+            "BOT_API_URL": fake.base_url,
+            "DATABASE_URL": f"sqlite:///{workdir / (name + '.db')}",
+            "PYTHONPATH": str(ROOT),
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, script, env=env, cwd=workdir, stderr=asyncio.subprocess.DEVNULL
+        )
+        try:
+            await fake.wait_for(lambda: bool(fake.calls_to("getUpdates")), timeout=60)
+            await asyncio.sleep(0.5)
+            fake.enforce_caps(per_second=30, per_group=20)
+            users = [TgUser(1_000_000 + i, first_name=f"R{i}") for i in range(crowd)]
+            cpu_before = cpu_seconds(process.pid)
+            started = time.perf_counter()
+            with fake.held_updates():
+                for user in users:
+                    fake.send_text(user, "/start")
+            await fake.wait_for(lambda: all(fake.sent_to(u.id) for u in users), timeout=600)
+            seconds = time.perf_counter() - started
+            await asyncio.sleep(1.0)  # let any duplicate show itself
+            cpu = cpu_seconds(process.pid) - cpu_before
+            peak = peak_rss_mb(process.pid)
+            counts = [len(fake.sent_to(u.id)) for u in users]
+            return Result(
+                name=name,
+                seconds=seconds,
+                ideal=crowd / 30,
+                rejections=fake.cap_rejections,
+                missing=counts.count(0),
+                doubled=sum(1 for c in counts if c > 1),
+                cpu_ms_per_update=1000 * cpu / crowd,
+                peak_rss_mb=peak,
+            )
+        finally:
+            process.terminate()
+            await process.wait()
+
+
+async def main(crowd: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        results = [
+            await run_crowd("bot.py", str(ROOT / "bot.py"), crowd, workdir),
+            await run_crowd("bare PTB echo", str(ROOT / "bench" / "echo_bot.py"), crowd, workdir),
+        ]
+    print(f"crowd of {crowd} users sending /start at once, stand-in enforcing 30/s")
+    print(
+        f"{'bot':<15} {'last answer s':>13} {'ideal s':>8} {'429s':>5} {'missing':>8} "
+        f"{'doubled':>8} {'CPU ms/update':>14} {'peak MB':>8}"
+    )
+    for r in results:
+        print(
+            f"{r.name:<15} {r.seconds:>13.2f} {r.ideal:>8.2f} {r.rejections:>5} {r.missing:>8} "
+            f"{r.doubled:>8} {r.cpu_ms_per_update:>14.2f} {r.peak_rss_mb:>8.1f}"
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 300))

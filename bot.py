@@ -1,0 +1,151 @@
+"""Entry point: `python bot.py` runs the bot with long polling.
+
+`build_application(settings)` is the one place where handlers are registered, in order, and
+the runtime (database, texts) is wired in. The database opens in `post_init` and closes in
+`post_shutdown`; SIGINT and SIGTERM stop the bot cleanly with exit code 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from telegram import Update
+from telegram.error import InvalidToken, NetworkError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from handlers import jobs, onboarding, report, start
+from handlers.common import BotApplication, BotContext, Runtime
+from handlers.errors import on_error
+from handlers.ordering import PerUserUpdateProcessor
+from handlers.transport import PacedRateLimiter
+from locales import Texts
+from services.logs import configure_logging
+from services.reporting import Reporting
+from services.users import Languages
+from settings import Settings, SettingsError, load_settings
+from storage.db import Database
+
+log = logging.getLogger("bot")
+DRAFT_SWEEP_SECONDS = 600
+
+
+def handlers() -> list[BaseHandler[Any, BotContext, Any]]:
+    """Every handler, in the order PTB tries them: the first that matches an update wins."""
+    private = filters.ChatType.PRIVATE
+    fresh = filters.UpdateType.MESSAGE  # edits (live-location updates included) are ignored
+    return [
+        # Commands
+        CommandHandler("start", onboarding.start, filters=private),
+        CommandHandler("help", start.help_command),
+        CommandHandler("language", start.language_command, filters=private),
+        CommandHandler("privacy", onboarding.privacy, filters=private),
+        CommandHandler("delete", onboarding.delete, filters=private),
+        CommandHandler("report", report.report_command, filters=private),
+        CommandHandler("cancel", report.cancel, filters=private),
+        CommandHandler("my", report.my_reports, filters=private),
+        # Buttons
+        CallbackQueryHandler(start.language_chosen, pattern=f"^{start.LANGUAGE_CALLBACK}"),
+        CallbackQueryHandler(onboarding.on_consent, pattern=f"^{onboarding.CALLBACK_CONSENT}$"),
+        CallbackQueryHandler(onboarding.on_delete, pattern=f"^{onboarding.CALLBACK_DELETE}"),
+        CallbackQueryHandler(
+            report.on_photo_location, pattern=f"^{report.CALLBACK_PHOTO_LOCATION}"
+        ),
+        CallbackQueryHandler(report.on_category, pattern=f"^{report.CALLBACK_CATEGORY}"),
+        CallbackQueryHandler(report.on_skip, pattern=f"^{report.CALLBACK_SKIP}"),
+        CallbackQueryHandler(report.on_submit, pattern=f"^{report.CALLBACK_SUBMIT}"),
+        CallbackQueryHandler(report.on_cancel_button, pattern=f"^{report.CALLBACK_CANCEL}"),
+        # A rider's messages
+        MessageHandler(private & fresh & (filters.PHOTO | filters.Document.ALL), report.on_photo),
+        MessageHandler(private & fresh & filters.LOCATION, report.on_location),
+        MessageHandler(
+            private
+            & fresh
+            & (filters.VIDEO | filters.ANIMATION | filters.Sticker.ALL | filters.VIDEO_NOTE),
+            report.on_unsupported_media,
+        ),
+        MessageHandler(private & fresh & filters.TEXT & ~filters.COMMAND, report.on_text),
+        # Last: whatever nobody recognised.
+        CallbackQueryHandler(start.stale_button),
+        MessageHandler(private & fresh, start.unknown),
+    ]
+
+
+def build_application(settings: Settings) -> BotApplication:
+    """The configured PTB Application, ready for `run_polling` (or a test's own start)."""
+    db = Database(settings.database_path)
+    texts = Texts()
+    runtime = Runtime(
+        settings=settings,
+        db=db,
+        texts=texts,
+        languages=Languages(db),
+        reporting=Reporting(db, settings.programme, settings.timezone),
+    )
+
+    async def post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        await runtime.db.open()
+        await start.set_command_menus(app.bot, texts)
+        log.info("started as @%s", app.bot.username)
+
+    async def post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        await runtime.db.close()
+        log.info("stopped; database closed")
+
+    api = settings.bot_api_url
+    app: BotApplication = (
+        ApplicationBuilder()
+        .token(settings.bot_token)
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .context_types(ContextTypes(context=BotContext))
+        .rate_limiter(PacedRateLimiter(settings.rate_limits))
+        .concurrent_updates(PerUserUpdateProcessor())
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+        .build()
+    )
+    app.bot_data["runtime"] = runtime
+    app.add_handlers(handlers())
+    app.add_error_handler(on_error)
+    schedule_jobs(app)
+    return app
+
+
+def schedule_jobs(app: BotApplication) -> None:
+    """Recurring work. Jobs are not persisted: each one asks the database what is due."""
+    assert app.job_queue is not None
+    app.job_queue.run_repeating(jobs.sweep_drafts, interval=DRAFT_SWEEP_SECONDS, first=30)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"bot.py: cannot start: {exc}", file=sys.stderr)
+        return 2
+    configure_logging([settings.bot_token])
+    app = build_application(settings)
+    try:
+        app.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
+    except InvalidToken:
+        print("bot.py: cannot start: BOT_TOKEN: rejected by the Bot API", file=sys.stderr)
+        return 2
+    except NetworkError as exc:
+        print(f"bot.py: cannot start: BOT_API_URL: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

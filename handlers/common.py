@@ -1,0 +1,60 @@
+"""What every handler shares: the runtime (settings, database, texts) and answering a user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+from telegram import Update, User
+from telegram.ext import Application, CallbackContext, ExtBot
+
+from locales import Texts
+from services.reporting import Reporting
+from services.users import Languages
+from settings import Settings
+from storage.db import Database
+
+
+@dataclass
+class Runtime:
+    """Long-lived objects built once in `build_application` and shared by all handlers."""
+
+    settings: Settings
+    db: Database
+    texts: Texts
+    languages: Languages
+    reporting: Reporting
+
+
+class BotContext(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], dict[str, Any]]):
+    """PTB's context with typed access to the runtime."""
+
+    @property
+    def runtime(self) -> Runtime:
+        return cast(Runtime, self.bot_data["runtime"])
+
+
+BotApplication = Application[
+    ExtBot[Any], BotContext, dict[Any, Any], dict[Any, Any], dict[str, Any], Any
+]
+
+
+async def language_of(context: BotContext, user: User | None) -> str:
+    """The language to answer `user` in (the default language when there is no user)."""
+    if user is None:
+        return context.runtime.languages.default
+    return await context.runtime.languages.of(user.id, user.language_code)
+
+
+async def reply(update: Update, context: BotContext, key: str, /, **params: Any) -> None:
+    """Answer in the chat of `update` with the message `key` in the user's language.
+
+    Keyword arguments that are not placeholders of the message (`reply_markup`) go to Telegram.
+    """
+    chat = update.effective_chat
+    if chat is None:
+        return
+    markup = params.pop("reply_markup", None)
+    language = await language_of(context, update.effective_user)
+    text = context.runtime.texts.get(language, key, **params)
+    await context.bot.send_message(chat.id, text, reply_markup=markup)

@@ -1,0 +1,469 @@
+"""The rider's report: photos, location, category, description, confirm (see services/reporting).
+
+Each answer shows the next step, so a rider who comes back after hours (or after a restart)
+sees where they are. Buttons carry the draft id, so a button from an old draft is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    Update,
+)
+from telegram.error import TelegramError
+
+from handlers.common import BotContext, language_of
+from locales import LANGUAGES
+from services.photos import DEFAULT_MAX_BYTES, PhotoProblem, PhotoRejected
+from services.reporting import Draft, Refusal, Refused, Reporting, Step, Submitted
+
+CALLBACK_PHOTO_LOCATION = "loc:"
+CALLBACK_CATEGORY = "cat:"
+CALLBACK_SKIP = "skip:"
+CALLBACK_SUBMIT = "sub:"
+CALLBACK_CANCEL = "can:"
+HELD_PHOTO = "held_photo"  # a photo sent before consent, kept in memory only
+IMAGE_MIME_TYPES = ("image/jpeg", "image/png", "image/webp")
+
+
+def workflow(context: BotContext) -> Reporting:
+    return context.runtime.reporting
+
+
+def button_texts(context: BotContext, key: str) -> set[str]:
+    """A reply-keyboard label in every language (riders may have switched since)."""
+    return {context.runtime.texts.get(language, key) for language in LANGUAGES}
+
+
+def main_keyboard(context: BotContext, language: str) -> ReplyKeyboardMarkup:
+    """The persistent keyboard with the one button that starts a report."""
+    label = context.runtime.texts.get(language, "keyboard.report")
+    return ReplyKeyboardMarkup([[label]], resize_keyboard=True, is_persistent=True)
+
+
+def draft_keyboard(context: BotContext, language: str) -> ReplyKeyboardMarkup:
+    texts = context.runtime.texts
+    return ReplyKeyboardMarkup(
+        [
+            [KeyboardButton(texts.get(language, "keyboard.location"), request_location=True)],
+            [texts.get(language, "keyboard.cancel")],
+        ],
+        resize_keyboard=True,
+        is_persistent=True,
+    )
+
+
+async def send(update: Update, context: BotContext, text: str, markup: object = None) -> None:
+    chat = update.effective_chat
+    if chat is not None:
+        await context.bot.send_message(chat.id, text, reply_markup=markup)  # type: ignore[arg-type]
+
+
+async def show_step(update: Update, context: BotContext, draft: Draft, lead: str = "") -> None:
+    """Tell the rider what we have and ask for the draft's next step, with its buttons."""
+    texts = context.runtime.texts
+    language = await language_of(context, update.effective_user)
+    programme = context.runtime.settings.programme
+
+    def t(key: str, **params: object) -> str:
+        return texts.get(language, key, **params)
+
+    lines = [lead] if lead else []
+    markup: object
+    if draft.step == Step.PHOTOS:
+        lines.append(t("report.ask_location", count=draft.photo_count, max=programme.max_photos))
+        markup = draft_keyboard(context, language)
+        if draft.photo_gps is not None:
+            await send(update, context, "\n".join(lines), markup)
+            lat, lon = draft.photo_gps
+            lines = [
+                t("report.offer_photo_location", latitude=f"{lat:.5f}", longitude=f"{lon:.5f}")
+            ]
+            markup = InlineKeyboardMarkup.from_button(
+                InlineKeyboardButton(
+                    t("button.use_photo_location"),
+                    callback_data=f"{CALLBACK_PHOTO_LOCATION}{draft.id}",
+                )
+            )
+    elif draft.step == Step.CATEGORY:
+        if workflow(context).location_mismatch(draft):
+            lines.append(t("report.location_mismatch", metres=round(draft.photo_distance_m or 0)))
+        lines.append(t("report.ask_category"))
+        buttons = [
+            InlineKeyboardButton(
+                category.name(language),
+                callback_data=f"{CALLBACK_CATEGORY}{draft.id}:{category.key}",
+            )
+            for category in programme.categories
+        ]
+        markup = InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
+    elif draft.step == Step.DESCRIPTION:
+        lines.append(t("report.ask_description", max=programme.description_max_chars))
+        markup = InlineKeyboardMarkup.from_button(
+            InlineKeyboardButton(t("button.skip"), callback_data=f"{CALLBACK_SKIP}{draft.id}")
+        )
+    else:
+        lines.append(summary(context, language, draft))
+        markup = InlineKeyboardMarkup.from_row(
+            [
+                InlineKeyboardButton(
+                    t("button.submit"), callback_data=f"{CALLBACK_SUBMIT}{draft.id}"
+                ),
+                InlineKeyboardButton(
+                    t("button.cancel"), callback_data=f"{CALLBACK_CANCEL}{draft.id}"
+                ),
+            ]
+        )
+    await send(update, context, "\n".join(lines), markup)
+
+
+def summary(context: BotContext, language: str, draft: Draft) -> str:
+    texts = context.runtime.texts
+    category = context.runtime.settings.programme.category(draft.category or "")
+    lat, lon = draft.location or (0.0, 0.0)
+    return texts.get(
+        language,
+        "report.summary",
+        photos=draft.photo_count,
+        latitude=f"{lat:.5f}",
+        longitude=f"{lon:.5f}",
+        category=category.name(language) if category else "-",
+        description=draft.description or texts.get(language, "report.no_description"),
+    )
+
+
+async def refuse(update: Update, context: BotContext, refused: Refused) -> None:
+    """Explain a refusal in the rider's language, then show where their draft stands."""
+    texts = context.runtime.texts
+    language = await language_of(context, update.effective_user)
+    if refused.reason == Refusal.NOT_CONSENTED:
+        from handlers.onboarding import ask_consent
+
+        await ask_consent(update, context)
+        return
+    text = texts.get(
+        language,
+        f"report.refused.{refused.reason.value}",
+        reference=refused.reference or "",
+        limit=refused.limit or 0,
+    )
+    user = update.effective_user
+    draft = await workflow(context).draft(user.id) if user else None
+    if draft is not None and refused.reason not in (Refusal.STALE_BUTTON,):
+        await show_step(update, context, draft, lead=text)
+    else:
+        await send(update, context, text)
+
+
+# --- photos -----------------------------------------------------------------------------
+
+
+async def on_photo(update: Update, context: BotContext) -> None:
+    """A photo (as a picture or an image file) starts a report or adds to the draft."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or user is None:
+        return
+    if message.photo:
+        file_id, unique_id, size = (
+            message.photo[-1].file_id,
+            message.photo[-1].file_unique_id,
+            message.photo[-1].file_size,
+        )
+    elif message.document:
+        document = message.document
+        if (document.mime_type or "") in ("image/gif",) or (document.mime_type or "").startswith(
+            "video/"
+        ):
+            await refuse_media(update, context)
+            return
+        file_id, unique_id, size = document.file_id, document.file_unique_id, document.file_size
+    else:
+        return
+    if size is not None and size > DEFAULT_MAX_BYTES:
+        await photo_problem(update, context, PhotoProblem.TOO_LARGE)
+        return
+    reporting = workflow(context)
+    refusal = await reporting.check_photo_allowed(user.id, unique_id)
+    if refusal is not None and refusal.reason == Refusal.NOT_CONSENTED:
+        if context.user_data is not None:
+            context.user_data[HELD_PHOTO] = message
+        await refuse(update, context, refusal)
+        return
+    if refusal is not None:
+        await refuse(update, context, refusal)
+        return
+    await add_photo(update, context, message, file_id, unique_id)
+
+
+async def add_photo(
+    update: Update, context: BotContext, message: Message, file_id: str, unique_id: str
+) -> None:
+    """Download, check and store one photo, then show the next step."""
+    user = update.effective_user
+    assert user is not None
+    file = await context.bot.get_file(file_id)
+    data = bytes(await file.download_as_bytearray())
+    try:
+        outcome = await workflow(context).add_photo(user.id, unique_id, data)
+    except PhotoRejected as rejected:
+        await photo_problem(update, context, rejected.reason)
+        return
+    if isinstance(outcome, Refused):
+        await refuse(update, context, outcome)
+        return
+    language = await language_of(context, user)
+    lead = context.runtime.texts.get(
+        language,
+        "report.photo_received",
+        count=outcome.photo_count,
+        max=context.runtime.settings.programme.max_photos,
+    )
+    if outcome.step == Step.PHOTOS:
+        await show_step(update, context, outcome)
+    else:
+        await show_step(update, context, outcome, lead=lead)
+
+
+async def photo_problem(update: Update, context: BotContext, problem: PhotoProblem) -> None:
+    language = await language_of(context, update.effective_user)
+    text = context.runtime.texts.get(language, f"photo.{problem.value}")
+    user = update.effective_user
+    draft = await workflow(context).draft(user.id) if user else None
+    if draft is not None:
+        await show_step(update, context, draft, lead=text)
+    else:
+        await send(update, context, text)
+
+
+async def refuse_media(update: Update, context: BotContext) -> None:
+    """GIFs, videos, stickers, voice: say what we need instead."""
+    language = await language_of(context, update.effective_user)
+    await send(update, context, context.runtime.texts.get(language, "photo.unsupported_media"))
+
+
+# --- location, category, description ----------------------------------------------------
+
+
+async def on_location(update: Update, context: BotContext) -> None:
+    """A shared location, venue or live location sets where the hazard is."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or user is None or message.location is None:
+        return
+    source = "venue" if message.venue else ("live" if message.location.live_period else "shared")
+    outcome = await workflow(context).set_location(
+        user.id, message.location.latitude, message.location.longitude, source
+    )
+    if isinstance(outcome, Refused):
+        await refuse(update, context, outcome)
+    else:
+        await show_step(update, context, outcome)
+
+
+async def on_photo_location(update: Update, context: BotContext) -> None:
+    """The one-tap button that uses the position in the photo's EXIF."""
+    query = update.callback_query
+    user = update.effective_user
+    if query is None or user is None:
+        return
+    await query.answer()
+    draft_id = _draft_id(query.data, CALLBACK_PHOTO_LOCATION)
+    outcome = await workflow(context).use_photo_location(user.id, draft_id)
+    if isinstance(outcome, Refused):
+        await refuse(update, context, outcome)
+    else:
+        await show_step(update, context, outcome)
+
+
+async def on_category(update: Update, context: BotContext) -> None:
+    """A category button."""
+    query = update.callback_query
+    user = update.effective_user
+    if query is None or user is None:
+        return
+    await query.answer()
+    draft_part, _, key = (query.data or "").removeprefix(CALLBACK_CATEGORY).partition(":")
+    outcome = await workflow(context).set_category(
+        user.id, int(draft_part) if draft_part.isdigit() else -1, key
+    )
+    if isinstance(outcome, Refused):
+        await refuse(update, context, outcome)
+    else:
+        await show_step(update, context, outcome)
+
+
+async def on_skip(update: Update, context: BotContext) -> None:
+    """Skip the optional description."""
+    query = update.callback_query
+    user = update.effective_user
+    if query is None or user is None:
+        return
+    await query.answer()
+    outcome = await workflow(context).set_description(
+        user.id, _draft_id(query.data, CALLBACK_SKIP), None
+    )
+    if isinstance(outcome, Refused):
+        await refuse(update, context, outcome)
+    else:
+        await show_step(update, context, outcome)
+
+
+async def on_text(update: Update, context: BotContext) -> None:
+    """Text in a private chat: a keyboard button, the description, or a hint for the step."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or user is None or message.text is None:
+        return
+    text = message.text
+    if text in button_texts(context, "keyboard.cancel"):
+        await cancel(update, context)
+        return
+    draft = await workflow(context).draft(user.id)
+    if text in button_texts(context, "keyboard.report") or text in button_texts(
+        context, "keyboard.location"
+    ):
+        await report_command(update, context)
+        return
+    if draft is None:
+        from handlers.start import unknown
+
+        await unknown(update, context)
+    elif draft.step == Step.DESCRIPTION:
+        outcome = await workflow(context).set_description(user.id, draft.id, text)
+        if isinstance(outcome, Refused):
+            await refuse(update, context, outcome)
+        else:
+            await show_step(update, context, outcome)
+    else:
+        language = await language_of(context, user)
+        hint = context.runtime.texts.get(language, f"report.hint.{draft.step.value}")
+        await show_step(update, context, draft, lead=hint)
+
+
+# --- submit, cancel, commands -----------------------------------------------------------
+
+
+async def on_submit(update: Update, context: BotContext) -> None:
+    """Submit: the reference comes back at once."""
+    query = update.callback_query
+    user = update.effective_user
+    if query is None or user is None:
+        return
+    await query.answer()
+    outcome = await workflow(context).submit(user.id, _draft_id(query.data, CALLBACK_SUBMIT))
+    if isinstance(outcome, Refused):
+        await refuse(update, context, outcome)
+        return
+    await drop_buttons(query.message)
+    await announce_submitted(update, context, outcome)
+
+
+async def announce_submitted(update: Update, context: BotContext, submitted: Submitted) -> None:
+    language = await language_of(context, update.effective_user)
+    texts = context.runtime.texts
+    key = "report.already_submitted" if submitted.already else "report.submitted"
+    hours = context.runtime.settings.programme.review_deadline_hours
+    await send(
+        update,
+        context,
+        texts.get(language, key, reference=submitted.reference, hours=hours),
+        main_keyboard(context, language),
+    )
+
+
+async def on_cancel_button(update: Update, context: BotContext) -> None:
+    """The Cancel button under the summary."""
+    query = update.callback_query
+    if query is None:
+        return
+    await query.answer()
+    await drop_buttons(query.message)
+    await cancel(update, context)
+
+
+async def cancel(update: Update, context: BotContext) -> None:
+    """/cancel: discard the draft."""
+    user = update.effective_user
+    if user is None:
+        return
+    language = await language_of(context, user)
+    discarded = await workflow(context).cancel(user.id)
+    key = "report.cancelled" if discarded else "report.nothing_to_cancel"
+    await send(
+        update, context, context.runtime.texts.get(language, key), main_keyboard(context, language)
+    )
+
+
+async def report_command(update: Update, context: BotContext) -> None:
+    """/report or the 📷 button: continue the draft, or ask for the first photo."""
+    user = update.effective_user
+    if user is None:
+        return
+    reporting = workflow(context)
+    if not await reporting.has_consented(user.id):
+        await refuse(update, context, Refused(Refusal.NOT_CONSENTED))
+        return
+    draft = await reporting.draft(user.id)
+    if draft is not None:
+        await show_step(update, context, draft)
+        return
+    language = await language_of(context, user)
+    await send(
+        update,
+        context,
+        context.runtime.texts.get(
+            language, "report.ask_photo", max=context.runtime.settings.programme.max_photos
+        ),
+        main_keyboard(context, language),
+    )
+
+
+async def my_reports(update: Update, context: BotContext) -> None:
+    """/my: the latest reports with their status."""
+    user = update.effective_user
+    if user is None:
+        return
+    texts = context.runtime.texts
+    language = await language_of(context, user)
+    rows = await workflow(context).my_reports(user.id)
+    if not rows:
+        await send(update, context, texts.get(language, "my.none"))
+        return
+    programme = context.runtime.settings.programme
+    lines = [texts.get(language, "my.header")]
+    for row in rows:
+        category = programme.category(row["category"] or "")
+        lines.append(
+            texts.get(
+                language,
+                "my.line",
+                reference=row["reference"],
+                category=category.name(language) if category else "-",
+                status=texts.get(language, f"status.{row['status']}"),
+            )
+        )
+    await send(update, context, "\n".join(lines))
+
+
+async def on_unsupported_media(update: Update, context: BotContext) -> None:
+    """Video, GIF, sticker, voice and the like."""
+    await refuse_media(update, context)
+
+
+def _draft_id(data: str | None, prefix: str) -> int:
+    value = (data or "").removeprefix(prefix)
+    return int(value) if value.isdigit() else -1
+
+
+async def drop_buttons(message: object) -> None:
+    """Remove the buttons of a message that has done its job (best effort)."""
+    if isinstance(message, Message):
+        with contextlib.suppress(TelegramError):
+            await message.edit_reply_markup(None)

@@ -1,0 +1,332 @@
+"""Turn an untrusted image from a rider into safe evidence for moderators.
+
+What :func:`inspect_photo` checks, in order, and why:
+
+* Size in bytes first, so nothing large is even parsed.
+* Format allow-list (JPEG, PNG, WEBP) enforced by ``Image.open(formats=...)``, so only
+  those decoders ever see the bytes. Animated or multi-frame files are refused. A JPEG
+  carrying extra MPO pictures (phone depth maps, HDR gain maps) counts as a JPEG and only
+  its primary picture is used.
+* Decompression bombs: the pixel count is read from the header and checked *before*
+  anything is decoded. The effective limit is the smaller of ``max_pixels`` and Pillow's
+  own ``Image.MAX_IMAGE_PIXELS``, so an image that makes Pillow warn is always refused.
+  Warning filters are not touched: ``warnings.catch_warnings`` swaps process-wide state
+  and is not thread-safe, and callers run this function in worker threads.
+* Integrity: ``verify()`` and then a full ``load()`` on a fresh handle. Truncated data is
+  refused; ``ImageFile.LOAD_TRUNCATED_IMAGES`` is never changed.
+* EXIF capture time and GPS are read for plausibility checks. Telegram strips EXIF from
+  photos sent as photos, so these are only present when an image is sent as a file.
+* The output is re-encoded from pixels alone: orientation applied, RGB, size capped, and
+  no metadata at all (EXIF, GPS, ICC, XMP, comments). Moderators and anyone they forward
+  it to see the picture, not the rider's device details or home location.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone, tzinfo
+from enum import StrEnum
+from typing import Final
+
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL.TiffImagePlugin import IFDRational
+
+from services.geo import valid_coordinates
+
+ALLOWED_FORMATS: Final = frozenset({"JPEG", "PNG", "WEBP"})
+DEFAULT_MAX_PIXELS: Final = 50_000_000
+DEFAULT_MAX_BYTES: Final = 20 * 1024 * 1024
+DEFAULT_MAX_SIDE: Final = 2560
+JPEG_QUALITY: Final = 85
+LOOKALIKE_DISTANCE: Final = 6
+"""Hamming distance between dHashes at or below which two photos look reused."""
+FUTURE_TOLERANCE: Final = timedelta(days=1)
+"""How far in the future a capture time may be before :func:`is_stale` flags it."""
+
+_OPEN_FORMATS: Final = tuple(sorted(ALLOWED_FORMATS))
+# Formats Pillow can identify that we refuse; probed only to pick the right reason.
+_PROBE_FORMATS: Final = ("GIF", "BMP", "TIFF", "ICO", "AVIF", "JPEG2000", "PSD")
+# ISO-BMFF brands of HEIF/HEIC photos (iPhones), which Pillow cannot identify.
+_HEIF_BRANDS: Final = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1"})
+_EXIF_DATETIME: Final = "%Y:%m:%d %H:%M:%S"
+_EXIF_OFFSET: Final = re.compile(r"([+-])(\d{2}):(\d{2})")
+
+
+class PhotoProblem(StrEnum):
+    """Why a photo was refused."""
+
+    TOO_LARGE = "too_large"
+    NOT_IMAGE = "not_image"
+    UNSUPPORTED_FORMAT = "unsupported_format"
+    TOO_MANY_PIXELS = "too_many_pixels"
+    CORRUPT = "corrupt"
+
+
+class PhotoRejected(Exception):
+    """The image cannot be used as evidence; ``reason`` says why."""
+
+    def __init__(self, reason: PhotoProblem, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else str(reason))
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A cleaned, re-encoded photo plus what was learnt from the original."""
+
+    jpeg: bytes
+    sha256: str
+    phash: int
+    width: int
+    height: int
+    taken_at: datetime | None
+    gps: tuple[float, float] | None
+    source_format: str
+
+
+def inspect_photo(
+    data: bytes,
+    *,
+    local_tz: tzinfo,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_side: int = DEFAULT_MAX_SIDE,
+) -> Evidence:
+    """Validate ``data`` and return clean evidence, or raise :class:`PhotoRejected`.
+
+    ``local_tz`` interprets EXIF times that carry no offset. CPU-bound and synchronous:
+    run it in a worker thread. No Pillow exception escapes except as PhotoRejected.
+    """
+    if len(data) > max_bytes:
+        raise PhotoRejected(PhotoProblem.TOO_LARGE, f"{len(data)} bytes > {max_bytes}")
+    source_format = _check_header(data, max_pixels)
+    try:
+        with Image.open(io.BytesIO(data), formats=_OPEN_FORMATS) as im:
+            im.draft(None, (max_side, max_side))  # JPEG only: decode at a reduced scale
+            im.load()
+            exif = im.getexif()
+            transposed = ImageOps.exif_transpose(im)
+    except Exception as exc:
+        raise PhotoRejected(PhotoProblem.CORRUPT, str(exc)) from exc
+    taken_at, gps = _read_exif(exif, local_tz)
+    try:
+        picture = _clean_rgb(transposed, max_side)
+        out = io.BytesIO()
+        picture.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
+    except Exception as exc:
+        raise PhotoRejected(PhotoProblem.CORRUPT, str(exc)) from exc
+    return Evidence(
+        jpeg=out.getvalue(),
+        sha256=hashlib.sha256(data).hexdigest(),
+        phash=dhash(picture),
+        width=picture.width,
+        height=picture.height,
+        taken_at=taken_at,
+        gps=gps,
+        source_format=source_format,
+    )
+
+
+def _check_header(data: bytes, max_pixels: int) -> str:
+    """Identify, size-check and verify ``data`` without decoding pixels; return the format."""
+    limit = (
+        max_pixels if Image.MAX_IMAGE_PIXELS is None else min(max_pixels, Image.MAX_IMAGE_PIXELS)
+    )
+    try:
+        with Image.open(io.BytesIO(data), formats=_OPEN_FORMATS) as im:
+            width, height = im.size
+            if width * height > limit:
+                raise PhotoRejected(
+                    PhotoProblem.TOO_MANY_PIXELS, f"{width}x{height} > {limit} pixels"
+                )
+            if im.format != "MPO" and getattr(im, "n_frames", 1) > 1:
+                raise PhotoRejected(PhotoProblem.UNSUPPORTED_FORMAT, f"animated {im.format}")
+            source_format = "JPEG" if im.format == "MPO" else str(im.format)
+            im.verify()
+    except PhotoRejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # The warning only arrives as an exception when the caller runs with -W error.
+        raise PhotoRejected(PhotoProblem.TOO_MANY_PIXELS, str(exc)) from exc
+    except UnidentifiedImageError as exc:
+        reason = (
+            PhotoProblem.UNSUPPORTED_FORMAT
+            if _is_refused_image_format(data)
+            else PhotoProblem.NOT_IMAGE
+        )
+        raise PhotoRejected(reason) from exc
+    except Exception as exc:
+        raise PhotoRejected(PhotoProblem.CORRUPT, str(exc)) from exc
+    return source_format
+
+
+def _is_refused_image_format(data: bytes) -> bool:
+    """Whether ``data`` looks like an image in a format we do not accept."""
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        return True
+    try:
+        with Image.open(io.BytesIO(data), formats=_PROBE_FORMATS):
+            return True
+    except Image.DecompressionBombError:
+        return True
+    except Exception:
+        return False
+
+
+def _clean_rgb(image: Image.Image, max_side: int) -> Image.Image:
+    """RGB copy with transparency flattened onto white, long side capped, and no metadata."""
+    if image.has_transparency_data:
+        rgba = image.convert("RGBA")
+        rgb = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+    else:
+        rgb = image.convert("RGB")
+    long_side = max(rgb.size)
+    if long_side > max_side:
+        scale = max_side / long_side
+        size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+        rgb = rgb.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    # A fresh image carries no info dict (EXIF, ICC, XMP, comment) into the save.
+    clean = Image.new("RGB", rgb.size)
+    clean.paste(rgb)
+    return clean
+
+
+def dhash(image: Image.Image) -> int:
+    """64-bit difference hash: 9x8 grayscale, bit set where a pixel is brighter than its right."""
+    pixels = image.convert("L").resize((9, 8), Image.Resampling.LANCZOS).tobytes()
+    bits = 0
+    for row in range(8):
+        for col in range(8):
+            left = pixels[row * 9 + col]
+            bits = (bits << 1) | (left > pixels[row * 9 + col + 1])
+    return bits
+
+
+def hamming(a: int, b: int) -> int:
+    """Number of differing bits between two hashes."""
+    return (a ^ b).bit_count()
+
+
+def is_stale(taken_at: datetime | None, now: datetime, max_age: timedelta) -> bool:
+    """Whether a capture time is too old to count as a fresh report.
+
+    ``None`` (no EXIF, e.g. a Telegram photo) is not stale. A capture time more than
+    :data:`FUTURE_TOLERANCE` ahead of ``now`` is also treated as stale: it means a wrong
+    camera clock or edited metadata, so the time proves nothing; smaller skews (time
+    zone mix-ups) are tolerated. Both datetimes must be aware.
+    """
+    if taken_at is None:
+        return False
+    return now - taken_at > max_age or taken_at - now > FUTURE_TOLERANCE
+
+
+def _read_exif(
+    exif: Image.Exif, local_tz: tzinfo
+) -> tuple[datetime | None, tuple[float, float] | None]:
+    """Capture time and GPS; malformed metadata yields ``None`` instead of a rejection."""
+    try:
+        return taken_at_from_exif(exif, local_tz), gps_from_exif(exif)
+    except Exception:
+        return None, None
+
+
+def taken_at_from_exif(exif: Image.Exif, local_tz: tzinfo) -> datetime | None:
+    """Aware capture time from EXIF, or ``None`` if absent or invalid.
+
+    Uses DateTimeOriginal with OffsetTimeOriginal, else DateTime with OffsetTime. Without
+    a valid offset the time is interpreted in ``local_tz``.
+    """
+    exif_ifd = exif.get_ifd(ExifTags.IFD.Exif)
+    for value, offset in (
+        (
+            exif_ifd.get(ExifTags.Base.DateTimeOriginal),
+            exif_ifd.get(ExifTags.Base.OffsetTimeOriginal),
+        ),
+        (exif.get(ExifTags.Base.DateTime), exif_ifd.get(ExifTags.Base.OffsetTime)),
+    ):
+        text = _text(value)
+        if text is None:
+            continue
+        try:
+            naive = datetime.strptime(text, _EXIF_DATETIME)
+        except ValueError:
+            continue
+        return naive.replace(tzinfo=_parse_offset(offset) or local_tz)
+    return None
+
+
+def _parse_offset(value: object) -> timezone | None:
+    text = _text(value)
+    match = _EXIF_OFFSET.fullmatch(text) if text else None
+    if match is None:
+        return None
+    sign, hours, minutes = match.groups()
+    delta = timedelta(hours=int(hours), minutes=int(minutes))
+    if delta >= timedelta(hours=24) or int(minutes) >= 60:
+        return None
+    return timezone(-delta if sign == "-" else delta)
+
+
+def gps_from_exif(exif: Image.Exif) -> tuple[float, float] | None:
+    """``(lat, lon)`` from the GPS IFD, or ``None`` if missing or implausible.
+
+    Each of GPSLatitude/GPSLongitude must be three rationals (degrees, minutes, seconds),
+    given as IFDRational or ``(num, den)`` tuples. Any zero denominator, including 0/0,
+    makes the position unusable: we cannot tell how precise it is, and a wrong location
+    is worse than none. Missing or unknown refs, minutes/seconds outside [0, 60),
+    out-of-range results and exactly (0, 0) also give ``None``. 'S' and 'W' negate.
+    """
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    lat = _dms(
+        gps.get(ExifTags.GPS.GPSLatitude), _text(gps.get(ExifTags.GPS.GPSLatitudeRef)), ("N", "S")
+    )
+    lon = _dms(
+        gps.get(ExifTags.GPS.GPSLongitude), _text(gps.get(ExifTags.GPS.GPSLongitudeRef)), ("E", "W")
+    )
+    if lat is None or lon is None or (lat == 0 and lon == 0) or not valid_coordinates(lat, lon):
+        return None
+    return (lat, lon)
+
+
+def _dms(value: object, ref: str | None, refs: tuple[str, str]) -> float | None:
+    """Signed decimal degrees from a (deg, min, sec) triple; ``refs`` is (positive, negative)."""
+    if ref is None or ref.upper() not in refs or not isinstance(value, tuple) or len(value) != 3:
+        return None
+    decimal = 0.0
+    for part, scale in zip(value, (1, 60, 3600), strict=True):
+        number = _rational(part)
+        if number is None or number < 0 or (scale > 1 and number >= 60):
+            return None
+        decimal += number / scale
+    return -decimal if ref.upper() == refs[1] else decimal
+
+
+def _rational(value: object) -> float | None:
+    """A finite float from an IFDRational, a ``(num, den)`` tuple or a plain number."""
+    num: object
+    den: object
+    if isinstance(value, IFDRational):
+        num, den = value.numerator, value.denominator
+    elif isinstance(value, tuple) and len(value) == 2:
+        num, den = value
+    else:
+        num, den = value, 1
+    if isinstance(num, bool) or not isinstance(num, int | float):
+        return None
+    if isinstance(den, bool) or not isinstance(den, int | float) or den == 0:
+        return None
+    result = num / den
+    return result if math.isfinite(result) else None
+
+
+def _text(value: object) -> str | None:
+    """An EXIF ASCII value as stripped text, or ``None``."""
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if not isinstance(value, str):
+        return None
+    return value.strip("\x00 ") or None

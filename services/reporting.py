@@ -1,0 +1,392 @@
+"""The rider's report, from the first photo to submission: a state machine kept in the database.
+
+Every step is written as it happens, so a restart, a crash or hours of silence lose nothing:
+the rider's next message continues from the stored step.
+
+    photo ──► PHOTOS ──location──► CATEGORY ──button──► DESCRIPTION ──text/skip──► CONFIRM
+              │  ▲ more photos (1..max)                                              │
+              └──┘                                                          submit ──┴──► pending
+
+A photo may be added, and the location changed, at any step; `/cancel` discards the draft;
+a draft untouched for `draft_expiry_hours` expires after one reminder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from enum import StrEnum
+
+from services.geo import haversine_m, valid_coordinates
+from services.photos import inspect_photo, is_stale
+from settings import Programme
+from storage import reports as store
+from storage.db import Connection, Database, Row
+
+EVIDENCE_MAX_SIDE = 1600  # what a moderator's phone shows; keeps the database small
+REMINDER_BEFORE_EXPIRY = timedelta(hours=4)
+
+
+class Step(StrEnum):
+    PHOTOS = "photos"  # collecting photos; the location moves it on
+    CATEGORY = "category"
+    DESCRIPTION = "description"
+    CONFIRM = "confirm"
+
+
+class Refusal(StrEnum):
+    """Why the workflow said no; each has a message in locales/ (`report.refused.<value>`)."""
+
+    NOT_CONSENTED = "not_consented"
+    NO_DRAFT = "no_draft"
+    DAILY_CAP = "daily_cap"
+    TOO_MANY_PHOTOS = "too_many_photos"
+    PHOTO_REUSED = "photo_reused"
+    PHOTO_ALREADY_IN_DRAFT = "photo_already_in_draft"
+    OUTSIDE_AREA = "outside_area"
+    BAD_LOCATION = "bad_location"
+    NO_PHOTO_LOCATION = "no_photo_location"
+    UNKNOWN_CATEGORY = "unknown_category"
+    DESCRIPTION_TOO_LONG = "description_too_long"
+    NOT_READY = "not_ready"
+    STALE_BUTTON = "stale_button"
+
+
+@dataclass(frozen=True)
+class Refused:
+    reason: Refusal
+    reference: str | None = None  # the earlier report that used the same photo
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A rider's report in progress, as stored."""
+
+    id: int
+    rider_id: int
+    step: Step
+    photo_count: int
+    photo_gps: tuple[float, float] | None  # the first EXIF position among the photos
+    location: tuple[float, float] | None
+    photo_distance_m: float | None
+    category: str | None
+    description: str | None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    reference: str
+    report_id: int
+    already: bool = False  # a repeated press of Submit: nothing new happened
+
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+class Reporting:
+    """The rider-facing workflow. Every method takes the rider's Telegram id."""
+
+    def __init__(
+        self, db: Database, programme: Programme, zone: tzinfo, clock: Clock = utc_now
+    ) -> None:
+        self.db = db
+        self.programme = programme
+        self.zone = zone
+        self.clock = clock
+
+    # --- riders -------------------------------------------------------------------------
+
+    async def has_consented(self, telegram_id: int) -> bool:
+        row = await store.rider_by_telegram_id(self.db, telegram_id)
+        return row is not None and row["consented_at"] is not None
+
+    async def consent(self, telegram_id: int) -> None:
+        async with self.db.transaction() as conn:
+            await store.record_consent(conn, telegram_id, None, _ts(self.clock()))
+
+    async def status_counts(self, telegram_id: int) -> dict[str, int]:
+        row = await store.rider_by_telegram_id(self.db, telegram_id)
+        return {} if row is None else await store.status_counts(self.db, row["id"])
+
+    async def erase(self, telegram_id: int) -> bool:
+        """Erase the rider's personal data and photos (money records stay, pseudonymised)."""
+        async with self.db.transaction() as conn:
+            return await store.erase_rider(conn, telegram_id, _ts(self.clock()))
+
+    async def my_reports(self, telegram_id: int, limit: int = 10) -> list[Row]:
+        row = await store.rider_by_telegram_id(self.db, telegram_id)
+        return [] if row is None else list(await store.latest_reports(self.db, row["id"], limit))
+
+    # --- the draft ----------------------------------------------------------------------
+
+    async def draft(self, telegram_id: int) -> Draft | None:
+        row = await store.rider_by_telegram_id(self.db, telegram_id)
+        if row is None:
+            return None
+        async with self.db.transaction() as conn:
+            return await self._load(conn, row["id"])
+
+    def location_mismatch(self, draft: Draft) -> bool:
+        """Whether the shared location is too far from where the photo says it was taken."""
+        limit = self.programme.location_mismatch_m
+        return draft.photo_distance_m is not None and draft.photo_distance_m > limit
+
+    async def _rider_id(self, conn: Connection, telegram_id: int) -> int | None:
+        return await store.consented_rider_id(conn, telegram_id)
+
+    async def _load(self, conn: Connection, rider_id: int) -> Draft | None:
+        row = await store.draft_of(conn, rider_id)
+        if row is None:
+            return None
+        photos = await store.photos_of(conn, row["id"])
+        gps = next(
+            (
+                (p.gps_latitude, p.gps_longitude)
+                for p in photos
+                if p.gps_latitude is not None and p.gps_longitude is not None
+            ),
+            None,
+        )
+        location = (row["latitude"], row["longitude"]) if row["latitude"] is not None else None
+        return Draft(
+            id=row["id"],
+            rider_id=rider_id,
+            step=Step(row["step"]),
+            photo_count=len(photos),
+            photo_gps=gps,
+            location=location,
+            photo_distance_m=row["photo_distance_m"],
+            category=row["category"],
+            description=row["description"],
+        )
+
+    async def check_photo_allowed(self, telegram_id: int, file_unique_id: str) -> Refused | None:
+        """Cheap checks before downloading a photo: consent, the daily cap, reuse, the count."""
+        async with self.db.transaction() as conn:
+            rider_id = await self._rider_id(conn, telegram_id)
+            if rider_id is None:
+                return Refused(Refusal.NOT_CONSENTED)
+            draft = await self._load(conn, rider_id)
+            return await self._photo_refusal(conn, rider_id, draft, file_unique_id, None)
+
+    async def _photo_refusal(
+        self,
+        conn: Connection,
+        rider_id: int,
+        draft: Draft | None,
+        file_unique_id: str,
+        sha256: str | None,
+    ) -> Refused | None:
+        if draft is None:
+            cap = self.programme.daily_report_cap
+            if await store.submitted_since(conn, rider_id, self._start_of_day()) >= cap:
+                return Refused(Refusal.DAILY_CAP, limit=cap)
+        elif draft.photo_count >= self.programme.max_photos:
+            return Refused(Refusal.TOO_MANY_PHOTOS, limit=self.programme.max_photos)
+        used = await store.report_using_photo(
+            conn, draft.id if draft else None, file_unique_id, sha256
+        )
+        if used is None:
+            return None
+        if draft is not None and used["id"] == draft.id:
+            return Refused(Refusal.PHOTO_ALREADY_IN_DRAFT)
+        return Refused(Refusal.PHOTO_REUSED, reference=used["reference"])
+
+    async def add_photo(
+        self, telegram_id: int, file_unique_id: str, data: bytes
+    ) -> Draft | Refused:
+        """Check, clean and store a photo, starting a draft if there is none.
+
+        Raises `PhotoRejected` for bytes that are not a safe image of an allowed format.
+        """
+        now = self.clock()
+        evidence = await asyncio.to_thread(
+            inspect_photo,
+            data,
+            local_tz=self.zone,
+            max_pixels=self.programme.photo_max_pixels,
+            max_side=EVIDENCE_MAX_SIDE,
+        )
+        stale = is_stale(evidence.taken_at, now, timedelta(hours=self.programme.photo_fresh_hours))
+        photo = store.NewPhoto(
+            file_unique_id=file_unique_id,
+            sha256=evidence.sha256,
+            phash=evidence.phash - (1 << 64) if evidence.phash >= 1 << 63 else evidence.phash,
+            evidence=evidence.jpeg,
+            taken_at=_ts(evidence.taken_at) if evidence.taken_at else None,
+            gps=evidence.gps,
+            not_fresh=stale,
+        )
+        async with self.db.transaction() as conn:
+            rider_id = await self._rider_id(conn, telegram_id)
+            if rider_id is None:
+                return Refused(Refusal.NOT_CONSENTED)
+            draft = await self._load(conn, rider_id)
+            refusal = await self._photo_refusal(
+                conn, rider_id, draft, file_unique_id, evidence.sha256
+            )
+            if refusal is not None:
+                return refusal
+            if draft is None:
+                draft_id = await store.create_draft(conn, rider_id, _ts(now))
+                position = 1
+            else:
+                draft_id, position = draft.id, draft.photo_count + 1
+                await store.update_draft(conn, draft_id, _ts(now))
+            await store.add_photo(conn, draft_id, position, photo, _ts(now))
+            loaded = await self._load(conn, rider_id)
+            assert loaded is not None
+            if loaded.location and loaded.photo_gps and loaded.photo_distance_m is None:
+                # The location came first; measure it against this photo's position now.
+                distance = haversine_m(*loaded.location, *loaded.photo_gps)
+                await store.update_draft(conn, draft_id, _ts(now), photo_distance_m=distance)
+                loaded = await self._load(conn, rider_id)
+                assert loaded is not None
+            return loaded
+
+    async def set_location(
+        self, telegram_id: int, latitude: float, longitude: float, source: str
+    ) -> Draft | Refused:
+        """Record where the hazard is; moves a draft collecting photos on to the category."""
+        if not valid_coordinates(latitude, longitude):
+            return Refused(Refusal.BAD_LOCATION)
+        if not self.programme.service_area.contains(latitude, longitude):
+            return Refused(Refusal.OUTSIDE_AREA)
+        now = _ts(self.clock())
+        async with self.db.transaction() as conn:
+            rider_id = await self._rider_id(conn, telegram_id)
+            if rider_id is None:
+                return Refused(Refusal.NOT_CONSENTED)
+            draft = await self._load(conn, rider_id)
+            if draft is None:
+                return Refused(Refusal.NO_DRAFT)
+            distance = (
+                haversine_m(latitude, longitude, *draft.photo_gps) if draft.photo_gps else None
+            )
+            await store.update_draft(
+                conn,
+                draft.id,
+                now,
+                latitude=latitude,
+                longitude=longitude,
+                location_source=source,
+                photo_distance_m=distance,
+                step=Step.CATEGORY if draft.step == Step.PHOTOS else draft.step,
+            )
+            loaded = await self._load(conn, rider_id)
+            assert loaded is not None
+            return loaded
+
+    async def use_photo_location(self, telegram_id: int, draft_id: int) -> Draft | Refused:
+        """The one-tap location: the position in the photo's EXIF."""
+        draft = await self.draft(telegram_id)
+        if draft is None or draft.id != draft_id:
+            return Refused(Refusal.STALE_BUTTON)
+        if draft.photo_gps is None:
+            return Refused(Refusal.NO_PHOTO_LOCATION)
+        return await self.set_location(telegram_id, *draft.photo_gps, source="photo")
+
+    async def set_category(self, telegram_id: int, draft_id: int, key: str) -> Draft | Refused:
+        if self.programme.category(key) is None:
+            return Refused(Refusal.UNKNOWN_CATEGORY)
+        return await self._advance(
+            telegram_id,
+            draft_id,
+            (Step.CATEGORY, Step.DESCRIPTION, Step.CONFIRM),
+            category=key,
+            step=Step.DESCRIPTION,
+        )
+
+    async def set_description(
+        self, telegram_id: int, draft_id: int | None, text: str | None
+    ) -> Draft | Refused:
+        """Store the optional description (None = skipped); too long is refused, kept nothing."""
+        if text is not None and len(text) > self.programme.description_max_chars:
+            return Refused(Refusal.DESCRIPTION_TOO_LONG, limit=self.programme.description_max_chars)
+        return await self._advance(
+            telegram_id, draft_id, (Step.DESCRIPTION,), description=text, step=Step.CONFIRM
+        )
+
+    async def _advance(
+        self,
+        telegram_id: int,
+        draft_id: int | None,
+        allowed: tuple[Step, ...],
+        **fields: object,
+    ) -> Draft | Refused:
+        async with self.db.transaction() as conn:
+            rider_id = await self._rider_id(conn, telegram_id)
+            if rider_id is None:
+                return Refused(Refusal.NOT_CONSENTED)
+            draft = await self._load(conn, rider_id)
+            if draft is None or (draft_id is not None and draft.id != draft_id):
+                return Refused(Refusal.STALE_BUTTON)
+            if draft.step not in allowed:
+                return Refused(Refusal.STALE_BUTTON)
+            step = fields.pop("step")
+            # Changing the category later keeps the rider where they were.
+            next_step = step if draft.step == allowed[0] else draft.step
+            await store.update_draft(conn, draft.id, _ts(self.clock()), step=next_step, **fields)
+            loaded = await self._load(conn, rider_id)
+            assert loaded is not None
+            return loaded
+
+    async def submit(self, telegram_id: int, draft_id: int) -> Submitted | Refused:
+        """Give the draft its reference and make it pending for the moderators."""
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            rider_id = await self._rider_id(conn, telegram_id)
+            if rider_id is None:
+                return Refused(Refusal.NOT_CONSENTED)
+            draft = await self._load(conn, rider_id)
+            if draft is None or draft.id != draft_id:
+                done = await store.reference_of(conn, draft_id, rider_id)
+                if done is not None:
+                    return Submitted(done, draft_id, already=True)
+                return Refused(Refusal.STALE_BUTTON)
+            if draft.step != Step.CONFIRM or draft.location is None or not draft.photo_count:
+                return Refused(Refusal.NOT_READY)
+            cap = self.programme.daily_report_cap
+            if await store.submitted_since(conn, rider_id, self._start_of_day()) >= cap:
+                return Refused(Refusal.DAILY_CAP, limit=cap)
+            prefix = f"R-{now.astimezone(self.zone):%Y%m%d}-"
+            deadline = now + timedelta(hours=self.programme.review_deadline_hours)
+            reference = await store.submit(conn, draft.id, prefix, _ts(now), _ts(deadline))
+            assert reference is not None
+            return Submitted(reference, draft.id)
+
+    async def cancel(self, telegram_id: int) -> bool:
+        async with self.db.transaction() as conn:
+            rider_id = await self._rider_id(conn, telegram_id)
+            return rider_id is not None and await store.delete_draft(conn, rider_id)
+
+    # --- expiry -------------------------------------------------------------------------
+
+    async def sweep_drafts(self) -> tuple[list[Row], list[Row]]:
+        """Remind riders of drafts close to expiry (once) and expire the untouched ones.
+
+        Returns (to remind, expired), each row with `telegram_id` and `language`.
+        """
+        now = self.clock()
+        expiry = timedelta(hours=self.programme.draft_expiry_hours)
+        async with self.db.transaction() as conn:
+            expired = await store.expire_drafts(conn, _ts(now - expiry), _ts(now))
+            remind_at = now - expiry + min(REMINDER_BEFORE_EXPIRY, expiry / 2)
+            to_remind = await store.drafts_to_remind(conn, _ts(remind_at))
+            await store.mark_reminded(conn, [row["id"] for row in to_remind], _ts(now))
+        return to_remind, expired
+
+    def _start_of_day(self) -> int:
+        local = self.clock().astimezone(self.zone)
+        return _ts(local.replace(hour=0, minute=0, second=0, microsecond=0))

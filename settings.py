@@ -1,0 +1,306 @@
+"""Typed settings: the environment (and a `.env` file) plus an optional `config.toml`.
+
+The environment carries what differs between deployments (token, chats, ids, schedule); the
+TOML file carries the programme's rules (categories, reward tiers, points, service area, caps).
+Every problem becomes one `SettingsError` naming the setting; `bot.py` prints it and exits 2.
+The token's value never appears in an error message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
+from dotenv import dotenv_values
+
+from services.geo import ServiceArea
+
+TOKEN_PATTERN = re.compile(r"^\d+:[A-Za-z0-9_-]{1,200}$")
+DEFAULT_API_URL = "https://api.telegram.org"
+DEFAULT_DATABASE_URL = "sqlite:///data/bot.db"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names it and says what is wrong."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"{setting}: {problem}")
+        self.setting = setting
+
+
+@dataclass(frozen=True)
+class Category:
+    """A report category shown as a button, with the reward tier moderators see marked."""
+
+    key: str
+    name_zh: str
+    name_en: str
+    default_reward_fen: int
+
+    def name(self, language: str) -> str:
+        return self.name_zh if language == "zh" else self.name_en
+
+
+DEFAULT_CATEGORIES = (
+    Category("road_hazard", "道路隐患", "Road hazard", 10000),
+    Category("traffic_accident", "交通事故", "Traffic accident", 10000),
+    Category("fire_risk", "火灾隐患", "Fire risk", 15000),
+    Category("public_order", "治安问题", "Public order", 10000),
+    Category("public_facility", "公共设施损坏", "Damaged public facility", 5000),
+    Category("sanitation", "环境卫生", "Environment and sanitation", 5000),
+    Category("other", "其他", "Other", 5000),
+)
+
+
+@dataclass(frozen=True)
+class Programme:
+    """The programme's rules from `config.toml`; every field has a built-in default."""
+
+    categories: tuple[Category, ...] = DEFAULT_CATEGORIES
+    reward_tiers_fen: tuple[int, ...] = (5000, 10000, 15000, 20000)
+    second_confirmation_fen: int = 20000
+    points_per_report: int = 10
+    points_per_10_yuan: int = 1
+    payout_minimum_fen: int = 0
+    service_area: ServiceArea = field(default_factory=ServiceArea.everywhere)
+    daily_report_cap: int = 10
+    max_photos: int = 5
+    description_max_chars: int = 500
+    photo_max_pixels: int = 50_000_000
+    photo_fresh_hours: int = 24
+    location_mismatch_m: int = 500
+    duplicate_radius_m: int = 200
+    draft_expiry_hours: int = 24
+    review_deadline_hours: int = 24
+    digest_after_hours: int = 2
+    escalate_after_hours: int = 20
+
+    def category(self, key: str) -> Category | None:
+        return next((c for c in self.categories if c.key == key), None)
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Telegram's caps, which the bot's rate limiter keeps to (tests shrink the windows)."""
+
+    messages_per_second: int = 30
+    group_messages: int = 20
+    group_window_seconds: float = 60.0
+    max_retries: int = 5
+    network_retries: int = 3
+
+
+@dataclass(frozen=True)
+class Settings:
+    bot_token: str = field(repr=False)
+    bot_api_url: str = DEFAULT_API_URL
+    database_path: Path = Path("data/bot.db")
+    moderator_chat_id: int | None = None
+    moderator_ids: frozenset[int] = frozenset()
+    admin_ids: frozenset[int] = frozenset()
+    finance_chat_id: int | None = None
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    payout_schedule: str = "0 10 * * mon"
+    programme: Programme = field(default_factory=Programme)
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+
+    def payout_trigger(self) -> CronTrigger:
+        return CronTrigger.from_crontab(self.payout_schedule, timezone=self.timezone)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
+    """Read settings from `environ` (default: the process environment over `cwd/.env`)."""
+    cwd = cwd or Path.cwd()
+    if environ is None:
+        env_file = cwd / ".env"
+        from_file = dotenv_values(env_file) if env_file.is_file() else {}
+        environ = {**{k: v for k, v in from_file.items() if v is not None}, **os.environ}
+
+    def get(name: str) -> str:
+        return environ.get(name, "").strip()
+
+    token = get("BOT_TOKEN")
+    if not token:
+        raise SettingsError("BOT_TOKEN", "missing; set it to the token from @BotFather")
+    if not TOKEN_PATTERN.fullmatch(token):
+        raise SettingsError("BOT_TOKEN", "malformed; expected digits, a colon and the secret")
+
+    timezone = _timezone(get("TIMEZONE") or "Asia/Shanghai")
+    schedule = get("PAYOUT_SCHEDULE") or "0 10 * * mon"
+    try:
+        CronTrigger.from_crontab(schedule, timezone=timezone)
+    except ValueError as exc:
+        raise SettingsError("PAYOUT_SCHEDULE", f"not a 5-field cron expression ({exc})") from None
+
+    config_path = Path(get("CONFIG_FILE") or cwd / "config.toml")
+    return Settings(
+        bot_token=token,
+        bot_api_url=_api_url(get("BOT_API_URL") or DEFAULT_API_URL),
+        database_path=_database_path(get("DATABASE_URL") or DEFAULT_DATABASE_URL, cwd),
+        moderator_chat_id=_optional_id("MODERATOR_CHAT_ID", get("MODERATOR_CHAT_ID")),
+        moderator_ids=_id_list("MODERATOR_IDS", get("MODERATOR_IDS")),
+        admin_ids=_id_list("ADMIN_IDS", get("ADMIN_IDS")),
+        finance_chat_id=_optional_id("FINANCE_CHAT_ID", get("FINANCE_CHAT_ID")),
+        timezone=timezone,
+        payout_schedule=schedule,
+        programme=load_programme(config_path, required=bool(get("CONFIG_FILE"))),
+    )
+
+
+def _timezone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError("TIMEZONE", f"unknown time zone {name!r}") from None
+
+
+def _api_url(url: str) -> str:
+    if not re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?", url):
+        raise SettingsError("BOT_API_URL", f"not an http(s) URL: {url!r}")
+    return url.rstrip("/")
+
+
+def _database_path(url: str, cwd: Path) -> Path:
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or len(url) == len(prefix):
+        raise SettingsError("DATABASE_URL", "expected sqlite:///relative.db or sqlite:////abs.db")
+    path = Path(url[len(prefix) :])
+    return path if path.is_absolute() else cwd / path
+
+
+def _optional_id(name: str, value: str) -> int | None:
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise SettingsError(name, f"not a Telegram chat id: {value!r}") from None
+
+
+def _id_list(name: str, value: str) -> frozenset[int]:
+    ids: set[int] = set()
+    for part in value.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isdigit():
+            raise SettingsError(name, f"expected comma-separated user ids, got {part!r}")
+        ids.add(int(part))
+    return frozenset(ids)
+
+
+def load_programme(path: Path, *, required: bool = False) -> Programme:
+    """Parse `config.toml`; a missing file means the built-in defaults."""
+    if not path.exists() and not required:
+        return Programme()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError("config.toml", f"cannot read {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError("config.toml", f"not valid TOML: {exc}") from None
+    return _ProgrammeReader(data).read()
+
+
+class _ProgrammeReader:
+    """Reads `config.toml` tables into a `Programme`, naming the key of any bad value."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def read(self) -> Programme:
+        defaults = Programme()
+        tiers = tuple(
+            _yuan_to_fen("review.tiers_yuan", v)
+            for v in self._get("review", "tiers_yuan", list, [50, 100, 150, 200])
+        )
+        if not tiers or list(tiers) != sorted(set(tiers)):
+            raise SettingsError("review.tiers_yuan", "expected increasing positive amounts")
+
+        def count(section: str, key: str, default: int) -> int:
+            value = int(self._get(section, key, int, default))
+            if value < 0:
+                raise SettingsError(f"{section}.{key}", "must not be negative")
+            return value
+
+        try:
+            area = ServiceArea.from_config(self.data.get("service_area"))
+        except ValueError as exc:
+            raise SettingsError("service_area", str(exc)) from None
+        return Programme(
+            categories=self._categories(tiers),
+            reward_tiers_fen=tiers,
+            second_confirmation_fen=_yuan_to_fen(
+                "review.second_confirmation_yuan",
+                self._get("review", "second_confirmation_yuan", int, 200),
+            ),
+            points_per_report=count("points", "per_report", defaults.points_per_report),
+            points_per_10_yuan=count("points", "per_10_yuan", defaults.points_per_10_yuan),
+            payout_minimum_fen=_yuan_to_fen(
+                "payout.minimum_yuan", self._get("payout", "minimum_yuan", int, 0)
+            ),
+            service_area=area,
+            daily_report_cap=count("reports", "daily_cap", defaults.daily_report_cap),
+            max_photos=count("reports", "max_photos", defaults.max_photos),
+            description_max_chars=count(
+                "reports", "description_max_chars", defaults.description_max_chars
+            ),
+            photo_max_pixels=count("reports", "photo_max_pixels", defaults.photo_max_pixels),
+            photo_fresh_hours=count("reports", "photo_fresh_hours", defaults.photo_fresh_hours),
+            location_mismatch_m=count(
+                "reports", "location_mismatch_m", defaults.location_mismatch_m
+            ),
+            draft_expiry_hours=count("reports", "draft_expiry_hours", defaults.draft_expiry_hours),
+            duplicate_radius_m=count("review", "duplicate_radius_m", defaults.duplicate_radius_m),
+            review_deadline_hours=count("review", "deadline_hours", defaults.review_deadline_hours),
+            digest_after_hours=count("review", "digest_after_hours", defaults.digest_after_hours),
+            escalate_after_hours=count(
+                "review", "escalate_after_hours", defaults.escalate_after_hours
+            ),
+        )
+
+    def _get(self, section: str, key: str, kind: type[Any], default: Any) -> Any:
+        table = self.data.get(section, {})
+        if not isinstance(table, dict):
+            raise SettingsError(section, "expected a table")
+        value = table.get(key, default)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise SettingsError(f"{section}.{key}", f"expected {kind.__name__}, got {value!r}")
+        return value
+
+    def _categories(self, tiers: tuple[int, ...]) -> tuple[Category, ...]:
+        raw = self.data.get("categories")
+        if raw is None:
+            return DEFAULT_CATEGORIES
+        if not isinstance(raw, list) or not raw:
+            raise SettingsError("categories", "expected a non-empty [[categories]] list")
+        categories: list[Category] = []
+        for index, entry in enumerate(raw):
+            name = f"categories[{index}]"
+            if not isinstance(entry, dict):
+                raise SettingsError(name, "expected a table")
+            key, zh, en = (entry.get(k) for k in ("key", "zh", "en"))
+            if not (isinstance(key, str) and re.fullmatch(r"[a-z0-9_]{1,24}", key)):
+                raise SettingsError(f"{name}.key", "expected 1-24 of a-z, 0-9 and _")
+            if not (isinstance(zh, str) and zh and isinstance(en, str) and en):
+                raise SettingsError(name, "needs non-empty zh and en names")
+            tier = _yuan_to_fen(f"{name}.tier_yuan", entry.get("tier_yuan", tiers[0] // 100))
+            if tier not in tiers:
+                raise SettingsError(f"{name}.tier_yuan", "must be one of review.tiers_yuan")
+            categories.append(Category(key, zh, en, tier))
+        if len({c.key for c in categories}) != len(categories):
+            raise SettingsError("categories", "keys must be unique")
+        return tuple(categories)
+
+
+def _yuan_to_fen(name: str, value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise SettingsError(name, f"expected a whole number of yuan, got {value!r}")
+    return value * 100

@@ -1,0 +1,295 @@
+"""SQL for riders (consent, erasure), report drafts, submitted reports and their photos."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiosqlite
+
+from storage.db import Database, Row
+
+
+@dataclass(frozen=True)
+class PhotoRow:
+    """A stored photo of a report, without its evidence bytes."""
+
+    position: int
+    file_unique_id: str
+    sha256: str
+    phash: int
+    taken_at: int | None
+    gps_latitude: float | None
+    gps_longitude: float | None
+    not_fresh: bool
+
+
+@dataclass(frozen=True)
+class NewPhoto:
+    file_unique_id: str
+    sha256: str
+    phash: int
+    evidence: bytes
+    taken_at: int | None
+    gps: tuple[float, float] | None
+    not_fresh: bool
+
+
+# --- riders -----------------------------------------------------------------------------
+
+
+async def rider_by_telegram_id(db: Database, telegram_id: int) -> Row | None:
+    return await db.fetchone(
+        "SELECT id, telegram_id, language, consented_at FROM users WHERE telegram_id = ?",
+        (telegram_id,),
+    )
+
+
+async def record_consent(
+    conn: aiosqlite.Connection, telegram_id: int, language: str | None, now: int
+) -> None:
+    await conn.execute(
+        "INSERT INTO users (telegram_id, language, created_at, consented_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (telegram_id) DO UPDATE SET "
+        "consented_at = COALESCE(users.consented_at, excluded.consented_at)",
+        (telegram_id, language, now, now),
+    )
+
+
+async def consented_rider_id(conn: aiosqlite.Connection, telegram_id: int) -> int | None:
+    async with conn.execute(
+        "SELECT id FROM users WHERE telegram_id = ? AND consented_at IS NOT NULL", (telegram_id,)
+    ) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+async def erase_rider(conn: aiosqlite.Connection, telegram_id: int, now: int) -> bool:
+    """Forget who the rider is and what they sent; reports keep only what accounts need."""
+    async with conn.execute("SELECT id FROM users WHERE telegram_id = ?", (telegram_id,)) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        return False
+    rider_id = int(row[0])
+    await conn.execute(
+        "DELETE FROM report_photos WHERE report_id IN (SELECT id FROM reports WHERE rider_id = ?)",
+        (rider_id,),
+    )
+    await conn.execute("DELETE FROM reports WHERE rider_id = ? AND status = 'draft'", (rider_id,))
+    await conn.execute(
+        "UPDATE reports SET status = 'withdrawn', updated_at = ? "
+        "WHERE rider_id = ? AND status IN ('pending', 'needs_info')",
+        (now, rider_id),
+    )
+    await conn.execute(
+        "UPDATE reports SET description = NULL, latitude = NULL, longitude = NULL, "
+        "photo_distance_m = NULL WHERE rider_id = ?",
+        (rider_id,),
+    )
+    await conn.execute(
+        "UPDATE users SET telegram_id = NULL, language = NULL, consented_at = NULL, "
+        "erased_at = ? WHERE id = ?",
+        (now, rider_id),
+    )
+    return True
+
+
+# --- drafts -----------------------------------------------------------------------------
+
+
+async def draft_of(conn: aiosqlite.Connection, rider_id: int) -> Row | None:
+    async with conn.execute(
+        "SELECT id, rider_id, step, latitude, longitude, location_source, photo_distance_m, "
+        "category, description, updated_at, reminded_at FROM reports "
+        "WHERE rider_id = ? AND status = 'draft'",
+        (rider_id,),
+    ) as cursor:
+        row: Row | None = await cursor.fetchone()
+        return row
+
+
+async def create_draft(conn: aiosqlite.Connection, rider_id: int, now: int) -> int:
+    cursor = await conn.execute(
+        "INSERT INTO reports (rider_id, created_at, updated_at) VALUES (?, ?, ?)",
+        (rider_id, now, now),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+async def update_draft(
+    conn: aiosqlite.Connection, draft_id: int, now: int, **fields: object
+) -> None:
+    """Set the given columns of a draft and mark it touched (clearing any expiry reminder)."""
+    allowed = {
+        "step",
+        "latitude",
+        "longitude",
+        "location_source",
+        "photo_distance_m",
+        "category",
+        "description",
+    }
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"not draft columns: {sorted(unknown)}")
+    assignments = "".join(f"{name} = ?, " for name in fields)
+    await conn.execute(
+        f"UPDATE reports SET {assignments}updated_at = ?, reminded_at = NULL "  # noqa: S608
+        "WHERE id = ? AND status = 'draft'",
+        (*fields.values(), now, draft_id),
+    )
+
+
+async def delete_draft(conn: aiosqlite.Connection, rider_id: int) -> bool:
+    cursor = await conn.execute(
+        "DELETE FROM reports WHERE rider_id = ? AND status = 'draft'", (rider_id,)
+    )
+    return cursor.rowcount > 0
+
+
+async def photos_of(conn: aiosqlite.Connection, report_id: int) -> list[PhotoRow]:
+    async with conn.execute(
+        "SELECT position, file_unique_id, sha256, phash, taken_at, gps_latitude, gps_longitude, "
+        "not_fresh FROM report_photos WHERE report_id = ? ORDER BY position",
+        (report_id,),
+    ) as cursor:
+        return [
+            PhotoRow(
+                position=row["position"],
+                file_unique_id=row["file_unique_id"],
+                sha256=row["sha256"],
+                phash=row["phash"],
+                taken_at=row["taken_at"],
+                gps_latitude=row["gps_latitude"],
+                gps_longitude=row["gps_longitude"],
+                not_fresh=bool(row["not_fresh"]),
+            )
+            for row in await cursor.fetchall()
+        ]
+
+
+async def add_photo(
+    conn: aiosqlite.Connection, report_id: int, position: int, photo: NewPhoto, now: int
+) -> None:
+    lat, lon = photo.gps if photo.gps else (None, None)
+    await conn.execute(
+        "INSERT INTO report_photos (report_id, position, file_unique_id, sha256, phash, "
+        "evidence, taken_at, gps_latitude, gps_longitude, not_fresh, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            report_id,
+            position,
+            photo.file_unique_id,
+            photo.sha256,
+            photo.phash,
+            photo.evidence,
+            photo.taken_at,
+            lat,
+            lon,
+            int(photo.not_fresh),
+            now,
+        ),
+    )
+
+
+async def report_using_photo(
+    conn: aiosqlite.Connection, draft_id: int | None, file_unique_id: str, sha256: str | None
+) -> Row | None:
+    """The submitted report, or this draft, that already holds this photo (by either id)."""
+    async with conn.execute(
+        "SELECT r.id, r.reference FROM report_photos p JOIN reports r ON r.id = p.report_id "
+        "WHERE (p.file_unique_id = ? OR p.sha256 = ?) "
+        "AND (r.reference IS NOT NULL OR r.id = ?) ORDER BY r.id LIMIT 1",
+        (file_unique_id, sha256, draft_id),
+    ) as cursor:
+        row: Row | None = await cursor.fetchone()
+        return row
+
+
+# --- submission -------------------------------------------------------------------------
+
+
+async def submitted_since(conn: aiosqlite.Connection, rider_id: int, since: int) -> int:
+    async with conn.execute(
+        "SELECT COUNT(*) FROM reports WHERE rider_id = ? AND submitted_at >= ?",
+        (rider_id, since),
+    ) as cursor:
+        row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+
+async def submit(
+    conn: aiosqlite.Connection, draft_id: int, reference_prefix: str, now: int, deadline: int
+) -> str | None:
+    """Turn the draft into a pending report with the next reference of the day."""
+    async with conn.execute(
+        "SELECT MAX(reference) FROM reports WHERE reference LIKE ? || '%'", (reference_prefix,)
+    ) as cursor:
+        row = await cursor.fetchone()
+    last = row[0] if row and row[0] else None
+    number = int(last.rsplit("-", 1)[1]) + 1 if last else 1
+    reference = f"{reference_prefix}{number:04d}"
+    cursor = await conn.execute(
+        "UPDATE reports SET status = 'pending', reference = ?, submitted_at = ?, deadline_at = ?, "
+        "updated_at = ? WHERE id = ? AND status = 'draft'",
+        (reference, now, deadline, now, draft_id),
+    )
+    return reference if cursor.rowcount == 1 else None
+
+
+async def reference_of(conn: aiosqlite.Connection, report_id: int, rider_id: int) -> str | None:
+    """The reference of the rider's report, if it has been submitted."""
+    async with conn.execute(
+        "SELECT reference FROM reports WHERE id = ? AND rider_id = ?", (report_id, rider_id)
+    ) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else row[0]
+
+
+async def latest_reports(db: Database, rider_id: int, limit: int) -> Sequence[Row]:
+    return await db.fetchall(
+        "SELECT reference, status, category, submitted_at FROM reports "
+        "WHERE rider_id = ? AND reference IS NOT NULL ORDER BY submitted_at DESC, id DESC LIMIT ?",
+        (rider_id, limit),
+    )
+
+
+async def status_counts(db: Database, rider_id: int) -> dict[str, int]:
+    rows = await db.fetchall(
+        "SELECT status, COUNT(*) FROM reports WHERE rider_id = ? GROUP BY status", (rider_id,)
+    )
+    return {row[0]: int(row[1]) for row in rows}
+
+
+# --- expiry -----------------------------------------------------------------------------
+
+
+async def drafts_to_remind(conn: aiosqlite.Connection, untouched_since: int) -> list[Row]:
+    async with conn.execute(
+        "SELECT r.id, u.telegram_id, u.language FROM reports r JOIN users u ON u.id = r.rider_id "
+        "WHERE r.status = 'draft' AND r.updated_at <= ? AND r.reminded_at IS NULL",
+        (untouched_since,),
+    ) as cursor:
+        return list(await cursor.fetchall())
+
+
+async def mark_reminded(conn: aiosqlite.Connection, draft_ids: Sequence[int], now: int) -> None:
+    await conn.executemany(
+        "UPDATE reports SET reminded_at = ? WHERE id = ? AND status = 'draft'",
+        [(now, draft_id) for draft_id in draft_ids],
+    )
+
+
+async def expire_drafts(conn: aiosqlite.Connection, untouched_since: int, now: int) -> list[Row]:
+    async with conn.execute(
+        "SELECT r.id, u.telegram_id, u.language FROM reports r JOIN users u ON u.id = r.rider_id "
+        "WHERE r.status = 'draft' AND r.updated_at <= ?",
+        (untouched_since,),
+    ) as cursor:
+        rows = list(await cursor.fetchall())
+    await conn.executemany(
+        "UPDATE reports SET status = 'expired', updated_at = ? WHERE id = ? AND status = 'draft'",
+        [(now, row["id"]) for row in rows],
+    )
+    return rows

@@ -1,0 +1,115 @@
+"""Shared fixtures: the Bot API stand-in and the real Application running against it."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from telegram import Update
+
+from bot import build_application
+from settings import Programme, RateLimits, Settings
+from tests.fakegram import FakeTelegram
+
+TOKEN = "123456:TEST-TOKEN"
+ROOT = Path(__file__).resolve().parent.parent
+MODERATOR_CHAT = -100500
+ADMIN = 9001
+MODERATOR = 9002
+
+
+def settings_for(fake: FakeTelegram, tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings pointing at the stand-in, with a fresh database in `tmp_path`."""
+    base = Settings(
+        bot_token=fake.token,
+        bot_api_url=fake.base_url,
+        database_path=tmp_path / "bot.db",
+        moderator_chat_id=MODERATOR_CHAT,
+        moderator_ids=frozenset({MODERATOR}),
+        admin_ids=frozenset({ADMIN}),
+        programme=Programme(),
+        rate_limits=RateLimits(),
+    )
+    return dataclasses.replace(base, **overrides)
+
+
+class RunningBot:
+    """The real Application, started and stopped the way `run_polling` does it.
+
+    Every exception a handler raises is collected; the fixture fails the test if any was.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app = build_application(settings)
+        self.errors: list[BaseException] = []
+
+        async def record(update: object, context: Any) -> None:
+            if context.error is not None:
+                self.errors.append(context.error)
+
+        self.app.add_error_handler(record)
+
+    async def start(self) -> None:
+        app = self.app
+        await app.initialize()
+        if app.post_init:
+            await app.post_init(app)
+        assert app.updater is not None
+        await app.updater.start_polling(
+            poll_interval=0, timeout=1, allowed_updates=Update.ALL_TYPES
+        )
+        await app.start()
+
+    async def stop(self) -> None:
+        app = self.app
+        assert app.updater is not None
+        if app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+        if app.post_shutdown:
+            await app.post_shutdown(app)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram(token=TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+async def bot(fake: FakeTelegram, tmp_path: Path) -> AsyncIterator[RunningBot]:
+    running = RunningBot(settings_for(fake, tmp_path))
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+    assert running.errors == [], f"handlers raised: {running.errors!r}"
+
+
+def bot_process_env(fake: FakeTelegram | None, tmp_path: Path, **env: str) -> dict[str, str]:
+    """Environment for a real `python bot.py` process (no .env, no config.toml from the repo)."""
+    base = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(ROOT),
+        "HOME": str(tmp_path),
+        "PYTHONUNBUFFERED": "1",
+        "BOT_TOKEN": TOKEN,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+    }
+    if fake is not None:
+        base["BOT_API_URL"] = fake.base_url
+    base.update(env)
+    return base
+
+
+PYTHON = sys.executable
+BOT_SCRIPT = str(ROOT / "bot.py")

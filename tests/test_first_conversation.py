@@ -1,0 +1,121 @@
+"""End to end through the stand-in: /start, /help, /language, resilience to Telegram's faults."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.conftest import RunningBot
+from tests.fakegram import FakeTelegram, TgUser
+
+ZH = TgUser(101, first_name="小王", language_code="zh-hans")
+EN = TgUser(102, first_name="Sam", language_code="en")
+
+
+async def test_chinese_user_gets_chinese(bot: RunningBot, fake: FakeTelegram) -> None:
+    fake.send_text(ZH, "/start")
+    fake.send_text(ZH, "/help")
+    greeting, help_text = await fake.wait_for_messages(ZH.id, 2)
+    assert greeting.text.startswith("小王，你好")
+    assert "随手拍" in greeting.text
+    assert "/help - 帮助与命令列表" in help_text.text
+    assert "/language - 切换语言" in help_text.text
+
+
+async def test_english_user_gets_english(bot: RunningBot, fake: FakeTelegram) -> None:
+    fake.send_text(EN, "/start")
+    fake.send_text(EN, "/help")
+    greeting, help_text = await fake.wait_for_messages(EN.id, 2)
+    assert greeting.text.startswith("Hi Sam!")
+    assert "verified report earns a cash reward" in greeting.text
+    assert "/language - Change language" in help_text.text
+
+
+async def test_command_menus_are_published_in_both_languages(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    menus = {
+        c.params.get("language_code"): c.params["commands"] for c in fake.calls_to("setMyCommands")
+    }
+    assert set(menus) == {None, "zh", "en"}
+    assert menus[None] == menus["zh"]
+    assert {"command": "help", "description": "Help and list of commands"} in menus["en"]
+    assert {"command": "help", "description": "帮助与命令列表"} in menus["zh"]
+
+
+async def test_language_choice_overrides_telegram(bot: RunningBot, fake: FakeTelegram) -> None:
+    fake.send_text(ZH, "/language")
+    (choice,) = await fake.wait_for_messages(ZH.id, 1)
+    assert choice.text == "请选择语言："
+    fake.press_button(ZH, choice, choice.button("English"))
+    await fake.wait_for_messages(ZH.id, 2)
+    assert fake.sent_to(ZH.id)[1].text == "Done: I will talk to you in English."
+    fake.send_text(ZH, "/start")
+    messages = await fake.wait_for_messages(ZH.id, 3)
+    assert messages[2].text.startswith("Hi 小王!")
+
+
+async def test_unknown_text_points_to_help(bot: RunningBot, fake: FakeTelegram) -> None:
+    fake.send_text(EN, "<b>hello</b> *there*")
+    (answer,) = await fake.wait_for_messages(EN.id, 1)
+    assert "/help" in answer.text
+
+
+async def test_forged_or_stale_button_is_answered_as_expired(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    fake.press_button(EN, 12345, "lang:klingon")
+    fake.press_button(EN, 12346, "x" * 64)
+    await fake.wait_for(lambda: len(fake.callback_answers) == 2)
+    assert fake.callback_answers[1]["text"] == "This button has expired."
+    assert fake.sent_to(EN.id) == []
+
+
+async def test_429_is_waited_out_and_answered_once(bot: RunningBot, fake: FakeTelegram) -> None:
+    fake.fail_next("sendMessage", status=429, retry_after=1)
+    fake.send_text(EN, "/start")
+    (greeting,) = await fake.wait_for_messages(EN.id, 1)
+    assert greeting.text.startswith("Hi Sam!")
+    statuses = [c.status for c in fake.calls_to("sendMessage")]
+    assert statuses == [429, 200]
+
+
+async def test_server_errors_are_retried(bot: RunningBot, fake: FakeTelegram) -> None:
+    fake.fail_next("sendMessage", status=500)
+    fake.fail_next("sendMessage", status=502)
+    fake.send_text(EN, "/start")
+    await fake.wait_for_messages(EN.id, 1)
+    await asyncio.sleep(0.2)
+    assert len(fake.sent_to(EN.id)) == 1
+    assert [c.status for c in fake.calls_to("sendMessage")] == [500, 502, 200]
+
+
+async def test_a_failing_handler_tells_the_user(fake: FakeTelegram, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import settings_for
+
+    running = RunningBot(settings_for(fake, tmp_path))
+    await running.start()
+    try:
+        fake.fail_next("sendMessage", status=400, description="Bad Request: chat not found")
+        fake.send_text(EN, "/start")
+        (apology,) = await fake.wait_for_messages(EN.id, 1)
+        assert apology.text.startswith("Sorry, something went wrong.")
+    finally:
+        await running.stop()
+    assert len(running.errors) == 1
+
+
+async def test_crowd_at_telegrams_caps_is_answered_exactly_once(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    fake.enforce_caps(per_second=30, per_group=20)
+    users = [TgUser(200_000 + i, language_code="zh-hans" if i % 2 else "en") for i in range(300)]
+    with fake.held_updates():
+        for user in users:
+            fake.send_text(user, "/start")
+    await fake.wait_for(lambda: all(fake.sent_to(u.id) for u in users), timeout=60)
+    await asyncio.sleep(0.3)
+    for user in users:
+        (answer,) = fake.sent_to(user.id)
+        assert answer.text.startswith(
+            "Rider，你好" if user.language_code == "zh-hans" else "Hi Rider!"
+        )

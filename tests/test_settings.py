@@ -1,0 +1,164 @@
+"""Settings: the configuration contract, its defaults, and one clear error per bad value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from settings import Programme, SettingsError, load_settings
+
+TOKEN = "123456:ABC-def_ghi"
+
+
+def load(tmp_path: Path, **env: str) -> object:
+    return load_settings({"BOT_TOKEN": TOKEN, **env}, cwd=tmp_path)
+
+
+def test_defaults_follow_the_contract(tmp_path: Path) -> None:
+    settings = load_settings({"BOT_TOKEN": TOKEN}, cwd=tmp_path)
+    assert settings.bot_api_url == "https://api.telegram.org"
+    assert settings.database_path == tmp_path / "data" / "bot.db"
+    assert settings.moderator_chat_id is None
+    assert settings.moderator_ids == frozenset()
+    assert str(settings.timezone) == "Asia/Shanghai"
+    assert settings.payout_schedule == "0 10 * * mon"
+    assert settings.programme == Programme()
+
+
+def test_every_variable_is_read(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "BOT_TOKEN": TOKEN,
+            "BOT_API_URL": "http://127.0.0.1:8081/",
+            "DATABASE_URL": "sqlite:////var/lib/bot/x.db",
+            "MODERATOR_CHAT_ID": "-1001234",
+            "MODERATOR_IDS": "11, 12,13",
+            "ADMIN_IDS": "1",
+            "FINANCE_CHAT_ID": "-42",
+            "TIMEZONE": "Asia/Urumqi",
+            "PAYOUT_SCHEDULE": "30 9 1 * *",
+        },
+        cwd=tmp_path,
+    )
+    assert settings.bot_api_url == "http://127.0.0.1:8081"
+    assert settings.database_path == Path("/var/lib/bot/x.db")
+    assert settings.moderator_chat_id == -1001234
+    assert settings.moderator_ids == {11, 12, 13}
+    assert settings.admin_ids == {1}
+    assert settings.finance_chat_id == -42
+    assert str(settings.timezone) == "Asia/Urumqi"
+    assert "day='1'" in str(settings.payout_trigger())
+
+
+def test_dotenv_file_is_read_and_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text(f"BOT_TOKEN={TOKEN}\nADMIN_IDS=5\nTIMEZONE=UTC\n")
+    monkeypatch.delenv("BOT_TOKEN", raising=False)
+    monkeypatch.delenv("ADMIN_IDS", raising=False)
+    monkeypatch.setenv("TIMEZONE", "Asia/Shanghai")
+    settings = load_settings(cwd=tmp_path)
+    assert settings.bot_token == TOKEN
+    assert settings.admin_ids == {5}
+    assert str(settings.timezone) == "Asia/Shanghai"
+
+
+@pytest.mark.parametrize(
+    ("env", "setting"),
+    [
+        ({"BOT_TOKEN": ""}, "BOT_TOKEN"),
+        ({"BOT_TOKEN": "not a token"}, "BOT_TOKEN"),
+        ({"MODERATOR_IDS": "12,abc"}, "MODERATOR_IDS"),
+        ({"ADMIN_IDS": "-5"}, "ADMIN_IDS"),
+        ({"MODERATOR_CHAT_ID": "chat"}, "MODERATOR_CHAT_ID"),
+        ({"TIMEZONE": "Mars/Olympus"}, "TIMEZONE"),
+        ({"PAYOUT_SCHEDULE": "every monday"}, "PAYOUT_SCHEDULE"),
+        ({"PAYOUT_SCHEDULE": "0 25 * * mon"}, "PAYOUT_SCHEDULE"),
+        ({"DATABASE_URL": "postgres://x"}, "DATABASE_URL"),
+        ({"BOT_API_URL": "ftp://x"}, "BOT_API_URL"),
+    ],
+)
+def test_bad_values_name_the_setting(tmp_path: Path, env: dict[str, str], setting: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"BOT_TOKEN": TOKEN, **env}, cwd=tmp_path)
+    assert caught.value.setting == setting
+    assert str(caught.value).startswith(f"{setting}: ")
+    assert TOKEN not in str(caught.value)
+
+
+def test_malformed_token_is_not_echoed(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"BOT_TOKEN": "123:hunter2 value"}, cwd=tmp_path)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_config_toml_overrides_rules(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        """
+[reports]
+daily_cap = 3
+
+[review]
+tiers_yuan = [20, 80]
+second_confirmation_yuan = 80
+
+[points]
+per_report = 5
+
+[service_area]
+box = [39.0, 115.0, 41.0, 117.5]
+
+[[categories]]
+key = "pothole"
+zh = "坑洼"
+en = "Pothole"
+tier_yuan = 80
+""",
+        encoding="utf-8",
+    )
+    programme = load_settings({"BOT_TOKEN": TOKEN}, cwd=tmp_path).programme
+    assert programme.daily_report_cap == 3
+    assert programme.reward_tiers_fen == (2000, 8000)
+    assert programme.second_confirmation_fen == 8000
+    assert programme.points_per_report == 5
+    assert [c.key for c in programme.categories] == ["pothole"]
+    assert programme.categories[0].default_reward_fen == 8000
+    assert programme.service_area.contains(40.0, 116.4)
+    assert not programme.service_area.contains(31.2, 121.5)
+
+
+@pytest.mark.parametrize(
+    ("toml", "setting"),
+    [
+        ("[reports\n", "config.toml"),
+        ("[reports]\ndaily_cap = 'ten'\n", "reports.daily_cap"),
+        ("[reports]\ndaily_cap = -1\n", "reports.daily_cap"),
+        ("[review]\ntiers_yuan = [100, 50]\n", "review.tiers_yuan"),
+        ("[[categories]]\nkey = 'Bad Key'\nzh = 'x'\nen = 'x'\n", "categories[0].key"),
+        (
+            "[[categories]]\nkey = 'a'\nzh = 'x'\nen = 'x'\ntier_yuan = 7\n",
+            "categories[0].tier_yuan",
+        ),
+        ("[service_area]\nbox = [1, 2]\n", "service_area"),
+    ],
+)
+def test_bad_config_toml_names_the_key(tmp_path: Path, toml: str, setting: str) -> None:
+    (tmp_path / "config.toml").write_text(toml, encoding="utf-8")
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"BOT_TOKEN": TOKEN}, cwd=tmp_path)
+    assert caught.value.setting == setting
+
+
+def test_unreadable_config_file_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").mkdir()
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"BOT_TOKEN": TOKEN}, cwd=tmp_path)
+    assert caught.value.setting == "config.toml"
+
+
+def test_named_config_file_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError):
+        load_settings(
+            {"BOT_TOKEN": TOKEN, "CONFIG_FILE": str(tmp_path / "nope.toml")}, cwd=tmp_path
+        )

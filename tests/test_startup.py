@@ -1,0 +1,84 @@
+"""The real `python bot.py` process: one-line start-up errors, and a clean stop on signals."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BOT_SCRIPT, PYTHON, ROOT, TOKEN, bot_process_env
+from tests.fakegram import FakeTelegram, TgUser
+
+
+def run_bot(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PYTHON, BOT_SCRIPT],
+        env=bot_process_env(None, tmp_path, **env),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "setting"),
+    [
+        ({"BOT_TOKEN": ""}, "BOT_TOKEN"),
+        ({"BOT_TOKEN": f"{TOKEN} trailing"}, "BOT_TOKEN"),
+        ({"MODERATOR_IDS": "1,two,3"}, "MODERATOR_IDS"),
+        ({"TIMEZONE": "Asia/Atlantis"}, "TIMEZONE"),
+        ({"PAYOUT_SCHEDULE": "61 * * * *"}, "PAYOUT_SCHEDULE"),
+    ],
+)
+def test_bad_setting_stops_with_one_line_and_exit_2(
+    tmp_path: Path, env: dict[str, str], setting: str
+) -> None:
+    result = run_bot(tmp_path, **env)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert setting in lines[0]
+    assert "Traceback" not in result.stderr
+    assert "TEST-TOKEN" not in result.stderr
+
+
+def test_unreadable_config_toml_stops_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[reports]\ndaily_cap = \n", encoding="utf-8")
+    result = run_bot(tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "config.toml" in result.stderr
+    assert "TEST-TOKEN" not in result.stderr
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+async def test_signal_stops_cleanly_with_database_closed(
+    fake: FakeTelegram, tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    process = await asyncio.create_subprocess_exec(
+        PYTHON,
+        BOT_SCRIPT,
+        env=bot_process_env(fake, tmp_path),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        fake.send_text(TgUser(1, language_code="en"), "/start")
+        await fake.wait_for_messages(1, 1, timeout=30)
+    finally:
+        process.send_signal(stop_signal)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    log = stderr.decode()
+    assert process.returncode == 0, log
+    assert "database closed" in log
+    assert "TEST-TOKEN" not in log
+    # The last connection closed cleanly: SQLite folded the write-ahead log back in.
+    assert (tmp_path / "bot.db").exists()
+    assert not (tmp_path / "bot.db-wal").exists()
