@@ -6,6 +6,7 @@ sees where they are. Buttons carry the draft id, so a button from an old draft i
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 from telegram import (
@@ -16,7 +17,7 @@ from telegram import (
     ReplyKeyboardMarkup,
     Update,
 )
-from telegram.error import TelegramError
+from telegram.error import BadRequest, NetworkError, TelegramError
 
 from handlers.common import BotContext, language_of
 from locales import LANGUAGES
@@ -29,7 +30,8 @@ CALLBACK_SKIP = "skip:"
 CALLBACK_SUBMIT = "sub:"
 CALLBACK_CANCEL = "can:"
 HELD_PHOTO = "held_photo"  # a photo sent before consent, kept in memory only
-IMAGE_MIME_TYPES = ("image/jpeg", "image/png", "image/webp")
+ALBUM_SETTLE_SECONDS = 1.0
+DOWNLOAD_ATTEMPTS = 3
 
 
 def workflow(context: BotContext) -> Reporting:
@@ -208,8 +210,7 @@ async def add_photo(
     """Download, check and store one photo, then show the next step."""
     user = update.effective_user
     assert user is not None
-    file = await context.bot.get_file(file_id)
-    data = bytes(await file.download_as_bytearray())
+    data = await download(context, file_id)
     try:
         outcome = await workflow(context).add_photo(user.id, unique_id, data)
     except PhotoRejected as rejected:
@@ -218,17 +219,60 @@ async def add_photo(
     if isinstance(outcome, Refused):
         await refuse(update, context, outcome)
         return
-    language = await language_of(context, user)
+    if message.media_group_id and context.job_queue is not None:
+        # An album arrives as one update per photo: answer once, when it has settled.
+        name = f"album:{user.id}"
+        for job in context.job_queue.get_jobs_by_name(name):
+            job.schedule_removal()
+        context.job_queue.run_once(
+            answer_album,  # type: ignore[arg-type]  # PTB types jobs' context loosely
+            ALBUM_SETTLE_SECONDS,
+            data=message,
+            name=name,
+        )
+        return
+    await answer_photo(update, context, outcome)
+
+
+async def download(context: BotContext, file_id: str) -> bytes:
+    """The file's bytes; a failed download is tried again a few times before giving up."""
+    for attempt in range(DOWNLOAD_ATTEMPTS):
+        try:
+            file = await context.bot.get_file(file_id)
+            return bytes(await file.download_as_bytearray())
+        except BadRequest:
+            raise
+        except NetworkError:
+            if attempt == DOWNLOAD_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(0.5 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+async def answer_album(context: BotContext) -> None:
+    """The one answer to an album, as if to its last photo."""
+    assert context.job is not None
+    message = context.job.data
+    assert isinstance(message, Message)
+    assert message.from_user is not None
+    draft = await workflow(context).draft(message.from_user.id)
+    if draft is not None:
+        await answer_photo(Update(0, message=message), context, draft)
+
+
+async def answer_photo(update: Update, context: BotContext, draft: Draft) -> None:
+    """After a photo: the count, and the step the draft is at."""
+    if draft.step == Step.PHOTOS:
+        await show_step(update, context, draft)
+        return
+    language = await language_of(context, update.effective_user)
     lead = context.runtime.texts.get(
         language,
         "report.photo_received",
-        count=outcome.photo_count,
+        count=draft.photo_count,
         max=context.runtime.settings.programme.max_photos,
     )
-    if outcome.step == Step.PHOTOS:
-        await show_step(update, context, outcome)
-    else:
-        await show_step(update, context, outcome, lead=lead)
+    await show_step(update, context, draft, lead=lead)
 
 
 async def photo_problem(update: Update, context: BotContext, problem: PhotoProblem) -> None:

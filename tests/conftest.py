@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
+import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,15 +86,33 @@ async def fake() -> AsyncIterator[FakeTelegram]:
         yield server
 
 
+BotStarter = Callable[..., Awaitable[RunningBot]]
+
+
 @pytest.fixture
-async def bot(fake: FakeTelegram, tmp_path: Path) -> AsyncIterator[RunningBot]:
-    running = RunningBot(settings_for(fake, tmp_path))
-    await running.start()
-    try:
-        yield running
-    finally:
+async def start_bot(fake: FakeTelegram, tmp_path: Path) -> AsyncIterator[BotStarter]:
+    """Start the bot with settings overridden (`programme=...`); stopped after the test.
+
+    The test fails if any handler raised.
+    """
+    started: list[RunningBot] = []
+
+    async def start(**overrides: Any) -> RunningBot:
+        running = RunningBot(settings_for(fake, tmp_path, **overrides))
+        await running.start()
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
         await running.stop()
-    assert running.errors == [], f"handlers raised: {running.errors!r}"
+    for running in started:
+        assert running.errors == [], f"handlers raised: {running.errors!r}"
+
+
+@pytest.fixture
+async def bot(start_bot: BotStarter) -> RunningBot:
+    return await start_bot()
 
 
 def bot_process_env(fake: FakeTelegram | None, tmp_path: Path, **env: str) -> dict[str, str]:
@@ -113,3 +133,32 @@ def bot_process_env(fake: FakeTelegram | None, tmp_path: Path, **env: str) -> di
 
 PYTHON = sys.executable
 BOT_SCRIPT = str(ROOT / "bot.py")
+
+
+class BotProcess:
+    """A real `python bot.py` process against the stand-in, stopped with a signal."""
+
+    def __init__(self, fake: FakeTelegram, tmp_path: Path, **env: str) -> None:
+        self.env = bot_process_env(fake, tmp_path, **env)
+        self.cwd = tmp_path
+        self.process: asyncio.subprocess.Process | None = None
+        self.log = ""
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            PYTHON,
+            BOT_SCRIPT,
+            env=self.env,
+            cwd=self.cwd,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+
+    async def stop(self, stop_signal: int = signal.SIGTERM) -> int:
+        assert self.process is not None
+        if self.process.returncode is None:
+            self.process.send_signal(stop_signal)
+        _, stderr = await asyncio.wait_for(self.process.communicate(), timeout=30)
+        self.log += stderr.decode()
+        assert self.process.returncode is not None
+        return self.process.returncode

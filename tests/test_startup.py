@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import BOT_SCRIPT, PYTHON, ROOT, TOKEN, bot_process_env
+from tests.conftest import BOT_SCRIPT, PYTHON, TOKEN, BotProcess, bot_process_env
 from tests.fakegram import FakeTelegram, TgUser
+from tests.riders import BEIJING, Chat, today_prefix
 
 
 def run_bot(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -61,24 +61,42 @@ def test_unreadable_config_toml_stops_with_one_line(tmp_path: Path) -> None:
 async def test_signal_stops_cleanly_with_database_closed(
     fake: FakeTelegram, tmp_path: Path, stop_signal: signal.Signals
 ) -> None:
-    process = await asyncio.create_subprocess_exec(
-        PYTHON,
-        BOT_SCRIPT,
-        env=bot_process_env(fake, tmp_path),
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    bot = BotProcess(fake, tmp_path)
+    await bot.start()
     try:
         fake.send_text(TgUser(1, language_code="en"), "/start")
         await fake.wait_for_messages(1, 1, timeout=30)
     finally:
-        process.send_signal(stop_signal)
-        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
-    log = stderr.decode()
-    assert process.returncode == 0, log
-    assert "database closed" in log
-    assert "TEST-TOKEN" not in log
+        code = await bot.stop(stop_signal)
+    assert code == 0, bot.log
+    assert "database closed" in bot.log
+    assert "TEST-TOKEN" not in bot.log
     # The last connection closed cleanly: SQLite folded the write-ahead log back in.
     assert (tmp_path / "bot.db").exists()
     assert not (tmp_path / "bot.db-wal").exists()
+
+
+async def test_report_spans_a_restart_of_the_real_process(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    chat = Chat(fake, TgUser(77, first_name="阿强", language_code="zh-hans"))
+    first = BotProcess(fake, tmp_path)
+    await first.start()
+    try:
+        await chat.agree()
+        chat.photo()
+        await chat.one()
+        chat.location(*BEIJING)
+        categories = await chat.one()
+    finally:
+        assert await first.stop() == 0, first.log
+    second = BotProcess(fake, tmp_path)
+    await second.start()
+    try:
+        chat.press(categories, "道路隐患")
+        chat.press(await chat.one(), "跳过")
+        chat.press(await chat.one(), "提交")
+        submitted = await chat.one()
+    finally:
+        assert await second.stop() == 0, second.log
+    assert submitted.text.startswith(f"✅ 已提交！线索编号 {today_prefix()}0001")

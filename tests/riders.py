@@ -1,0 +1,104 @@
+"""Driving a rider's side of a conversation through the stand-in, step by step."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from tests import images
+from tests.fakegram import FakeTelegram, SentMessage, TgUser
+
+BEIJING = (39.9087, 116.3975)  # Tiananmen
+REFERENCE = re.compile(r"R-\d{8}-\d{4}")
+
+
+def today_prefix() -> str:
+    return f"R-{datetime.now(ZoneInfo('Asia/Shanghai')):%Y%m%d}-"
+
+
+def photo_with_gps(lat: float, lon: float, seed: int = 3) -> bytes:
+    """A JPEG file whose EXIF says it was taken at (lat, lon), now."""
+
+    def dms(value: float) -> images.DMS:
+        value = abs(value)
+        degrees = int(value)
+        minutes = int((value - degrees) * 60)
+        hundredths = round(((value - degrees) * 60 - minutes) * 60 * 100)
+        return images.dms(degrees, minutes, hundredths)
+
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    exif = images.make_exif(
+        date_time_original=f"{now:%Y:%m:%d %H:%M:%S}",
+        offset_time_original="+08:00",
+        gps=images.gps_ifd("N" if lat >= 0 else "S", dms(lat), "E" if lon >= 0 else "W", dms(lon)),
+    )
+    return images.jpeg(images.picture(seed), exif=exif)
+
+
+class Chat:
+    """One user's private chat with the bot, reading the bot's answers in order."""
+
+    def __init__(self, fake: FakeTelegram, user: TgUser) -> None:
+        self.fake = fake
+        self.user = user
+        self.seen = 0
+
+    async def next(self, count: int = 1) -> list[SentMessage]:
+        """The next `count` messages the bot sends to this chat."""
+        messages = await self.fake.wait_for_messages(self.user.id, self.seen + count)
+        new = messages[self.seen : self.seen + count]
+        self.seen += count
+        return new
+
+    async def one(self) -> SentMessage:
+        (message,) = await self.next()
+        return message
+
+    def text(self, text: str) -> None:
+        self.fake.send_text(self.user, text)
+
+    def photo(self, data: bytes | None = None, **kwargs: object) -> None:
+        self.fake.send_photo(self.user, data or images.jpeg(), **kwargs)  # type: ignore[arg-type]
+
+    def location(self, lat: float, lon: float, **kwargs: object) -> None:
+        self.fake.send_location(self.user, lat, lon, **kwargs)  # type: ignore[arg-type]
+
+    def press(self, message: SentMessage, label: str) -> None:
+        self.fake.press_button(self.user, message, message.button(label))
+
+    async def agree(self) -> SentMessage:
+        """/start and accept the privacy notice; returns the bot's thank-you."""
+        self.text("/start")
+        notice = await self.one()
+        self.press(notice, "✅")
+        return await self.one()
+
+    async def report(
+        self,
+        photo: bytes | None = None,
+        location: tuple[float, float] = BEIJING,
+        category: str | None = None,
+        description: str | None = None,
+    ) -> SentMessage:
+        """A whole report, from photo to Submit; returns the bot's confirmation."""
+        self.photo(photo)
+        await self.one()
+        self.location(*location)
+        categories = await self.one()
+        chinese = (self.user.language_code or "zh").startswith("zh")
+        self.press(categories, category or ("道路隐患" if chinese else "Road hazard"))
+        ask_description = await self.one()
+        if description is None:
+            self.press(ask_description, "")
+        else:
+            self.text(description)
+        summary = await self.one()
+        self.press(summary, "✅")
+        return await self.one()
+
+
+def reference_in(message: SentMessage) -> str:
+    found = REFERENCE.search(message.text)
+    assert found, message.text
+    return found.group(0)
