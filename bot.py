@@ -7,6 +7,8 @@ the runtime (database, texts) is wired in. The database opens in `post_init` and
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sys
 from typing import Any
@@ -24,13 +26,14 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import jobs, onboarding, report, start
+from handlers import jobs, moderation, onboarding, report, start
 from handlers.common import BotApplication, BotContext, Runtime
 from handlers.errors import on_error
 from handlers.ordering import PerUserUpdateProcessor
 from handlers.transport import PacedRateLimiter
 from locales import Texts
 from services.logs import configure_logging
+from services.moderation import Moderation
 from services.reporting import Reporting
 from services.users import Languages
 from settings import Settings, SettingsError, load_settings
@@ -38,6 +41,7 @@ from storage.db import Database
 
 log = logging.getLogger("bot")
 DRAFT_SWEEP_SECONDS = 600
+PROMISE_CHECK_SECONDS = 900
 
 
 def handlers() -> list[BaseHandler[Any, BotContext, Any]]:
@@ -54,7 +58,10 @@ def handlers() -> list[BaseHandler[Any, BotContext, Any]]:
         CommandHandler("report", report.report_command, filters=private),
         CommandHandler("cancel", report.cancel, filters=private),
         CommandHandler("my", report.my_reports, filters=private),
+        CommandHandler("queue", moderation.queue_command, filters=private),
+        CommandHandler("mods", moderation.mods_command),
         # Buttons
+        CallbackQueryHandler(moderation.on_button, pattern=f"^{moderation.CALLBACK}"),
         CallbackQueryHandler(start.language_chosen, pattern=f"^{start.LANGUAGE_CALLBACK}"),
         CallbackQueryHandler(onboarding.on_consent, pattern=f"^{onboarding.CALLBACK_CONSENT}$"),
         CallbackQueryHandler(onboarding.on_delete, pattern=f"^{onboarding.CALLBACK_DELETE}"),
@@ -65,6 +72,10 @@ def handlers() -> list[BaseHandler[Any, BotContext, Any]]:
         CallbackQueryHandler(report.on_skip, pattern=f"^{report.CALLBACK_SKIP}"),
         CallbackQueryHandler(report.on_submit, pattern=f"^{report.CALLBACK_SUBMIT}"),
         CallbackQueryHandler(report.on_cancel_button, pattern=f"^{report.CALLBACK_CANCEL}"),
+        # A moderator's question for a rider: a reply to the bot's prompt
+        MessageHandler(
+            filters.REPLY & filters.TEXT & ~filters.COMMAND & fresh, moderation.on_question
+        ),
         # A rider's messages
         MessageHandler(private & fresh & (filters.PHOTO | filters.Document.ALL), report.on_photo),
         MessageHandler(private & fresh & filters.LOCATION, report.on_location),
@@ -91,12 +102,22 @@ def build_application(settings: Settings) -> BotApplication:
         texts=texts,
         languages=Languages(db),
         reporting=Reporting(db, settings.programme, settings.timezone),
+        moderation=Moderation(db, settings),
     )
+
+    card_sender: list[asyncio.Task[None]] = []
 
     async def post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         await runtime.db.open()
         await start.set_command_menus(app.bot, texts)
+        card_sender.append(asyncio.create_task(moderation.card_sender(app, runtime.card_wake)))
         log.info("started as @%s", app.bot.username)
+
+    async def post_stop(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        for task in card_sender:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         await runtime.db.close()
@@ -112,6 +133,7 @@ def build_application(settings: Settings) -> BotApplication:
         .rate_limiter(PacedRateLimiter(settings.rate_limits))
         .concurrent_updates(PerUserUpdateProcessor())
         .post_init(post_init)
+        .post_stop(post_stop)
         .post_shutdown(post_shutdown)
         .build()
     )
@@ -126,6 +148,7 @@ def schedule_jobs(app: BotApplication) -> None:
     """Recurring work. Jobs are not persisted: each one asks the database what is due."""
     assert app.job_queue is not None
     app.job_queue.run_repeating(jobs.sweep_drafts, interval=DRAFT_SWEEP_SECONDS, first=30)
+    app.job_queue.run_repeating(moderation.promise_job, interval=PROMISE_CHECK_SECONDS, first=60)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from telegram import Update, User
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from locales import Texts
+from services.moderation import Moderation
 from services.reporting import Reporting
 from services.users import Languages
 from settings import Settings
@@ -24,6 +26,9 @@ class Runtime:
     texts: Texts
     languages: Languages
     reporting: Reporting
+    moderation: Moderation
+    # Set when a report is submitted, to wake the card sender.
+    card_wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class BotContext(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], dict[str, Any]]):

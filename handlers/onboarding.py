@@ -67,8 +67,8 @@ async def on_consent(update: Update, context: BotContext) -> None:
     if query is None or user is None:
         return
     await query.answer()
-    await context.runtime.reporting.consent(user.id)
     language = await language_of(context, user)
+    await context.runtime.reporting.consent(user.id, language)
     held = context.user_data.pop(HELD_PHOTO, None) if context.user_data is not None else None
     if isinstance(held, Message):
         await send(update, context, context.runtime.texts.get(language, "start.agreed_with_photo"))

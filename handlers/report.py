@@ -20,6 +20,7 @@ from telegram import (
 from telegram.error import BadRequest, NetworkError, TelegramError
 
 from handlers.common import BotContext, language_of
+from handlers.moderation import refresh_card
 from locales import LANGUAGES
 from services.photos import DEFAULT_MAX_BYTES, PhotoProblem, PhotoRejected
 from services.reporting import Draft, Refusal, Refused, Reporting, Step, Submitted
@@ -192,6 +193,19 @@ async def on_photo(update: Update, context: BotContext) -> None:
         await photo_problem(update, context, PhotoProblem.TOO_LARGE)
         return
     reporting = workflow(context)
+    question = await context.runtime.moderation.open_question(user.id)
+    if question is not None:
+        data = await download(context, file_id)
+        try:
+            refused = await reporting.attach_photo(question, unique_id, data)
+        except PhotoRejected as rejected:
+            await photo_problem(update, context, rejected.reason)
+            return
+        if refused is not None:
+            await refuse(update, context, refused)
+            return
+        await answer_question(update, context, message.caption or "📷")
+        return
     refusal = await reporting.check_photo_allowed(user.id, unique_id)
     if refusal is not None and refusal.reason == Refusal.NOT_CONSENTED:
         if context.user_data is not None:
@@ -369,6 +383,8 @@ async def on_text(update: Update, context: BotContext) -> None:
     if text in button_texts(context, "keyboard.cancel"):
         await cancel(update, context)
         return
+    if await answer_question(update, context, text):
+        return
     draft = await workflow(context).draft(user.id)
     if text in button_texts(context, "keyboard.report") or text in button_texts(
         context, "keyboard.location"
@@ -394,6 +410,23 @@ async def on_text(update: Update, context: BotContext) -> None:
 # --- submit, cancel, commands -----------------------------------------------------------
 
 
+async def answer_question(update: Update, context: BotContext, text: str) -> bool:
+    """If a moderator asked this rider something, `text` is the answer: attach it."""
+    user = update.effective_user
+    if user is None:
+        return False
+    answered = await context.runtime.moderation.answer(user.id, text)
+    if answered is None:
+        return False
+    language = await language_of(context, user)
+    reference = answered.card.reference
+    await send(
+        update, context, context.runtime.texts.get(language, "rider.answered", reference=reference)
+    )
+    await refresh_card(context, answered.card, None)
+    return True
+
+
 async def on_submit(update: Update, context: BotContext) -> None:
     """Submit: the reference comes back at once."""
     query = update.callback_query
@@ -406,6 +439,7 @@ async def on_submit(update: Update, context: BotContext) -> None:
         await refuse(update, context, outcome)
         return
     await drop_buttons(query.message)
+    context.runtime.card_wake.set()
     await announce_submitted(update, context, outcome)
 
 

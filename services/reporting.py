@@ -111,9 +111,10 @@ class Reporting:
         row = await store.rider_by_telegram_id(self.db, telegram_id)
         return row is not None and row["consented_at"] is not None
 
-    async def consent(self, telegram_id: int) -> None:
+    async def consent(self, telegram_id: int, language: str) -> None:
+        """Record the agreement, and the language to send the rider's news in."""
         async with self.db.transaction() as conn:
-            await store.record_consent(conn, telegram_id, None, _ts(self.clock()))
+            await store.record_consent(conn, telegram_id, language, _ts(self.clock()))
 
     async def status_counts(self, telegram_id: int) -> dict[str, int]:
         row = await store.rider_by_telegram_id(self.db, telegram_id)
@@ -211,31 +212,13 @@ class Reporting:
         Raises `PhotoRejected` for bytes that are not a safe image of an allowed format.
         """
         now = self.clock()
-        evidence = await asyncio.to_thread(
-            inspect_photo,
-            data,
-            local_tz=self.zone,
-            max_pixels=self.programme.photo_max_pixels,
-            max_side=EVIDENCE_MAX_SIDE,
-        )
-        stale = is_stale(evidence.taken_at, now, timedelta(hours=self.programme.photo_fresh_hours))
-        photo = store.NewPhoto(
-            file_unique_id=file_unique_id,
-            sha256=evidence.sha256,
-            phash=evidence.phash - (1 << 64) if evidence.phash >= 1 << 63 else evidence.phash,
-            evidence=evidence.jpeg,
-            taken_at=_ts(evidence.taken_at) if evidence.taken_at else None,
-            gps=evidence.gps,
-            not_fresh=stale,
-        )
+        photo = await self._evidence(file_unique_id, data)
         async with self.db.transaction() as conn:
             rider_id = await self._rider_id(conn, telegram_id)
             if rider_id is None:
                 return Refused(Refusal.NOT_CONSENTED)
             draft = await self._load(conn, rider_id)
-            refusal = await self._photo_refusal(
-                conn, rider_id, draft, file_unique_id, evidence.sha256
-            )
+            refusal = await self._photo_refusal(conn, rider_id, draft, file_unique_id, photo.sha256)
             if refusal is not None:
                 return refusal
             if draft is None:
@@ -254,6 +237,44 @@ class Reporting:
                 loaded = await self._load(conn, rider_id)
                 assert loaded is not None
             return loaded
+
+    async def attach_photo(
+        self, report_id: int, file_unique_id: str, data: bytes
+    ) -> Refused | None:
+        """Add a photo to a submitted report (a rider's answer to a moderator's question).
+
+        Raises `PhotoRejected` for bytes that are not a safe image of an allowed format.
+        """
+        photo = await self._evidence(file_unique_id, data)
+        async with self.db.transaction() as conn:
+            used = await store.report_using_photo(conn, report_id, file_unique_id, photo.sha256)
+            if used is not None:
+                return Refused(Refusal.PHOTO_REUSED, reference=used["reference"])
+            count = len(await store.photos_of(conn, report_id))
+            await store.add_photo(conn, report_id, count + 1, photo, _ts(self.clock()))
+        return None
+
+    async def _evidence(self, file_unique_id: str, data: bytes) -> store.NewPhoto:
+        """Decode, check and clean a photo in a worker thread."""
+        evidence = await asyncio.to_thread(
+            inspect_photo,
+            data,
+            local_tz=self.zone,
+            max_pixels=self.programme.photo_max_pixels,
+            max_side=EVIDENCE_MAX_SIDE,
+        )
+        stale = is_stale(
+            evidence.taken_at, self.clock(), timedelta(hours=self.programme.photo_fresh_hours)
+        )
+        return store.NewPhoto(
+            file_unique_id=file_unique_id,
+            sha256=evidence.sha256,
+            phash=evidence.phash - (1 << 64) if evidence.phash >= 1 << 63 else evidence.phash,
+            evidence=evidence.jpeg,
+            taken_at=_ts(evidence.taken_at) if evidence.taken_at else None,
+            gps=evidence.gps,
+            not_fresh=stale,
+        )
 
     async def set_location(
         self, telegram_id: int, latitude: float, longitude: float, source: str

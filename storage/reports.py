@@ -51,7 +51,8 @@ async def record_consent(
     await conn.execute(
         "INSERT INTO users (telegram_id, language, created_at, consented_at) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (telegram_id) DO UPDATE SET "
-        "consented_at = COALESCE(users.consented_at, excluded.consented_at)",
+        "consented_at = COALESCE(users.consented_at, excluded.consented_at), "
+        "language = COALESCE(users.language, excluded.language)",
         (telegram_id, language, now, now),
     )
 

@@ -1,0 +1,487 @@
+"""N complete photo reports through a real `python bot.py`: what does one report cost the bot?
+
+The stand-in (tests/fakegram) runs in this process, the bot as a real `python bot.py` child
+process with its own SQLite file and a config.toml setting `[reports] daily_cap = 100000`, so
+the per-rider cap never interferes. Before anything is measured, N distinct 1280x960 JPEGs of
+roughly 150-300 KB are generated (shapes over a gradient, with sensor-like noise, so each has
+different bytes and a realistic size); two in three go as a Telegram "photo" (no EXIF, as
+Telegram strips it) followed by a shared location, one in three as an image-file "document"
+carrying EXIF capture time and GPS, answered with the bot's one-tap "use the photo's location"
+button. Then R riders (default 50) agree to the privacy notice, and only after that the
+measured window opens: all riders at once, each doing its share of the N reports one after
+another (photo -> location -> category -> description or Skip -> Submit -> reference).
+
+The stand-in's flood caps are OFF for this benchmark: it never answers 429, so we measure the
+bot's own cost, not Telegram's pace. The bot's own rate limiter still spaces its sends at
+Telegram's 30 messages a second, which bounds the wall time (about 6-7 sends per report).
+
+Printed: reports completed, wall seconds, CPU milliseconds of the bot process per completed
+report (from /proc/<pid>/stat over the reporting window only; this covers the photo download,
+decode, re-encode, hashing, the database writes and every message), its peak memory (VmHWM),
+the database size at the end, and a check that every report got its reference: distinct
+references seen in the riders' chats and rows with status 'pending' in the database file
+(read with sqlite3 after the bot has stopped), both compared with N. Figures only, timings
+are never asserted; the exit code is 1 only if reports were lost.
+
+    .venv/bin/python -m bench.report_flow [N] [RIDERS]      (default N = 1000, RIDERS = 50)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import random
+import re
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from PIL import Image, ImageDraw
+
+from tests import images
+from tests.fakegram import FakeTelegram, SentMessage, TgUser
+from tests.riders import Chat
+
+ROOT = Path(__file__).resolve().parent.parent
+TICKS = os.sysconf("SC_CLK_TCK")
+REFERENCE = re.compile(r"R-\d{8}-\d{4,}")
+WIDTH, HEIGHT = 1280, 960
+NOISE_MARGIN = (320, 240)
+STEP_TIMEOUT = 60.0  # seconds for one answer of the bot before the rider gives up
+BEIJING_BOX = (39.80, 116.20, 40.05, 116.55)  # min_lat, min_lon, max_lat, max_lon
+DESCRIPTIONS = (
+    "井盖缺失，电动车很容易掉进去",
+    "路口红绿灯不亮了",
+    "电线垂到路面上，很危险",
+    "楼道里堆满纸箱，有火灾隐患",
+    "Pothole in the bike lane, about half a metre wide",
+)
+# Settings that would add moderators' work to the run; left unset for this benchmark.
+UNSET = ("MODERATOR_CHAT_ID", "MODERATOR_IDS", "ADMIN_IDS", "FINANCE_CHAT_ID", "CONFIG_FILE")
+
+
+# --- the photos, made before anything is measured ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One report's photo: the bytes, how it is sent, and where it claims to be."""
+
+    index: int
+    data: bytes
+    as_document: bool
+    gps: tuple[float, float] | None  # in the EXIF (documents only)
+    place: tuple[float, float]  # the location the rider shares (photos) or the EXIF's
+
+
+def random_place(rng: random.Random) -> tuple[float, float]:
+    min_lat, min_lon, max_lat, max_lon = BEIJING_BOX
+    return round(rng.uniform(min_lat, max_lat), 6), round(rng.uniform(min_lon, max_lon), 6)
+
+
+def dms(value: float) -> images.DMS:
+    value = abs(value)
+    degrees = int(value)
+    minutes = int((value - degrees) * 60)
+    hundredths = round(((value - degrees) * 60 - minutes) * 60 * 100)
+    return images.dms(degrees, minutes, hundredths)
+
+
+def gps_exif(lat: float, lon: float) -> Image.Exif:
+    """EXIF as a phone writes it: capture time now (Beijing) and the position."""
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    return images.make_exif(
+        date_time_original=f"{now:%Y:%m:%d %H:%M:%S}",
+        offset_time_original="+08:00",
+        gps=images.gps_ifd("N" if lat >= 0 else "S", dms(lat), "E" if lon >= 0 else "W", dms(lon)),
+    )
+
+
+class PhotoMaker:
+    """Distinct photo-sized JPEGs: shapes over a sky-to-ground gradient, plus noise."""
+
+    def __init__(self, seed: int) -> None:
+        rng = random.Random(seed)
+        size = (WIDTH + NOISE_MARGIN[0], HEIGHT + NOISE_MARGIN[1])
+        # Gaussian noise is the slow part: made once, each picture takes a different crop.
+        self.noise = Image.merge(
+            "RGB", [Image.effect_noise(size, rng.uniform(44, 52)) for _ in range(3)]
+        )
+        self.gradient = Image.linear_gradient("L").resize((WIDTH, HEIGHT))
+
+    def picture(self, rng: random.Random) -> Image.Image:
+        def colour() -> tuple[int, int, int]:
+            return rng.randrange(256), rng.randrange(256), rng.randrange(256)
+
+        top = Image.new("RGB", (WIDTH, HEIGHT), colour())
+        bottom = Image.new("RGB", (WIDTH, HEIGHT), colour())
+        image = Image.composite(bottom, top, self.gradient)
+        draw = ImageDraw.Draw(image)
+        for _ in range(rng.randrange(20, 40)):
+            x0, y0 = rng.randrange(WIDTH), rng.randrange(HEIGHT)
+            x1 = x0 + rng.randrange(40, WIDTH // 2)
+            y1 = y0 + rng.randrange(40, HEIGHT // 2)
+            kind = rng.random()
+            if kind < 0.4:
+                draw.rectangle((x0, y0, x1, y1), fill=colour())
+            elif kind < 0.8:
+                draw.ellipse((x0, y0, x1, y1), fill=colour())
+            else:
+                draw.line((x0, y0, x1, y1), fill=colour(), width=rng.randrange(2, 20))
+        ox, oy = rng.randrange(NOISE_MARGIN[0]), rng.randrange(NOISE_MARGIN[1])
+        grain = self.noise.crop((ox, oy, ox + WIDTH, oy + HEIGHT))
+        return Image.blend(image, grain, rng.uniform(0.12, 0.16))
+
+    def shot(self, index: int) -> Shot:
+        rng = random.Random(index)
+        picture = self.picture(rng)
+        place = random_place(rng)
+        buffer = io.BytesIO()
+        if index % 3 == 2:  # an image file straight from the phone's gallery
+            picture.save(buffer, "JPEG", quality=rng.randrange(82, 87), exif=gps_exif(*place))
+            return Shot(index, buffer.getvalue(), as_document=True, gps=place, place=place)
+        picture.save(buffer, "JPEG", quality=rng.randrange(82, 88))  # Telegram's re-encoding
+        return Shot(index, buffer.getvalue(), as_document=False, gps=None, place=place)
+
+
+def make_shots(count: int) -> list[Shot]:
+    maker = PhotoMaker(seed=count)
+    shots = [maker.shot(i) for i in range(count)]
+    assert len({shot.data for shot in shots}) == count, "two photos came out identical"
+    return shots
+
+
+# --- the riders ----------------------------------------------------------------------------
+
+
+class Inbox:
+    """The bot's messages indexed by chat, extended incrementally (the stand-in keeps one list,
+    and re-scanning it on every recorded call for 50 waiting riders would cost more than the
+    bot does)."""
+
+    def __init__(self, fake: FakeTelegram) -> None:
+        self.fake = fake
+        self.scanned = 0
+        self.by_chat: defaultdict[int, list[SentMessage]] = defaultdict(list)
+
+    def of(self, chat_id: int) -> list[SentMessage]:
+        sent = self.fake.sent
+        if self.scanned < len(sent):
+            for message in sent[self.scanned :]:
+                self.by_chat[message.chat_id].append(message)
+            self.scanned = len(sent)
+        return self.by_chat[chat_id]
+
+
+def callback_with(prefix: str) -> Callable[[SentMessage], bool]:
+    """Whether a message has an inline button whose callback data starts with ``prefix``."""
+
+    def matches(message: SentMessage) -> bool:
+        return any(data.startswith(prefix) for _, data in message.buttons())
+
+    return matches
+
+
+def asks_for_location(message: SentMessage) -> bool:
+    """The draft's reply keyboard, whose first button shares the rider's location."""
+    rows = (message.reply_markup or {}).get("keyboard") or []
+    return any(isinstance(b, dict) and b.get("request_location") for row in rows for b in row)
+
+
+def has_reference(message: SentMessage) -> bool:
+    return REFERENCE.search(message.text) is not None
+
+
+class LostReport(Exception):
+    pass
+
+
+@dataclass
+class Outcome:
+    references: list[str] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)  # photo sent -> reference received
+    lost: list[str] = field(default_factory=list)
+
+
+class Rider(Chat):
+    """A rider (tests/riders.Chat) who waits on the shared inbox and reads answers by content."""
+
+    def __init__(self, fake: FakeTelegram, user: TgUser, inbox: Inbox) -> None:
+        super().__init__(fake, user)
+        self.inbox = inbox
+
+    async def next(self, count: int = 1) -> list[SentMessage]:
+        await self.fake.wait_for(
+            lambda: len(self.inbox.of(self.user.id)) >= self.seen + count, STEP_TIMEOUT
+        )
+        new = self.inbox.of(self.user.id)[self.seen : self.seen + count]
+        self.seen += count
+        return new
+
+    async def until(self, wanted: Callable[[SentMessage], bool], step: str) -> SentMessage:
+        """The bot's next message to this rider that is ``wanted`` (others are passed over)."""
+        chat = self.inbox.of(self.user.id)
+        found: list[SentMessage] = []
+
+        def arrived() -> bool:
+            self.inbox.of(self.user.id)  # takes in what the bot sent since
+            while self.seen < len(chat):
+                message = chat[self.seen]
+                self.seen += 1
+                if wanted(message):
+                    found.append(message)
+                    return True
+            return False
+
+        try:
+            await self.fake.wait_for(arrived, STEP_TIMEOUT)
+        except AssertionError:
+            last = [m.text[:80] for m in chat[-3:]]
+            raise LostReport(f"rider {self.user.id}: no answer to {step}; last: {last}") from None
+        return found[0]
+
+    def tap(self, message: SentMessage, prefix: str, choice: int = 0) -> None:
+        options = [data for _, data in message.buttons() if data.startswith(prefix)]
+        self.fake.press_button(self.user, message, options[choice % len(options)])
+
+    async def file_report(self, shot: Shot) -> str:
+        """photo -> location -> category -> description or Skip -> Submit; the reference."""
+        number = shot.index
+        if shot.as_document:
+            self.fake.send_document(
+                self.user, shot.data, file_name=f"IMG_{number:05d}.jpg", mime_type="image/jpeg"
+            )
+            offer = await self.until(callback_with("loc:"), "the photo")
+            self.tap(offer, "loc:")
+        else:
+            self.photo(shot.data)
+            await self.until(asks_for_location, "the photo")
+            self.location(*shot.place)
+        categories = await self.until(callback_with("cat:"), "the location")
+        self.tap(categories, "cat:", number)
+        ask = await self.until(callback_with("skip:"), "the category")
+        if number % 2:
+            self.text(DESCRIPTIONS[number % len(DESCRIPTIONS)])
+        else:
+            self.tap(ask, "skip:")
+        summary = await self.until(callback_with("sub:"), "the description")
+        self.tap(summary, "sub:")
+        confirmation = await self.until(has_reference, "Submit")
+        found = REFERENCE.search(confirmation.text)
+        assert found is not None
+        return found.group(0)
+
+    async def file_reports(self, shots: list[Shot], outcome: Outcome) -> None:
+        for offset, shot in enumerate(shots):
+            started = time.perf_counter()
+            try:
+                reference = await self.file_report(shot)
+            except LostReport as lost:
+                outcome.lost.append(f"{lost} (and {len(shots) - offset - 1} more not tried)")
+                return
+            outcome.references.append(reference)
+            outcome.seconds.append(time.perf_counter() - started)
+
+
+# --- measuring the bot ---------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def database_figures(path: Path) -> tuple[int, int, int, int]:
+    """(bytes on disk incl. any -wal/-shm, pending reports, distinct references, photo bytes)."""
+    size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        pending = conn.execute("SELECT COUNT(*) FROM reports WHERE status = 'pending'").fetchone()
+        references = conn.execute("SELECT COUNT(DISTINCT reference) FROM reports").fetchone()
+        evidence = conn.execute("SELECT SUM(LENGTH(evidence)) FROM report_photos").fetchone()
+    return size, int(pending[0]), int(references[0]), int(evidence[0] or 0)
+
+
+def read_log(path: Path) -> str:
+    return path.read_text(errors="replace")
+
+
+async def progress(outcome: Outcome, total: int, started: float) -> None:
+    while True:
+        await asyncio.sleep(15)
+        done = len(outcome.references)
+        print(
+            f"  ... {done}/{total} reports after {time.perf_counter() - started:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+async def start_bot(
+    fake: FakeTelegram, env: dict[str, str], workdir: Path, log: Path
+) -> asyncio.subprocess.Process:
+    """Start `python bot.py` and return once it polls (its stderr goes to ``log``)."""
+    with log.open("wb") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, str(ROOT / "bot.py"), env=env, cwd=workdir, stderr=stderr
+        )
+    polling = asyncio.ensure_future(
+        fake.wait_for(lambda: bool(fake.calls_to("getUpdates")), timeout=60)
+    )
+    exited = asyncio.ensure_future(process.wait())
+    await asyncio.wait({polling, exited}, return_when=asyncio.FIRST_COMPLETED)
+    if exited.done():
+        polling.cancel()
+        tail = read_log(log)[-2000:]
+        raise SystemExit(f"bot.py exited with {process.returncode} at start-up:\n{tail}")
+    exited.cancel()
+    polling.result()
+    return process
+
+
+async def stop_bot(process: asyncio.subprocess.Process) -> None:
+    """SIGTERM (the bot closes its database and exits 0), SIGKILL if it hangs."""
+    if process.returncode is not None:
+        return
+    process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), 30)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+
+
+async def run(total: int, rider_count: int, workdir: Path) -> int:
+    rider_count = max(1, min(rider_count, total))
+    started = time.perf_counter()
+    shots = make_shots(total)
+    made = time.perf_counter() - started
+    sizes = sorted(len(shot.data) for shot in shots)
+    documents = sum(shot.as_document for shot in shots)
+
+    database = workdir / "bot.db"
+    config = workdir / "config.toml"
+    config.write_text("[reports]\ndaily_cap = 100000\n", encoding="utf-8")
+    log = workdir / "bot.log"
+    async with FakeTelegram() as fake:
+        env = {key: value for key, value in os.environ.items() if key not in UNSET}
+        env |= {
+            "BOT_TOKEN": fake.token,
+            "BOT_API_URL": fake.base_url,
+            "DATABASE_URL": f"sqlite:///{database}",
+            "CONFIG_FILE": str(config),
+            "PYTHONPATH": str(ROOT),
+        }
+        fake.enforce_caps(per_second=None, per_group=None)  # OFF: the bot's cost, not Telegram's
+        bot = await start_bot(fake, env, workdir, log)
+        try:
+            await asyncio.sleep(0.5)
+            inbox = Inbox(fake)
+            riders = [  # one in five speaks English
+                Rider(
+                    fake,
+                    TgUser(2_000_000 + i, f"骑手{i}", "en" if i % 5 == 4 else "zh-hans"),
+                    inbox,
+                )
+                for i in range(rider_count)
+            ]
+            await asyncio.gather(*(rider.agree() for rider in riders))
+            await asyncio.sleep(0.5)  # the consent's answers settle before the window opens
+
+            outcome = Outcome()
+            shares = [shots[i::rider_count] for i in range(rider_count)]
+            calls_before = len(fake.calls)
+            cpu_before = cpu_seconds(bot.pid)
+            own_cpu_before = time.process_time()
+            window_started = time.perf_counter()
+            ticker = asyncio.ensure_future(progress(outcome, total, window_started))
+            await asyncio.gather(
+                *(
+                    rider.file_reports(share, outcome)
+                    for rider, share in zip(riders, shares, strict=True)
+                )
+            )
+            wall = time.perf_counter() - window_started
+            cpu = cpu_seconds(bot.pid) - cpu_before
+            own_cpu = time.process_time() - own_cpu_before
+            ticker.cancel()
+            window_calls = fake.calls[calls_before:]
+            peak = peak_rss_mb(bot.pid)
+        finally:
+            await stop_bot(bot)
+        rejections = fake.cap_rejections
+
+    size, pending, stored_references, evidence = database_figures(database)
+    completed = len(outcome.references)
+    distinct = len(set(outcome.references))
+    paced = sum(1 for call in window_calls if "chat_id" in call.params)
+    sent_to_riders = sum(1 for call in window_calls if call.method == "sendMessage")
+    errors = read_log(log).count("Traceback")
+
+    print(f"report flow: {total} reports by {rider_count} riders at once, each in sequence")
+    print("stand-in caps OFF (no 429s; the bot's own limiter still paces sends at 30/s)")
+    print(
+        f"photos: {total} distinct {WIDTH}x{HEIGHT} JPEGs, {total - documents} as photo, "
+        f"{documents} as document with EXIF GPS; {sizes[0] // 1024}-{sizes[-1] // 1024} KB, "
+        f"median {sizes[len(sizes) // 2] // 1024} KB (made in {made:.1f} s, not measured)"
+    )
+    print(f"reports completed            {completed} of {total}")
+    print(f"wall seconds                 {wall:.1f}")
+    if completed:
+        print(f"CPU ms per completed report  {1000 * cpu / completed:.1f}  (bot process)")
+    print(f"bot CPU seconds in window    {cpu:.1f}  ({100 * cpu / wall:.0f}% of one core)")
+    print(f"peak memory (VmHWM)          {peak:.1f} MB")
+    print(
+        f"database size at the end     {size / 1024 / 1024:.1f} MB  "
+        f"({size / max(completed, 1) / 1024:.0f} KB per report; evidence JPEGs "
+        f"{evidence / 1024 / 1024:.1f} MB)"
+    )
+    if outcome.seconds:
+        latency = sorted(outcome.seconds)
+        p95 = latency[min(len(latency) - 1, int(0.95 * len(latency)))]
+        print(
+            f"seconds per report (photo -> reference): median "
+            f"{statistics.median(latency):.2f}, p95 {p95:.2f}, max {latency[-1]:.2f}"
+        )
+    print(
+        f"bot requests with a chat_id  {paced} ({paced / wall:.1f}/s; "
+        f"{paced / max(completed, 1):.1f} per report, {sent_to_riders} sendMessage); "
+        f"429s answered: {rejections}"
+    )
+    print(f"stand-in (this process) CPU  {own_cpu:.1f} s;  tracebacks in bot log: {errors}")
+    print(f"distinct references in replies  {distinct} (N = {total})")
+    print(f"rows with status 'pending'      {pending} (N = {total}); distinct: {stored_references}")
+    lost = total - min(distinct, pending)
+    for line in outcome.lost[:5]:
+        print(f"  lost: {line}")
+    if lost:
+        print(f"LOST REPORTS: {lost}")
+        return 1
+    print("every report got its reference")
+    return 0
+
+
+def main() -> int:
+    total = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    riders = int(sys.argv[2]) if len(sys.argv) > 2 else 50
+    with tempfile.TemporaryDirectory(prefix="report_flow-") as tmp:
+        return asyncio.run(run(total, riders, Path(tmp)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
