@@ -157,7 +157,8 @@ _BALANCE_SQL = """
 SELECT l.rider_id,
        COALESCE(SUM(l.points), 0),
        COALESCE(SUM(l.amount_fen), 0),
-       -COALESCE(SUM(CASE WHEN l.kind = 'payout' AND b.status = 'exported' THEN l.amount_fen END), 0),
+       -COALESCE(SUM(CASE WHEN l.kind = 'payout' AND b.status <> 'paid'
+                     THEN l.amount_fen END), 0),
        -COALESCE(SUM(CASE WHEN l.kind = 'payout' AND b.status = 'paid' THEN l.amount_fen END), 0),
        COALESCE(SUM(CASE WHEN l.kind = 'reward' THEN l.amount_fen END), 0),
        -COALESCE(SUM(CASE WHEN l.kind = 'reversal' THEN l.amount_fen END), 0)

@@ -230,7 +230,8 @@ async def test_digest_escalation_and_breach(bot: RunningBot, fake: FakeTelegram)
     assert reference in digest.text
     await at(21)
     escalation = (await fake.wait_for_messages(ADMIN, 1))[0]
-    assert escalation.text.startswith("🚨") and reference in escalation.text
+    assert escalation.text.startswith("🚨")
+    assert reference in escalation.text
     await at(24.5)
     breach = (await fake.wait_for_messages(EN_RIDER.id, 8))[-1]
     assert breach.text.startswith(f"Sorry: review of your report {reference} is taking longer")
