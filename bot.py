@@ -1,4 +1,8 @@
-"""Entry point: `python bot.py` runs the bot with long polling.
+"""Entry point: `python bot.py` runs the bot (long polling, or a webhook if WEBHOOK_URL is set).
+
+    python bot.py           run the bot
+    python bot.py backup    make an online backup of the database now
+    python bot.py check     validate settings, open the database, call getMe; one line each
 
 `build_application(settings)` is the one place where handlers are registered, in order, and
 the runtime (database, texts) is wired in. The database opens in `post_init` and closes in
@@ -9,12 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import functools
 import logging
+import sqlite3
 import sys
+import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from telegram import Update
-from telegram.error import InvalidToken, NetworkError
+from telegram import Bot, Update
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -32,6 +41,7 @@ from handlers.errors import on_error
 from handlers.ordering import PerUserUpdateProcessor
 from handlers.transport import PacedRateLimiter
 from locales import Texts
+from services import backup as backups
 from services.logs import configure_logging
 from services.moderation import Moderation
 from services.reporting import Reporting
@@ -40,6 +50,7 @@ from settings import Settings, SettingsError, load_settings
 from storage.db import Database
 
 log = logging.getLogger("bot")
+handled = logging.getLogger("bot.updates")
 DRAFT_SWEEP_SECONDS = 600
 PROMISE_CHECK_SECONDS = 900
 
@@ -138,10 +149,46 @@ def build_application(settings: Settings) -> BotApplication:
         .build()
     )
     app.bot_data["runtime"] = runtime
-    app.add_handlers(handlers())
+    for handler in handlers():
+        handler.callback = logged(handler.callback)
+        app.add_handler(handler)
     app.add_error_handler(on_error)
     schedule_jobs(app)
     return app
+
+
+Callback = Callable[[Any, BotContext], Coroutine[Any, Any, Any]]
+
+
+def logged(callback: Callback) -> Callback:
+    """One log line per handled update: its id, the handler, the outcome and the time taken."""
+    name = f"{callback.__module__.removeprefix('handlers.')}.{callback.__qualname__}"
+
+    @functools.wraps(callback)
+    async def run(update: Update, context: BotContext) -> Any:
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            result = await callback(update, context)
+            outcome = "ok"
+            return result
+        finally:
+            ms = round((time.perf_counter() - started) * 1000, 1)
+            handled.info(
+                "update %s handled by %s: %s in %s ms",
+                update.update_id,
+                name,
+                outcome,
+                ms,
+                extra={
+                    "update_id": update.update_id,
+                    "handler": name,
+                    "outcome": outcome,
+                    "ms": ms,
+                },
+            )
+
+    return run
 
 
 def schedule_jobs(app: BotApplication) -> None:
@@ -149,24 +196,82 @@ def schedule_jobs(app: BotApplication) -> None:
     assert app.job_queue is not None
     app.job_queue.run_repeating(jobs.sweep_drafts, interval=DRAFT_SWEEP_SECONDS, first=30)
     app.job_queue.run_repeating(moderation.promise_job, interval=PROMISE_CHECK_SECONDS, first=60)
+    zone = app.bot_data["runtime"].settings.timezone
+    app.job_queue.run_daily(jobs.backup, time=datetime.time(3, 0, tzinfo=zone), name="backup")
 
 
 def main(argv: list[str] | None = None) -> int:
+    command = (sys.argv[1:] if argv is None else argv)[:1]
+    if command not in ([], ["backup"], ["check"]):
+        print(f"usage: python bot.py [backup | check]; got {command[0]!r}", file=sys.stderr)
+        return 2
     try:
         settings = load_settings()
     except SettingsError as exc:
         print(f"bot.py: cannot start: {exc}", file=sys.stderr)
         return 2
-    configure_logging([settings.bot_token])
+    if command == ["check"]:
+        return asyncio.run(check(settings))
+    configure_logging([settings.bot_token], settings.log_format)
+    if command == ["backup"]:
+        path = backups.backup(
+            settings.database_path,
+            settings.backup_dir,
+            settings.backups_kept,
+            datetime.datetime.now(settings.timezone),
+        )
+        print(f"backup written to {path}")
+        return 0
     app = build_application(settings)
     try:
-        app.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
+        if settings.webhook is None:
+            app.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
+        else:
+            hook = settings.webhook
+            # PTB's webhook server refuses (403) any request without the right secret header.
+            app.run_webhook(
+                listen=hook.listen_host,
+                port=hook.listen_port,
+                url_path=hook.path,
+                webhook_url=hook.url,
+                secret_token=hook.secret,
+                allowed_updates=Update.ALL_TYPES,
+                drop_pending_updates=False,
+            )
     except InvalidToken:
         print("bot.py: cannot start: BOT_TOKEN: rejected by the Bot API", file=sys.stderr)
         return 2
     except NetworkError as exc:
         print(f"bot.py: cannot start: BOT_API_URL: {exc.message}", file=sys.stderr)
         return 1
+    return 0
+
+
+async def check(settings: Settings) -> int:
+    """Pre-deploy checks, one line each; stops at the first failure with a non-zero code."""
+    print(f"ok    settings (database {settings.database_path}, timezone {settings.timezone})")
+    db = Database(settings.database_path)
+    try:
+        await db.open()
+        version = await db.schema_version()
+    except (OSError, sqlite3.Error) as exc:
+        print(f"FAIL  database {settings.database_path}: {exc}")
+        return 1
+    finally:
+        await db.close()
+    print(f"ok    database (schema version {version})")
+    api = settings.bot_api_url
+    bot = Bot(settings.bot_token, base_url=f"{api}/bot", base_file_url=f"{api}/file/bot")
+    try:
+        async with bot:
+            me = await bot.get_me()
+    except InvalidToken:
+        print("FAIL  Bot API: BOT_TOKEN rejected")
+        return 1
+    except TelegramError as exc:
+        print(f"FAIL  Bot API at {api}: {exc.message}")
+        return 1
+    print(f"ok    Bot API at {api} (@{me.username})")
     return 0
 
 

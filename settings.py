@@ -98,6 +98,21 @@ class RateLimits:
 
 
 @dataclass(frozen=True)
+class Webhook:
+    """Webhook mode: Telegram posts updates to `url`; we listen behind a reverse proxy."""
+
+    url: str
+    listen_host: str
+    listen_port: int
+    secret: str = field(repr=False)
+
+    @property
+    def path(self) -> str:
+        """The path part of the public URL, which the proxy forwards unchanged."""
+        return self.url.split("://", 1)[1].partition("/")[2]
+
+
+@dataclass(frozen=True)
 class Settings:
     bot_token: str = field(repr=False)
     bot_api_url: str = DEFAULT_API_URL
@@ -110,6 +125,10 @@ class Settings:
     payout_schedule: str = "0 10 * * mon"
     programme: Programme = field(default_factory=Programme)
     rate_limits: RateLimits = field(default_factory=RateLimits)
+    webhook: Webhook | None = None
+    backup_dir: Path = Path("data/backups")
+    backups_kept: int = 14
+    log_format: str = "text"
 
     def payout_trigger(self) -> CronTrigger:
         return CronTrigger.from_crontab(self.payout_schedule, timezone=self.timezone)
@@ -151,7 +170,43 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         timezone=timezone,
         payout_schedule=schedule,
         programme=load_programme(config_path, required=bool(get("CONFIG_FILE"))),
+        webhook=_webhook(get("WEBHOOK_URL"), get("WEBHOOK_LISTEN"), get("WEBHOOK_SECRET")),
+        backup_dir=_folder("BACKUP_DIR", get("BACKUP_DIR") or "data/backups", cwd),
+        backups_kept=_positive("BACKUPS_KEPT", get("BACKUPS_KEPT") or "14"),
+        log_format=_choice("LOG_FORMAT", get("LOG_FORMAT") or "text", ("text", "json")),
     )
+
+
+def _webhook(url: str, listen: str, secret: str) -> Webhook | None:
+    if not url:
+        return None
+    if not re.fullmatch(r"https://[^\s/]+(/[^\s]*)?", url):
+        raise SettingsError("WEBHOOK_URL", f"expected a public https:// URL, got {url!r}")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", secret):
+        raise SettingsError(
+            "WEBHOOK_SECRET", "needs 16-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)"
+        )
+    host, _, port = (listen or "127.0.0.1:8443").rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingsError("WEBHOOK_LISTEN", f"expected host:port, got {listen!r}")
+    return Webhook(url=url, listen_host=host, listen_port=int(port), secret=secret)
+
+
+def _folder(name: str, value: str, cwd: Path) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else cwd / path
+
+
+def _positive(name: str, value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise SettingsError(name, f"expected a whole number of at least 1, got {value!r}")
+    return int(value)
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise SettingsError(name, f"expected one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def _timezone(name: str) -> ZoneInfo:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import datetime
 
 from telegram.error import Forbidden, TelegramError
 
 from handlers.common import BotContext
 from locales import language_for
+from services import backup as backups
 from services.reporting import REMINDER_BEFORE_EXPIRY
 
 log = logging.getLogger(__name__)
@@ -35,3 +38,16 @@ async def sweep_drafts(context: BotContext) -> None:
             log.warning("draft notice to %s not delivered: %r", row["telegram_id"], exc)
     if to_remind or expired:
         log.info("drafts: %d reminded, %d expired", len(to_remind), len(expired))
+
+
+async def backup(context: BotContext) -> None:
+    """The daily online backup, in a thread (the database stays in use meanwhile)."""
+    settings = context.runtime.settings
+    path = await asyncio.to_thread(
+        backups.backup,
+        settings.database_path,
+        settings.backup_dir,
+        settings.backups_kept,
+        datetime.now(settings.timezone),
+    )
+    log.info("backup written to %s", path)

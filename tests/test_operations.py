@@ -1,0 +1,177 @@
+"""Running it for real: check, backup and restore, webhook mode, logs an operator can use."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import socket
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import aiohttp
+
+from tests.conftest import BOT_SCRIPT, PYTHON, TOKEN, BotProcess, bot_process_env
+from tests.fakegram import FakeTelegram, TgUser
+from tests.riders import Chat, reference_in
+
+SECRET = "s3cret-token-for-tests"
+
+
+def run(
+    tmp_path: Path, fake: FakeTelegram | None, *args: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PYTHON, BOT_SCRIPT, *args],
+        env=bot_process_env(fake, tmp_path, **env),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_check_passes_against_a_working_server(fake: FakeTelegram, tmp_path: Path) -> None:
+    result = await asyncio.to_thread(run, tmp_path, fake, "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["ok", "ok", "ok"]
+    assert "schema version" in lines[1]
+    assert "@fake_bot" in lines[2]
+    assert TOKEN not in result.stdout + result.stderr
+
+
+def test_check_fails_when_the_bot_api_is_unreachable(tmp_path: Path) -> None:
+    result = run(tmp_path, None, "check", BOT_API_URL=f"http://127.0.0.1:{free_port()}")
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[-1].startswith("FAIL  Bot API")
+    assert TOKEN not in result.stdout + result.stderr
+
+
+def test_unknown_subcommand_is_refused(tmp_path: Path) -> None:
+    result = run(tmp_path, None, "frobnicate")
+    assert result.returncode == 2
+    assert "usage" in result.stderr
+
+
+async def test_backup_while_running_restores_to_the_same_reports(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    bot = BotProcess(fake, tmp_path, BACKUP_DIR=str(tmp_path / "backups"), BACKUPS_KEPT="2")
+    await bot.start()
+    try:
+        chat = Chat(fake, TgUser(88, language_code="en"))
+        await chat.agree()
+        reference = reference_in(await chat.report(category="Road hazard"))
+        for _ in range(3):  # while the bot runs; only the newest two are kept
+            result = await asyncio.to_thread(
+                run,
+                tmp_path,
+                fake,
+                "backup",
+                BACKUP_DIR=str(tmp_path / "backups"),
+                BACKUPS_KEPT="2",
+            )
+            assert result.returncode == 0, result.stderr
+            await asyncio.sleep(1.1)
+    finally:
+        assert await bot.stop() == 0
+    backups = sorted((tmp_path / "backups").glob("bot-*.db"))
+    assert len(backups) == 2
+    # Restoring is one step: copy the backup over the database file while the bot is stopped.
+    restored = tmp_path / "restored.db"
+    shutil.copy(backups[-1], restored)
+    with sqlite3.connect(restored) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        rows = db.execute("SELECT reference, status FROM reports").fetchall()
+    assert rows == [(reference, "pending")]
+
+
+async def test_webhook_refuses_a_wrong_secret_and_serves_the_right_one(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    port = free_port()
+    bot = BotProcess(
+        fake,
+        tmp_path,
+        WEBHOOK_URL="https://bot.example.org/telegram/hook",
+        WEBHOOK_LISTEN=f"127.0.0.1:{port}",
+        WEBHOOK_SECRET=SECRET,
+    )
+    await bot.start()
+    try:
+        await fake.wait_for(lambda: bool(fake.calls_to("setWebhook")), timeout=30)
+        set_hook = fake.calls_to("setWebhook")[-1].params
+        assert set_hook["url"] == "https://bot.example.org/telegram/hook"
+        assert set_hook["secret_token"] == SECRET
+        user = TgUser(99, language_code="en")
+        url = f"http://127.0.0.1:{port}/telegram/hook"
+        await _listening(port)
+        async with aiohttp.ClientSession() as http:
+            for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong-secret-123456"}):
+                update = {"update_id": 1, "message": _start_message(user)}
+                async with http.post(url, json=update, headers=headers) as response:
+                    assert response.status == 403
+            update = {"update_id": 2, "message": _start_message(user)}
+            headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+            async with http.post(url, json=update, headers=headers) as response:
+                assert response.status == 200
+        (answer,) = await fake.wait_for_messages(user.id, 1, timeout=30)
+        assert answer.text.startswith("Hi Rider!")
+    finally:
+        assert await bot.stop() == 0, bot.log
+
+
+async def _listening(port: int) -> None:
+    """Wait until the bot's webhook server accepts connections."""
+    for _ in range(100):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
+    raise AssertionError(f"nothing listens on port {port}")
+
+
+def _start_message(user: TgUser) -> dict[str, object]:
+    return {
+        "message_id": 1,
+        "date": 1_800_000_000,
+        "chat": {"id": user.id, "type": "private"},
+        "from": user.to_dict(),
+        "text": "/start",
+        "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+    }
+
+
+async def test_json_logs_carry_update_handler_outcome_and_no_secrets(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    bot = BotProcess(fake, tmp_path, LOG_FORMAT="json")
+    await bot.start()
+    try:
+        chat = Chat(fake, TgUser(55, first_name="王秘密", language_code="zh-hans"))
+        await chat.agree()
+        await chat.report(description="电话 13812348000 张三")
+    finally:
+        assert await bot.stop() == 0
+    entries = [json.loads(line) for line in bot.log.splitlines() if line.startswith("{")]
+    assert len(entries) == len(bot.log.splitlines())
+    handled = [e for e in entries if e.get("handler")]
+    assert {"onboarding.start", "report.on_photo", "report.on_submit"} <= {
+        e["handler"] for e in handled
+    }
+    assert all(e["outcome"] == "ok" and isinstance(e["update_id"], int) for e in handled)
+    for secret in (TOKEN, "TEST-TOKEN", "13812348000", "张三", "王秘密"):
+        assert secret not in bot.log
