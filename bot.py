@@ -198,6 +198,9 @@ def schedule_jobs(app: BotApplication) -> None:
     app.job_queue.run_repeating(moderation.promise_job, interval=PROMISE_CHECK_SECONDS, first=60)
     zone = app.bot_data["runtime"].settings.timezone
     app.job_queue.run_daily(jobs.backup, time=datetime.time(3, 0, tzinfo=zone), name="backup")
+    app.job_queue.run_daily(
+        jobs.retention, time=datetime.time(3, 30, tzinfo=zone), name="retention"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -81,6 +81,7 @@ class Programme:
     review_deadline_hours: int = 24
     digest_after_hours: int = 2
     escalate_after_hours: int = 20
+    photo_retention_days: int = 90
 
     def category(self, key: str) -> Category | None:
         return next((c for c in self.categories if c.key == key), None)
@@ -319,6 +320,7 @@ class _ProgrammeReader:
             escalate_after_hours=count(
                 "review", "escalate_after_hours", defaults.escalate_after_hours
             ),
+            photo_retention_days=count("retention", "photo_days", defaults.photo_retention_days),
         )
 
     def _get(self, section: str, key: str, kind: type[Any], default: Any) -> Any:

@@ -12,6 +12,7 @@ from handlers.common import BotContext
 from locales import language_for
 from services import backup as backups
 from services.reporting import REMINDER_BEFORE_EXPIRY
+from services.retention import purge
 
 log = logging.getLogger(__name__)
 
@@ -51,3 +52,16 @@ async def backup(context: BotContext) -> None:
         datetime.now(settings.timezone),
     )
     log.info("backup written to %s", path)
+
+
+async def retention(context: BotContext) -> None:
+    """The daily purge the privacy notice promises; logs counts, never contents."""
+    runtime = context.runtime
+    now = runtime.reporting.clock()
+    purged = await purge(runtime.db, now, runtime.settings.programme.photo_retention_days)
+    log.info(
+        "retention: %d photos deleted, %d expired drafts purged, %d photos of erased riders",
+        purged.photos,
+        purged.drafts,
+        purged.erased_riders_photos,
+    )

@@ -57,7 +57,8 @@ async def ask_consent(update: Update, context: BotContext) -> None:
 
 
 def privacy_notice(context: BotContext, language: str) -> str:
-    return context.runtime.texts.get(language, "privacy.notice", days=90)
+    days = context.runtime.settings.programme.photo_retention_days
+    return context.runtime.texts.get(language, "privacy.notice", days=days)
 
 
 async def on_consent(update: Update, context: BotContext) -> None:

@@ -1,0 +1,36 @@
+"""SQL for data retention: what the privacy notice promises to delete, deleted."""
+
+from __future__ import annotations
+
+from storage.db import Connection
+
+
+async def drop_old_photos(conn: Connection, decided_before: int) -> int:
+    """Delete the stored photos of reports decided before `decided_before`; their count."""
+    cursor = await conn.execute(
+        "UPDATE report_photos SET evidence = NULL, evidence_file_id = NULL "
+        "WHERE evidence IS NOT NULL AND report_id IN (SELECT id FROM reports "
+        "WHERE status IN ('approved', 'rejected', 'duplicate', 'reversed', 'withdrawn') "
+        "AND COALESCE(decided_at, updated_at) < ?)",
+        (decided_before,),
+    )
+    return cursor.rowcount
+
+
+async def purge_expired_drafts(conn: Connection) -> int:
+    """Delete drafts that expired (their photos go with them); their count."""
+    await conn.execute(
+        "DELETE FROM report_photos WHERE report_id IN "
+        "(SELECT id FROM reports WHERE status = 'expired')"
+    )
+    cursor = await conn.execute("DELETE FROM reports WHERE status = 'expired'")
+    return cursor.rowcount
+
+
+async def leftovers_of_erased_riders(conn: Connection) -> int:
+    """Photos still held for riders who asked to be forgotten (normally none); deleted."""
+    cursor = await conn.execute(
+        "DELETE FROM report_photos WHERE report_id IN (SELECT r.id FROM reports r "
+        "JOIN users u ON u.id = r.rider_id WHERE u.erased_at IS NOT NULL)"
+    )
+    return cursor.rowcount
