@@ -35,7 +35,7 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import jobs, moderation, onboarding, report, start
+from handlers import jobs, moderation, onboarding, report, start, stats
 from handlers.common import BotApplication, BotContext, Runtime
 from handlers.errors import on_error
 from handlers.ordering import PerUserUpdateProcessor
@@ -71,6 +71,7 @@ def handlers() -> list[BaseHandler[Any, BotContext, Any]]:
         CommandHandler("my", report.my_reports, filters=private),
         CommandHandler("queue", moderation.queue_command, filters=private),
         CommandHandler("mods", moderation.mods_command),
+        CommandHandler("stats", stats.stats_command),
         # Buttons
         CallbackQueryHandler(moderation.on_button, pattern=f"^{moderation.CALLBACK}"),
         CallbackQueryHandler(start.language_chosen, pattern=f"^{start.LANGUAGE_CALLBACK}"),

@@ -545,7 +545,8 @@ async def promise_job(context: BotContext) -> None:
     digest, escalate, breached = await runtime.moderation.promise_check()
     language = runtime.languages.default
     if digest and settings.moderator_chat_id is not None:
-        lines = [texts.get(language, "promise.digest", count=len(digest))]
+        hours = settings.programme.digest_after_hours
+        lines = [texts.get(language, "promise.digest", count=len(digest), hours=hours)]
         lines += [
             texts.get(
                 language,
@@ -560,7 +561,15 @@ async def promise_job(context: BotContext) -> None:
         references = ", ".join(row["reference"] for row in escalate)
         for admin_id in sorted(settings.admin_ids):
             await _deliver(
-                context, admin_id, texts.get(language, "promise.escalation", references=references)
+                context,
+                admin_id,
+                texts.get(
+                    language,
+                    "promise.escalation",
+                    references=references,
+                    hours=settings.programme.escalate_after_hours,
+                    deadline=settings.programme.review_deadline_hours,
+                ),
             )
     for row in breached:
         if row["rider_telegram_id"] is not None:

@@ -1,0 +1,189 @@
+"""How the programme does, for /stats: reports by status and category, time to decision, breaches.
+
+Three periods, each in the programme's time zone: today (since 00:00), this week (since
+Monday 00:00) and all time. What each period counts:
+
+- reports by status and by category: reports *submitted* in the period (drafts never are);
+- time to decision (submission to approval, rejection or duplicate; a reversed report keeps
+  its original decision): reports *decided* in the period, median and 90th percentile;
+- breaches of the review promise: reports whose breach was *recorded* in the period.
+
+Percentiles are exact: linear interpolation between the closest ranks (numpy's default,
+Excel's PERCENTILE.INC), computed with fractions, so the median of an even number of times
+is the mean of the middle two.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, tzinfo
+from enum import StrEnum
+from fractions import Fraction
+
+from services.reporting import Clock, utc_now
+from storage import stats as store
+from storage.db import Database
+
+# The order statuses are listed in; any other status follows, alphabetically.
+STATUS_ORDER = (
+    "pending",
+    "needs_info",
+    "approved",
+    "rejected",
+    "duplicate",
+    "reversed",
+    "expired",
+    "withdrawn",
+)
+MEDIAN = Fraction(1, 2)
+P90 = Fraction(9, 10)
+
+
+class Period(StrEnum):
+    """`stats.period.<value>` in the locales."""
+
+    TODAY = "today"
+    WEEK = "week"
+    ALL = "all"
+
+
+@dataclass(frozen=True)
+class DecisionTimes:
+    """Time from submission to decision of the reports decided in a period."""
+
+    count: int
+    median: timedelta | None  # None when nothing was decided
+    p90: timedelta | None
+
+
+@dataclass(frozen=True)
+class PeriodStats:
+    period: Period
+    since: datetime | None  # local midnight the period starts at; None for all time
+    submitted: int
+    by_status: tuple[tuple[str, int], ...]  # statuses with reports, in STATUS_ORDER
+    by_category: tuple[tuple[str | None, int], ...]  # in the programme's order, then the rest
+    by_status_and_category: tuple[tuple[str, str | None, int], ...]
+    decisions: DecisionTimes
+    breaches: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    at: datetime  # when it was taken, in the programme's time zone
+    today: PeriodStats
+    week: PeriodStats
+    all_time: PeriodStats
+
+    @property
+    def periods(self) -> tuple[PeriodStats, PeriodStats, PeriodStats]:
+        return self.today, self.week, self.all_time
+
+
+def percentile(ordered: Sequence[int], fraction: Fraction) -> Fraction:
+    """The `fraction` quantile of `ordered` (sorted, not empty), interpolated between ranks."""
+    if not ordered:
+        raise ValueError("no values")
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"fraction {fraction} is outside [0, 1]")
+    position = fraction * (len(ordered) - 1)
+    lower = math.floor(position)
+    upper = min(lower + 1, len(ordered) - 1)
+    return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
+
+
+def _duration(seconds: Fraction) -> timedelta:
+    # Interpolated integer seconds are exact in microseconds for the median and p90.
+    return timedelta(microseconds=round(seconds * 1_000_000))
+
+
+def decision_times(ordered_seconds: Sequence[int]) -> DecisionTimes:
+    if not ordered_seconds:
+        return DecisionTimes(0, None, None)
+    return DecisionTimes(
+        count=len(ordered_seconds),
+        median=_duration(percentile(ordered_seconds, MEDIAN)),
+        p90=_duration(percentile(ordered_seconds, P90)),
+    )
+
+
+def _status_key(status: str) -> tuple[int, str]:
+    rank = STATUS_ORDER.index(status) if status in STATUS_ORDER else len(STATUS_ORDER)
+    return rank, status
+
+
+class Stats:
+    """Figures for moderators and admins; read-only."""
+
+    def __init__(
+        self,
+        db: Database,
+        zone: tzinfo,
+        categories: Iterable[str] = (),
+        clock: Clock = utc_now,
+    ) -> None:
+        self.db = db
+        self.zone = zone
+        self.categories = tuple(categories)  # keys, in the order categories are listed
+        self.clock = clock
+
+    def _category_key(self, category: str | None) -> tuple[int, str]:
+        if category in self.categories:
+            return self.categories.index(category), ""
+        return len(self.categories), category or ""
+
+    def period_starts(self) -> tuple[datetime, datetime, datetime]:
+        """(now, today 00:00, this Monday 00:00), in the programme's time zone."""
+        now = self.clock().astimezone(self.zone)
+        today = datetime.combine(now.date(), time(), tzinfo=self.zone)
+        monday = now.date() - timedelta(days=now.weekday())
+        week = datetime.combine(monday, time(), tzinfo=self.zone)
+        return now, today, week
+
+    async def snapshot(self) -> Snapshot:
+        now, today, week = self.period_starts()
+        today_ts, week_ts = int(today.timestamp()), int(week.timestamp())
+        async with self.db.transaction() as conn:
+            counts = await store.counts(conn, today_ts, week_ts)
+            times = await store.decision_times(conn)
+            breaches = await store.breaches(conn, today_ts, week_ts)
+        periods = []
+        for index, (period, since) in enumerate(
+            ((Period.TODAY, today), (Period.WEEK, week), (Period.ALL, None))
+        ):
+            start = None if since is None else int(since.timestamp())
+            in_period = [(c.status, c.category, (c.today, c.week, c.total)[index]) for c in counts]
+            decided = [seconds for at, seconds in times if start is None or at >= start]
+            periods.append(self._period(period, since, in_period, decided, breaches[index]))
+        return Snapshot(now, *periods)
+
+    def _period(
+        self,
+        period: Period,
+        since: datetime | None,
+        counts: list[tuple[str, str | None, int]],
+        ordered_seconds: list[int],
+        breaches: int,
+    ) -> PeriodStats:
+        counts = [(status, category, n) for status, category, n in counts if n]
+        by_status: dict[str, int] = {}
+        by_category: dict[str | None, int] = {}
+        for status, category, n in counts:
+            by_status[status] = by_status.get(status, 0) + n
+            by_category[category] = by_category.get(category, 0) + n
+        return PeriodStats(
+            period=period,
+            since=since,
+            submitted=sum(by_status.values()),
+            by_status=tuple(sorted(by_status.items(), key=lambda item: _status_key(item[0]))),
+            by_category=tuple(
+                sorted(by_category.items(), key=lambda item: self._category_key(item[0]))
+            ),
+            by_status_and_category=tuple(
+                sorted(counts, key=lambda c: (_status_key(c[0]), self._category_key(c[1])))
+            ),
+            decisions=decision_times(ordered_seconds),
+            breaches=breaches,
+        )

@@ -1,0 +1,62 @@
+"""SQL for /stats: counts of submitted reports, times to decision, and missed deadlines.
+
+Every function runs inside the caller's `Database.transaction()`, so the three reads see one
+consistent state. Each takes the start of "today" and of "this week" as unix seconds and
+counts all time as well, in one pass over the table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.db import Connection
+
+
+@dataclass(frozen=True)
+class Count:
+    """How many submitted reports have one (status, category), per period."""
+
+    status: str
+    category: str | None
+    today: int
+    week: int
+    total: int
+
+
+async def counts(conn: Connection, today: int, week: int) -> list[Count]:
+    """Submitted reports by (status, category): submitted since `today`, since `week`, ever."""
+    async with conn.execute(
+        "SELECT status, category, "
+        "COALESCE(SUM(submitted_at >= ?), 0), COALESCE(SUM(submitted_at >= ?), 0), COUNT(*) "
+        "FROM reports WHERE submitted_at IS NOT NULL "
+        "GROUP BY status, category ORDER BY status, category",
+        (today, week),
+    ) as cursor:
+        rows = await cursor.fetchall()
+    return [Count(row[0], row[1], int(row[2]), int(row[3]), int(row[4])) for row in rows]
+
+
+async def decision_times(conn: Connection) -> list[tuple[int, int]]:
+    """(decided_at, seconds from submission to decision) of every decided report.
+
+    Shortest first. Reversed reports keep the time of their original decision.
+    """
+    async with conn.execute(
+        "SELECT decided_at, decided_at - submitted_at FROM reports "
+        "WHERE decided_at IS NOT NULL AND submitted_at IS NOT NULL "
+        "ORDER BY decided_at - submitted_at, id",
+    ) as cursor:
+        rows = await cursor.fetchall()
+    return [(int(row[0]), int(row[1])) for row in rows]
+
+
+async def breaches(conn: Connection, today: int, week: int) -> tuple[int, int, int]:
+    """Reports whose review deadline was missed: recorded since `today`, since `week`, ever."""
+    async with conn.execute(
+        "SELECT COALESCE(SUM(breached_at >= ?), 0), COALESCE(SUM(breached_at >= ?), 0), "
+        "COUNT(*) FROM reports WHERE breached_at IS NOT NULL",
+        (today, week),
+    ) as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1]), int(row[2])
