@@ -35,7 +35,7 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import jobs, moderation, onboarding, report, start, stats
+from handlers import jobs, moderation, money, onboarding, report, start, stats
 from handlers.common import BotApplication, BotContext, Runtime
 from handlers.errors import on_error
 from handlers.ordering import PerUserUpdateProcessor
@@ -44,6 +44,7 @@ from locales import Texts
 from services import backup as backups
 from services.logs import configure_logging
 from services.moderation import Moderation
+from services.money import Money
 from services.reporting import Reporting
 from services.users import Languages
 from settings import Settings, SettingsError, load_settings
@@ -72,8 +73,15 @@ def handlers() -> list[BaseHandler[Any, BotContext, Any]]:
         CommandHandler("queue", moderation.queue_command, filters=private),
         CommandHandler("mods", moderation.mods_command),
         CommandHandler("stats", stats.stats_command),
+        CommandHandler("balance", money.balance_command, filters=private),
+        CommandHandler("history", money.history_command, filters=private),
+        CommandHandler("payee", money.payee_command, filters=private),
+        CommandHandler("reverse", money.reverse_command),
+        CommandHandler("payout", money.payout_command),
+        CommandHandler("audit", money.audit_command),
         # Buttons
         CallbackQueryHandler(moderation.on_button, pattern=f"^{moderation.CALLBACK}"),
+        CallbackQueryHandler(money.on_mark_paid, pattern=f"^{money.CALLBACK_PAID}"),
         CallbackQueryHandler(start.language_chosen, pattern=f"^{start.LANGUAGE_CALLBACK}"),
         CallbackQueryHandler(onboarding.on_consent, pattern=f"^{onboarding.CALLBACK_CONSENT}$"),
         CallbackQueryHandler(onboarding.on_delete, pattern=f"^{onboarding.CALLBACK_DELETE}"),
@@ -115,6 +123,7 @@ def build_application(settings: Settings) -> BotApplication:
         languages=Languages(db),
         reporting=Reporting(db, settings.programme, settings.timezone),
         moderation=Moderation(db, settings),
+        money=Money(db, settings),
     )
 
     card_sender: list[asyncio.Task[None]] = []
@@ -197,7 +206,12 @@ def schedule_jobs(app: BotApplication) -> None:
     assert app.job_queue is not None
     app.job_queue.run_repeating(jobs.sweep_drafts, interval=DRAFT_SWEEP_SECONDS, first=30)
     app.job_queue.run_repeating(moderation.promise_job, interval=PROMISE_CHECK_SECONDS, first=60)
-    zone = app.bot_data["runtime"].settings.timezone
+    settings = app.bot_data["runtime"].settings
+    zone = settings.timezone
+    # The cron only wakes the job; the database decides which periods are due, so a run
+    # missed while the bot was down is caught up by the run at start-up.
+    app.job_queue.run_custom(money.payout_job, job_kwargs={"trigger": settings.payout_trigger()})
+    app.job_queue.run_once(money.payout_job, when=1, name="payout catch-up")
     app.job_queue.run_daily(jobs.backup, time=datetime.time(3, 0, tzinfo=zone), name="backup")
     app.job_queue.run_daily(
         jobs.retention, time=datetime.time(3, 30, tzinfo=zone), name="retention"

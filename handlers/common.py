@@ -11,6 +11,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from locales import Texts
 from services.moderation import Moderation
+from services.money import Money
 from services.reporting import Reporting
 from services.users import Languages
 from settings import Settings
@@ -27,6 +28,7 @@ class Runtime:
     languages: Languages
     reporting: Reporting
     moderation: Moderation
+    money: Money
     # Set when a report is submitted, to wake the card sender.
     card_wake: asyncio.Event = field(default_factory=asyncio.Event)
 

@@ -336,6 +336,11 @@ async def tell_rider(context: BotContext, decided: Decided) -> None:
         await context.bot.send_message(card.rider_telegram_id, text)
     except Forbidden:
         log.info("rider of %s blocked the bot", card.reference)
+        return
+    if card.status == "approved" and await runtime.money.needs_payee(card.rider_telegram_id):
+        from handlers.money import ask_payee
+
+        await ask_payee(context, card.rider_telegram_id, language)
 
 
 # --- buttons ----------------------------------------------------------------------------

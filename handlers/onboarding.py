@@ -70,6 +70,7 @@ async def on_consent(update: Update, context: BotContext) -> None:
     await query.answer()
     language = await language_of(context, user)
     await context.runtime.reporting.consent(user.id, language)
+    context.runtime.languages.forget(user.id)
     held = context.user_data.pop(HELD_PHOTO, None) if context.user_data is not None else None
     if isinstance(held, Message):
         await send(update, context, context.runtime.texts.get(language, "start.agreed_with_photo"))

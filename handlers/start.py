@@ -9,7 +9,19 @@ from handlers.common import BotContext, language_of, reply
 from locales import LANGUAGES, Texts
 
 # The command menu, in the order riders see it; each has a `command.<name>` message.
-MENU = ("report", "my", "help", "language", "privacy", "cancel", "delete", "start")
+MENU = (
+    "report",
+    "my",
+    "balance",
+    "history",
+    "payee",
+    "help",
+    "language",
+    "privacy",
+    "cancel",
+    "delete",
+    "start",
+)
 LANGUAGE_CALLBACK = "lang:"
 
 

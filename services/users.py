@@ -21,6 +21,10 @@ class Languages:
             self._chosen[user_id] = await users.chosen_language(self._db, user_id)
         return language_for(telegram_code, self._chosen[user_id])
 
+    def forget(self, user_id: int) -> None:
+        """Drop the cached choice (the database changed underneath, e.g. at consent)."""
+        self._chosen.pop(user_id, None)
+
     async def choose(self, user_id: int, language: str) -> None:
         if language not in LANGUAGES:
             raise ValueError(f"unsupported language {language!r}")

@@ -294,3 +294,31 @@ async def expire_drafts(conn: aiosqlite.Connection, untouched_since: int, now: i
         [(now, row["id"]) for row in rows],
     )
     return rows
+
+
+# --- payout details requests ------------------------------------------------------------
+
+
+async def set_payee_asked(db: Database, rider_id: int, asked_at: int | None) -> None:
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE users SET payee_asked_at = ? WHERE id = ?", (asked_at, rider_id))
+
+
+async def payee_asked(db: Database, rider_id: int) -> bool:
+    row = await db.fetchone("SELECT payee_asked_at FROM users WHERE id = ?", (rider_id,))
+    return row is not None and row[0] is not None
+
+
+async def rider_id_of(db: Database, telegram_id: int) -> int | None:
+    row = await db.fetchone("SELECT id FROM users WHERE telegram_id = ?", (telegram_id,))
+    return None if row is None else int(row[0])
+
+
+async def report_id_of(db: Database, reference: str) -> int | None:
+    row = await db.fetchone("SELECT id FROM reports WHERE reference = ?", (reference,))
+    return None if row is None else int(row[0])
+
+
+async def telegram_contact(db: Database, rider_id: int) -> Row | None:
+    """(telegram_id, language) of a rider, for telling them something."""
+    return await db.fetchone("SELECT telegram_id, language FROM users WHERE id = ?", (rider_id,))

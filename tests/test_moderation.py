@@ -70,7 +70,7 @@ async def test_approval_at_each_tier_credits_and_tells_the_rider(
         reference = await submit(fake, rider, seed=10 + index, category="Road hazard")
         card = await card_of(fake, index + 1)
         fake.press_button(MOD, card, card.button(f"✅ {yuan}"))
-        told = (await fake.wait_for_messages(rider.id, 8))[-1]
+        told = (await fake.wait_for_messages(rider.id, 8))[7]
         points = 10 + yuan // 10
         assert told.text.startswith(
             f"🎉 Your report {reference} is verified! Reward: {yuan}.00 yuan, {points} points."
@@ -87,7 +87,7 @@ async def test_rejection_with_a_reason(bot: RunningBot, fake: FakeTelegram) -> N
     fake.press_button(MOD, card, card.button("驳回"))
     await fake.wait_for(lambda: "无法核实" in str(card.reply_markup))
     fake.press_button(MOD, card, card.button("无法核实"))
-    told = (await fake.wait_for_messages(RIDER.id, 8))[-1]
+    told = (await fake.wait_for_messages(RIDER.id, 8))[7]
     assert told.text.startswith(f"你的线索 {reference} 未通过，原因：无法核实")
     await fake.wait_for(lambda: "❌ 未通过（无法核实）" in card.text)
     assert await ledger(bot) == []
@@ -101,7 +101,7 @@ async def test_duplicate_of_a_nearby_report(bot: RunningBot, fake: FakeTelegram)
     fake.press_button(MOD, card, card.button("重复"))
     await fake.wait_for(lambda: first in str(card.reply_markup))
     fake.press_button(MOD, card, card.button(first))
-    told = (await fake.wait_for_messages(EN_RIDER.id, 8))[-1]
+    told = (await fake.wait_for_messages(EN_RIDER.id, 8))[7]
     assert told.text.startswith(f"Your report {second} duplicates report {first}")
 
 
@@ -119,13 +119,13 @@ async def test_question_answered_by_the_rider_updates_the_card(
         text="井盖是在主路还是辅路？",
         reply_to_message=prompt.raw,
     )
-    question = (await fake.wait_for_messages(EN_RIDER.id, 8))[-1]
+    question = (await fake.wait_for_messages(EN_RIDER.id, 8))[7]
     assert question.text.startswith(
         f"A moderator has a question about report {reference}: 井盖是在主路还是辅路？"
     )
     await fake.wait_for(lambda: "等待骑手补充信息" in card.text)
     fake.send_text(EN_RIDER, "Main road, <i>north</i> side")
-    thanks = (await fake.wait_for_messages(EN_RIDER.id, 9))[-1]
+    thanks = (await fake.wait_for_messages(EN_RIDER.id, 9))[8]
     assert thanks.text.startswith("Got it: passed on to the moderators")
     await fake.wait_for(lambda: "💬 骑手回复：Main road, <i>north</i> side" in card.text)
     assert "⏳ 待审核" in card.text
@@ -233,7 +233,7 @@ async def test_digest_escalation_and_breach(bot: RunningBot, fake: FakeTelegram)
     assert escalation.text.startswith("🚨")
     assert reference in escalation.text
     await at(24.5)
-    breach = (await fake.wait_for_messages(EN_RIDER.id, 8))[-1]
+    breach = (await fake.wait_for_messages(EN_RIDER.id, 8))[7]
     assert breach.text.startswith(f"Sorry: review of your report {reference} is taking longer")
     await at(25)
     assert len(fake.sent_to(MODERATOR_CHAT)) == 2  # no repeated digest without news

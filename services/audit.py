@@ -1,0 +1,142 @@
+"""`/audit`: check that the money adds up, to the fen. An empty list means all is well.
+
+Checks:
+- every rider: the sum of their entries is the balance `balance()` reports, equals their
+  rewards and reversals no batch has settled, and unpaid + on the way + paid = earned -
+  reversed;
+- every batch: its lines sum to its total and count, its payout entries match its lines one
+  for one, each line is the sum of the entries it settles, and once exported the stored
+  XLSX has the stored sha256 and the stored CSV re-reads to the same batch, lines and total;
+- no report listed in two payout lines; no report credited twice; every approved report has
+  its reward, every reversed one its reversal, and no report has money it should not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from services import finance_file
+from services.ledger import yuan
+from storage import ledger as ledger_store
+from storage import payouts as payout_store
+from storage.db import Database
+
+_REPORT_PROBLEMS = {
+    "credited_twice": "credited more than once",
+    "wrong_rider": "has money entries for a rider who did not send it",
+    "approved_without_reward": "is approved but has no reward entry",
+    "reversed_without_reversal": "is reversed but has no reversal entry",
+    "reward_not_approved": "has a reward but is neither approved nor reversed",
+    "reversal_not_reversed": "has a reversal entry but its status is not reversed",
+    "reversal_without_reward": "has a reversal entry but no reward",
+    "reversal_mismatch": "has a reversal that does not cancel its reward exactly",
+}
+
+
+async def audit(db: Database) -> list[str]:
+    """Every violation found, one sentence each."""
+    checks = await payout_store.batch_checks(db)
+    return [
+        *await _riders(db),
+        *_batches(checks),
+        *await _paid_twice(db),
+        *await _files(db, {check.batch.id: check.batch for check in checks}),
+        *await _reports(db),
+    ]
+
+
+async def _riders(db: Database) -> list[str]:
+    balances = await ledger_store.balances(db)
+    sums = await ledger_store.entry_sums(db)
+    unsettled = await ledger_store.unsettled_sums(db)
+    problems = []
+    for rider in sorted(balances.keys() | sums.keys() | unsettled.keys()):
+        balance = balances.get(rider)
+        entries = sums.get(rider, 0)
+        if balance is None or balance.unpaid_fen != entries:
+            shown = "none" if balance is None else yuan(balance.unpaid_fen)
+            problems.append(
+                f"rider {rider}: entries sum to {yuan(entries)}, the balance says {shown}"
+            )
+            continue
+        if unsettled.get(rider, 0) != entries:
+            problems.append(
+                f"rider {rider}: balance {yuan(entries)}, but the rewards and reversals no"
+                f" batch settled sum to {yuan(unsettled.get(rider, 0))}"
+            )
+        accounted = balance.unpaid_fen + balance.on_the_way_fen + balance.paid_fen
+        if accounted != balance.earned_fen - balance.reversed_fen:
+            problems.append(
+                f"rider {rider}: unpaid + on the way + paid = {yuan(accounted)},"
+                f" earned - reversed = {yuan(balance.earned_fen - balance.reversed_fen)}"
+            )
+    return problems
+
+
+def _batches(checks: list[payout_store.BatchCheck]) -> list[str]:
+    problems = []
+    for check in checks:
+        batch = check.batch
+        name = f"batch {batch.id} ({batch.period_key})"
+        if check.lines_fen != batch.total_fen or check.lines != batch.line_count:
+            problems.append(
+                f"{name}: {check.lines} lines sum to {yuan(check.lines_fen)}, the batch"
+                f" says {batch.line_count} lines and {yuan(batch.total_fen)}"
+            )
+        if check.payout_entries_fen != check.lines_fen:
+            problems.append(
+                f"{name}: payout entries sum to {yuan(check.payout_entries_fen)},"
+                f" its lines to {yuan(check.lines_fen)}"
+            )
+        if check.lines_without_entry or check.entries_without_line:
+            problems.append(
+                f"{name}: {check.lines_without_entry} lines without their payout entry,"
+                f" {check.entries_without_line} payout entries without a line"
+            )
+        if check.lines_not_matching_items:
+            problems.append(
+                f"{name}: {check.lines_not_matching_items} lines differ from the sum of"
+                " the rewards and reversals they settle"
+            )
+    return problems
+
+
+async def _paid_twice(db: Database) -> list[str]:
+    return [
+        f"report {reference} is listed in more than one payout line"
+        for reference in await payout_store.reports_paid_twice(db)
+    ]
+
+
+async def _files(db: Database, batches: dict[int, payout_store.BatchRecord]) -> list[str]:
+    problems = []
+    for batch_id, sha256, xlsx, csv in await payout_store.stored_file_hashes(db):
+        batch = batches[batch_id]
+        name = f"batch {batch_id} ({batch.period_key})"
+        if hashlib.sha256(xlsx).hexdigest() != sha256:
+            problems.append(f"{name}: the stored XLSX does not match its sha256")
+        try:
+            totals = finance_file.read_csv_totals(csv)
+        except ValueError as exc:
+            problems.append(f"{name}: the stored CSV cannot be read ({exc})")
+            continue
+        if totals.batch_id != batch_id:
+            problems.append(f"{name}: the stored CSV is for batch {totals.batch_id}")
+        if (totals.line_count, totals.lines_fen, totals.total_fen) != (
+            batch.line_count,
+            batch.total_fen,
+            batch.total_fen,
+        ):
+            problems.append(
+                f"{name}: the CSV has {totals.line_count} lines summing to"
+                f" {yuan(totals.lines_fen)} and a total of {yuan(totals.total_fen)};"
+                f" the batch says {batch.line_count} lines and {yuan(batch.total_fen)}"
+            )
+    return problems
+
+
+async def _reports(db: Database) -> list[str]:
+    return [
+        f"report {reference or '#' + str(report_id)} {_REPORT_PROBLEMS[problem]}"
+        for problem, report_id, reference in await ledger_store.report_anomalies(db)
+    ]

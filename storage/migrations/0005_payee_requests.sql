@@ -1,0 +1,2 @@
+-- The bot asked the rider for payout details and waits for them (their next text answers).
+ALTER TABLE users ADD COLUMN payee_asked_at INTEGER;

@@ -1,0 +1,386 @@
+"""SQL for payout batches: what is due, the lines that pay it, the files, the one-way status.
+
+Building a batch happens inside one transaction (the caller's): `stage_due` computes the
+rewards and reversals a batch settles into temporary tables, `insert_batch` and
+`settle_staged` write the batch, its lines, one `payout:<batch>:<rider>` ledger entry per
+line and the `payout_items` linking each settled entry to its line; `drop_stage` cleans up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiosqlite
+
+from storage.db import Database
+
+REVERSAL_MARK = "(冲正)"
+"""Appended to a reference in `report_refs` when a reversal of an already-paid report is
+netted against a line (冲正: an accounting reversal)."""
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """A payout batch without its file blobs."""
+
+    id: int
+    period_key: str
+    kind: str  # scheduled | adhoc
+    period_start: int
+    period_end: int
+    status: str  # open | exported | paid
+    total_fen: int
+    line_count: int
+    file_sha256: str | None
+    created_at: int
+    exported_at: int | None
+    announced_at: int | None
+    paid_at: int | None
+    paid_by: int | None
+
+
+@dataclass(frozen=True)
+class LineRecord:
+    """One rider's line in a batch, with their Telegram id (None once erased)."""
+
+    rider_id: int
+    telegram_id: int | None
+    amount_fen: int
+    report_refs: str
+    payee_name: str
+    payee_account: str
+
+
+@dataclass(frozen=True)
+class RiderDue:
+    """A rider and an amount: due, paid in a batch, or about to be told."""
+
+    rider_id: int
+    telegram_id: int | None
+    amount_fen: int
+
+
+@dataclass(frozen=True)
+class BatchCheck:
+    """A batch's stored figures beside the same figures recomputed from its parts."""
+
+    batch: BatchRecord
+    lines_fen: int
+    lines: int
+    payout_entries_fen: int  # the sum of its ledger entries, negated
+    lines_without_entry: int  # lines whose payout entry is missing or differs
+    entries_without_line: int
+    lines_not_matching_items: int  # lines whose amount is not the sum of what they settle
+
+
+_BATCH_COLUMNS = (
+    "id, period_key, kind, period_start, period_end, status, total_fen, line_count,"
+    " file_sha256, created_at, exported_at, announced_at, paid_at, paid_by"
+)
+
+
+async def batch_by_key(conn: aiosqlite.Connection, period_key: str) -> BatchRecord | None:
+    async with conn.execute(
+        f"SELECT {_BATCH_COLUMNS} FROM payout_batches WHERE period_key = ?",  # noqa: S608
+        (period_key,),
+    ) as cur:
+        row = await cur.fetchone()
+    return None if row is None else BatchRecord(*row)
+
+
+async def batch_by_id(db: Database, batch_id: int) -> BatchRecord | None:
+    row = await db.fetchone(
+        f"SELECT {_BATCH_COLUMNS} FROM payout_batches WHERE id = ?",  # noqa: S608
+        (batch_id,),
+    )
+    return None if row is None else BatchRecord(*row)
+
+
+async def batches(db: Database) -> list[BatchRecord]:
+    """Every batch, oldest period first."""
+    rows = await db.fetchall(
+        f"SELECT {_BATCH_COLUMNS} FROM payout_batches ORDER BY period_end, id"  # noqa: S608
+    )
+    return [BatchRecord(*row) for row in rows]
+
+
+async def unfinished_batches(db: Database) -> list[BatchRecord]:
+    """Batches still open (interrupted) or exported but not yet announced, oldest first."""
+    rows = await db.fetchall(
+        f"SELECT {_BATCH_COLUMNS} FROM payout_batches"  # noqa: S608
+        " WHERE status = 'open' OR announced_at IS NULL ORDER BY period_end, id"
+    )
+    return [BatchRecord(*row) for row in rows]
+
+
+async def latest_period_end(db: Database, kind: str | None = None) -> int | None:
+    """The end of the latest batch (of `kind`, if given), None when there is none."""
+    row = await db.fetchone(
+        "SELECT MAX(period_end) FROM payout_batches WHERE ? IS NULL OR kind = ?", (kind, kind)
+    )
+    return None if row is None or row[0] is None else int(row[0])
+
+
+async def first_entry_time(db: Database) -> int | None:
+    row = await db.fetchone("SELECT MIN(created_at) FROM ledger")
+    return None if row is None or row[0] is None else int(row[0])
+
+
+async def stage_due(conn: aiosqlite.Connection, *, period_end: int, minimum_fen: int) -> None:
+    """Fill temp tables with what a batch ending at `period_end` would settle.
+
+    `temp.payout_due`: every unsettled reward credited before `period_end`, and every
+    unsettled reversal of such a reward (a reversal is netted as soon as it exists, so a
+    batch never pays a reward already taken back). `temp.payout_due_riders`: each rider whose
+    sum is positive and at least `minimum_fen`, and whether they have payee details.
+    """
+    await drop_stage(conn)
+    await conn.execute(
+        """
+        CREATE TEMP TABLE payout_due AS
+        SELECT l.id AS ledger_id, l.rider_id, l.kind, l.amount_fen, l.report_id
+        FROM ledger AS l
+        WHERE l.kind = 'reward' AND l.created_at < :end
+            AND NOT EXISTS (SELECT 1 FROM payout_items AS i WHERE i.ledger_id = l.id)
+        UNION ALL
+        SELECT v.id, v.rider_id, v.kind, v.amount_fen, v.report_id
+        FROM ledger AS v JOIN ledger AS w ON w.idempotency_key = 'reward:' || v.report_id
+        WHERE v.kind = 'reversal' AND w.created_at < :end
+            AND NOT EXISTS (SELECT 1 FROM payout_items AS i WHERE i.ledger_id = v.id)
+        """,
+        {"end": period_end},
+    )
+    await conn.execute(
+        """
+        CREATE TEMP TABLE payout_due_riders AS
+        SELECT d.rider_id, SUM(d.amount_fen) AS amount_fen,
+            EXISTS (SELECT 1 FROM payees AS p WHERE p.rider_id = d.rider_id) AS has_payee
+        FROM temp.payout_due AS d
+        GROUP BY d.rider_id
+        HAVING SUM(d.amount_fen) > 0 AND SUM(d.amount_fen) >= :minimum
+        """,
+        {"minimum": minimum_fen},
+    )
+
+
+async def drop_stage(conn: aiosqlite.Connection) -> None:
+    await conn.execute("DROP TABLE IF EXISTS temp.payout_due")
+    await conn.execute("DROP TABLE IF EXISTS temp.payout_due_riders")
+
+
+async def staged_payable(conn: aiosqlite.Connection) -> int:
+    """How many staged riders would get a line (they are due and have payee details)."""
+    async with conn.execute("SELECT COUNT(*) FROM temp.payout_due_riders WHERE has_payee") as cur:
+        row = await cur.fetchone()
+    return 0 if row is None else int(row[0])
+
+
+async def staged_missing_payees(conn: aiosqlite.Connection) -> list[RiderDue]:
+    """Staged riders who are due but have no payee details, so cannot be paid."""
+    async with conn.execute(
+        "SELECT d.rider_id, u.telegram_id, d.amount_fen FROM temp.payout_due_riders AS d"
+        " JOIN users AS u ON u.id = d.rider_id WHERE NOT d.has_payee ORDER BY d.rider_id"
+    ) as cur:
+        return [RiderDue(*row) async for row in cur]
+
+
+async def insert_batch(
+    conn: aiosqlite.Connection,
+    *,
+    period_key: str,
+    kind: str,
+    period_start: int,
+    period_end: int,
+    now: int,
+) -> int:
+    cursor = await conn.execute(
+        "INSERT INTO payout_batches (period_key, kind, period_start, period_end, created_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (period_key, kind, period_start, period_end, now),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+async def settle_staged(conn: aiosqlite.Connection, *, batch_id: int, now: int) -> None:
+    """Write the batch's lines, their payout entries and items, and its totals."""
+    await conn.execute(
+        """
+        INSERT INTO payout_lines (batch_id, rider_id, amount_fen, report_refs, payee_name,
+            payee_account)
+        SELECT :batch, d.rider_id, d.amount_fen, COALESCE(refs.refs, ''), p.real_name, p.account
+        FROM temp.payout_due_riders AS d
+        JOIN payees AS p ON p.rider_id = d.rider_id
+        LEFT JOIN (
+            SELECT rider_id, group_concat(ref, ',') AS refs FROM (
+                SELECT e.rider_id, CASE
+                    WHEN e.kind = 'reward' AND NOT EXISTS (
+                        SELECT 1 FROM ledger AS v
+                        WHERE v.idempotency_key = 'reversal:' || e.report_id)
+                    THEN r.reference
+                    WHEN e.kind = 'reversal' AND EXISTS (
+                        SELECT 1 FROM ledger AS w JOIN payout_items AS i ON i.ledger_id = w.id
+                        WHERE w.idempotency_key = 'reward:' || e.report_id)
+                    THEN r.reference || :mark
+                END AS ref
+                FROM temp.payout_due AS e JOIN reports AS r ON r.id = e.report_id
+                ORDER BY e.rider_id, e.ledger_id
+            )
+            GROUP BY rider_id
+        ) AS refs ON refs.rider_id = d.rider_id
+        ORDER BY d.rider_id
+        """,
+        {"batch": batch_id, "mark": REVERSAL_MARK},
+    )
+    await conn.execute(
+        "INSERT INTO ledger (rider_id, kind, amount_fen, points, batch_id, idempotency_key,"
+        " created_at)"
+        " SELECT rider_id, 'payout', -amount_fen, 0, batch_id,"
+        " 'payout:' || batch_id || ':' || rider_id, :now"
+        " FROM payout_lines WHERE batch_id = :batch ORDER BY id",
+        {"batch": batch_id, "now": now},
+    )
+    await conn.execute(
+        "INSERT INTO payout_items (ledger_id, batch_id, rider_id)"
+        " SELECT e.ledger_id, l.batch_id, l.rider_id FROM temp.payout_due AS e"
+        " JOIN payout_lines AS l ON l.batch_id = :batch AND l.rider_id = e.rider_id",
+        {"batch": batch_id},
+    )
+    await conn.execute(
+        "UPDATE payout_batches SET"
+        " total_fen = (SELECT COALESCE(SUM(amount_fen), 0) FROM payout_lines WHERE batch_id = :b),"
+        " line_count = (SELECT COUNT(*) FROM payout_lines WHERE batch_id = :b)"
+        " WHERE id = :b",
+        {"b": batch_id},
+    )
+
+
+async def lines(db: Database, batch_id: int) -> list[LineRecord]:
+    """The batch's lines in the order they were written."""
+    rows = await db.fetchall(
+        "SELECT l.rider_id, u.telegram_id, l.amount_fen, l.report_refs, l.payee_name,"
+        " l.payee_account FROM payout_lines AS l JOIN users AS u ON u.id = l.rider_id"
+        " WHERE l.batch_id = ? ORDER BY l.id",
+        (batch_id,),
+    )
+    return [LineRecord(*row) for row in rows]
+
+
+async def export(
+    conn: aiosqlite.Connection,
+    *,
+    batch_id: int,
+    xlsx: bytes,
+    csv: bytes,
+    sha256: str,
+    now: int,
+) -> bool:
+    """Store the files and move open -> exported; False if it was not open any more."""
+    cursor = await conn.execute(
+        "UPDATE payout_batches SET status = 'exported', file_xlsx = ?, file_csv = ?,"
+        " file_sha256 = ?, exported_at = ? WHERE id = ? AND status = 'open'",
+        (xlsx, csv, sha256, now, batch_id),
+    )
+    return cursor.rowcount == 1
+
+
+async def files(db: Database, batch_id: int) -> tuple[bytes, bytes] | None:
+    """The stored (xlsx, csv) of an exported batch."""
+    row = await db.fetchone(
+        "SELECT file_xlsx, file_csv FROM payout_batches WHERE id = ? AND status <> 'open'",
+        (batch_id,),
+    )
+    return None if row is None else (bytes(row[0]), bytes(row[1]))
+
+
+async def mark_announced(db: Database, batch_id: int, now: int) -> bool:
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "UPDATE payout_batches SET announced_at = ?"
+            " WHERE id = ? AND status <> 'open' AND announced_at IS NULL",
+            (now, batch_id),
+        )
+        return cursor.rowcount == 1
+
+
+async def mark_paid(db: Database, batch_id: int, admin_id: int, now: int) -> bool:
+    """Move exported -> paid; False if the batch was not exported (already paid, or open)."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "UPDATE payout_batches SET status = 'paid', paid_at = ?, paid_by = ?"
+            " WHERE id = ? AND status = 'exported'",
+            (now, admin_id, batch_id),
+        )
+        return cursor.rowcount == 1
+
+
+async def batch_checks(db: Database) -> list[BatchCheck]:
+    """For every batch, its stored total beside sums over its lines, entries and items."""
+    rows = await db.fetchall(
+        f"""
+        WITH line_sums AS (
+            SELECT batch_id, SUM(amount_fen) AS fen, COUNT(*) AS lines
+            FROM payout_lines GROUP BY batch_id
+        ), entry_sums AS (
+            SELECT batch_id, -SUM(amount_fen) AS fen
+            FROM ledger WHERE batch_id IS NOT NULL GROUP BY batch_id
+        ), item_sums AS (
+            SELECT i.batch_id, i.rider_id, SUM(e.amount_fen) AS fen
+            FROM payout_items AS i JOIN ledger AS e ON e.id = i.ledger_id
+            GROUP BY i.batch_id, i.rider_id
+        ), line_checks AS (
+            SELECT l.batch_id,
+                SUM(p.id IS NULL OR p.amount_fen <> -l.amount_fen) AS without_entry,
+                SUM(COALESCE(s.fen, 0) <> l.amount_fen) AS not_matching
+            FROM payout_lines AS l
+            LEFT JOIN ledger AS p
+                ON p.idempotency_key = 'payout:' || l.batch_id || ':' || l.rider_id
+            LEFT JOIN item_sums AS s ON s.batch_id = l.batch_id AND s.rider_id = l.rider_id
+            GROUP BY l.batch_id
+        ), orphans AS (
+            SELECT e.batch_id, COUNT(*) AS entries FROM ledger AS e
+            WHERE e.batch_id IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM payout_lines AS l
+                WHERE l.batch_id = e.batch_id AND l.rider_id = e.rider_id)
+            GROUP BY e.batch_id
+        )
+        SELECT {_BATCH_COLUMNS},
+            COALESCE(ls.fen, 0), COALESCE(ls.lines, 0), COALESCE(es.fen, 0),
+            COALESCE(lc.without_entry, 0), COALESCE(o.entries, 0), COALESCE(lc.not_matching, 0)
+        FROM payout_batches AS b
+        LEFT JOIN line_sums AS ls ON ls.batch_id = b.id
+        LEFT JOIN entry_sums AS es ON es.batch_id = b.id
+        LEFT JOIN line_checks AS lc ON lc.batch_id = b.id
+        LEFT JOIN orphans AS o ON o.batch_id = b.id
+        ORDER BY b.id
+        """  # noqa: S608
+    )
+    return [
+        BatchCheck(BatchRecord(*row[:14]), row[14], row[15], row[16], row[17], row[18], row[19])
+        for row in rows
+    ]
+
+
+async def stored_file_hashes(db: Database) -> list[tuple[int, str | None, bytes, bytes]]:
+    """(batch id, stored sha256, xlsx, csv) of every exported or paid batch."""
+    rows = await db.fetchall(
+        "SELECT id, file_sha256, CAST(file_xlsx AS BLOB), CAST(file_csv AS BLOB)"
+        " FROM payout_batches WHERE status <> 'open' ORDER BY id"
+    )
+    return [(int(row[0]), row[1], bytes(row[2] or b""), bytes(row[3] or b"")) for row in rows]
+
+
+async def reports_paid_twice(db: Database) -> list[str]:
+    """References listed in more than one payout line (a report paid twice)."""
+    rows = await db.fetchall(
+        """
+        WITH RECURSIVE split(ref, rest) AS (
+            SELECT '', report_refs || ',' FROM payout_lines
+            UNION ALL
+            SELECT substr(rest, 1, instr(rest, ',') - 1), substr(rest, instr(rest, ',') + 1)
+            FROM split WHERE rest <> ''
+        )
+        SELECT ref FROM split WHERE ref <> '' GROUP BY ref HAVING COUNT(*) > 1 ORDER BY ref
+        """
+    )
+    return [str(row[0]) for row in rows]
