@@ -1,0 +1,145 @@
+"""SIGKILL the real `python bot.py` at random moments during payout batches, many times;
+after a final clean run the audit is clean and every rider was paid exactly what they earned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from apscheduler.triggers.cron import CronTrigger
+
+from services import ledger
+from services.audit import audit
+from storage.db import Database
+from tests.conftest import ADMIN, BotProcess
+from tests.fakegram import FakeTelegram, TgUser
+from tests.test_payouts import seed_weeks
+
+RIDERS = 150
+SCHEDULED_KILLS = 20
+ADHOC_KILLS = 12
+BOSS = TgUser(ADMIN, language_code="en")
+
+
+def last_two_mondays() -> list[int]:
+    """The two latest closed periods' ends of the default schedule (Monday 10:00 Shanghai)."""
+    trigger = CronTrigger.from_crontab("0 10 * * mon", timezone="Asia/Shanghai")
+    now = datetime.now(UTC)
+    fires: list[int] = []
+    fire = trigger.get_next_fire_time(None, now - timedelta(days=15))
+    while fire is not None and fire <= now:
+        fires.append(int(fire.timestamp()))
+        fire = trigger.get_next_fire_time(None, fire + timedelta(seconds=1))
+    return fires[-2:]
+
+
+async def credit_more(path: Path, round_number: int) -> None:
+    """New approved rewards for some riders, credited now (while the bot is down)."""
+    db = Database(path)
+    await db.open()
+    now = int(datetime.now(UTC).timestamp())
+    async with db.transaction() as conn:
+        for rider in range(1 + round_number % 7, RIDERS + 1, 7):
+            cursor = await conn.execute(
+                "INSERT INTO reports (reference, rider_id, status, created_at, updated_at) "
+                "VALUES (?, ?, 'approved', ?, ?)",
+                (f"R-X{round_number}-{rider}", rider, now, now),
+            )
+            assert cursor.lastrowid is not None
+            await ledger.credit_reward(
+                conn,
+                report_id=cursor.lastrowid,
+                rider_id=rider,
+                amount_fen=5_000,
+                points=15,
+                now=now,
+            )
+    await db.close()
+
+
+async def killed_after(bot: BotProcess, seconds: float, path: Path, tally: dict[str, int]) -> None:
+    """SIGKILL after `seconds`, and note what the kill interrupted (read from the database)."""
+    await asyncio.sleep(seconds)
+    assert await bot.stop(signal.SIGKILL) == -signal.SIGKILL
+    with sqlite3.connect(path) as check:
+        (open_batches,) = check.execute(
+            "SELECT COUNT(*) FROM payout_batches WHERE status = 'open'"
+        ).fetchone()
+        (unannounced,) = check.execute(
+            "SELECT COUNT(*) FROM payout_batches WHERE announced_at IS NULL"
+        ).fetchone()
+    moment = "mid-build" if open_batches else "mid-announce" if unannounced else "elsewhere"
+    tally[moment] = tally.get(moment, 0) + 1
+
+
+async def test_sigkill_during_payouts_pays_everyone_exactly_once(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    path = tmp_path / "bot.db"
+    await seed_weeks(path, RIDERS, last_two_mondays())
+    env = {"ADMIN_IDS": str(ADMIN), "DATABASE_URL": f"sqlite:///{path}"}
+    chance = random.Random(20261127)
+    tally: dict[str, int] = {}
+    # The start-up catch-up builds last week's batch and announces it to 100-odd riders.
+    for _ in range(SCHEDULED_KILLS):
+        bot = BotProcess(fake, tmp_path, **env)
+        await bot.start()
+        await killed_after(bot, chance.uniform(0.5, 3.0), path, tally)
+    # Ad hoc batches with new rewards each round, /payout sent as soon as the bot polls.
+    for round_number in range(ADHOC_KILLS):
+        await credit_more(path, round_number)
+        bot = BotProcess(fake, tmp_path, **env)
+        await bot.start()
+        polls = len(fake.calls_to("getUpdates"))
+        await fake.wait_for(lambda: len(fake.calls_to("getUpdates")) > polls, timeout=30)  # noqa: B023
+        fake.send_text(BOSS, "/payout")
+        await killed_after(bot, chance.uniform(0.05, 3.0), path, tally)
+    # A clean run: finish whatever was interrupted, pay what is left, announce everything.
+    bot = BotProcess(fake, tmp_path, **env)
+    await bot.start()
+    try:
+        await fake.wait_for(lambda: bool(fake.calls_to("getUpdates")), timeout=30)
+        answered = len(fake.sent_to(ADMIN))
+        fake.send_text(BOSS, "/payout")
+        await fake.wait_for(lambda: len(fake.sent_to(ADMIN)) > answered, timeout=60)
+        for _ in range(600):
+            with sqlite3.connect(path) as check:
+                (unannounced,) = check.execute(
+                    "SELECT COUNT(*) FROM payout_batches WHERE announced_at IS NULL"
+                ).fetchone()
+            if unannounced == 0:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        assert await bot.stop() == 0, bot.log
+    assert sum(tally.values()) >= 30
+    print(f"payout crash test: kills by moment {tally}")
+
+    db = Database(path)
+    await db.open()
+    try:
+        assert await audit(db) == []
+        earned: dict[int, int] = dict(
+            (row[0], row[1])
+            for row in await db.fetchall(
+                "SELECT rider_id, SUM(amount_fen) FROM ledger WHERE kind = 'reward' "
+                "GROUP BY rider_id"
+            )
+        )
+        paid: dict[int, int] = dict(
+            (row[0], row[1])
+            for row in await db.fetchall(
+                "SELECT rider_id, -SUM(amount_fen) FROM ledger WHERE kind = 'payout' "
+                "GROUP BY rider_id"
+            )
+        )
+        assert paid == earned
+        statuses = await db.fetchall("SELECT status, announced_at FROM payout_batches")
+        assert all(row[0] == "exported" and row[1] is not None for row in statuses)
+    finally:
+        await db.close()
