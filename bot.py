@@ -35,7 +35,7 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import jobs, moderation, money, onboarding, report, start, stats
+from handlers import jobs, moderation, money, notify, onboarding, report, start, stats
 from handlers.common import BotApplication, BotContext, Runtime
 from handlers.errors import on_error
 from handlers.ordering import PerUserUpdateProcessor
@@ -45,6 +45,7 @@ from services import backup as backups
 from services.logs import configure_logging
 from services.moderation import Moderation
 from services.money import Money
+from services.outbox import Outbox
 from services.reporting import Reporting
 from services.users import Languages
 from settings import Settings, SettingsError, load_settings
@@ -124,6 +125,7 @@ def build_application(settings: Settings) -> BotApplication:
         reporting=Reporting(db, settings.programme, settings.timezone),
         moderation=Moderation(db, settings),
         money=Money(db, settings),
+        outbox=Outbox(db),
     )
 
     card_sender: list[asyncio.Task[None]] = []
@@ -205,6 +207,7 @@ def schedule_jobs(app: BotApplication) -> None:
     """Recurring work. Jobs are not persisted: each one asks the database what is due."""
     assert app.job_queue is not None
     app.job_queue.run_repeating(jobs.sweep_drafts, interval=DRAFT_SWEEP_SECONDS, first=30)
+    app.job_queue.run_repeating(notify.drain_outbox, interval=notify.DRAIN_SECONDS, first=10)
     app.job_queue.run_repeating(moderation.promise_job, interval=PROMISE_CHECK_SECONDS, first=60)
     settings = app.bot_data["runtime"].settings
     zone = settings.timezone

@@ -12,6 +12,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 from locales import Texts
 from services.moderation import Moderation
 from services.money import Money
+from services.outbox import Outbox
 from services.reporting import Reporting
 from services.users import Languages
 from settings import Settings
@@ -29,6 +30,7 @@ class Runtime:
     reporting: Reporting
     moderation: Moderation
     money: Money
+    outbox: Outbox
     # Set when a report is submitted, to wake the card sender.
     card_wake: asyncio.Event = field(default_factory=asyncio.Event)
 

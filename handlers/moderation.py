@@ -25,9 +25,10 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, TelegramError
 
 from handlers.common import BotApplication, BotContext, language_of
+from handlers.notify import notify
 from locales import Texts, language_for
 from services.moderation import REJECT_REASONS, Card, Decided, Moderation, Problem, Refused
 from settings import Settings
@@ -332,10 +333,7 @@ async def tell_rider(context: BotContext, decided: Decided) -> None:
         text = texts.get(
             language, "rider.needs_info", reference=card.reference, question=card.question or ""
         )
-    try:
-        await context.bot.send_message(card.rider_telegram_id, text)
-    except Forbidden:
-        log.info("rider of %s blocked the bot", card.reference)
+    if not await notify(context, card.rider_telegram_id, text):
         return
     if card.status == "approved" and await runtime.money.needs_payee(card.rider_telegram_id):
         from handlers.money import ask_payee
@@ -561,11 +559,11 @@ async def promise_job(context: BotContext) -> None:
             )
             for row in digest
         ]
-        await _deliver(context, settings.moderator_chat_id, "\n".join(lines))
+        await notify(context, settings.moderator_chat_id, "\n".join(lines))
     if escalate:
         references = ", ".join(row["reference"] for row in escalate)
         for admin_id in sorted(settings.admin_ids):
-            await _deliver(
+            await notify(
                 context,
                 admin_id,
                 texts.get(
@@ -579,7 +577,7 @@ async def promise_job(context: BotContext) -> None:
     for row in breached:
         if row["rider_telegram_id"] is not None:
             rider_language = language_for(None, row["rider_language"])
-            await _deliver(
+            await notify(
                 context,
                 row["rider_telegram_id"],
                 texts.get(rider_language, "promise.breach", reference=row["reference"]),
@@ -591,13 +589,6 @@ async def promise_job(context: BotContext) -> None:
             len(escalate),
             len(breached),
         )
-
-
-async def _deliver(context: BotContext, chat_id: int, text: str) -> None:
-    try:
-        await context.bot.send_message(chat_id, text)
-    except TelegramError as exc:
-        log.warning("could not deliver to %s: %r", chat_id, exc)
 
 
 def _utc(seconds: int) -> datetime:

@@ -15,6 +15,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
 
 from handlers.common import BotContext, language_of
+from handlers.notify import notify
 from locales import language_for
 from services.money import Money, PayeeSaved
 from services.payouts import BatchOutcome, RiderDue
@@ -28,12 +29,9 @@ def money(context: BotContext) -> Money:
     return context.runtime.money
 
 
-async def say(context: BotContext, chat_id: int, text: str, markup: object = None) -> None:
-    """Send, logging (not raising) when the person cannot be reached."""
-    try:
-        await context.bot.send_message(chat_id, text, reply_markup=markup)  # type: ignore[arg-type]
-    except TelegramError as exc:
-        log.warning("message to %s not delivered: %r", chat_id, exc)
+async def say(context: BotContext, chat_id: int, text: str) -> None:
+    """Send now, or later through the outbox if Telegram is having trouble."""
+    await notify(context, chat_id, text)
 
 
 async def answer(update: Update, context: BotContext, key: str, **params: object) -> None:

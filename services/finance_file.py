@@ -103,8 +103,9 @@ def render_csv(statement: Statement, timezone: tzinfo) -> bytes:
     def text(value: str) -> str:
         return "'" + value if value.startswith(_FORMULA_START) else value
 
-    out = io.StringIO()
-    writer = csv.writer(out)
+    out = io.BytesIO()
+    stream = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=True)
+    writer = csv.writer(stream)
     writer.writerow([BATCH_LABEL, statement.batch_id])
     writer.writerow([PERIOD_LABEL, statement.period_key, _period(statement, timezone)])
     writer.writerow([])
@@ -120,7 +121,8 @@ def render_csv(statement: Statement, timezone: tzinfo) -> bytes:
             ]
         )
     writer.writerow([TOTAL_LABEL, "", "", yuan(statement.total_fen), ""])
-    return codecs.BOM_UTF8 + out.getvalue().encode("utf-8")
+    stream.detach()
+    return out.getvalue()
 
 
 def render_xlsx(statement: Statement, timezone: tzinfo) -> bytes:
