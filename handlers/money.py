@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
 
-from handlers.common import BotContext, language_of
+from handlers.common import BotContext, language_of, reply
 from handlers.notify import notify
 from locales import language_for
 from services.money import Money, PayeeSaved
@@ -29,19 +29,6 @@ def money(context: BotContext) -> Money:
     return context.runtime.money
 
 
-async def say(context: BotContext, chat_id: int, text: str) -> None:
-    """Send now, or later through the outbox if Telegram is having trouble."""
-    await notify(context, chat_id, text)
-
-
-async def answer(update: Update, context: BotContext, key: str, **params: object) -> None:
-    chat = update.effective_chat
-    if chat is None:
-        return
-    language = await language_of(context, update.effective_user)
-    await say(context, chat.id, context.runtime.texts.get(language, key, **params))
-
-
 # --- riders -----------------------------------------------------------------------------
 
 
@@ -54,9 +41,9 @@ async def balance_command(update: Update, context: BotContext) -> None:
     language = await language_of(context, user)
     found = await money(context).balance(user.id)
     if found is None:
-        await answer(update, context, "my.none")
+        await reply(update, context, "my.none")
         return
-    await answer(
+    await reply(
         update,
         context,
         "balance.text",
@@ -77,7 +64,7 @@ async def history_command(update: Update, context: BotContext) -> None:
     language = await language_of(context, user)
     entries = await money(context).history(user.id)
     if not entries:
-        await answer(update, context, "history.none")
+        await reply(update, context, "history.none")
         return
     zone = context.runtime.settings.timezone
     lines = [texts.get(language, "history.header")]
@@ -93,7 +80,7 @@ async def history_command(update: Update, context: BotContext) -> None:
                 batch=entry.batch_key or "-",
             )
         )
-    await say(context, chat.id, "\n".join(lines))
+    await notify(context, chat.id, "\n".join(lines))
 
 
 async def payee_command(update: Update, context: BotContext) -> None:
@@ -103,7 +90,7 @@ async def payee_command(update: Update, context: BotContext) -> None:
         return
     current = await money(context).current_payee(user.id)
     if current is not None:
-        await answer(
+        await reply(
             update,
             context,
             "payee.current",
@@ -118,7 +105,7 @@ async def ask_payee(context: BotContext, telegram_id: int, language: str | None)
     await money(context).ask_payee(telegram_id)
     if language is None:
         language = await context.runtime.languages.of(telegram_id, None)
-    await say(context, telegram_id, context.runtime.texts.get(language, "payee.ask"))
+    await notify(context, telegram_id, context.runtime.texts.get(language, "payee.ask"))
 
 
 async def payee_details(update: Update, context: BotContext, text: str) -> bool:
@@ -128,11 +115,11 @@ async def payee_details(update: Update, context: BotContext, text: str) -> bool:
         return False
     saved = await money(context).save_payee(user.id, text)
     if isinstance(saved, PayeeSaved):
-        await answer(
+        await reply(
             update, context, "payee.saved", name=saved.masked_name, account=saved.masked_account
         )
     else:
-        await answer(update, context, f"payee.problem.{saved}")
+        await reply(update, context, f"payee.problem.{saved}")
     return True
 
 
@@ -143,7 +130,7 @@ async def _admin(update: Update, context: BotContext) -> bool:
     user = update.effective_user
     if user is not None and context.runtime.moderation.is_admin(user.id):
         return True
-    await answer(update, context, "admin.only")
+    await reply(update, context, "admin.only")
     return False
 
 
@@ -153,24 +140,24 @@ async def reverse_command(update: Update, context: BotContext) -> None:
         return
     args = context.args or []
     if len(args) < 2:
-        await answer(update, context, "reverse.usage")
+        await reply(update, context, "reverse.usage")
         return
     reference, reason = args[0].upper(), " ".join(args[1:])
     outcome = await money(context).reverse(reference, reason)
     if isinstance(outcome, str):
-        await answer(update, context, f"reverse.problem.{outcome}", reference=reference)
+        await reply(update, context, f"reverse.problem.{outcome}", reference=reference)
         return
     texts = context.runtime.texts
     language = await language_of(context, update.effective_user)
     key = "reverse.done" if outcome.created else "reverse.already"
-    await answer(
+    await reply(
         update, context, key, reference=reference, amount=texts.money(language, outcome.amount_fen)
     )
     contact = await money(context).contact(outcome.rider_id)
     if outcome.created and contact is not None:
         rider_language = language_for(None, contact[1])
         rider_key = "rider.reversed_paid" if outcome.already_paid else "rider.reversed"
-        await say(
+        await notify(
             context,
             contact[0],
             texts.get(
@@ -191,7 +178,7 @@ async def payout_command(update: Update, context: BotContext) -> None:
     outcome = await money(context).adhoc_batch()
     if outcome.nothing_to_pay:
         await remind_missing_payees(context, outcome.missing_payee)
-        await answer(update, context, "payout.nothing", waiting=len(outcome.missing_payee))
+        await reply(update, context, "payout.nothing", waiting=len(outcome.missing_payee))
         return
     await announce(context, outcome)
 
@@ -203,11 +190,11 @@ async def audit_command(update: Update, context: BotContext) -> None:
         return
     problems = await money(context).audit()
     if not problems:
-        await answer(update, context, "audit.ok")
+        await reply(update, context, "audit.ok")
         return
     language = await language_of(context, update.effective_user)
     header = context.runtime.texts.get(language, "audit.problems", count=len(problems))
-    await say(context, chat.id, "\n".join([header, *problems])[:4096])
+    await notify(context, chat.id, "\n".join([header, *problems])[:4096])
 
 
 async def payout_job(context: BotContext) -> None:
@@ -258,7 +245,7 @@ async def announce(context: BotContext, outcome: BatchOutcome) -> None:
         if due.telegram_id is not None:
             rider_language = await runtime.languages.of(due.telegram_id, None)
             amount = texts.money(rider_language, due.amount_fen)
-            await say(
+            await notify(
                 context,
                 due.telegram_id,
                 texts.get(rider_language, "payout.on_the_way", amount=amount),
@@ -281,7 +268,7 @@ async def remind_missing_payees(context: BotContext, riders: tuple[RiderDue, ...
             language = await context.runtime.languages.of(due.telegram_id, None)
             amount = texts.money(language, due.amount_fen)
             text = texts.get(language, "payout.need_details", amount=amount)
-            await say(context, due.telegram_id, text)
+            await notify(context, due.telegram_id, text)
             await money(context).ask_payee(due.telegram_id)
 
 
@@ -309,6 +296,6 @@ async def on_mark_paid(update: Update, context: BotContext) -> None:
         if due.telegram_id is not None:
             rider_language = await context.runtime.languages.of(due.telegram_id, None)
             amount = texts.money(rider_language, due.amount_fen)
-            await say(
+            await notify(
                 context, due.telegram_id, texts.get(rider_language, "payout.paid", amount=amount)
             )
