@@ -28,6 +28,7 @@ from telegram import (
 from telegram.error import BadRequest, TelegramError
 
 from handlers.common import BotApplication, BotContext, language_of
+from handlers.money import ask_payee
 from handlers.notify import notify
 from locales import Texts, language_for
 from services.moderation import REJECT_REASONS, Card, Decided, Moderation, Problem, Refused
@@ -336,8 +337,6 @@ async def tell_rider(context: BotContext, decided: Decided) -> None:
     if not await notify(context, card.rider_telegram_id, text):
         return
     if card.status == "approved" and await runtime.money.needs_payee(card.rider_telegram_id):
-        from handlers.money import ask_payee
-
         await ask_payee(context, card.rider_telegram_id, language)
 
 

@@ -22,6 +22,7 @@ from telegram.error import BadRequest, NetworkError, TelegramError
 from handlers.common import BotContext, language_of
 from handlers.moderation import refresh_card
 from handlers.money import payee_details
+from handlers.start import unknown
 from locales import LANGUAGES
 from services.photos import DEFAULT_MAX_BYTES, PhotoProblem, PhotoRejected
 from services.reporting import Draft, Refusal, Refused, Reporting, Step, Submitted
@@ -147,7 +148,7 @@ async def refuse(update: Update, context: BotContext, refused: Refused) -> None:
     texts = context.runtime.texts
     language = await language_of(context, update.effective_user)
     if refused.reason == Refusal.NOT_CONSENTED:
-        from handlers.onboarding import ask_consent
+        from handlers.onboarding import ask_consent  # onboarding imports this module
 
         await ask_consent(update, context)
         return
@@ -395,8 +396,6 @@ async def on_text(update: Update, context: BotContext) -> None:
         await report_command(update, context)
         return
     if draft is None:
-        from handlers.start import unknown
-
         await unknown(update, context)
     elif draft.step == Step.DESCRIPTION:
         outcome = await workflow(context).set_description(user.id, draft.id, text)
