@@ -12,7 +12,16 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.conftest import BOT_SCRIPT, PYTHON, TOKEN, BotProcess, bot_process_env
+from tests.conftest import (
+    ADMIN,
+    BOT_SCRIPT,
+    MODERATOR,
+    MODERATOR_CHAT,
+    PYTHON,
+    TOKEN,
+    BotProcess,
+    bot_process_env,
+)
 from tests.fakegram import FakeTelegram, TgUser
 from tests.riders import Chat, reference_in
 
@@ -158,20 +167,41 @@ def _start_message(user: TgUser) -> dict[str, object]:
 async def test_json_logs_carry_update_handler_outcome_and_no_secrets(
     fake: FakeTelegram, tmp_path: Path
 ) -> None:
-    bot = BotProcess(fake, tmp_path, LOG_FORMAT="json")
+    """A full run, from report to payout, leaves no name, phone, account or token in the log."""
+    bot = BotProcess(
+        fake,
+        tmp_path,
+        LOG_FORMAT="json",
+        MODERATOR_CHAT_ID=str(MODERATOR_CHAT),
+        MODERATOR_IDS=str(MODERATOR),
+        ADMIN_IDS=str(ADMIN),
+    )
     await bot.start()
     try:
         chat = Chat(fake, TgUser(55, first_name="王秘密", language_code="zh-hans"))
         await chat.agree()
-        await chat.report(description="电话 13812348000 张三")
+        await chat.report(description="电话 13912345678 李四")
+        (card,) = await fake.wait_for_messages(MODERATOR_CHAT, 1, timeout=30)
+        fake.press_button(TgUser(MODERATOR), card, card.button("✅ 100"))
+        await chat.next(2)  # approved, and asked for payout details
+        chat.text("张三丰 13812348000")
+        assert (await chat.one()).text.startswith("收款信息已保存：张** · 138****8000")
+        fake.send_text(TgUser(ADMIN), "/payout")
+        await fake.wait_for_messages(ADMIN, 2, timeout=30)
+        await chat.one()  # money on its way
     finally:
         assert await bot.stop() == 0
     entries = [json.loads(line) for line in bot.log.splitlines() if line.startswith("{")]
     assert len(entries) == len(bot.log.splitlines())
     handled = [e for e in entries if e.get("handler")]
-    assert {"onboarding.start", "report.on_photo", "report.on_submit"} <= {
-        e["handler"] for e in handled
-    }
+    assert {
+        "onboarding.start",
+        "report.on_photo",
+        "report.on_submit",
+        "moderation.on_button",
+        "report.on_text",
+        "money.payout_command",
+    } <= {e["handler"] for e in handled}
     assert all(e["outcome"] == "ok" and isinstance(e["update_id"], int) for e in handled)
-    for secret in (TOKEN, "TEST-TOKEN", "13812348000", "张三", "王秘密"):
+    for secret in (TOKEN, "TEST-TOKEN", "13812348000", "张三丰", "13912345678", "李四", "王秘密"):
         assert secret not in bot.log
