@@ -20,7 +20,7 @@ from tests import images
 from tests.conftest import MODERATOR, MODERATOR_CHAT, RunningBot
 from tests.fakegram import FakeTelegram, TgUser
 
-EXAMPLES = 40
+EXAMPLES = 60
 UPDATES_PER_EXAMPLE = (40, 80)
 PROBE = TgUser(123_456, first_name="Probe", language_code="en")
 SENT_SO_FAR: list[int] = [0]

@@ -1,0 +1,135 @@
+"""How fast do review cards reach the moderators?
+
+1. Latency: riders submit reports one at a time with the stand-in's caps off; prints the
+   median and 90th percentile of seconds from the Submit press to the card's arrival.
+2. A storm: N reports (default 60) submitted at the same moment, with the stand-in
+   enforcing Telegram's 20 messages a minute into the group; prints how long until the
+   last card arrived versus the ideal N/20 minutes, whether all arrived once and in order,
+   and how many 429s the stand-in answered.
+
+The bot runs as a real `python bot.py` child process.
+
+    .venv/bin/python -m bench.cards [N]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests import images
+from tests.fakegram import FakeTelegram, SentMessage, TgUser
+from tests.riders import BEIJING, Chat, reference_in
+
+ROOT = Path(__file__).resolve().parent.parent
+GROUP = -100200300
+MODERATOR = 4242
+LATENCY_SAMPLES = 20
+# Our own limiter spaces messages into a group 3 s apart (20 a minute); samples further apart
+# than that measure the bot, not the pacing.
+SAMPLE_SPACING_SECONDS = 3.5
+
+
+async def start_bot(fake: FakeTelegram, workdir: Path, name: str) -> asyncio.subprocess.Process:
+    env = {
+        **os.environ,
+        "BOT_TOKEN": fake.token,
+        "BOT_API_URL": fake.base_url,
+        "DATABASE_URL": f"sqlite:///{workdir / (name + '.db')}",
+        "MODERATOR_CHAT_ID": str(GROUP),
+        "MODERATOR_IDS": str(MODERATOR),
+        "PYTHONPATH": str(ROOT),
+    }
+    config = workdir / "config.toml"
+    config.write_text("[reports]\ndaily_cap = 100000\n", encoding="utf-8")
+    env["CONFIG_FILE"] = str(config)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "bot.py"),
+        env=env,
+        cwd=workdir,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    await fake.wait_for(lambda: bool(fake.calls_to("getUpdates")), timeout=60)
+    return process
+
+
+async def ready_to_submit(chat: Chat, seed: int) -> SentMessage:
+    """Agree, photo, location, category, skip: returns the summary with its Submit button."""
+    await chat.agree()
+    chat.photo(images.jpeg(images.picture(seed)))
+    await chat.one()
+    chat.location(*BEIJING)
+    chat.press(await chat.one(), "Road hazard")
+    chat.press(await chat.one(), "Skip")
+    return await chat.one()
+
+
+async def card_arrival(fake: FakeTelegram, count: int) -> float:
+    await fake.wait_for_messages(GROUP, count, timeout=900)
+    return time.perf_counter()
+
+
+async def latency(workdir: Path) -> list[float]:
+    async with FakeTelegram() as fake:
+        process = await start_bot(fake, workdir, "latency")
+        try:
+            seconds = []
+            for index in range(LATENCY_SAMPLES):
+                chat = Chat(fake, TgUser(10_000 + index, language_code="en"))
+                summary = await ready_to_submit(chat, index)
+                pressed = time.perf_counter()
+                chat.press(summary, "Submit")
+                seconds.append(await card_arrival(fake, index + 1) - pressed)
+                await asyncio.sleep(SAMPLE_SPACING_SECONDS)
+            return seconds
+        finally:
+            process.terminate()
+            await process.wait()
+
+
+async def storm(workdir: Path, count: int) -> tuple[float, bool, int]:
+    async with FakeTelegram() as fake:
+        process = await start_bot(fake, workdir, "storm")
+        try:
+            chats = [Chat(fake, TgUser(20_000 + i, language_code="en")) for i in range(count)]
+            summaries = [await ready_to_submit(chat, 1000 + i) for i, chat in enumerate(chats)]
+            fake.enforce_caps(per_second=30, per_group=20, group_window=60.0)
+            started = time.perf_counter()
+            with fake.held_updates():
+                for chat, summary in zip(chats, summaries, strict=True):
+                    chat.press(summary, "Submit")
+            references = [reference_in(await chat.one()) for chat in chats]
+            finished = await card_arrival(fake, count)
+            await asyncio.sleep(2)
+            cards = fake.sent_to(GROUP)
+            shown = [card.text.split(" · ")[0].removeprefix("🆕 ") for card in cards]
+            in_order = shown == sorted(references) and len(cards) == count
+            return finished - started, in_order, fake.cap_rejections
+        finally:
+            process.terminate()
+            await process.wait()
+
+
+async def main(count: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        samples = await latency(workdir)
+        seconds, in_order, rejections = await storm(workdir, count)
+    deciles = statistics.quantiles(samples, n=10)
+    print(f"Submit -> card, {LATENCY_SAMPLES} reports one at a time, caps off:")
+    print(f"  median {statistics.median(samples):.3f} s, 90th percentile {deciles[-1]:.3f} s")
+    print(f"{count} reports submitted at once, stand-in enforcing 20 a minute into the group:")
+    print(
+        f"  last card after {seconds:.1f} s (ideal {count / 20 * 60:.0f} s); "
+        f"all once and in order: {in_order}; 429s: {rejections}"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 60))
