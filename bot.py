@@ -95,7 +95,8 @@ def handlers() -> list[BaseHandler[Any, BotContext, Any]]:
         CallbackQueryHandler(report.on_cancel_button, pattern=f"^{report.CALLBACK_CANCEL}"),
         # A moderator's question for a rider: a reply to the bot's prompt
         MessageHandler(
-            filters.REPLY & filters.TEXT & ~filters.COMMAND & fresh, moderation.on_question
+            moderation.ASK_PROMPT_REPLY & filters.TEXT & ~filters.COMMAND & fresh,
+            moderation.on_question,
         ),
         # A rider's messages
         MessageHandler(private & fresh & (filters.PHOTO | filters.Document.ALL), report.on_photo),

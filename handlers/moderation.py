@@ -26,6 +26,7 @@ from telegram import (
     Update,
 )
 from telegram.error import BadRequest, TelegramError
+from telegram.ext import filters
 
 from handlers.common import BotApplication, BotContext, language_of
 from handlers.money import ask_payee
@@ -37,6 +38,23 @@ from settings import Settings
 log = logging.getLogger(__name__)
 
 CALLBACK = "m:"
+ASK_MARK = "✍️"  # every language's ask prompt starts with it (see moderation.ask_prompt)
+
+
+class _AskPromptReply(filters.MessageFilter):
+    """A reply to the bot's "type your question" prompt; other replies go to other handlers."""
+
+    def filter(self, message: Message) -> bool:
+        prompt = message.reply_to_message
+        return (
+            prompt is not None
+            and prompt.from_user is not None
+            and prompt.from_user.is_bot
+            and (prompt.text or "").startswith(ASK_MARK)
+        )
+
+
+ASK_PROMPT_REPLY = _AskPromptReply()
 REFERENCE = re.compile(r"R-\d{8}-\d{4,}")
 CAPTION_LIMIT = 1024
 QUOTE_LIMIT = 200  # of a question or an answer on the card

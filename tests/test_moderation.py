@@ -124,7 +124,10 @@ async def test_question_answered_by_the_rider_updates_the_card(
         f"A moderator has a question about report {reference}: 井盖是在主路还是辅路？"
     )
     await fake.wait_for(lambda: "等待骑手补充信息" in card.text)
-    fake.send_text(EN_RIDER, "Main road, <i>north</i> side")
+    # The rider swipes to reply to the question, as people do.
+    fake.send_message_fields(
+        EN_RIDER, text="Main road, <i>north</i> side", reply_to_message=question.raw
+    )
     thanks = (await fake.wait_for_messages(EN_RIDER.id, 9))[8]
     assert thanks.text.startswith("Got it: passed on to the moderators")
     await fake.wait_for(lambda: "💬 骑手回复：Main road, <i>north</i> side" in card.text)
@@ -326,3 +329,12 @@ def test_caption_never_exceeds_telegrams_limit() -> None:
     assert len(text) <= 1024
     assert text.endswith("…")
     assert dataclasses.replace(card, description=None).description is None
+
+
+def test_every_ask_prompt_carries_the_mark_its_reply_filter_looks_for() -> None:
+    from locales import LANGUAGES, Texts
+
+    texts = Texts()
+    for language in LANGUAGES:
+        prompt = texts.get(language, "moderation.ask_prompt", reference="R-20261127-0001")
+        assert prompt.startswith(moderation_handlers.ASK_MARK)
