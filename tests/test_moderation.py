@@ -338,3 +338,27 @@ def test_every_ask_prompt_carries_the_mark_its_reply_filter_looks_for() -> None:
     for language in LANGUAGES:
         prompt = texts.get(language, "moderation.ask_prompt", reference="R-20261127-0001")
         assert prompt.startswith(moderation_handlers.ASK_MARK)
+
+
+async def test_admin_adds_and_removes_a_moderator(bot: RunningBot, fake: FakeTelegram) -> None:
+    newcomer = TgUser(9100, first_name="新审核员")
+    await submit(fake, RIDER)
+    card = await card_of(fake)
+    fake.send_text(newcomer, "/mods add 9100")  # not an admin
+    assert (await fake.wait_for_messages(newcomer.id, 1))[0].text == "只有管理员可以使用这个命令。"
+    fake.send_text(BOSS, "/mods add 9100")
+    fake.send_text(BOSS, "/mods")
+    added, listing = await fake.wait_for_messages(BOSS.id, 2)
+    assert added.text == "已添加审核员 9100。"
+    assert listing.text.endswith("审核员（添加）：9100")
+    fake.send_text(BOSS, "/mods remove 9100")
+    await fake.wait_for_messages(BOSS.id, 3)
+    before = len(fake.callback_answers)
+    fake.press_button(newcomer, card, card.button("✅ 50"))  # removed again: refused
+    await fake.wait_for(lambda: len(fake.callback_answers) > before)
+    assert answers_after(fake, before) == ["只有审核员可以操作。"]
+    fake.send_text(BOSS, "/mods add 9100")
+    await fake.wait_for_messages(BOSS.id, 4)
+    fake.press_button(newcomer, card, card.button("✅ 50"))
+    await fake.wait_for(lambda: "审核员 9100" in card.text)
+    assert await ledger(bot) == [("reward:1", 5000, 15)]

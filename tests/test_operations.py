@@ -12,6 +12,8 @@ from pathlib import Path
 
 import aiohttp
 
+from services.audit import audit
+from storage.db import Database
 from tests.conftest import (
     ADMIN,
     BOT_SCRIPT,
@@ -102,6 +104,12 @@ async def test_backup_while_running_restores_to_the_same_reports(
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         rows = db.execute("SELECT reference, status FROM reports").fetchall()
     assert rows == [(reference, "pending")]
+    database = Database(restored)
+    await database.open()
+    try:
+        assert await audit(database) == []  # what /audit checks, on the restored copy
+    finally:
+        await database.close()
 
 
 async def test_webhook_refuses_a_wrong_secret_and_serves_the_right_one(
