@@ -123,4 +123,5 @@ async def on_delete(update: Update, context: BotContext) -> None:
         await send(update, context, texts.get(language, "delete.kept"))
         return
     await context.runtime.reporting.erase(user.id)
+    context.runtime.languages.forget(user.id)
     await send(update, context, texts.get(language, "delete.done"))
