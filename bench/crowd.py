@@ -6,11 +6,17 @@ the same crowd against a bare python-telegram-bot echo bot (bench/echo_bot.py). 
 each: seconds until the last answer versus the ideal N/30, 429s the stand-in answered, answers
 missing or doubled, CPU milliseconds per update in the bot process, and its peak memory.
 
-    .venv/bin/python -m bench.crowd [N]        (default N = 300)
+With --webhook both bots run in webhook mode instead of long polling: bot.py and the echo bot
+get WEBHOOK_URL, WEBHOOK_LISTEN and WEBHOOK_SECRET (the echo bot then calls PTB's run_webhook),
+and the crowd's N updates are POSTed to the bot's webhook server concurrently, at most 40 at a
+time, as Telegram does (see bench/delivery.py). The bot's CPU then includes serving those POSTs.
+
+    .venv/bin/python -m bench.crowd [N] [--webhook]        (default N = 300, long polling)
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import sys
@@ -19,7 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.fakegram import FakeTelegram, TgUser
+from bench.delivery import BenchTelegram, Delivery
+from tests.fakegram import TgUser
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -35,6 +42,7 @@ class Result:
     doubled: int
     cpu_ms_per_update: float
     peak_rss_mb: float
+    delivery: str
 
 
 def cpu_seconds(pid: int) -> float:
@@ -49,26 +57,27 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def run_crowd(name: str, script: str, crowd: int, workdir: Path) -> Result:
-    async with FakeTelegram() as fake:
+async def run_crowd(name: str, script: str, crowd: int, workdir: Path, webhook: bool) -> Result:
+    async with BenchTelegram() as fake, Delivery(fake, webhook) as delivery:
         env = {
             **os.environ,
             "BOT_TOKEN": fake.token,
             "BOT_API_URL": fake.base_url,
             "DATABASE_URL": f"sqlite:///{workdir / (name + '.db')}",
             "PYTHONPATH": str(ROOT),
+            **delivery.bot_env(),
         }
         process = await asyncio.create_subprocess_exec(
             sys.executable, script, env=env, cwd=workdir, stderr=asyncio.subprocess.DEVNULL
         )
         try:
-            await fake.wait_for(lambda: bool(fake.calls_to("getUpdates")), timeout=60)
+            await delivery.bot_ready(timeout=60)
             await asyncio.sleep(0.5)
             fake.enforce_caps(per_second=30, per_group=20)
             users = [TgUser(1_000_000 + i, first_name=f"R{i}") for i in range(crowd)]
             cpu_before = cpu_seconds(process.pid)
             started = time.perf_counter()
-            with fake.held_updates():
+            with fake.held_updates():  # webhook: the POSTs start at the first await below
                 for user in users:
                     fake.send_text(user, "/start")
             await fake.wait_for(lambda: all(fake.sent_to(u.id) for u in users), timeout=600)
@@ -86,20 +95,26 @@ async def run_crowd(name: str, script: str, crowd: int, workdir: Path) -> Result
                 doubled=sum(1 for c in counts if c > 1),
                 cpu_ms_per_update=1000 * cpu / crowd,
                 peak_rss_mb=peak,
+                delivery=delivery.summary(),
             )
         finally:
             process.terminate()
             await process.wait()
 
 
-async def main(crowd: int) -> None:
+async def main(crowd: int, webhook: bool) -> None:
+    echo = str(ROOT / "bench" / "echo_bot.py")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         results = [
-            await run_crowd("bot.py", str(ROOT / "bot.py"), crowd, workdir),
-            await run_crowd("bare PTB echo", str(ROOT / "bench" / "echo_bot.py"), crowd, workdir),
+            await run_crowd("bot.py", str(ROOT / "bot.py"), crowd, workdir, webhook),
+            await run_crowd("bare PTB echo", echo, crowd, workdir, webhook),
         ]
     print(f"crowd of {crowd} users sending /start at once, stand-in enforcing 30/s")
+    if webhook:
+        print("mode: WEBHOOK for both bots (updates POSTed to PTB's webhook server, 40 at a time)")
+    else:
+        print("mode: long polling for both bots (getUpdates)")
     print(
         f"{'bot':<15} {'last answer s':>13} {'ideal s':>8} {'429s':>5} {'missing':>8} "
         f"{'doubled':>8} {'CPU ms/update':>14} {'peak MB':>8}"
@@ -109,7 +124,15 @@ async def main(crowd: int) -> None:
             f"{r.name:<15} {r.seconds:>13.2f} {r.ideal:>8.2f} {r.rejections:>5} {r.missing:>8} "
             f"{r.doubled:>8} {r.cpu_ms_per_update:>14.2f} {r.peak_rss_mb:>8.1f}"
         )
+    for r in results:
+        print(f"{r.name}: {r.delivery}")
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 300))
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.crowd", description="A crowd of N users sends /start at once."
+    )
+    parser.add_argument("crowd", nargs="?", type=int, default=300, metavar="N")
+    parser.add_argument("--webhook", action="store_true", help="webhook mode instead of polling")
+    args = parser.parse_args()
+    asyncio.run(main(args.crowd, args.webhook))

@@ -23,11 +23,18 @@ references seen in the riders' chats and rows with status 'pending' in the datab
 (read with sqlite3 after the bot has stopped), both compared with N. Figures only, timings
 are never asserted; the exit code is 1 only if reports were lost.
 
-    .venv/bin/python -m bench.report_flow [N] [RIDERS]      (default N = 1000, RIDERS = 50)
+With --webhook the bot runs in webhook mode instead of long polling (WEBHOOK_URL,
+WEBHOOK_LISTEN, WEBHOOK_SECRET): every update a rider sends is POSTed to the bot's webhook
+server with the secret header, as Telegram does (see bench/delivery.py), and the POSTs' answers
+are counted. The bot's CPU then includes serving those POSTs instead of long polls.
+
+    .venv/bin/python -m bench.report_flow [N] [RIDERS] [--webhook]
+                                                (default N = 1000, RIDERS = 50, long polling)
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import io
 import os
@@ -47,6 +54,7 @@ from zoneinfo import ZoneInfo
 
 from PIL import Image, ImageDraw
 
+from bench.delivery import BenchTelegram, Delivery
 from tests import images
 from tests.fakegram import FakeTelegram, SentMessage, TgUser
 from tests.riders import Chat
@@ -333,24 +341,22 @@ async def progress(outcome: Outcome, total: int, started: float) -> None:
 
 
 async def start_bot(
-    fake: FakeTelegram, env: dict[str, str], workdir: Path, log: Path
+    delivery: Delivery, env: dict[str, str], workdir: Path, log: Path
 ) -> asyncio.subprocess.Process:
-    """Start `python bot.py` and return once it polls (its stderr goes to ``log``)."""
+    """Start `python bot.py` and return once it polls, or serves its webhook (stderr to ``log``)."""
     with log.open("wb") as stderr:
         process = await asyncio.create_subprocess_exec(
             sys.executable, str(ROOT / "bot.py"), env=env, cwd=workdir, stderr=stderr
         )
-    polling = asyncio.ensure_future(
-        fake.wait_for(lambda: bool(fake.calls_to("getUpdates")), timeout=60)
-    )
+    ready = asyncio.ensure_future(delivery.bot_ready(timeout=60))
     exited = asyncio.ensure_future(process.wait())
-    await asyncio.wait({polling, exited}, return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
     if exited.done():
-        polling.cancel()
+        ready.cancel()
         tail = read_log(log)[-2000:]
         raise SystemExit(f"bot.py exited with {process.returncode} at start-up:\n{tail}")
     exited.cancel()
-    polling.result()
+    ready.result()
     return process
 
 
@@ -366,7 +372,7 @@ async def stop_bot(process: asyncio.subprocess.Process) -> None:
         await process.wait()
 
 
-async def run(total: int, rider_count: int, workdir: Path) -> int:
+async def run(total: int, rider_count: int, workdir: Path, webhook: bool) -> int:
     rider_count = max(1, min(rider_count, total))
     started = time.perf_counter()
     shots = make_shots(total)
@@ -378,7 +384,7 @@ async def run(total: int, rider_count: int, workdir: Path) -> int:
     config = workdir / "config.toml"
     config.write_text("[reports]\ndaily_cap = 100000\n", encoding="utf-8")
     log = workdir / "bot.log"
-    async with FakeTelegram() as fake:
+    async with BenchTelegram() as fake, Delivery(fake, webhook) as delivery:
         env = {key: value for key, value in os.environ.items() if key not in UNSET}
         env |= {
             "BOT_TOKEN": fake.token,
@@ -386,9 +392,10 @@ async def run(total: int, rider_count: int, workdir: Path) -> int:
             "DATABASE_URL": f"sqlite:///{database}",
             "CONFIG_FILE": str(config),
             "PYTHONPATH": str(ROOT),
+            **delivery.bot_env(),
         }
         fake.enforce_caps(per_second=None, per_group=None)  # OFF: the bot's cost, not Telegram's
-        bot = await start_bot(fake, env, workdir, log)
+        bot = await start_bot(delivery, env, workdir, log)
         try:
             await asyncio.sleep(0.5)
             inbox = Inbox(fake)
@@ -434,6 +441,7 @@ async def run(total: int, rider_count: int, workdir: Path) -> int:
     errors = read_log(log).count("Traceback")
 
     print(f"report flow: {total} reports by {rider_count} riders at once, each in sequence")
+    print(f"mode: {'WEBHOOK' if webhook else 'long polling'}; {delivery.summary()}")
     print("stand-in caps OFF (no 429s; the bot's own limiter still paces sends at 30/s)")
     print(
         f"photos: {total} distinct {WIDTH}x{HEIGHT} JPEGs, {total - documents} as photo, "
@@ -477,10 +485,16 @@ async def run(total: int, rider_count: int, workdir: Path) -> int:
 
 
 def main() -> int:
-    total = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    riders = int(sys.argv[2]) if len(sys.argv) > 2 else 50
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.report_flow",
+        description="N complete photo reports through a real `python bot.py`.",
+    )
+    parser.add_argument("total", nargs="?", type=int, default=1000, metavar="N")
+    parser.add_argument("riders", nargs="?", type=int, default=50, metavar="RIDERS")
+    parser.add_argument("--webhook", action="store_true", help="webhook mode instead of polling")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="report_flow-") as tmp:
-        return asyncio.run(run(total, riders, Path(tmp)))
+        return asyncio.run(run(args.total, args.riders, Path(tmp), args.webhook))
 
 
 if __name__ == "__main__":
