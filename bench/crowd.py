@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.delivery import BenchTelegram, Delivery
+from bench.process import cpu_seconds, peak_rss_mb
 from tests.fakegram import TgUser
 
 ROOT = Path(__file__).resolve().parent.parent
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -43,18 +43,6 @@ class Result:
     cpu_ms_per_update: float
     peak_rss_mb: float
     delivery: str
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def run_crowd(name: str, script: str, crowd: int, workdir: Path, webhook: bool) -> Result:

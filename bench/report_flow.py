@@ -55,12 +55,12 @@ from zoneinfo import ZoneInfo
 from PIL import Image, ImageDraw
 
 from bench.delivery import BenchTelegram, Delivery
+from bench.process import cpu_seconds, peak_rss_mb
 from tests import images
 from tests.fakegram import FakeTelegram, SentMessage, TgUser
 from tests.riders import Chat
 
 ROOT = Path(__file__).resolve().parent.parent
-TICKS = os.sysconf("SC_CLK_TCK")
 REFERENCE = re.compile(r"R-\d{8}-\d{4,}")
 WIDTH, HEIGHT = 1280, 960
 NOISE_MARGIN = (320, 240)
@@ -301,18 +301,6 @@ class Rider(Chat):
 
 
 # --- measuring the bot ---------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def database_figures(path: Path) -> tuple[int, int, int, int]:
