@@ -16,7 +16,11 @@ from telegram import Update
 
 from bot import build_application
 from settings import Programme, RateLimits, Settings
+from storage.db import Database
 from tests.fakegram import FakeTelegram
+
+# The `money` fixture and the helpers of the ledger and payout tests.
+pytest_plugins = ["tests.money_helpers"]
 
 TOKEN = "123456:TEST-TOKEN"
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,6 +85,17 @@ class RunningBot:
         await app.shutdown()
         if app.post_shutdown:
             await app.post_shutdown(app)
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A fresh database with every migration applied."""
+    database = Database(tmp_path / "test.db")
+    await database.open()
+    try:
+        yield database
+    finally:
+        await database.close()
 
 
 @pytest.fixture

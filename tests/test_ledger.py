@@ -1,96 +1,15 @@
-"""The ledger: append-only entries, idempotent credits and reversals, balances, payees.
-
-The helpers here (`Money`, `open_db`) are shared with the payout and property tests.
-"""
+"""The ledger: append-only entries, idempotent credits and reversals, balances, payees."""
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from services import ledger
 from settings import Programme
 from storage.db import Database
-
-DAY = 86_400
-T0 = 1_795_000_000  # 2026-11-18, a Wednesday, in Asia/Shanghai
-
-
-async def open_db(path: Path) -> Database:
-    db = Database(path)
-    await db.open()
-    return db
-
-
-class Money:
-    """Plain-SQL setup of riders and approved reports, crediting rewards as approval does."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self._numbers = itertools.count(1)
-
-    async def rider(self, *, telegram_id: int | None = None, payee: bool = True) -> int:
-        """A consenting rider; with `payee`, payout details too."""
-        number = next(self._numbers)
-        async with self.db.transaction() as conn:
-            cursor = await conn.execute(
-                "INSERT INTO users (telegram_id, created_at, consented_at) VALUES (?, ?, ?)",
-                (telegram_id if telegram_id is not None else 700_000 + number, T0, T0),
-            )
-            rider_id = cursor.lastrowid
-        assert rider_id is not None
-        if payee:
-            await ledger.set_payee(
-                self.db, rider_id, f"骑手{number}", f"1380000{number:04d}", now=T0
-            )
-        return rider_id
-
-    async def approve(
-        self, rider_id: int, amount_fen: int = 10_000, *, now: int = T0, credit: bool = True
-    ) -> int:
-        """An approved report with a reference like R-20261127-0001, credited at `now`."""
-        number = next(self._numbers)
-        async with self.db.transaction() as conn:
-            cursor = await conn.execute(
-                "INSERT INTO reports (reference, rider_id, status, created_at, updated_at,"
-                " submitted_at) VALUES (?, ?, 'approved', ?, ?, ?)",
-                (f"R-20261127-{number:04d}", rider_id, now, now, now),
-            )
-            report_id = cursor.lastrowid
-            assert report_id is not None
-            if credit:
-                await ledger.credit_reward(
-                    conn,
-                    report_id=report_id,
-                    rider_id=rider_id,
-                    amount_fen=amount_fen,
-                    points=ledger.points_for(amount_fen, Programme()),
-                    now=now,
-                )
-        return report_id
-
-    async def reference(self, report_id: int) -> str:
-        row = await self.db.fetchone("SELECT reference FROM reports WHERE id = ?", (report_id,))
-        assert row is not None
-        return str(row[0])
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_db(tmp_path / "money.db")
-    try:
-        yield database
-    finally:
-        await database.close()
-
-
-@pytest.fixture
-def money(db: Database) -> Money:
-    return Money(db)
+from tests.money_helpers import T0, Money
 
 
 def test_points_rule() -> None:

@@ -26,7 +26,7 @@ from services import finance_file, ledger, payouts
 from services.audit import audit
 from storage.db import Database
 from storage.payouts import REVERSAL_MARK
-from tests.test_ledger import T0, Money
+from tests.money_helpers import T0, Money
 
 T = TypeVar("T")
 TZ = ZoneInfo("Asia/Shanghai")

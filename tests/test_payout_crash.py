@@ -18,7 +18,7 @@ from services.audit import audit
 from storage.db import Database
 from tests.conftest import ADMIN, BotProcess
 from tests.fakegram import FakeTelegram, TgUser
-from tests.test_payouts import seed_weeks
+from tests.money_helpers import seed_weeks
 
 RIDERS = 150
 SCHEDULED_KILLS = 20

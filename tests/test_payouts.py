@@ -30,27 +30,13 @@ from services import finance_file, ledger, payouts
 from services.audit import audit
 from storage import ledger as ledger_store
 from storage.db import Database
-from tests.test_ledger import DAY, T0, Money, open_db
+from tests.money_helpers import DAY, T0, Money, open_db, seed_weeks
 
 ROOT = Path(__file__).resolve().parent.parent
 TZ = ZoneInfo("Asia/Shanghai")
 WEEKLY = CronTrigger.from_crontab("0 10 * * mon", timezone=TZ)
 MON_23 = int(datetime(2026, 11, 23, 10, tzinfo=TZ).timestamp())  # ends 2026-W47
 MON_30 = MON_23 + 7 * DAY  # ends 2026-W48
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_db(tmp_path / "money.db")
-    try:
-        yield database
-    finally:
-        await database.close()
-
-
-@pytest.fixture
-def money(db: Database) -> Money:
-    return Money(db)
 
 
 async def batch(
@@ -501,44 +487,6 @@ async def main(path, ends):
 
 asyncio.run(main(sys.argv[1], [int(a) for a in sys.argv[2:]]))
 """
-
-
-async def seed_weeks(path: Path, riders: int, ends: list[int]) -> dict[int, int]:
-    """Riders with payees and rewards credited the day before each end; what each earned."""
-    db = await open_db(path)
-    earned: dict[int, int] = {}
-    async with db.transaction() as conn:
-        for rider in range(1, riders + 1):
-            await conn.execute(
-                "INSERT INTO users (id, telegram_id, created_at) VALUES (?, ?, ?)",
-                (rider, 800_000 + rider, T0),
-            )
-            await conn.execute(
-                "INSERT INTO payees (rider_id, real_name, account, updated_at) VALUES (?, ?, ?, ?)",
-                (rider, f"骑手{rider}", f"rider_{rider}", T0),
-            )
-            earned[rider] = 0
-        for week, end in enumerate(ends):
-            for rider in range(1, riders + 1):
-                if (rider + week) % 3:
-                    amount = 5_000 * (1 + (rider + week) % 4)
-                    cursor = await conn.execute(
-                        "INSERT INTO reports (reference, rider_id, status, created_at, updated_at)"
-                        " VALUES ('R-' || ? || '-' || ?, ?, 'approved', ?, ?)",
-                        (week, rider, rider, end - DAY, end - DAY),
-                    )
-                    assert cursor.lastrowid is not None
-                    await ledger.credit_reward(
-                        conn,
-                        report_id=cursor.lastrowid,
-                        rider_id=rider,
-                        amount_fen=amount,
-                        points=10,
-                        now=end - DAY,
-                    )
-                    earned[rider] += amount
-    await db.close()
-    return earned
 
 
 async def test_sigkill_during_batches_then_rerun_pays_exactly_what_was_earned(

@@ -5,10 +5,8 @@ from __future__ import annotations
 import itertools
 import random
 import statistics
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -76,14 +74,6 @@ class Reports:
                     ts(breached),
                 ),
             )
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "stats.db")
-    await database.open()
-    yield database
-    await database.close()
 
 
 def stats_at(db: Database, now: datetime, zone: ZoneInfo = SHANGHAI) -> Stats:
