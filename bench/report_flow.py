@@ -48,9 +48,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from PIL import Image, ImageDraw
 
@@ -96,24 +94,6 @@ def random_place(rng: random.Random) -> tuple[float, float]:
     return round(rng.uniform(min_lat, max_lat), 6), round(rng.uniform(min_lon, max_lon), 6)
 
 
-def dms(value: float) -> images.DMS:
-    value = abs(value)
-    degrees = int(value)
-    minutes = int((value - degrees) * 60)
-    hundredths = round(((value - degrees) * 60 - minutes) * 60 * 100)
-    return images.dms(degrees, minutes, hundredths)
-
-
-def gps_exif(lat: float, lon: float) -> Image.Exif:
-    """EXIF as a phone writes it: capture time now (Beijing) and the position."""
-    now = datetime.now(ZoneInfo("Asia/Shanghai"))
-    return images.make_exif(
-        date_time_original=f"{now:%Y:%m:%d %H:%M:%S}",
-        offset_time_original="+08:00",
-        gps=images.gps_ifd("N" if lat >= 0 else "S", dms(lat), "E" if lon >= 0 else "W", dms(lon)),
-    )
-
-
 class PhotoMaker:
     """Distinct photo-sized JPEGs: shapes over a sky-to-ground gradient, plus noise."""
 
@@ -155,7 +135,9 @@ class PhotoMaker:
         place = random_place(rng)
         buffer = io.BytesIO()
         if index % 3 == 2:  # an image file straight from the phone's gallery
-            picture.save(buffer, "JPEG", quality=rng.randrange(82, 87), exif=gps_exif(*place))
+            picture.save(
+                buffer, "JPEG", quality=rng.randrange(82, 87), exif=images.phone_exif(*place)
+            )
             return Shot(index, buffer.getvalue(), as_document=True, gps=place, place=place)
         picture.save(buffer, "JPEG", quality=rng.randrange(82, 88))  # Telegram's re-encoding
         return Shot(index, buffer.getvalue(), as_document=False, gps=None, place=place)

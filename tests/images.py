@@ -7,6 +7,8 @@ import random
 import struct
 import zlib
 from collections.abc import Mapping
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from PIL import ExifTags, Image, ImageDraw
 from PIL.TiffImagePlugin import IFDRational
@@ -72,6 +74,28 @@ def make_exif(
     if gps is not None:
         exif.get_ifd(ExifTags.IFD.GPSInfo).update(gps)
     return exif
+
+
+def phone_exif(lat: float, lon: float) -> Image.Exif:
+    """EXIF as a phone writes it: capture time now (in Beijing) and the position (lat, lon)."""
+
+    def degrees_minutes_seconds(value: float) -> DMS:
+        value = abs(value)
+        degrees = int(value)
+        minutes = int((value - degrees) * 60)
+        return dms(degrees, minutes, round(((value - degrees) * 60 - minutes) * 60 * 100))
+
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    return make_exif(
+        date_time_original=f"{now:%Y:%m:%d %H:%M:%S}",
+        offset_time_original="+08:00",
+        gps=gps_ifd(
+            "N" if lat >= 0 else "S",
+            degrees_minutes_seconds(lat),
+            "E" if lon >= 0 else "W",
+            degrees_minutes_seconds(lon),
+        ),
+    )
 
 
 def encode(image: Image.Image, fmt: str, **params: object) -> bytes:

@@ -19,21 +19,7 @@ def today_prefix() -> str:
 
 def photo_with_gps(lat: float, lon: float, seed: int = 3) -> bytes:
     """A JPEG file whose EXIF says it was taken at (lat, lon), now."""
-
-    def dms(value: float) -> images.DMS:
-        value = abs(value)
-        degrees = int(value)
-        minutes = int((value - degrees) * 60)
-        hundredths = round(((value - degrees) * 60 - minutes) * 60 * 100)
-        return images.dms(degrees, minutes, hundredths)
-
-    now = datetime.now(ZoneInfo("Asia/Shanghai"))
-    exif = images.make_exif(
-        date_time_original=f"{now:%Y:%m:%d %H:%M:%S}",
-        offset_time_original="+08:00",
-        gps=images.gps_ifd("N" if lat >= 0 else "S", dms(lat), "E" if lon >= 0 else "W", dms(lon)),
-    )
-    return images.jpeg(images.picture(seed), exif=exif)
+    return images.jpeg(images.picture(seed), exif=images.phone_exif(lat, lon))
 
 
 class Chat:
