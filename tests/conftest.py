@@ -73,6 +73,22 @@ class RunningBot:
         )
         await app.start()
 
+    async def settled(self, fake: FakeTelegram) -> None:
+        """Wait until every injected update was fetched and every handler has finished."""
+        processor = self.app.update_processor
+        quiet = 0
+        for _ in range(3000):
+            busy = (
+                fake.pending_updates
+                or not self.app.update_queue.empty()
+                or processor.current_concurrent_updates
+            )
+            quiet = 0 if busy else quiet + 1
+            if quiet >= 5:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("the bot did not settle")
+
     async def stop(self) -> None:
         app = self.app
         assert app.updater is not None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from handlers import notify
 from tests import images
@@ -46,8 +47,14 @@ async def test_undeliverable_decision_reaches_the_rider_later_once(
     told = await rider.one()
     assert told.text.startswith(f"🎉 Your report {reference} is verified!")
     sends = len(fake.calls_to("sendMessage"))
-    queue.run_once(notify.drain_outbox, 0)  # drained already: nothing is sent twice
-    await asyncio.sleep(0.3)
+    finished = asyncio.Event()
+
+    async def drain_again(context: Any) -> None:
+        await notify.drain_outbox(context)
+        finished.set()
+
+    queue.run_once(drain_again, 0)  # drained already: nothing is sent twice
+    await asyncio.wait_for(finished.wait(), timeout=10)
     assert len(fake.calls_to("sendMessage")) == sends
     approvals = [m for m in fake.sent_to(rider.user.id) if m.text.startswith("🎉")]
     assert len(approvals) == 1

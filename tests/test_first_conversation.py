@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from tests.conftest import RunningBot
 from tests.fakegram import FakeTelegram, TgUser
 
@@ -84,7 +82,7 @@ async def test_server_errors_are_retried(bot: RunningBot, fake: FakeTelegram) ->
     fake.fail_next("sendMessage", status=502)
     fake.send_text(EN, "/start")
     await fake.wait_for_messages(EN.id, 1)
-    await asyncio.sleep(0.2)
+    await bot.settled(fake)
     assert len(fake.sent_to(EN.id)) == 1
     assert [c.status for c in fake.calls_to("sendMessage")] == [500, 502, 200]
 
@@ -113,7 +111,7 @@ async def test_crowd_at_telegrams_caps_is_answered_exactly_once(
         for user in users:
             fake.send_text(user, "/start")
     await fake.wait_for(lambda: all(fake.sent_to(u.id) for u in users), timeout=60)
-    await asyncio.sleep(0.3)
+    await bot.settled(fake)
     for user in users:
         (answer,) = fake.sent_to(user.id)
         assert answer.text.startswith(

@@ -8,7 +8,6 @@ bot keeps answering /start, and the accounts stay balanced.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -169,23 +168,6 @@ actions = st.one_of(
 )
 
 
-async def settled(bot: RunningBot, fake: FakeTelegram) -> None:
-    """Wait until every injected update was fetched and every handler has finished."""
-    processor = bot.app.update_processor
-    quiet = 0
-    for _ in range(3000):
-        busy = (
-            fake.pending_updates
-            or not bot.app.update_queue.empty()
-            or processor.current_concurrent_updates
-        )
-        quiet = 0 if busy else quiet + 1
-        if quiet >= 5:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the bot did not settle")
-
-
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -199,7 +181,7 @@ async def test_generated_updates_never_break_the_bot(
         for action in batch:
             action(fake)
     SENT_SO_FAR[0] += len(batch)
-    await settled(bot, fake)
+    await bot.settled(fake)
     assert bot.errors == [], bot.errors[:3]
     before = len(fake.sent_to(PROBE.id))
     fake.send_text(PROBE, "/start")

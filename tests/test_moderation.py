@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from handlers import moderation as moderation_handlers
 from settings import RateLimits
@@ -221,12 +223,19 @@ async def test_digest_escalation_and_breach(bot: RunningBot, fake: FakeTelegram)
     now = datetime.now(UTC)
 
     async def at(hours: float) -> None:
+        """Run the promise job as if `hours` had passed, and wait until it has finished."""
         service.clock = lambda: now + timedelta(hours=hours)
-        calls = len(fake.bot_calls())
-        queue.run_once(moderation_handlers.promise_job, 0)
-        await fake.wait_for(lambda: len(fake.bot_calls()) > calls or True)
+        finished = asyncio.Event()
+
+        async def check(context: Any) -> None:
+            await moderation_handlers.promise_job(context)
+            finished.set()
+
+        queue.run_once(check, 0)
+        await asyncio.wait_for(finished.wait(), timeout=10)
 
     await at(1)
+    assert len(fake.sent_to(MODERATOR_CHAT)) == 1  # only the card: nothing has waited 2 h
     await at(2.5)
     digest = await card_of(fake, 2)
     assert digest.text.startswith("⏰ 有 1 条线索等待超过 2 小时：")
