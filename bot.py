@@ -118,27 +118,30 @@ def build_application(settings: Settings) -> BotApplication:
     """The configured PTB Application, ready for `run_polling` (or a test's own start)."""
     db = Database(settings.database_path)
     texts = Texts()
+    outbox = Outbox(db)
     runtime = Runtime(
         settings=settings,
         db=db,
         texts=texts,
         languages=Languages(db),
-        reporting=Reporting(db, settings.programme, settings.timezone),
-        moderation=Moderation(db, settings),
-        money=Money(db, settings),
-        outbox=Outbox(db),
+        reporting=Reporting(db, settings.programme, settings.timezone, outbox),
+        moderation=Moderation(db, settings, outbox),
+        money=Money(db, settings, outbox),
+        outbox=outbox,
     )
 
-    card_sender: list[asyncio.Task[None]] = []
+    # Long-running senders: review cards to the moderators, notices from the outbox.
+    senders: list[asyncio.Task[None]] = []
 
     async def post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         await runtime.db.open()
         await start.set_command_menus(app.bot, texts)
-        card_sender.append(asyncio.create_task(moderation.card_sender(app, runtime.card_wake)))
+        senders.append(asyncio.create_task(moderation.card_sender(app, runtime.card_wake)))
+        senders.append(asyncio.create_task(notify.deliver_notices(app)))
         log.info("started as @%s", app.bot.username)
 
     async def post_stop(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-        for task in card_sender:
+        for task in senders:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -208,7 +211,6 @@ def schedule_jobs(app: BotApplication) -> None:
     """Recurring work. Jobs are not persisted: each one asks the database what is due."""
     assert app.job_queue is not None
     app.job_queue.run_repeating(jobs.sweep_drafts, interval=DRAFT_SWEEP_SECONDS, first=30)
-    app.job_queue.run_repeating(notify.drain_outbox, interval=notify.DRAIN_SECONDS, first=10)
     app.job_queue.run_repeating(moderation.promise_job, interval=PROMISE_CHECK_SECONDS, first=60)
     settings = app.bot_data["runtime"].settings
     zone = settings.timezone

@@ -81,6 +81,8 @@ class Programme:
     review_deadline_hours: int = 24
     digest_after_hours: int = 2
     escalate_after_hours: int = 20
+    question_remind_hours: int = 6
+    question_expiry_hours: int = 24
     photo_retention_days: int = 90
 
     def category(self, key: str) -> Category | None:
@@ -319,6 +321,12 @@ class _ProgrammeReader:
             digest_after_hours=count("review", "digest_after_hours", defaults.digest_after_hours),
             escalate_after_hours=count(
                 "review", "escalate_after_hours", defaults.escalate_after_hours
+            ),
+            question_remind_hours=count(
+                "review", "question_remind_hours", defaults.question_remind_hours
+            ),
+            question_expiry_hours=count(
+                "review", "question_expiry_hours", defaults.question_expiry_hours
             ),
             photo_retention_days=count("retention", "photo_days", defaults.photo_retention_days),
         )

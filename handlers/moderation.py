@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import re
-from datetime import UTC, datetime
 
 from telegram import (
     ForceReply,
@@ -28,10 +27,9 @@ from telegram import (
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import filters
 
-from handlers.common import BotApplication, BotContext, language_of
+from handlers.common import BotApplication, BotContext, answer_button, language_of
 from handlers.money import ask_payee
-from handlers.notify import notify
-from locales import Texts, language_for
+from locales import Texts
 from services.moderation import REJECT_REASONS, Card, Decided, Moderation, Problem, Refused
 from settings import Settings
 
@@ -319,43 +317,17 @@ async def refresh_card(context: BotContext, card: Card, pressed: Message | None)
             )
 
 
-# --- telling the rider ------------------------------------------------------------------
+# --- after a decision ------------------------------------------------------------------
 
 
-async def tell_rider(context: BotContext, decided: Decided) -> None:
-    """The rider hears every outcome, in their language."""
+async def after_decision(context: BotContext, decided: Decided) -> None:
+    """The rider's notice is already queued with the decision; a first reward also needs
+    payout details."""
     card = decided.card
-    if card.rider_telegram_id is None or decided.action in ("propose", "answer"):
-        return
-    runtime = context.runtime
-    texts = runtime.texts
-    language = language_for(None, card.rider_language)
-    if card.status == "approved":
-        text = texts.get(
-            language,
-            "rider.approved",
-            reference=card.reference,
-            amount=texts.money(language, card.reward_fen or 0),
-            points=card.points or 0,
-        )
-    elif card.status == "rejected":
-        reason = texts.get(language, f"reject.{card.reject_reason}")
-        text = texts.get(language, "rider.rejected", reference=card.reference, reason=reason)
-    elif card.status == "duplicate":
-        text = texts.get(
-            language,
-            "rider.duplicate",
-            reference=card.reference,
-            original=card.duplicate_reference or "-",
-        )
-    else:
-        text = texts.get(
-            language, "rider.needs_info", reference=card.reference, question=card.question or ""
-        )
-    if not await notify(context, card.rider_telegram_id, text):
-        return
-    if card.status == "approved" and await runtime.money.needs_payee(card.rider_telegram_id):
-        await ask_payee(context, card.rider_telegram_id, language)
+    if card.status == "approved" and card.rider_telegram_id is not None:
+        runtime = context.runtime
+        if await runtime.money.needs_payee(card.rider_telegram_id):
+            await ask_payee(context, card.rider_telegram_id)
 
 
 # --- buttons ----------------------------------------------------------------------------
@@ -375,11 +347,13 @@ async def on_button(update: Update, context: BotContext) -> None:
     language = await language_of(context, user)
     service = moderation(context)
     if not await service.is_moderator(user.id):
-        await query.answer(texts.get(language, "moderation.refused.not_moderator"), show_alert=True)
+        await answer_button(
+            query, texts.get(language, "moderation.refused.not_moderator"), show_alert=True
+        )
         return
     card = await service.card(report_id)
     if card is None:
-        await query.answer(texts.get(language, "button.expired"))
+        await answer_button(query, texts.get(language, "button.expired"))
         return
     pressed = query.message if isinstance(query.message, Message) else None
     settings = context.runtime.settings
@@ -394,21 +368,21 @@ async def on_button(update: Update, context: BotContext) -> None:
         else:
             outcome = await service.mark_duplicate(report_id, user.id, _number(argument))
         if isinstance(outcome, Refused):
-            await query.answer(refusal_text(texts, language, outcome), show_alert=True)
-            await refresh_card(context, card, pressed)
+            await answer_button(query, refusal_text(texts, language, outcome), show_alert=True)
+            await refresh_card(context, await service.card(report_id) or card, pressed)
             return
-        await query.answer(texts.get(language, f"moderation.done.{outcome.action}"))
+        await answer_button(query, texts.get(language, f"moderation.done.{outcome.action}"))
+        await after_decision(context, outcome)
         await refresh_card(context, outcome.card, pressed)
-        await tell_rider(context, outcome)
         if pressed is not None and pressed.chat.type == "private":
             await send_next(context, pressed.chat.id, language, outcome.card)
         return
     if card.status != "pending":
         refused = Refused(Problem.ALREADY_DECIDED, card.decided_by, card.status)
-        await query.answer(refusal_text(texts, language, refused), show_alert=True)
+        await answer_button(query, refusal_text(texts, language, refused), show_alert=True)
         await refresh_card(context, card, pressed)
         return
-    await query.answer()
+    await answer_button(query)
     if pressed is None:
         return
     if verb == "rj":
@@ -466,7 +440,6 @@ async def on_question(update: Update, context: BotContext) -> None:
         return
     await message.reply_text(texts.get(language, "moderation.done.ask"))
     await refresh_card(context, outcome.card, None)
-    await tell_rider(context, outcome)
 
 
 def refusal_text(texts: Texts, language: str, refused: Refused) -> str:
@@ -539,7 +512,11 @@ async def mods_command(update: Update, context: BotContext) -> None:
         if args[0] == "add":
             changed = await service.add_moderator(target, user.id)
         else:
-            changed = await service.remove_moderator(target)
+            changed, voided = await service.remove_moderator(target)
+            for report_id in voided:  # their proposals no longer count: show the tiers again
+                card = await service.card(report_id)
+                if card is not None:
+                    await refresh_card(context, card, None)
         key = f"mods.{args[0]}.{'done' if changed else 'unchanged'}"
         await context.bot.send_message(chat.id, texts.get(language, key, id=target))
         return
@@ -559,54 +536,19 @@ async def mods_command(update: Update, context: BotContext) -> None:
 
 
 async def promise_job(context: BotContext) -> None:
-    """Keep the 24-hour promise: a digest to moderators, escalation to admins, honesty to riders."""
+    """Keep the 24-hour promise: digests, escalations, riders' notices, expired questions."""
     runtime = context.runtime
-    texts, settings = runtime.texts, runtime.settings
-    digest, escalate, breached = await runtime.moderation.promise_check()
-    language = runtime.languages.default
-    if digest and settings.moderator_chat_id is not None:
-        hours = settings.programme.digest_after_hours
-        lines = [texts.get(language, "promise.digest", count=len(digest), hours=hours)]
-        lines += [
-            texts.get(
-                language,
-                "promise.digest_line",
-                reference=row["reference"],
-                deadline=texts.when(language, _utc(row["deadline_at"]), settings.timezone),
-            )
-            for row in digest
-        ]
-        await notify(context, settings.moderator_chat_id, "\n".join(lines))
-    if escalate:
-        references = ", ".join(row["reference"] for row in escalate)
-        for admin_id in sorted(settings.admin_ids):
-            await notify(
-                context,
-                admin_id,
-                texts.get(
-                    language,
-                    "promise.escalation",
-                    references=references,
-                    hours=settings.programme.escalate_after_hours,
-                    deadline=settings.programme.review_deadline_hours,
-                ),
-            )
-    for row in breached:
-        if row["rider_telegram_id"] is not None:
-            rider_language = language_for(None, row["rider_language"])
-            await notify(
-                context,
-                row["rider_telegram_id"],
-                texts.get(rider_language, "promise.breach", reference=row["reference"]),
-            )
-    if digest or escalate or breached:
+    check = await runtime.moderation.promise_check()
+    for report_id in check.returned:  # back to pending: the card shows its buttons again
+        card = await runtime.moderation.card(report_id)
+        if card is not None:
+            await refresh_card(context, card, None)
+    if check.digest or check.escalated or check.breached or check.reminded or check.returned:
         log.info(
-            "promise: digest %d, escalated %d, breached %d",
-            len(digest),
-            len(escalate),
-            len(breached),
+            "promise: digest %d, escalated %d, breached %d, questions reminded %d, expired %d",
+            check.digest,
+            check.escalated,
+            check.breached,
+            check.reminded,
+            len(check.returned),
         )
-
-
-def _utc(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)

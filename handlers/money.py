@@ -15,9 +15,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
 
 from handlers.common import BotContext, language_of, reply
-from handlers.notify import notify
-from locales import language_for
+from handlers.notify import split_message
 from services.money import Money, PayeeSaved
+from services.outbox import Fen, Notice, Params
 from services.payouts import BatchOutcome, RiderDue
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ async def history_command(update: Update, context: BotContext) -> None:
                 batch=entry.batch_key or "-",
             )
         )
-    await notify(context, chat.id, "\n".join(lines))
+    await context.bot.send_message(chat.id, "\n".join(lines))
 
 
 async def payee_command(update: Update, context: BotContext) -> None:
@@ -97,15 +97,13 @@ async def payee_command(update: Update, context: BotContext) -> None:
             name=current.masked_name,
             account=current.masked_account,
         )
-    await ask_payee(context, user.id, None)
+    await ask_payee(context, user.id)
 
 
-async def ask_payee(context: BotContext, telegram_id: int, language: str | None) -> None:
+async def ask_payee(context: BotContext, telegram_id: int) -> None:
     """Ask for the real name and account; the rider's next text answers."""
     await money(context).ask_payee(telegram_id)
-    if language is None:
-        language = await context.runtime.languages.of(telegram_id, None)
-    await notify(context, telegram_id, context.runtime.texts.get(language, "payee.ask"))
+    await context.runtime.outbox.send(Notice(telegram_id, "payee.ask"))
 
 
 async def payee_details(update: Update, context: BotContext, text: str) -> bool:
@@ -155,20 +153,14 @@ async def reverse_command(update: Update, context: BotContext) -> None:
     )
     contact = await money(context).contact(outcome.rider_id)
     if outcome.created and contact is not None:
-        rider_language = language_for(None, contact[1])
         rider_key = "rider.reversed_paid" if outcome.already_paid else "rider.reversed"
-        await notify(
-            context,
-            contact[0],
-            texts.get(
-                rider_language,
-                rider_key,
-                reference=reference,
-                reason=outcome.reason,
-                amount=texts.money(rider_language, outcome.amount_fen),
-                points=outcome.points,
-            ),
-        )
+        params: Params = {
+            "reference": reference,
+            "reason": outcome.reason,
+            "amount": Fen(outcome.amount_fen),
+            "points": outcome.points,
+        }
+        await context.runtime.outbox.send(Notice(contact[0], rider_key, params))
 
 
 async def payout_command(update: Update, context: BotContext) -> None:
@@ -194,7 +186,8 @@ async def audit_command(update: Update, context: BotContext) -> None:
         return
     language = await language_of(context, update.effective_user)
     header = context.runtime.texts.get(language, "audit.problems", count=len(problems))
-    await notify(context, chat.id, "\n".join([header, *problems])[:4096])
+    for piece in split_message("\n".join([header, *problems])):
+        await context.bot.send_message(chat.id, piece)
 
 
 async def payout_job(context: BotContext) -> None:
@@ -241,15 +234,13 @@ async def announce(context: BotContext, outcome: BatchOutcome) -> None:
                 )
             except TelegramError as exc:
                 log.warning("payout file to %s not delivered: %r", chat_id, exc)
-    for due in outcome.paid:
-        if due.telegram_id is not None:
-            rider_language = await runtime.languages.of(due.telegram_id, None)
-            amount = texts.money(rider_language, due.amount_fen)
-            await notify(
-                context,
-                due.telegram_id,
-                texts.get(rider_language, "payout.on_the_way", amount=amount),
-            )
+    await runtime.outbox.send(
+        *(
+            Notice(due.telegram_id, "payout.on_the_way", {"amount": Fen(due.amount_fen)})
+            for due in outcome.paid
+            if due.telegram_id is not None
+        )
+    )
     await remind_missing_payees(context, outcome.missing_payee)
     await money(context).announced(outcome.batch_id)
     log.info(
@@ -262,13 +253,11 @@ async def announce(context: BotContext, outcome: BatchOutcome) -> None:
 
 async def remind_missing_payees(context: BotContext, riders: tuple[RiderDue, ...]) -> None:
     """Riders a batch could not pay for lack of payout details: remind them, ask again."""
-    texts = context.runtime.texts
     for due in riders:
         if due.telegram_id is not None:
-            language = await context.runtime.languages.of(due.telegram_id, None)
-            amount = texts.money(language, due.amount_fen)
-            text = texts.get(language, "payout.need_details", amount=amount)
-            await notify(context, due.telegram_id, text)
+            await context.runtime.outbox.send(
+                Notice(due.telegram_id, "payout.need_details", {"amount": Fen(due.amount_fen)})
+            )
             await money(context).ask_payee(due.telegram_id)
 
 
@@ -292,10 +281,10 @@ async def on_mark_paid(update: Update, context: BotContext) -> None:
     if isinstance(query.message, Message):
         with contextlib.suppress(BadRequest):
             await query.message.edit_reply_markup(None)
-    for due in outcome.paid:
-        if due.telegram_id is not None:
-            rider_language = await context.runtime.languages.of(due.telegram_id, None)
-            amount = texts.money(rider_language, due.amount_fen)
-            await notify(
-                context, due.telegram_id, texts.get(rider_language, "payout.paid", amount=amount)
-            )
+    await context.runtime.outbox.send(
+        *(
+            Notice(due.telegram_id, "payout.paid", {"amount": Fen(due.amount_fen)})
+            for due in outcome.paid
+            if due.telegram_id is not None
+        )
+    )

@@ -1,47 +1,141 @@
-"""Telling people things that must reach them: now if Telegram takes it, else later.
+"""Delivering the outbox: every notice queued with a state change, rendered and sent once.
 
-A message that fails with a passing fault (network, timeout, 5xx, 429 beyond the retries)
-goes into the outbox, which a job drains every minute; a person who blocked the bot, or a
-message Telegram refuses outright, is logged and not retried.
+One task (started in `post_init`) sends what is due, woken at once when a notice is queued
+and every `POLL_SECONDS` otherwise. Each chat's notices go in the order they were queued;
+different chats are served concurrently, within the rate limiter's pace. A notice is claimed
+before it is sent, so it is sent at most once even across a crash. A person who blocked the
+bot, or a message Telegram refuses outright, is given up at once; passing faults (network,
+timeouts before sending, 5xx, 429 beyond the retries) are tried again later.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from datetime import UTC, datetime
 
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram import ForceReply
+from telegram.error import BadRequest, Forbidden, TelegramError, TimedOut
 
-from handlers.common import BotContext
+from handlers.common import BotApplication, Runtime
+from services.outbox import At, Category, Fen, Msg, Notice, Param, Params, Pending
 
 log = logging.getLogger(__name__)
-DRAIN_SECONDS = 60
+
+POLL_SECONDS = 1.0
+CONCURRENT_CHATS = 16
+MESSAGE_LIMIT = 4096
+VERBATIM = "text"  # a notice whose `text` parameter is already the final text
 
 
-async def notify(context: BotContext, chat_id: int, text: str) -> bool:
-    """Send `text`; on a passing failure keep it for the drain job. True if sent now."""
-    try:
-        await context.bot.send_message(chat_id, text)
-        return True
-    except (Forbidden, BadRequest) as exc:
-        log.warning("message to %s refused by Telegram: %s", chat_id, exc.message)
-    except TelegramError as exc:
-        log.info("message to %s failed (%r); kept in the outbox", chat_id, exc)
-        await context.runtime.outbox.later(chat_id, text)
-    return False
+def render(runtime: Runtime, language: str, notice: Notice) -> str:
+    """The notice's text in `language`: its head message, then its lines."""
+    if notice.message == VERBATIM:
+        return str(notice.params.get("text", ""))
+    parts = [_render_one(runtime, language, notice.message, notice.params)]
+    parts += [_render_one(runtime, language, key, params) for key, params in notice.lines]
+    return "\n".join(parts)
 
 
-async def drain_outbox(context: BotContext) -> None:
-    """Try every message whose pause is over, oldest first."""
-    outbox = context.runtime.outbox
-    for message in await outbox.due():
+def _render_one(runtime: Runtime, language: str, key: str, params: Params) -> str:
+    return runtime.texts.get(
+        language, key, **{name: _value(runtime, language, v) for name, v in params.items()}
+    )
+
+
+def _value(runtime: Runtime, language: str, value: Param) -> str | int:
+    texts, settings = runtime.texts, runtime.settings
+    if isinstance(value, Fen):
+        return texts.money(language, value.fen)
+    if isinstance(value, At):
+        return texts.when(language, datetime.fromtimestamp(value.seconds, UTC), settings.timezone)
+    if isinstance(value, Msg):
+        return texts.get(language, value.key)
+    if isinstance(value, Category):
+        category = settings.programme.category(value.key)
+        return category.name(language) if category else value.key
+    return value
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """`text` in pieces of at most `limit` characters, cut between lines where possible."""
+    pieces: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(line[:limit])
+            line = line[limit:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            pieces.append(current)
+            candidate = line
+        current = candidate
+    if current or not pieces:
+        pieces.append(current)
+    return pieces
+
+
+async def deliver_notices(app: BotApplication) -> None:
+    """The delivery loop: runs until cancelled; a failure of one round never ends it."""
+    runtime: Runtime = app.bot_data["runtime"]
+    outbox = runtime.outbox
+    interrupted = await outbox.abandon_interrupted()
+    if interrupted:
+        log.warning("%d notices were being sent when the bot stopped; not sent again", interrupted)
+    while True:
+        outbox.wake.clear()
         try:
-            await context.bot.send_message(message.chat_id, message.text)
-        except (Forbidden, BadRequest) as exc:
-            await outbox.failed(message, exc.message, permanent=True)
-            log.warning("outbox message %s given up: %s", message.id, exc.message)
-        except TelegramError as exc:
-            again = await outbox.failed(message, repr(exc), permanent=False)
-            if not again:
-                log.error("outbox message %s given up after many attempts", message.id)
-        else:
-            await outbox.delivered(message)
+            due = await outbox.due()
+            if due:
+                await _deliver_round(app, runtime, due)
+                continue
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("notice delivery failed; trying again shortly")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(outbox.wake.wait(), timeout=POLL_SECONDS)
+
+
+async def _deliver_round(app: BotApplication, runtime: Runtime, due: list[Pending]) -> None:
+    """Send one notice per chat (the query returns each chat's earliest), chats concurrently."""
+    slots = asyncio.Semaphore(CONCURRENT_CHATS)
+
+    async def one(pending: Pending) -> None:
+        async with slots:
+            await deliver(app, runtime, pending)
+
+    await asyncio.gather(*(one(pending) for pending in due))
+
+
+async def deliver(app: BotApplication, runtime: Runtime, pending: Pending) -> None:
+    """Claim, send and settle one notice."""
+    outbox = runtime.outbox
+    if not await outbox.claim(pending):
+        return
+    notice = pending.notice
+    language = notice.language or await runtime.languages.of(notice.chat_id, None)
+    pieces = split_message(render(runtime, language, notice))
+    sent = 0
+    try:
+        for piece in pieces:
+            markup = ForceReply(selective=True) if notice.force_reply and not sent else None
+            await app.bot.send_message(notice.chat_id, piece, reply_markup=markup)
+            sent += 1
+    except (Forbidden, BadRequest) as exc:
+        await outbox.failed(pending, exc.message, permanent=True)
+        log.warning("notice %s (%s) refused by Telegram: %s", pending.id, notice.message, exc)
+    except TimedOut as exc:
+        # The message may have arrived: sending again could deliver it twice.
+        await outbox.failed(pending, f"timed out, may have arrived: {exc!r}", permanent=True)
+        log.warning("notice %s (%s) timed out; not sent again", pending.id, notice.message)
+    except TelegramError as exc:
+        # Part of a long notice arrived: trying again would repeat that part.
+        if not await outbox.failed(pending, repr(exc), permanent=sent > 0):
+            log.error("notice %s (%s) given up after many attempts", pending.id, notice.message)
+    else:
+        await outbox.delivered(pending)

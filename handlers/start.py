@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ExtBot
 
-from handlers.common import BotContext, language_of, reply
+from handlers.common import BotContext, answer_button, language_of, reply
 from locales import LANGUAGES, Texts
 
 # The command menu, in the order riders see it; each has a `command.<name>` message.
@@ -67,10 +67,10 @@ async def language_chosen(update: Update, context: BotContext) -> None:
         return
     code = (query.data or "").removeprefix(LANGUAGE_CALLBACK)
     if code not in LANGUAGES:
-        await query.answer()
+        await answer_button(query)
         return
     await context.runtime.languages.choose(update.effective_user.id, code)
-    await query.answer()
+    await answer_button(query)
     await reply(update, context, "language.saved")
 
 
@@ -86,4 +86,4 @@ async def stale_button(update: Update, context: BotContext) -> None:
     if query is None:
         return
     language = await language_of(context, update.effective_user)
-    await query.answer(context.runtime.texts.get(language, "button.expired"))
+    await answer_button(query, context.runtime.texts.get(language, "button.expired"))

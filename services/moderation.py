@@ -7,21 +7,27 @@ transaction. Approvals at or above `second_confirmation_fen` are first *proposed
 only when a different moderator confirms.
 
     pending ──approve──► approved          pending ──ask──► needs_info ──rider answers──► pending
-       │ ──reject────► rejected
+       │ ──reject────► rejected                                  └──no answer in time──► pending
        └ ──duplicate─► duplicate
+
+The rider's notice of each outcome, the reminder digests, escalations and the riders' notices
+of a missed promise are queued in the outbox in the same transaction as the change they
+report, so a crash can lose neither the change nor its notice.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from services import ledger
+from services.clock import Clock, utc_now
 from services.geo import bounding_box, haversine_m
+from services.outbox import At, Fen, Msg, Notice, Outbox, Params
 from services.photos import LOOKALIKE_DISTANCE, hamming
-from services.reporting import Clock, utc_now
-from settings import Settings
+from settings import Programme, Settings
 from storage import moderation as store
 from storage.db import Connection, Database, Row
 
@@ -39,6 +45,7 @@ class Problem(StrEnum):
     SAME_MODERATOR = "same_moderator"
     UNKNOWN_REPORT = "unknown_report"
     BAD_CHOICE = "bad_choice"
+    PROPOSAL_VOID = "proposal_void"
 
 
 @dataclass(frozen=True)
@@ -100,13 +107,37 @@ def _dt(seconds: int | None) -> datetime | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
 
+def rider_notices(action: str, report: Row) -> list[Notice]:
+    """What the rider is told of a decision on their report (nothing for a proposal)."""
+    chat_id = report["rider_telegram_id"]
+    if chat_id is None or action in ("propose", "answer"):
+        return []
+    reference = report["reference"]
+    once = f"decision:{report['id']}:{report['status']}:{report['updated_at'] or ''}"
+    if report["status"] == "approved":
+        params = {"reference": reference, "amount": Fen(report["reward_fen"] or 0)}
+        params["points"] = report["points"] or 0
+        return [Notice(chat_id, "rider.approved", params, once_key=once)]
+    if report["status"] == "rejected":
+        params = {"reference": reference, "reason": Msg(f"reject.{report['reject_reason']}")}
+        return [Notice(chat_id, "rider.rejected", params, once_key=once)]
+    if report["status"] == "duplicate":
+        params = {"reference": reference, "original": report["duplicate_reference"] or "-"}
+        return [Notice(chat_id, "rider.duplicate", params, once_key=once)]
+    params = {"reference": reference, "question": report["question"] or ""}
+    return [Notice(chat_id, "rider.needs_info", params, once_key=once)]
+
+
 class Moderation:
     """Moderators' side of the workflow; Telegram ids throughout."""
 
-    def __init__(self, db: Database, settings: Settings, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, outbox: Outbox, clock: Clock = utc_now
+    ) -> None:
         self.db = db
         self.settings = settings
         self.programme = settings.programme
+        self.outbox = outbox
         self.clock = clock
 
     # --- who may act --------------------------------------------------------------------
@@ -128,7 +159,8 @@ class Moderation:
     async def add_moderator(self, telegram_id: int, admin_id: int) -> bool:
         return await store.add_moderator(self.db, telegram_id, admin_id, _ts(self.clock()))
 
-    async def remove_moderator(self, telegram_id: int) -> bool:
+    async def remove_moderator(self, telegram_id: int) -> tuple[bool, list[int]]:
+        """(removed, reports whose proposal by them was voided: their cards need refreshing)."""
         return await store.remove_moderator(self.db, telegram_id)
 
     # --- the card -----------------------------------------------------------------------
@@ -235,7 +267,17 @@ class Moderation:
         return await self._decide(report_id, moderator_id, "approve", amount_fen)
 
     async def confirm(self, report_id: int, moderator_id: int) -> Decided | Refused:
-        """A second, different moderator confirms a proposed large approval."""
+        """A second, different moderator confirms a proposed large approval.
+
+        A proposal counts only while its moderator may still decide: one by a moderator
+        removed since is voided, and the amount must be chosen again.
+        """
+        card = await self.card(report_id)
+        proposer = None if card is None else card.proposed_by
+        if proposer is not None and not await self.is_moderator(proposer):
+            async with self.db.transaction() as conn:
+                await store.void_proposals(conn, proposer)
+            return Refused(Problem.PROPOSAL_VOID)
         return await self._decide(report_id, moderator_id, "confirm", None)
 
     async def reject(self, report_id: int, moderator_id: int, reason: str) -> Decided | Refused:
@@ -281,6 +323,7 @@ class Moderation:
                 return done
             changed = await store.report(conn, report_id)
             assert changed is not None
+            await self.outbox.queue(conn, rider_notices(done, changed))
             return Decided(action=done, card=await self._card(conn, changed))
 
     async def _apply(
@@ -351,7 +394,14 @@ class Moderation:
             detail = original["reference"]
         elif action == "ask":
             if not await store.set_status(
-                conn, report_id, "pending", "needs_info", question=detail, updated_at=now
+                conn,
+                report_id,
+                "pending",
+                "needs_info",
+                question=detail,
+                asked_at=now,
+                question_reminded_at=None,
+                updated_at=now,
             ):
                 return Refused(Problem.ALREADY_DECIDED, row["decided_by"], row["status"])
         else:
@@ -407,26 +457,123 @@ class Moderation:
 
     # --- the 24-hour promise ------------------------------------------------------------
 
-    async def promise_check(self) -> tuple[list[Row], list[Row], list[Row]]:
-        """Reports for the digest, to escalate to admins, and newly past their deadline.
+    async def promise_check(self) -> PromiseCheck:
+        """Queue what keeps the 24-hour promise, each in the transaction that records it.
 
-        A digest goes out when a report has newly waited longer than `digest_after_hours`,
-        and lists every report waiting that long, so each digest shows the whole backlog
-        and nothing is repeated without news. Each report is escalated once, breached once.
+        A digest goes to the moderators when a report has newly waited longer than
+        `digest_after_hours`, and lists every report waiting that long, so each digest shows
+        the whole backlog and nothing is repeated without news. Each report is escalated to
+        the admins once, and its rider told once when the deadline passes. A question the
+        rider leaves unanswered is reminded once, and after `question_expiry_hours` the report
+        returns to the moderators to decide on what they have.
         """
         now = self.clock()
-        programme = self.programme
+        programme, settings = self.programme, self.settings
         digest_before = now - timedelta(hours=programme.digest_after_hours)
+        escalate_before = _ts(now - timedelta(hours=programme.escalate_after_hours))
+        remind_before = _ts(now - timedelta(hours=programme.question_remind_hours))
+        expire_before = _ts(now - timedelta(hours=programme.question_expiry_hours))
         async with self.db.transaction() as conn:
             waiting = await store.waiting_since(conn, _ts(digest_before))
-            escalate_before = _ts(now - timedelta(hours=programme.escalate_after_hours))
             fresh = [r["id"] for r in waiting if r["digest_at"] is None]
-            digest = list(waiting) if fresh else []
             escalate = [
                 r for r in waiting if r["submitted_at"] <= escalate_before and not r["escalated_at"]
             ]
             breached = [r for r in waiting if r["deadline_at"] <= _ts(now) and not r["breached_at"]]
+            notices: list[Notice] = []
+            if fresh and settings.moderator_chat_id is not None:
+                notices.append(digest_notice(settings.moderator_chat_id, waiting, programme))
+            if escalate:
+                references = _listed([r["reference"] for r in escalate])
+                params: Params = {
+                    "references": references,
+                    "hours": programme.escalate_after_hours,
+                    "deadline": programme.review_deadline_hours,
+                }
+                notices += [
+                    Notice(admin, "promise.escalation", dict(params))
+                    for admin in sorted(settings.admin_ids)
+                ]
+            notices += [
+                Notice(r["rider_telegram_id"], "promise.breach", {"reference": r["reference"]})
+                for r in breached
+                if r["rider_telegram_id"] is not None
+            ]
+            questions = await store.open_questions(conn, asked_before=remind_before)
+            remind = [q for q in questions if not q["question_reminded_at"]]
+            expired = [q for q in questions if q["asked_at"] <= expire_before]
+            notices += [
+                Notice(
+                    q["rider_telegram_id"],
+                    "rider.question_reminder",
+                    {"reference": q["reference"], "question": q["question"] or ""},
+                )
+                for q in remind
+                if q["rider_telegram_id"] is not None and q not in expired
+            ]
+            returned = []
+            for q in expired:
+                if await store.set_status(
+                    conn, q["id"], "needs_info", "pending", updated_at=_ts(now)
+                ):
+                    returned.append(q["id"])
+                    if q["rider_telegram_id"] is not None:
+                        notices.append(
+                            Notice(
+                                q["rider_telegram_id"],
+                                "rider.question_expired",
+                                {
+                                    "reference": q["reference"],
+                                    "hours": programme.question_expiry_hours,
+                                },
+                            )
+                        )
             await store.mark(conn, "digest_at", fresh, _ts(now))
             await store.mark(conn, "escalated_at", [r["id"] for r in escalate], _ts(now))
             await store.mark(conn, "breached_at", [r["id"] for r in breached], _ts(now))
-        return digest, escalate, breached
+            await store.mark(conn, "question_reminded_at", [q["id"] for q in remind], _ts(now))
+            await self.outbox.queue(conn, notices)
+        return PromiseCheck(
+            digest=len(waiting) if fresh else 0,
+            escalated=len(escalate),
+            breached=len(breached),
+            reminded=len(remind),
+            returned=tuple(returned),
+        )
+
+
+DIGEST_LINES_SHOWN = 100
+REFERENCES_SHOWN = 30
+
+
+@dataclass(frozen=True)
+class PromiseCheck:
+    """What one promise check queued; `returned`: reports whose question expired."""
+
+    digest: int
+    escalated: int
+    breached: int
+    reminded: int
+    returned: tuple[int, ...]
+
+
+def digest_notice(chat_id: int, waiting: Sequence[Row], programme: Programme) -> Notice:
+    """The backlog digest: a line per report, the oldest first, summarised past a hundred."""
+    lines: list[tuple[str, Params]] = [
+        (
+            "promise.digest_line",
+            {"reference": row["reference"], "deadline": At(row["deadline_at"])},
+        )
+        for row in waiting[:DIGEST_LINES_SHOWN]
+    ]
+    if len(waiting) > DIGEST_LINES_SHOWN:
+        lines.append(("promise.digest_more", {"count": len(waiting) - DIGEST_LINES_SHOWN}))
+    params: Params = {"count": len(waiting), "hours": programme.digest_after_hours}
+    return Notice(chat_id, "promise.digest", params, lines=tuple(lines))
+
+
+def _listed(references: list[str]) -> str:
+    """References for one line: the first few, and how many more."""
+    more = len(references) - REFERENCES_SHOWN
+    shown = ", ".join(references[:REFERENCES_SHOWN])
+    return f"{shown} (+{more})" if more > 0 else shown

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from services import ledger, payouts
 from services.audit import audit
-from services.reporting import Clock, utc_now
+from services.clock import Clock, utc_now
+from services.outbox import Outbox
 from settings import Settings
 from storage import reports as riders
 from storage.db import Database
@@ -39,9 +40,12 @@ def split_payee(text: str) -> tuple[str, str] | None:
 class Money:
     """Money-facing operations; every rider is named by their Telegram id."""
 
-    def __init__(self, db: Database, settings: Settings, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, outbox: Outbox, clock: Clock = utc_now
+    ) -> None:
         self.db = db
         self.settings = settings
+        self.outbox = outbox
         self.clock = clock
 
     def now(self) -> int:

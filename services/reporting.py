@@ -14,12 +14,13 @@ a draft untouched for `draft_expiry_hours` expires after one reminder.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 
+from services.clock import Clock, utc_now
 from services.geo import haversine_m, valid_coordinates
+from services.outbox import Notice, Outbox
 from services.photos import inspect_photo, is_stale
 from settings import Programme
 from storage import reports as store
@@ -43,7 +44,8 @@ class Refusal(StrEnum):
     NO_DRAFT = "no_draft"
     DAILY_CAP = "daily_cap"
     TOO_MANY_PHOTOS = "too_many_photos"
-    PHOTO_REUSED = "photo_reused"
+    PHOTO_REUSED = "photo_reused"  # in one of the rider's own reports (named)
+    PHOTO_REUSED_ELSEWHERE = "photo_reused_elsewhere"  # another rider's: no reference shown
     PHOTO_ALREADY_IN_DRAFT = "photo_already_in_draft"
     OUTSIDE_AREA = "outside_area"
     BAD_LOCATION = "bad_location"
@@ -83,26 +85,32 @@ class Submitted:
     already: bool = False  # a repeated press of Submit: nothing new happened
 
 
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _ts(moment: datetime) -> int:
     return int(moment.timestamp())
+
+
+def _reused(used: Row, rider_id: int | None) -> Refused:
+    """A photo already in a report: the rider's own report is named, another rider's is not."""
+    if used["rider_id"] != rider_id:
+        return Refused(Refusal.PHOTO_REUSED_ELSEWHERE)
+    return Refused(Refusal.PHOTO_REUSED, reference=used["reference"])
 
 
 class Reporting:
     """The rider-facing workflow. Every method takes the rider's Telegram id."""
 
     def __init__(
-        self, db: Database, programme: Programme, zone: tzinfo, clock: Clock = utc_now
+        self,
+        db: Database,
+        programme: Programme,
+        zone: tzinfo,
+        outbox: Outbox,
+        clock: Clock = utc_now,
     ) -> None:
         self.db = db
         self.programme = programme
         self.zone = zone
+        self.outbox = outbox
         self.clock = clock
 
     # --- riders -------------------------------------------------------------------------
@@ -202,7 +210,7 @@ class Reporting:
             return None
         if draft is not None and used["id"] == draft.id:
             return Refused(Refusal.PHOTO_ALREADY_IN_DRAFT)
-        return Refused(Refusal.PHOTO_REUSED, reference=used["reference"])
+        return _reused(used, rider_id)
 
     async def add_photo(
         self, telegram_id: int, file_unique_id: str, data: bytes
@@ -249,7 +257,7 @@ class Reporting:
         async with self.db.transaction() as conn:
             used = await store.report_using_photo(conn, report_id, file_unique_id, photo.sha256)
             if used is not None:
-                return Refused(Refusal.PHOTO_REUSED, reference=used["reference"])
+                return _reused(used, await store.rider_of_report(conn, report_id))
             count = len(await store.photos_of(conn, report_id))
             await store.add_photo(conn, report_id, count + 1, photo, _ts(self.clock()))
         return None
@@ -394,19 +402,32 @@ class Reporting:
 
     # --- expiry -------------------------------------------------------------------------
 
-    async def sweep_drafts(self) -> tuple[list[Row], list[Row]]:
-        """Remind riders of drafts close to expiry (once) and expire the untouched ones.
-
-        Returns (to remind, expired), each row with `telegram_id` and `language`.
-        """
+    async def sweep_drafts(self) -> tuple[int, int]:
+        """Remind riders of drafts close to expiry (once) and expire the untouched ones; the
+        riders' notices are queued with the change. Returns (reminded, expired)."""
         now = self.clock()
         expiry = timedelta(hours=self.programme.draft_expiry_hours)
+        reminder_before = min(REMINDER_BEFORE_EXPIRY, expiry / 2)
+        hours = int(reminder_before.total_seconds() // 3600)
         async with self.db.transaction() as conn:
             expired = await store.expire_drafts(conn, _ts(now - expiry), _ts(now))
-            remind_at = now - expiry + min(REMINDER_BEFORE_EXPIRY, expiry / 2)
-            to_remind = await store.drafts_to_remind(conn, _ts(remind_at))
+            to_remind = await store.drafts_to_remind(conn, _ts(now - expiry + reminder_before))
             await store.mark_reminded(conn, [row["id"] for row in to_remind], _ts(now))
-        return to_remind, expired
+            notices = [
+                Notice(row["telegram_id"], "draft.reminder", {"hours": hours})
+                for row in to_remind
+                if row["telegram_id"] is not None
+            ] + [
+                Notice(
+                    row["telegram_id"],
+                    "draft.expired",
+                    {"hours": self.programme.draft_expiry_hours},
+                )
+                for row in expired
+                if row["telegram_id"] is not None
+            ]
+            await self.outbox.queue(conn, notices)
+        return len(to_remind), len(expired)
 
     def _start_of_day(self) -> int:
         local = self.clock().astimezone(self.zone)

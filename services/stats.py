@@ -22,7 +22,7 @@ from datetime import datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from fractions import Fraction
 
-from services.reporting import Clock, utc_now
+from services.clock import Clock, utc_now
 from storage import stats as store
 from storage.db import Database
 

@@ -11,7 +11,7 @@ REPORT_COLUMNS = (
     "u.language AS rider_language, r.category, r.description, r.latitude, r.longitude, "
     "r.photo_distance_m, r.submitted_at, r.deadline_at, r.card_chat_id, r.card_message_id, "
     "r.decided_by, r.decided_at, r.reward_fen, r.points, r.reject_reason, r.duplicate_of, "
-    "r.question, r.answer, r.proposed_fen, r.proposed_by, "
+    "r.question, r.answer, r.proposed_fen, r.proposed_by, r.updated_at, "
     "(SELECT d.reference FROM reports d WHERE d.id = r.duplicate_of) AS duplicate_reference"
 )
 
@@ -48,6 +48,8 @@ async def set_status(
         "proposed_fen",
         "proposed_by",
         "updated_at",
+        "asked_at",
+        "question_reminded_at",
     }
     if set(fields) - allowed:
         raise ValueError(f"not report columns: {sorted(set(fields) - allowed)}")
@@ -195,10 +197,23 @@ async def add_moderator(db: Database, telegram_id: int, added_by: int, now: int)
         return cursor.rowcount == 1
 
 
-async def remove_moderator(db: Database, telegram_id: int) -> bool:
+async def remove_moderator(db: Database, telegram_id: int) -> tuple[bool, list[int]]:
+    """Remove an added moderator and void their open proposals; (removed, voided report ids)."""
     async with db.transaction() as conn:
         cursor = await conn.execute("DELETE FROM moderators WHERE telegram_id = ?", (telegram_id,))
-        return cursor.rowcount == 1
+        removed = cursor.rowcount == 1
+        voided = await void_proposals(conn, telegram_id) if removed else []
+        return removed, voided
+
+
+async def void_proposals(conn: Connection, moderator_id: int) -> list[int]:
+    """Clear the open proposals of a moderator who may no longer decide."""
+    async with conn.execute(
+        "UPDATE reports SET proposed_fen = NULL, proposed_by = NULL "
+        "WHERE proposed_by = ? AND status = 'pending' RETURNING id",
+        (moderator_id,),
+    ) as cursor:
+        return [int(row[0]) for row in await cursor.fetchall()]
 
 
 # --- the queue and the promise -------------------------------------------------------------
@@ -225,7 +240,7 @@ async def waiting_since(conn: Connection, submitted_before: int) -> Sequence[Row
 
 
 async def mark(conn: Connection, column: str, report_ids: Sequence[int], now: int) -> None:
-    if column not in ("digest_at", "escalated_at", "breached_at"):
+    if column not in ("digest_at", "escalated_at", "breached_at", "question_reminded_at"):
         raise ValueError(column)
     await conn.executemany(
         f"UPDATE reports SET {column} = ? WHERE id = ? AND {column} IS NULL",  # noqa: S608
@@ -241,3 +256,14 @@ async def open_question(conn: Connection, rider_telegram_id: int) -> int | None:
     ) as cursor:
         row = await cursor.fetchone()
     return None if row is None else int(row[0])
+
+
+async def open_questions(conn: Connection, asked_before: int) -> Sequence[Row]:
+    """Reports waiting for their rider's answer since before `asked_before`."""
+    async with conn.execute(
+        "SELECT r.id, r.reference, r.question, r.asked_at, r.question_reminded_at, "
+        "u.telegram_id AS rider_telegram_id FROM reports r JOIN users u ON u.id = r.rider_id "
+        "WHERE r.status = 'needs_info' AND r.asked_at <= ? ORDER BY r.asked_at",
+        (asked_before,),
+    ) as cursor:
+        return list(await cursor.fetchall())

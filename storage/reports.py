@@ -199,13 +199,20 @@ async def report_using_photo(
 ) -> Row | None:
     """The submitted report, or this draft, that already holds this photo (by either id)."""
     async with conn.execute(
-        "SELECT r.id, r.reference FROM report_photos p JOIN reports r ON r.id = p.report_id "
+        "SELECT r.id, r.reference, r.rider_id FROM report_photos p "
+        "JOIN reports r ON r.id = p.report_id "
         "WHERE (p.file_unique_id = ? OR p.sha256 = ?) "
         "AND (r.reference IS NOT NULL OR r.id = ?) ORDER BY r.id LIMIT 1",
         (file_unique_id, sha256, draft_id),
     ) as cursor:
         row: Row | None = await cursor.fetchone()
         return row
+
+
+async def rider_of_report(conn: aiosqlite.Connection, report_id: int) -> int | None:
+    async with conn.execute("SELECT rider_id FROM reports WHERE id = ?", (report_id,)) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else int(row[0])
 
 
 # --- submission -------------------------------------------------------------------------

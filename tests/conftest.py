@@ -74,14 +74,17 @@ class RunningBot:
         await app.start()
 
     async def settled(self, fake: FakeTelegram) -> None:
-        """Wait until every injected update was fetched and every handler has finished."""
+        """Wait until every injected update was fetched, every handler has finished and every
+        notice due has been delivered (or given up)."""
         processor = self.app.update_processor
+        outbox = self.app.bot_data["runtime"].outbox
         quiet = 0
         for _ in range(3000):
             busy = (
                 fake.pending_updates
                 or not self.app.update_queue.empty()
                 or processor.current_concurrent_updates
+                or await outbox.in_progress()
             )
             quiet = 0 if busy else quiet + 1
             if quiet >= 5:

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from handlers import notify
 from tests import images
 from tests.conftest import MODERATOR, MODERATOR_CHAT, RunningBot
 from tests.fakegram import FakeTelegram, TgUser
@@ -36,26 +34,23 @@ async def test_undeliverable_decision_reaches_the_rider_later_once(
     await fake.wait_for(lambda: len(fake.calls_to("sendMessage")) >= 4)
     assert len(fake.sent_to(rider.user.id)) == rider.seen  # nothing arrived yet
     runtime = bot.app.bot_data["runtime"]
-    for _ in range(200):  # the failed message is kept once the last retry gave up
-        if await runtime.db.fetchall("SELECT id FROM outbox"):
+    for _ in range(200):  # the failed attempt is recorded, the notice waits for its pause
+        if await runtime.db.fetchall("SELECT id FROM outbox WHERE attempts = 1"):
             break
         await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the failed notice was not kept for later")
     runtime.outbox.clock = lambda: datetime.now(UTC) + timedelta(minutes=2)  # the pause is over
-    queue = bot.app.job_queue
-    assert queue is not None
-    queue.run_once(notify.drain_outbox, 0)
+    runtime.outbox.wake.set()
     told = await rider.one()
     assert told.text.startswith(f"🎉 Your report {reference} is verified!")
-    sends = len(fake.calls_to("sendMessage"))
-    finished = asyncio.Event()
-
-    async def drain_again(context: Any) -> None:
-        await notify.drain_outbox(context)
-        finished.set()
-
-    queue.run_once(drain_again, 0)  # drained already: nothing is sent twice
-    await asyncio.wait_for(finished.wait(), timeout=10)
-    assert len(fake.calls_to("sendMessage")) == sends
+    # Delivered and settled: no later round can send it again.
+    assert await runtime.outbox.due() == []
+    (row,) = await runtime.db.fetchall(
+        "SELECT sent_at, gave_up_at FROM outbox WHERE message = 'rider.approved'"
+    )
+    assert row["sent_at"] is not None
+    assert row["gave_up_at"] is None
     approvals = [m for m in fake.sent_to(rider.user.id) if m.text.startswith("🎉")]
     assert len(approvals) == 1
     assert await ledger_keys(bot) == ["reward:1"]

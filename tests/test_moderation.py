@@ -167,6 +167,7 @@ async def test_two_moderators_at_once_make_one_decision(
     assert texts.count("已核实，奖励已记入。") == 1
     assert texts.count(f"这条线索已处理（核实有效，审核员 {MODERATOR}）。") == 2
     assert await ledger(bot) == [(f"reward:{1}", 10000, 20)]
+    await bot.settled(fake)  # the rider's notice follows from the outbox
     approvals = [m for m in fake.sent_to(RIDER.id) if m.text.startswith("🎉")]
     assert len(approvals) == 1
     assert reference in approvals[0].text
@@ -370,4 +371,93 @@ async def test_admin_adds_and_removes_a_moderator(bot: RunningBot, fake: FakeTel
     await fake.wait_for_messages(BOSS.id, 4)
     fake.press_button(newcomer, card, card.button("✅ 50"))
     await fake.wait_for(lambda: "审核员 9100" in card.text)
+    assert await ledger(bot) == [("reward:1", 5000, 15)]
+
+
+async def run_promise_job(bot: RunningBot, fake: FakeTelegram, at: datetime) -> None:
+    """Run the promise job as if it were `at`, and wait until its notices are out."""
+    bot.app.bot_data["runtime"].moderation.clock = lambda: at
+    finished = asyncio.Event()
+
+    async def check(context: Any) -> None:
+        await moderation_handlers.promise_job(context)
+        finished.set()
+
+    queue = bot.app.job_queue
+    assert queue is not None
+    queue.run_once(check, 0)
+    await asyncio.wait_for(finished.wait(), timeout=10)
+    await bot.settled(fake)
+
+
+async def test_unanswered_question_is_reminded_once_then_returns_to_the_moderators(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    reference = await submit(fake, EN_RIDER, category="Road hazard")
+    card = await card_of(fake)
+    fake.press_button(MOD, card, card.button("补充信息"))
+    prompt = await card_of(fake, 2)
+    fake.send_message_fields(
+        MOD, chat_id=MODERATOR_CHAT, text="Which side of the road?", reply_to_message=prompt.raw
+    )
+    await fake.wait_for_messages(EN_RIDER.id, 8)  # the question
+    await fake.wait_for(lambda: "等待骑手补充信息" in card.text)
+    now = datetime.now(UTC)
+    await run_promise_job(bot, fake, now + timedelta(hours=3))
+    assert len(fake.sent_to(EN_RIDER.id)) == 8  # too early for a reminder
+    await run_promise_job(bot, fake, now + timedelta(hours=7))
+    reminder = fake.sent_to(EN_RIDER.id)[8]
+    assert reminder.text.startswith(
+        f"Reminder: a moderator is still waiting for your answer about report {reference}"
+    )
+    assert "Which side of the road?" in reminder.text
+    await run_promise_job(bot, fake, now + timedelta(hours=8))
+    assert len(fake.sent_to(EN_RIDER.id)) == 9  # reminded once
+    await run_promise_job(bot, fake, now + timedelta(hours=24.5))
+    expired = fake.sent_to(EN_RIDER.id)[9]
+    assert expired.text.startswith(f"No answer about report {reference} came within 24 hours")
+    await fake.wait_for(lambda: "⏳ 待审核" in card.text)
+    assert card.button("✅ 50")  # the moderators decide on what they have
+
+
+async def test_a_digest_of_hundreds_is_summarised_not_dropped(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    runtime = bot.app.bot_data["runtime"]
+    now = int(datetime.now(UTC).timestamp())
+    async with runtime.db.transaction() as conn:
+        await conn.execute("INSERT INTO users (telegram_id, created_at) VALUES (777, ?)", (now,))
+        for number in range(1, 251):
+            await conn.execute(
+                "INSERT INTO reports (rider_id, status, reference, submitted_at, deadline_at, "
+                "created_at, updated_at, card_message_id) "
+                "VALUES (1, 'pending', ?, ?, ?, ?, ?, 0)",
+                (f"R-20261127-{number:04d}", now, now + 86400, now, now),
+            )
+    await run_promise_job(bot, fake, datetime.now(UTC) + timedelta(hours=3))
+    digest = fake.sent_to(MODERATOR_CHAT)
+    text = "\n".join(message.text for message in digest)
+    assert all(len(message.text) <= 4096 for message in digest)
+    assert text.startswith("⏰ 有 250 条线索等待超过 2 小时：")
+    assert "R-20261127-0001" in text
+    assert "R-20261127-0100" in text
+    assert "……另有 150 条，请用 /queue 逐条处理。" in text
+
+
+async def test_a_removed_moderators_proposal_no_longer_counts(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    added = TgUser(9004, first_name="临时审核员")
+    fake.send_text(BOSS, f"/mods add {added.id}")
+    await fake.wait_for_messages(BOSS.id, 1)
+    await submit(fake, RIDER)
+    card = await card_of(fake)
+    fake.press_button(added, card, card.button("✅ 200"))
+    await fake.wait_for(lambda: "需另一位审核员确认" in card.text)
+    fake.send_text(BOSS, f"/mods remove {added.id}")
+    await fake.wait_for_messages(BOSS.id, 2)
+    await fake.wait_for(lambda: "需另一位审核员确认" not in card.text)
+    assert card.button("✅ 200")  # the tiers are back: the amount is chosen again
+    fake.press_button(MOD, card, card.button("✅ 50"))
+    await fake.wait_for(lambda: "✅ 核实有效" in card.text)
     assert await ledger(bot) == [("reward:1", 5000, 15)]
