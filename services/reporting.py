@@ -129,7 +129,10 @@ class Reporting:
     async def erase(self, telegram_id: int) -> bool:
         """Erase the rider's personal data and photos (money records stay, pseudonymised)."""
         async with self.db.transaction() as conn:
-            return await store.erase_rider(conn, telegram_id, _ts(self.clock()))
+            erased = await store.erase_rider(conn, telegram_id, _ts(self.clock()))
+        if erased:
+            await store.checkpoint(self.db)  # secure_delete zeroes the pages; empty the WAL too
+        return erased
 
     async def my_reports(self, telegram_id: int, limit: int = 10) -> list[Row]:
         row = await store.rider_by_telegram_id(self.db, telegram_id)
