@@ -140,9 +140,13 @@ async def test_album_caption_and_changing_the_description_in_the_summary(
     chat.press(await chat.one(), "Keep")
     summary = await chat.one()
     assert "Description: Wire down" in summary.text
+    chat.text("Sparking")  # typed under the summary: added, and the summary shown again
+    summary = await chat.one()
+    assert summary.text.startswith("📝 Noted")
+    assert "Description: Wire down\nSparking" in summary.text
     chat.press(summary, "Change description")
     ask_description = await chat.one()
-    assert "Wire down" in ask_description.text
+    assert "Wire down\nSparking" in ask_description.text
     assert ask_description.button("Keep")
     chat.text("Wire down by the school gate, sparking")
     summary = await chat.one()
