@@ -91,6 +91,7 @@ def handlers() -> list[BaseHandler[Any, BotContext, Any]]:
         ),
         CallbackQueryHandler(report.on_category, pattern=f"^{report.CALLBACK_CATEGORY}"),
         CallbackQueryHandler(report.on_skip, pattern=f"^{report.CALLBACK_SKIP}"),
+        CallbackQueryHandler(report.on_edit, pattern=f"^{report.CALLBACK_EDIT}"),
         CallbackQueryHandler(report.on_submit, pattern=f"^{report.CALLBACK_SUBMIT}"),
         CallbackQueryHandler(report.on_cancel_button, pattern=f"^{report.CALLBACK_CANCEL}"),
         # A moderator's question for a rider: a reply to the bot's prompt

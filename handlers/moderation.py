@@ -87,10 +87,12 @@ def caption(texts: Texts, settings: Settings, language: str, card: Card) -> str:
             deadline=texts.when(language, card.deadline_at, zone),
         ),
     ]
+    osm = ""
     if card.latitude is not None and card.longitude is not None:
         lat, lon = f"{card.latitude:.5f}", f"{card.longitude:.5f}"
         lines.append(t("card.location", latitude=lat, longitude=lon))
-        lines.append(f"https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=18/{lat}/{lon}")
+        lines.append(amap_link(card.reference, lat, lon))
+        osm = f"https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=18/{lat}/{lon}"
     if card.photo_distance_m is not None:
         lines.append(t("card.photo_distance", metres=round(card.photo_distance_m)))
     approved, rejected, total = card.track
@@ -120,11 +122,21 @@ def caption(texts: Texts, settings: Settings, language: str, card: Card) -> str:
     if card.answer:
         lines.append(t("card.answer", answer=_short(card.answer, QUOTE_LIMIT)))
     lines.append(state_line(texts, settings, language, card))
+    description = t("card.description", description=card.description) if card.description else ""
+    if osm and len("\n".join(filter(None, [*lines, osm, description]))) <= CAPTION_LIMIT:
+        lines.insert(4, osm)  # after the Amap link, when the rider's words still fit whole
     head = "\n".join(lines)
-    if not card.description:
+    if not description:
         return _short(head, CAPTION_LIMIT)
-    description = t("card.description", description=card.description)
     return _short(f"{head}\n{_short(description, CAPTION_LIMIT - len(head) - 1)}", CAPTION_LIMIT)
+
+
+def amap_link(reference: str, latitude: str, longitude: str) -> str:
+    """An Amap marker that opens the app on a phone; `coordinate=wgs84` takes GPS as-is."""
+    return (
+        f"https://uri.amap.com/marker?position={longitude},{latitude}"
+        f"&coordinate=wgs84&name={reference}&callnative=1"
+    )
 
 
 def _short(text: str, limit: int) -> str:

@@ -57,8 +57,13 @@ async def ask_consent(update: Update, context: BotContext) -> None:
 
 
 def privacy_notice(context: BotContext, language: str) -> str:
-    days = context.runtime.settings.programme.photo_retention_days
-    return context.runtime.texts.get(language, "privacy.notice", days=days)
+    settings = context.runtime.settings
+    return context.runtime.texts.get(
+        language,
+        "privacy.notice",
+        days=settings.programme.photo_retention_days,
+        backup_days=settings.backups_kept,  # one backup a day (see bot.py), the newest kept
+    )
 
 
 async def on_consent(update: Update, context: BotContext) -> None:
@@ -106,7 +111,10 @@ async def delete(update: Update, context: BotContext) -> None:
             ),
         ]
     )
-    await send(update, context, texts.get(language, "delete.confirm"), buttons)
+    backup_days = context.runtime.settings.backups_kept
+    await send(
+        update, context, texts.get(language, "delete.confirm", backup_days=backup_days), buttons
+    )
 
 
 async def on_delete(update: Update, context: BotContext) -> None:
@@ -124,4 +132,6 @@ async def on_delete(update: Update, context: BotContext) -> None:
         return
     await context.runtime.reporting.erase(user.id)
     context.runtime.languages.forget(user.id)
+    if context.user_data is not None:
+        context.user_data.pop(HELD_PHOTO, None)
     await send(update, context, texts.get(language, "delete.done"))

@@ -29,7 +29,8 @@ from services.reporting import Draft, Refusal, Refused, Reporting, Step, Submitt
 
 CALLBACK_PHOTO_LOCATION = "loc:"
 CALLBACK_CATEGORY = "cat:"
-CALLBACK_SKIP = "skip:"
+CALLBACK_SKIP = "skip:"  # skip the description, or keep the one already written
+CALLBACK_EDIT = "edit:"  # from the summary back to the description step
 CALLBACK_SUBMIT = "sub:"
 CALLBACK_CANCEL = "can:"
 HELD_PHOTO = "held_photo"  # a photo sent before consent, kept in memory only
@@ -80,6 +81,8 @@ async def show_step(update: Update, context: BotContext, draft: Draft, lead: str
         return texts.get(language, key, **params)
 
     lines = [lead] if lead else []
+    if draft.description and draft.step in (Step.PHOTOS, Step.CATEGORY):
+        lines.append(t("report.description_so_far", description=draft.description))
     markup: object
     if draft.step == Step.PHOTOS:
         lines.append(t("report.ask_location", count=draft.photo_count, max=programme.max_photos))
@@ -109,20 +112,34 @@ async def show_step(update: Update, context: BotContext, draft: Draft, lead: str
         ]
         markup = InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
     elif draft.step == Step.DESCRIPTION:
-        lines.append(t("report.ask_description", max=programme.description_max_chars))
+        max_chars = programme.description_max_chars
+        if draft.description:
+            lines.append(
+                t("report.ask_description_kept", description=draft.description, max=max_chars)
+            )
+        else:
+            lines.append(t("report.ask_description", max=max_chars))
+        label = t("button.keep") if draft.description else t("button.skip")
         markup = InlineKeyboardMarkup.from_button(
-            InlineKeyboardButton(t("button.skip"), callback_data=f"{CALLBACK_SKIP}{draft.id}")
+            InlineKeyboardButton(label, callback_data=f"{CALLBACK_SKIP}{draft.id}")
         )
     else:
         lines.append(summary(context, language, draft))
-        markup = InlineKeyboardMarkup.from_row(
+        markup = InlineKeyboardMarkup(
             [
-                InlineKeyboardButton(
-                    t("button.submit"), callback_data=f"{CALLBACK_SUBMIT}{draft.id}"
-                ),
-                InlineKeyboardButton(
-                    t("button.cancel"), callback_data=f"{CALLBACK_CANCEL}{draft.id}"
-                ),
+                [
+                    InlineKeyboardButton(
+                        t("button.submit"), callback_data=f"{CALLBACK_SUBMIT}{draft.id}"
+                    ),
+                    InlineKeyboardButton(
+                        t("button.cancel"), callback_data=f"{CALLBACK_CANCEL}{draft.id}"
+                    ),
+                ],
+                [
+                    InlineKeyboardButton(
+                        t("button.edit_description"), callback_data=f"{CALLBACK_EDIT}{draft.id}"
+                    )
+                ],
             ]
         )
     await send(update, context, "\n".join(lines), markup)
@@ -145,25 +162,28 @@ def summary(context: BotContext, language: str, draft: Draft) -> str:
 
 async def refuse(update: Update, context: BotContext, refused: Refused) -> None:
     """Explain a refusal in the rider's language, then show where their draft stands."""
-    texts = context.runtime.texts
-    language = await language_of(context, update.effective_user)
     if refused.reason == Refusal.NOT_CONSENTED:
         from handlers.onboarding import ask_consent  # onboarding imports this module
 
         await ask_consent(update, context)
         return
-    text = texts.get(
-        language,
-        f"report.refused.{refused.reason.value}",
-        reference=refused.reference or "",
-        limit=refused.limit or 0,
-    )
+    text = await refusal_text(update, context, refused)
     user = update.effective_user
     draft = await workflow(context).draft(user.id) if user else None
     if draft is not None and refused.reason not in (Refusal.STALE_BUTTON,):
         await show_step(update, context, draft, lead=text)
     else:
         await send(update, context, text)
+
+
+async def refusal_text(update: Update, context: BotContext, refused: Refused) -> str:
+    language = await language_of(context, update.effective_user)
+    return context.runtime.texts.get(
+        language,
+        f"report.refused.{refused.reason.value}",
+        reference=refused.reference or "",
+        limit=refused.limit or 0,
+    )
 
 
 # --- photos -----------------------------------------------------------------------------
@@ -235,6 +255,13 @@ async def add_photo(
     if isinstance(outcome, Refused):
         await refuse(update, context, outcome)
         return
+    if message.caption:
+        # The rider's words about the photo (an album carries one, on one of its messages).
+        with_caption = await workflow(context).add_to_description(user.id, message.caption)
+        if isinstance(with_caption, Refused):
+            await send(update, context, await refusal_text(update, context, with_caption))
+        else:
+            outcome = with_caption
     if message.media_group_id and context.job_queue is not None:
         # An album arrives as one update per photo: answer once, when it has settled.
         name = f"album:{user.id}"
@@ -360,7 +387,7 @@ async def on_category(update: Update, context: BotContext) -> None:
 
 
 async def on_skip(update: Update, context: BotContext) -> None:
-    """Skip the optional description."""
+    """Skip the optional description, or keep the one already written."""
     query = update.callback_query
     user = update.effective_user
     if query is None or user is None:
@@ -375,8 +402,25 @@ async def on_skip(update: Update, context: BotContext) -> None:
         await show_step(update, context, outcome)
 
 
+async def on_edit(update: Update, context: BotContext) -> None:
+    """The summary's "change description" button: back to the description step."""
+    query = update.callback_query
+    user = update.effective_user
+    if query is None or user is None:
+        return
+    await query.answer()
+    outcome = await workflow(context).edit_description(
+        user.id, _draft_id(query.data, CALLBACK_EDIT)
+    )
+    if isinstance(outcome, Refused):
+        await refuse(update, context, outcome)
+    else:
+        await drop_buttons(query.message)
+        await show_step(update, context, outcome)
+
+
 async def on_text(update: Update, context: BotContext) -> None:
-    """Text in a private chat: a keyboard button, the description, or a hint for the step."""
+    """Text in a private chat: a keyboard button, or the rider's words for the description."""
     message = update.effective_message
     user = update.effective_user
     if message is None or user is None or message.text is None:
@@ -404,9 +448,14 @@ async def on_text(update: Update, context: BotContext) -> None:
         else:
             await show_step(update, context, outcome)
     else:
+        # Riders type what they saw before we ask: keep it as (part of) the description.
+        outcome = await workflow(context).add_to_description(user.id, text)
+        if isinstance(outcome, Refused):
+            await refuse(update, context, outcome)
+            return
         language = await language_of(context, user)
-        hint = context.runtime.texts.get(language, f"report.hint.{draft.step.value}")
-        await show_step(update, context, draft, lead=hint)
+        noted = context.runtime.texts.get(language, "report.description_noted")
+        await show_step(update, context, outcome, lead=noted)
 
 
 # --- submit, cancel, commands -----------------------------------------------------------

@@ -4,11 +4,16 @@ Every step is written as it happens, so a restart, a crash or hours of silence l
 the rider's next message continues from the stored step.
 
     photo ──► PHOTOS ──location──► CATEGORY ──button──► DESCRIPTION ──text/skip──► CONFIRM
-              │  ▲ more photos (1..max)                                              │
-              └──┘                                                          submit ──┴──► pending
+              │  ▲ more photos (1..max)                     ▲                         │
+              └──┘                                          └───── edit ──────────────┤
+                                                                            submit ──┴──► pending
 
 A photo may be added, and the location changed, at any step; `/cancel` discards the draft;
 a draft untouched for `draft_expiry_hours` expires after one reminder.
+
+Riders type what they saw first: a photo's caption, or text sent at any step but the
+description step itself, is appended to the description (pieces joined by a newline, in
+order). At the description step typed text replaces it, and skip keeps what is there.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from settings import Programme
 from storage import reports as store
 from storage.db import Connection, Database, Row
 
+DESCRIPTION_JOINER = "\n"
 EVIDENCE_MAX_SIDE = 1600  # what a moderator's phone shows; keeps the database small
 REMINDER_BEFORE_EXPIRY = timedelta(hours=4)
 
@@ -131,7 +137,10 @@ class Reporting:
     async def erase(self, telegram_id: int) -> bool:
         """Erase the rider's personal data and photos (money records stay, pseudonymised)."""
         async with self.db.transaction() as conn:
-            return await store.erase_rider(conn, telegram_id, _ts(self.clock()))
+            erased = await store.erase_rider(conn, telegram_id, _ts(self.clock()))
+        if erased:
+            await store.checkpoint(self.db)  # secure_delete zeroes the pages; empty the WAL too
+        return erased
 
     async def my_reports(self, telegram_id: int, limit: int = 10) -> list[Row]:
         row = await store.rider_by_telegram_id(self.db, telegram_id)
@@ -340,12 +349,48 @@ class Reporting:
     async def set_description(
         self, telegram_id: int, draft_id: int | None, text: str | None
     ) -> Draft | Refused:
-        """Store the optional description (None = skipped); too long is refused, kept nothing."""
-        if text is not None and len(text) > self.programme.description_max_chars:
-            return Refused(Refusal.DESCRIPTION_TOO_LONG, limit=self.programme.description_max_chars)
+        """Replace the description with `text`, or keep it (None: skip or keep); move on."""
+        if text is None:
+            return await self._advance(
+                telegram_id, draft_id, (Step.DESCRIPTION,), step=Step.CONFIRM
+            )
+        if len(text) > self.programme.description_max_chars:
+            return self._too_long()
         return await self._advance(
             telegram_id, draft_id, (Step.DESCRIPTION,), description=text, step=Step.CONFIRM
         )
+
+    async def add_to_description(self, telegram_id: int, text: str) -> Draft | Refused:
+        """Append the rider's words (a caption, text sent early) to the draft's description.
+
+        The limit applies to the joined text: a piece that would exceed it is refused and the
+        stored description stays. A piece already in the description (an update delivered
+        twice) changes nothing.
+        """
+        piece = text.strip()
+        async with self.db.transaction() as conn:
+            rider_id = await self._rider_id(conn, telegram_id)
+            if rider_id is None:
+                return Refused(Refusal.NOT_CONSENTED)
+            draft = await self._load(conn, rider_id)
+            if draft is None:
+                return Refused(Refusal.NO_DRAFT)
+            if not piece or (draft.description and piece in draft.description):
+                return draft
+            joined = DESCRIPTION_JOINER.join(filter(None, (draft.description, piece)))
+            if len(joined) > self.programme.description_max_chars:
+                return self._too_long()
+            await store.update_draft(conn, draft.id, _ts(self.clock()), description=joined)
+            loaded = await self._load(conn, rider_id)
+            assert loaded is not None
+            return loaded
+
+    async def edit_description(self, telegram_id: int, draft_id: int) -> Draft | Refused:
+        """From the summary back to the description step, where typing replaces it."""
+        return await self._advance(telegram_id, draft_id, (Step.CONFIRM,), step=Step.DESCRIPTION)
+
+    def _too_long(self) -> Refused:
+        return Refused(Refusal.DESCRIPTION_TOO_LONG, limit=self.programme.description_max_chars)
 
     async def _advance(
         self,

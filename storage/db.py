@@ -65,6 +65,7 @@ class Database:
             "PRAGMA journal_mode = WAL",
             "PRAGMA synchronous = FULL",
             "PRAGMA foreign_keys = ON",
+            "PRAGMA secure_delete = ON",  # erased rows do not linger in free pages
         ):
             await connection.execute(pragma)
         self._connection = connection

@@ -65,8 +65,19 @@ async def consented_rider_id(conn: aiosqlite.Connection, telegram_id: int) -> in
     return None if row is None else int(row[0])
 
 
+ERASED_RIDER = 0  # stands in for an erased rider's Telegram id where one was recorded
+
+
 async def erase_rider(conn: aiosqlite.Connection, telegram_id: int, now: int) -> bool:
-    """Forget who the rider is and what they sent; reports keep only what accounts need."""
+    """Forget who the rider is and what they sent; keep only what the accounts need.
+
+    Erased: the Telegram id and language, photos, drafts, descriptions, locations, the
+    moderators' questions and the rider's answers (on the reports and in the decisions),
+    messages waiting in the outbox for them, and the live payout details. Kept: the reports'
+    references, categories and outcomes and the ledger, under the internal id only; and
+    payout lines already in a batch (with the name and account finance received in the
+    exported file), which are accounting records.
+    """
     async with conn.execute("SELECT id FROM users WHERE telegram_id = ?", (telegram_id,)) as cur:
         row = await cur.fetchone()
     if row is None:
@@ -84,15 +95,30 @@ async def erase_rider(conn: aiosqlite.Connection, telegram_id: int, now: int) ->
     )
     await conn.execute(
         "UPDATE reports SET description = NULL, latitude = NULL, longitude = NULL, "
-        "photo_distance_m = NULL WHERE rider_id = ?",
+        "photo_distance_m = NULL, question = NULL, answer = NULL WHERE rider_id = ?",
         (rider_id,),
     )
+    # A question and an answer are the rider's words; the answer's "moderator" is the rider.
+    await conn.execute(
+        "UPDATE decisions SET detail = NULL, "
+        "moderator_id = CASE WHEN action = 'answer' THEN ? ELSE moderator_id END "
+        "WHERE action IN ('ask', 'answer') "
+        "AND report_id IN (SELECT id FROM reports WHERE rider_id = ?)",
+        (ERASED_RIDER, rider_id),
+    )
+    await conn.execute("DELETE FROM outbox WHERE chat_id = ?", (telegram_id,))
+    await conn.execute("DELETE FROM payees WHERE rider_id = ?", (rider_id,))
     await conn.execute(
         "UPDATE users SET telegram_id = NULL, language = NULL, consented_at = NULL, "
-        "erased_at = ? WHERE id = ?",
+        "payee_asked_at = NULL, erased_at = ? WHERE id = ?",
         (now, rider_id),
     )
     return True
+
+
+async def checkpoint(db: Database) -> None:
+    """Copy the WAL into the database file and empty it, so erased rows leave no old copy."""
+    await db.fetchone("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 # --- drafts -----------------------------------------------------------------------------

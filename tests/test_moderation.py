@@ -57,6 +57,11 @@ async def test_card_shows_what_a_moderator_needs(bot: RunningBot, fake: FakeTele
     text = card.text
     assert text.startswith(f"🆕 {reference} · 道路隐患")
     assert "📍 39.90870, 116.39750" in text
+    # Amap (what moderators in China use) takes the GPS (WGS-84) position as-is.
+    assert (
+        f"https://uri.amap.com/marker?position=116.39750,39.90870&coordinate=wgs84&name={reference}"
+        in text
+    )
     assert "openstreetmap.org/?mlat=39.90870&mlon=116.39750" in text
     assert "👤 骑手记录：核实有效 0 · 未通过 0 · 共 1" in text
     assert "📝 <b>井盖</b>没了" in text
@@ -338,6 +343,14 @@ def test_caption_never_exceeds_telegrams_limit() -> None:
     text = moderation_handlers.caption(Texts(), Settings(bot_token="1:x"), "zh", card)
     assert len(text) <= 1024
     assert text.endswith("…")
+    # The rider's words come before a second map link: Amap stays, OpenStreetMap goes.
+    assert "uri.amap.com/marker?position=2.00000,1.00000&coordinate=wgs84" in text
+    assert "openstreetmap" not in text
+    short = moderation_handlers.caption(
+        Texts(), Settings(bot_token="1:x"), "zh", dataclasses.replace(card, description="井盖")
+    )
+    assert "openstreetmap" in short
+    assert short.endswith("📝 井盖")
     assert dataclasses.replace(card, description=None).description is None
 
 

@@ -88,19 +88,52 @@ async def test_location_without_a_photo(bot: RunningBot, fake: FakeTelegram) -> 
     assert (await chat.one()).text == "Send a photo of the hazard first, then the location."
 
 
-async def test_text_where_a_location_or_button_is_expected(
+async def test_text_where_a_location_or_button_is_expected_is_kept(
     bot: RunningBot, fake: FakeTelegram
 ) -> None:
     chat = await started(fake, ZH)
     chat.text("就在路口")
-    hint = await chat.one()
-    assert hint.text.startswith("现在需要隐患的位置")
+    noted = await chat.one()
+    assert noted.text.startswith("📝 已记下说明")
+    assert "📍 发送位置" in noted.text  # and still asks for the location
     chat.location(*BEIJING)
     await chat.one()
     chat.text("火灾")
-    hint = await chat.one()
-    assert hint.text.startswith("请点上面的按钮选择隐患类别")
-    assert hint.button("火灾隐患")
+    noted = await chat.one()
+    assert "📝 说明：就在路口\n火灾" in noted.text
+    assert noted.button("火灾隐患")
+
+
+async def test_words_that_would_make_the_description_too_long_are_refused(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    chat = Chat(fake, EN)
+    await chat.agree()
+    chat.photo(caption="a" * 490)
+    await chat.one()
+    chat.text("b" * 10)  # 490 + newline + 10 = 501 > 500
+    refused = await chat.one()
+    assert refused.text.startswith("That description is too long (at most 500 characters)")
+    assert "Description: " + "a" * 490 + "\n" in refused.text
+    chat.photo(images.jpeg(images.picture(5)), caption="c" * 10)
+    too_long, count = await chat.next(2)  # the photo is kept, its caption is not
+    assert too_long.text.startswith("That description is too long")
+    assert "2/5 photos received" in count.text
+    chat.text("d" * 9)  # exactly 500 once joined
+    assert "Description: " + "a" * 490 + "\n" + "d" * 9 in (await chat.one()).text
+    description = await bot.app.bot_data["runtime"].db.fetchone("SELECT description FROM reports")
+    assert description[0] == "a" * 490 + "\n" + "d" * 9
+
+
+async def test_text_delivered_twice_is_kept_once(bot: RunningBot, fake: FakeTelegram) -> None:
+    chat = await started(fake, EN)
+    update = fake.send_text(EN, "Manhole cover missing")
+    await chat.one()
+    fake.inject(update)
+    again = await chat.one()
+    assert again.text.count("Manhole cover missing") == 1
+    row = await bot.app.bot_data["runtime"].db.fetchone("SELECT description FROM reports")
+    assert row[0] == "Manhole cover missing"
 
 
 async def test_long_description_is_refused_and_can_be_shortened(

@@ -7,7 +7,7 @@ import dataclasses
 from services.geo import ServiceArea
 from settings import Programme
 from tests import images
-from tests.conftest import BotStarter, RunningBot
+from tests.conftest import MODERATOR_CHAT, BotStarter, RunningBot
 from tests.fakegram import FakeTelegram, TgUser
 from tests.riders import BEIJING, Chat, photo_with_gps, reference_in, today_prefix
 
@@ -85,6 +85,76 @@ async def test_chinese_rider_completes_a_report(bot: RunningBot, fake: FakeTeleg
             "photos": 1,
         }
     ]
+
+
+async def test_caption_and_text_typed_early_become_the_description(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    chat = Chat(fake, ZH)
+    await chat.agree()
+    chat.photo(caption="西门路口井盖缺失，晚上很危险")
+    ask_location = await chat.one()
+    assert "📝 说明：西门路口井盖缺失，晚上很危险" in ask_location.text
+    chat.text("东门菜市场门口电线掉下来了")
+    noted = await chat.one()
+    assert noted.text.startswith("📝 已记下说明")
+    assert "西门路口井盖缺失，晚上很危险\n东门菜市场门口电线掉下来了" in noted.text
+    chat.location(*BEIJING)
+    await chat.one()
+    chat.text("旁边还有个坑")  # typed while the category buttons are showing
+    noted = await chat.one()
+    assert noted.text.startswith("📝 已记下说明")
+    assert noted.button("道路隐患")
+    chat.press(noted, "道路隐患")
+    ask_description = await chat.one()
+    kept = "西门路口井盖缺失，晚上很危险\n东门菜市场门口电线掉下来了\n旁边还有个坑"
+    assert kept in ask_description.text
+    assert [label for label, _ in ask_description.buttons()] == ["✅ 保留"]
+    chat.press(ask_description, "保留")
+    summary = await chat.one()
+    assert f"说明：{kept}" in summary.text
+    chat.press(summary, "提交")
+    reference = reference_in(await chat.one())
+    (report,) = await reports_in_db(bot)
+    assert report["description"] == kept
+    card = (await fake.wait_for_messages(MODERATOR_CHAT, 1))[0]
+    assert reference in card.text
+    assert f"📝 {kept}" in card.text
+
+
+async def test_album_caption_and_changing_the_description_in_the_summary(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    chat = Chat(fake, EN)
+    await chat.agree()
+    with fake.held_updates():
+        fake.send_photo(EN, images.jpeg(images.picture(1)), media_group_id="album")
+        fake.send_photo(
+            EN, images.jpeg(images.picture(2)), media_group_id="album", caption="Wire down"
+        )
+    ask_location = await chat.one()  # one answer to the album
+    assert "2/5 photos received" in ask_location.text
+    assert "📝 Description: Wire down" in ask_location.text
+    chat.location(*BEIJING)
+    chat.press(await chat.one(), "Fire risk")
+    chat.press(await chat.one(), "Keep")
+    summary = await chat.one()
+    assert "Description: Wire down" in summary.text
+    chat.text("Sparking")  # typed under the summary: added, and the summary shown again
+    summary = await chat.one()
+    assert summary.text.startswith("📝 Noted")
+    assert "Description: Wire down\nSparking" in summary.text
+    chat.press(summary, "Change description")
+    ask_description = await chat.one()
+    assert "Wire down\nSparking" in ask_description.text
+    assert ask_description.button("Keep")
+    chat.text("Wire down by the school gate, sparking")
+    summary = await chat.one()
+    assert "Description: Wire down by the school gate, sparking" in summary.text
+    chat.press(summary, "Submit")
+    await chat.one()
+    (report,) = await reports_in_db(bot)
+    assert report["description"] == "Wire down by the school gate, sparking"
 
 
 async def test_english_rider_uses_the_photos_own_location(
