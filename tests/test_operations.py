@@ -56,15 +56,35 @@ async def test_check_passes_against_a_working_server(fake: FakeTelegram, tmp_pat
     lines = result.stdout.splitlines()
     assert [line.split()[0] for line in lines] == ["ok", "ok", "ok"]
     assert "schema version" in lines[1]
-    assert "@fake_bot" in lines[2]
+    assert lines[2].endswith("without a proxy (@fake_bot)")
     assert TOKEN not in result.stdout + result.stderr
 
 
 def test_check_fails_when_the_bot_api_is_unreachable(tmp_path: Path) -> None:
     result = run(tmp_path, None, "check", BOT_API_URL=f"http://127.0.0.1:{free_port()}")
     assert result.returncode == 1
-    assert result.stdout.splitlines()[-1].startswith("FAIL  Bot API")
+    last = result.stdout.splitlines()[-1]
+    assert last.startswith("FAIL  Bot API")
+    assert "without a proxy (connection refused)" in last
     assert TOKEN not in result.stdout + result.stderr
+
+
+def test_check_names_the_proxy_it_used_and_its_failure_in_one_line(tmp_path: Path) -> None:
+    proxy = f"127.0.0.1:{free_port()}"
+    result = run(
+        tmp_path,
+        None,
+        "check",
+        BOT_API_URL="https://api.telegram.invalid",
+        ALL_PROXY=f"http://ops:hunter2-secret@{proxy}",
+    )
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[-1] == (
+        "FAIL  Bot API: cannot reach the Bot API at https://api.telegram.invalid through proxy "
+        f"http://ops:***@{proxy} (connection refused); "
+        "check the network, HTTPS_PROXY/ALL_PROXY or BOT_API_URL"
+    )
+    assert "hunter2" not in result.stdout + result.stderr
 
 
 def test_unknown_subcommand_is_refused(tmp_path: Path) -> None:
