@@ -135,14 +135,9 @@ async def test_backup_while_running_restores_to_the_same_reports(
 async def test_webhook_refuses_a_wrong_secret_and_serves_the_right_one(
     fake: FakeTelegram, tmp_path: Path
 ) -> None:
+    """Even at debug level, where PTB logs setWebhook's parameters, the secret stays out."""
     port = free_port()
-    bot = BotProcess(
-        fake,
-        tmp_path,
-        WEBHOOK_URL="https://bot.example.org/telegram/hook",
-        WEBHOOK_LISTEN=f"127.0.0.1:{port}",
-        WEBHOOK_SECRET=SECRET,
-    )
+    bot = _webhook_bot(fake, tmp_path, port, LOG_LEVEL="debug")
     await bot.start()
     try:
         await fake.wait_for(lambda: bool(fake.calls_to("setWebhook")), timeout=30)
@@ -165,6 +160,9 @@ async def test_webhook_refuses_a_wrong_secret_and_serves_the_right_one(
         assert answer.text.startswith("Hi Rider!")
     finally:
         assert await bot.stop() == 0, bot.log
+    assert "setWebhook" in bot.log
+    assert SECRET not in bot.log
+    assert TOKEN not in bot.log
 
 
 async def _listening(port: int) -> None:
@@ -233,3 +231,64 @@ async def test_json_logs_carry_update_handler_outcome_and_no_secrets(
     assert all(e["outcome"] == "ok" and isinstance(e["update_id"], int) for e in handled)
     for secret in (TOKEN, "TEST-TOKEN", "13812348000", "张三丰", "13912345678", "李四", "王秘密"):
         assert secret not in bot.log
+
+
+def _webhook_bot(fake: FakeTelegram, tmp_path: Path, port: int, **env: str) -> BotProcess:
+    return BotProcess(
+        fake,
+        tmp_path,
+        WEBHOOK_URL="https://bot.example.org/telegram/hook",
+        WEBHOOK_LISTEN=f"127.0.0.1:{port}",
+        WEBHOOK_SECRET=SECRET,
+        **env,
+    )
+
+
+def _peak_rss_kib(pid: int) -> int:
+    """The process's peak resident memory since start, or since `_reset_peak_rss`."""
+    with open(f"/proc/{pid}/status") as status:
+        return int(status.read().split("VmHWM:")[1].split()[0])
+
+
+def _reset_peak_rss(pid: int) -> None:
+    with open(f"/proc/{pid}/clear_refs", "w") as clear:
+        clear.write("5")
+
+
+async def test_webhook_refuses_a_large_body_before_reading_it(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    """An unauthenticated 8 MB POST costs the bot no memory; a real update still works."""
+    port = free_port()
+    bot = _webhook_bot(fake, tmp_path, port)
+    await bot.start()
+    assert bot.process is not None
+    try:
+        await _listening(port)
+        url = f"http://127.0.0.1:{port}/telegram/hook"
+        _reset_peak_rss(bot.process.pid)
+        before = _peak_rss_kib(bot.process.pid)
+        body = b'{"update_id": 1, "padding": "' + b"x" * (8 * 1024 * 1024) + b'"}'
+        headers = {"X-Telegram-Bot-Api-Secret-Token": "wrong-secret-123456"}
+        async with aiohttp.ClientSession() as http:
+            try:
+                async with http.post(
+                    url, data=body, headers={**headers, "Content-Type": "application/json"}
+                ) as response:
+                    refused = response.status
+            except aiohttp.ClientError:
+                refused = 0  # the server closed the connection without reading the body
+            assert refused == 0 or refused >= 400
+            grown = _peak_rss_kib(bot.process.pid) - before
+            user = TgUser(98, language_code="en")
+            update = {"update_id": 2, "message": _start_message(user)}
+            async with http.post(
+                url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}
+            ) as response:
+                assert response.status == 200
+        (answer,) = await fake.wait_for_messages(user.id, 1, timeout=30)
+        assert answer.text.startswith("Hi Rider!")
+    finally:
+        assert await bot.stop() == 0, bot.log
+    print(f"refused with {refused or 'connection closed'}; peak RSS grew by {grown} KiB")
+    assert grown < 4 * 1024
