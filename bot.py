@@ -45,9 +45,10 @@ from tornado.httpserver import HTTPServer
 
 from handlers import jobs, moderation, money, notify, onboarding, report, start, stats
 from handlers.common import BotApplication, BotContext, Runtime
-from handlers.errors import UnparsedUpdates, on_error
+from handlers.errors import on_error
 from handlers.ordering import PerUserUpdateProcessor
 from handlers.transport import PacedRateLimiter
+from handlers.unparsed import SkipUnparsedUpdates, UnparsedUpdates
 from locales import Texts
 from services import backup as backups
 from services.logs import StartupHold, configure_logging
@@ -159,9 +160,10 @@ def build_application(settings: Settings) -> BotApplication:
         log.info("stopped; database closed")
 
     api = settings.bot_api_url
-    builder = ApplicationBuilder()
+    polling = SkipUnparsedUpdates(connection_pool_size=1, proxy=settings.proxy)
+    builder = ApplicationBuilder().get_updates_request(polling)
     if settings.proxy:
-        builder = builder.proxy(settings.proxy).get_updates_proxy(settings.proxy)
+        builder = builder.proxy(settings.proxy)
     app: BotApplication = (
         builder.token(settings.bot_token)
         .base_url(f"{api}/bot")

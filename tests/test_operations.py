@@ -156,10 +156,17 @@ async def test_webhook_refuses_a_wrong_secret_and_serves_the_right_one(
             headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
             async with http.post(url, json=update, headers=headers) as response:
                 assert response.status == 200
+            message = {**_start_message(user), "date": "yesterday", "text": "秘密 13900001111"}
+            malformed = {"update_id": 3, "message": message}
+            async with http.post(url, json=malformed, headers=headers) as response:
+                assert response.status == 400
         (answer,) = await fake.wait_for_messages(user.id, 1, timeout=30)
         assert answer.text.startswith("Hi Rider!")
     finally:
         assert await bot.stop() == 0, bot.log
+    assert "could not parse update 3" in bot.log
+    assert "13900001111" not in bot.log
+    assert "秘密" not in bot.log
     assert "setWebhook" in bot.log
     assert SECRET not in bot.log
     assert TOKEN not in bot.log
@@ -292,3 +299,25 @@ async def test_webhook_refuses_a_large_body_before_reading_it(
         assert await bot.stop() == 0, bot.log
     print(f"refused with {refused or 'connection closed'}; peak RSS grew by {grown} KiB")
     assert grown < 4 * 1024
+
+
+async def test_an_update_that_cannot_be_parsed_is_logged_by_id_only_and_skipped(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    bot = BotProcess(fake, tmp_path)
+    await bot.start()
+    try:
+        user = TgUser(97, language_code="en")
+        fake.send_text(user, "/start")
+        await fake.wait_for_messages(user.id, 1, timeout=30)
+        message = {**_start_message(user), "date": "yesterday", "text": "秘密 13900001111"}
+        fake.inject({"update_id": 4242, "message": message})
+        # Polling moves past it: the next update is answered.
+        later = TgUser(96, language_code="en")
+        fake.send_text(later, "/start")
+        await fake.wait_for_messages(later.id, 1, timeout=30)
+    finally:
+        assert await bot.stop() == 0, bot.log
+    assert "could not parse update 4242" in bot.log
+    assert "13900001111" not in bot.log
+    assert "秘密" not in bot.log
