@@ -4,6 +4,10 @@
     python bot.py backup    make an online backup of the database now
     python bot.py check     validate settings, open the database, call getMe; one line each
 
+A start that cannot reach the Bot API says so in one line (what was tried, what failed, what
+to check) and exits 1; the lines logged on the way are dropped unless LOG_LEVEL=debug.
+Telegram is reached through the environment's proxy (HTTPS_PROXY / ALL_PROXY) when set.
+
 `build_application(settings)` is the one place where handlers are registered, in order, and
 the runtime (database, texts) is wired in. The database opens in `post_init` and closes in
 `post_shutdown`; SIGINT and SIGTERM stop the bot cleanly with exit code 0.
@@ -16,14 +20,16 @@ import contextlib
 import datetime
 import functools
 import logging
+import os
 import sqlite3
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram import Bot, Update
-from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.error import InvalidToken, NetworkError, TelegramError, TimedOut
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -34,27 +40,33 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
+from tornado.httpserver import HTTPServer
 
 from handlers import jobs, moderation, money, notify, onboarding, report, start, stats
 from handlers.common import BotApplication, BotContext, Runtime
 from handlers.errors import on_error
 from handlers.ordering import PerUserUpdateProcessor
 from handlers.transport import PacedRateLimiter
+from handlers.unparsed import SkipUnparsedUpdates, UnparsedUpdates
 from locales import Texts
 from services import backup as backups
-from services.logs import configure_logging
+from services.logs import StartupHold, configure_logging
 from services.moderation import Moderation
 from services.money import Money
 from services.outbox import Outbox
 from services.reporting import Reporting
 from services.users import Languages
-from settings import Settings, SettingsError, load_settings
+from settings import Settings, SettingsError, load_settings, redact_url
 from storage.db import Database
 
 log = logging.getLogger("bot")
 handled = logging.getLogger("bot.updates")
 DRAFT_SWEEP_SECONDS = 600
 PROMISE_CHECK_SECONDS = 900
+# Telegram's updates are a few kilobytes; the webhook server refuses a larger body from its
+# Content-Length (or as a chunked body grows) before reading it, secret or not.
+WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
 
 
 def handlers() -> list[BaseHandler[Any, BotContext, Any]]:
@@ -152,9 +164,12 @@ def build_application(settings: Settings) -> BotApplication:
         log.info("stopped; database closed")
 
     api = settings.bot_api_url
+    polling = SkipUnparsedUpdates(connection_pool_size=1, proxy=settings.proxy)
+    builder = ApplicationBuilder().get_updates_request(polling)
+    if settings.proxy:
+        builder = builder.proxy(settings.proxy)
     app: BotApplication = (
-        ApplicationBuilder()
-        .token(settings.bot_token)
+        builder.token(settings.bot_token)
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .context_types(ContextTypes(context=BotContext))
@@ -237,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if command == ["check"]:
         return asyncio.run(check(settings))
-    configure_logging([settings.bot_token], settings.log_format)
+    level = getattr(logging, settings.log_level.upper())
+    configure_logging(secrets(settings), settings.log_format, level, [UnparsedUpdates()])
     if command == ["backup"]:
         path = backups.backup(
             settings.database_path,
@@ -248,28 +264,93 @@ def main(argv: list[str] | None = None) -> int:
         print(f"backup written to {path}")
         return 0
     app = build_application(settings)
+    # At debug level every line (tracebacks included) goes out as it comes.
+    hold = StartupHold() if level > logging.DEBUG else None
+    if hold is not None:
+        assert app.job_queue is not None
+
+        async def started(_: BotContext) -> None:
+            hold.end()
+
+        app.job_queue.run_once(started, when=0, name="start-up logs")
     try:
-        if settings.webhook is None:
-            app.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
-        else:
-            hook = settings.webhook
-            # PTB's webhook server refuses (403) any request without the right secret header.
-            app.run_webhook(
-                listen=hook.listen_host,
-                port=hook.listen_port,
-                url_path=hook.path,
-                webhook_url=hook.url,
-                secret_token=hook.secret,
-                allowed_updates=Update.ALL_TYPES,
-                drop_pending_updates=False,
-            )
+        run(app, settings)
     except InvalidToken:
+        if hold is not None:
+            hold.end(keep=False)
         print("bot.py: cannot start: BOT_TOKEN: rejected by the Bot API", file=sys.stderr)
         return 2
     except NetworkError as exc:
-        print(f"bot.py: cannot start: BOT_API_URL: {exc.message}", file=sys.stderr)
+        if hold is not None:
+            hold.end(keep=False)
+        print(f"bot.py: {unreachable(settings, exc)}", file=sys.stderr)
         return 1
+    finally:
+        if hold is not None:
+            hold.end()
     return 0
+
+
+def run(app: BotApplication, settings: Settings) -> None:
+    """Long polling, or the webhook server when WEBHOOK_URL is set; until a stop signal."""
+    if settings.webhook is None:
+        app.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
+        return
+    hook = settings.webhook
+    # PTB builds the tornado server itself; this sets the limit for every server it builds.
+    HTTPServer.configure(None, max_body_size=WEBHOOK_MAX_BODY_BYTES)
+    # PTB's webhook server refuses (403) any request without the right secret header.
+    app.run_webhook(
+        listen=hook.listen_host,
+        port=hook.listen_port,
+        url_path=hook.path,
+        webhook_url=hook.url,
+        secret_token=hook.secret,
+        allowed_updates=Update.ALL_TYPES,
+        drop_pending_updates=False,
+    )
+
+
+def secrets(settings: Settings) -> list[str]:
+    """What must never reach a log line: the token, the webhook secret, a proxy's password."""
+    found = [settings.bot_token]
+    if settings.webhook is not None:
+        found.append(settings.webhook.secret)
+    if settings.proxy:
+        password = urllib.parse.urlsplit(settings.proxy).password
+        if password:
+            found.append(password)
+    return found
+
+
+def route(settings: Settings) -> str:
+    """How the Bot API is reached: 'through proxy URL' (password hidden) or 'without a proxy'."""
+    if settings.proxy:
+        return f"through proxy {redact_url(settings.proxy)}"
+    return "without a proxy"
+
+
+def unreachable(settings: Settings, exc: NetworkError) -> str:
+    """One line: what was tried, what failed, what to check."""
+    line = (
+        f"cannot reach the Bot API at {settings.bot_api_url} {route(settings)} "
+        f"({network_failure(exc)}); check the network, HTTPS_PROXY/ALL_PROXY or BOT_API_URL"
+    )
+    return line.replace(settings.bot_token, "[redacted]")
+
+
+def network_failure(exc: NetworkError) -> str:
+    """The cause in a few words: the operating system's reason where there is one."""
+    if isinstance(exc, TimedOut):
+        return "timed out"
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno is not None:
+            # getaddrinfo's errors are negative and carry their own text.
+            reason = os.strerror(cause.errno) if cause.errno > 0 else cause.strerror
+            return str(reason).lower()
+        cause = cause.__cause__ or cause.__context__
+    return exc.message.split(": ", 1)[-1] if exc.message.startswith("httpx.") else exc.message
 
 
 async def check(settings: Settings) -> int:
@@ -286,17 +367,25 @@ async def check(settings: Settings) -> int:
         await db.close()
     print(f"ok    database (schema version {version})")
     api = settings.bot_api_url
-    bot = Bot(settings.bot_token, base_url=f"{api}/bot", base_file_url=f"{api}/file/bot")
+    bot = Bot(
+        settings.bot_token,
+        base_url=f"{api}/bot",
+        base_file_url=f"{api}/file/bot",
+        request=HTTPXRequest(proxy=settings.proxy),
+    )
     try:
         async with bot:
             me = await bot.get_me()
     except InvalidToken:
         print("FAIL  Bot API: BOT_TOKEN rejected")
         return 1
-    except TelegramError as exc:
-        print(f"FAIL  Bot API at {api}: {exc.message}")
+    except NetworkError as exc:
+        print(f"FAIL  Bot API: {unreachable(settings, exc)}")
         return 1
-    print(f"ok    Bot API at {api} (@{me.username})")
+    except TelegramError as exc:
+        print(f"FAIL  Bot API at {api} {route(settings)}: {exc.message}")
+        return 1
+    print(f"ok    Bot API at {api} {route(settings)} (@{me.username})")
     return 0
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+import urllib.parse
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from services.geo import ServiceArea
 TOKEN_PATTERN = re.compile(r"^\d+:[A-Za-z0-9_-]{1,200}$")
 DEFAULT_API_URL = "https://api.telegram.org"
 DEFAULT_DATABASE_URL = "sqlite:///data/bot.db"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 
 
 class SettingsError(Exception):
@@ -132,6 +135,10 @@ class Settings:
     backup_dir: Path = Path("data/backups")
     backups_kept: int = 14
     log_format: str = "text"
+    log_level: str = "info"
+    # From HTTPS_PROXY / ALL_PROXY (HTTP_PROXY for an http:// BOT_API_URL), unless NO_PROXY
+    # names the Bot API's host. It may carry a password, so it stays out of repr().
+    proxy: str | None = field(default=None, repr=False)
 
     def payout_trigger(self) -> CronTrigger:
         return CronTrigger.from_crontab(self.payout_schedule, timezone=self.timezone)
@@ -162,9 +169,10 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         raise SettingsError("PAYOUT_SCHEDULE", f"not a 5-field cron expression ({exc})") from None
 
     config_path = Path(get("CONFIG_FILE") or cwd / "config.toml")
+    api_url = _api_url(get("BOT_API_URL") or DEFAULT_API_URL)
     return Settings(
         bot_token=token,
-        bot_api_url=_api_url(get("BOT_API_URL") or DEFAULT_API_URL),
+        bot_api_url=api_url,
         database_path=_database_path(get("DATABASE_URL") or DEFAULT_DATABASE_URL, cwd),
         moderator_chat_id=_optional_id("MODERATOR_CHAT_ID", get("MODERATOR_CHAT_ID")),
         moderator_ids=_id_list("MODERATOR_IDS", get("MODERATOR_IDS")),
@@ -177,7 +185,51 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         backup_dir=_folder("BACKUP_DIR", get("BACKUP_DIR") or "data/backups", cwd),
         backups_kept=_positive("BACKUPS_KEPT", get("BACKUPS_KEPT") or "14"),
         log_format=_choice("LOG_FORMAT", get("LOG_FORMAT") or "text", ("text", "json")),
+        log_level=_choice("LOG_LEVEL", (get("LOG_LEVEL") or "info").lower(), LOG_LEVELS),
+        proxy=_proxy(api_url, get),
     )
+
+
+def _proxy(api_url: str, get: Callable[[str], str]) -> str | None:
+    """The proxy for the Bot API, chosen from the environment as httpx would choose it."""
+    scheme = api_url.partition("://")[0]
+    for name in (f"{scheme.upper()}_PROXY", "ALL_PROXY"):
+        value = get(name.lower()) or get(name)
+        if value:
+            break
+    else:
+        return None
+    host = urllib.parse.urlsplit(api_url).hostname or ""
+    if _bypassed(host, get("no_proxy") or get("NO_PROXY")):
+        return None
+    url = value if "://" in value else f"http://{value}"
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() not in PROXY_SCHEMES or not parts.hostname:
+        raise SettingsError(
+            name,
+            "expected a proxy URL such as http://host:port or socks5://host:port, "
+            f"got {redact_url(url)!r}",
+        )
+    return url
+
+
+def _bypassed(host: str, no_proxy: str) -> bool:
+    """Whether NO_PROXY (`*`, or comma-separated hosts and domains) names `host`."""
+    for entry in no_proxy.lower().split(","):
+        entry = entry.strip().lstrip(".")
+        if entry == "*" or (entry and (host == entry or host.endswith(f".{entry}"))):
+            return True
+    return False
+
+
+def redact_url(url: str) -> str:
+    """`url` with any password replaced by ***, for messages and logs."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _webhook(url: str, listen: str, secret: str) -> Webhook | None:

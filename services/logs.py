@@ -2,8 +2,9 @@
 
 Plain text by default, one JSON object per line with `LOG_FORMAT=json`. Each handled
 update is one line carrying its update id, the handler and the outcome. Message texts,
-names, phone numbers and payout accounts are never logged; the token is redacted wherever
-it might appear (exception texts included).
+names, phone numbers and payout accounts are never logged; the secrets (token, webhook
+secret, proxy password) are redacted wherever they might appear (exception texts included).
+Start-up's lines can be held back until the bot runs, so that a failed start says one line.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"me
 
 
 class Redact(logging.Filter):
-    """Replace each secret (the bot token) wherever it appears in a record's final text."""
+    """Replace each secret wherever it appears in a record's final text."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
@@ -55,17 +56,54 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(
-    secrets: Iterable[str], log_format: str = "text", level: int = logging.INFO
+    secrets: Iterable[str],
+    log_format: str = "text",
+    level: int = logging.INFO,
+    filters: Iterable[logging.Filter] = (),
 ) -> None:
-    """Lines on stderr; HTTP client chatter (which carries the token in URLs) muted."""
+    """Lines on stderr; HTTP client chatter (which carries the token in URLs) muted.
+
+    `filters` rewrite records before the secrets are redacted from them.
+    """
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for extra in filters:
+        handler.addFilter(extra)
     handler.addFilter(Redact(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     for noisy in ("httpx", "httpcore", "apscheduler", "tornado.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class StartupHold(logging.Handler):
+    """Holds every record from now until `end()`: kept if start-up succeeded, else dropped.
+
+    A start-up that fails on the network then says one line (the caller's), not the retries
+    and the traceback that led to it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        root = logging.getLogger()
+        self._targets = root.handlers[:]
+        self._records: list[logging.LogRecord] = []
+        root.handlers[:] = [self]
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._records.append(record)
+
+    def end(self, keep: bool = True) -> None:
+        """Give the log back to its handlers, with the held records if `keep`."""
+        root = logging.getLogger()
+        if root.handlers == [self]:
+            root.handlers[:] = self._targets
+        records, self._records = self._records, []
+        for record in records if keep else ():
+            for handler in self._targets:
+                if record.levelno >= handler.level:
+                    handler.handle(record)

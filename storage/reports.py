@@ -257,13 +257,15 @@ async def submit(
     conn: aiosqlite.Connection, draft_id: int, reference_prefix: str, now: int, deadline: int
 ) -> str | None:
     """Turn the draft into a pending report with the next reference of the day."""
+    # The day's counter compared as a number: as text, "...-10000" sorts before "...-9999".
     async with conn.execute(
-        "SELECT MAX(reference) FROM reports WHERE reference LIKE ? || '%'", (reference_prefix,)
+        "SELECT MAX(CAST(substr(reference, length(?) + 1) AS INTEGER)) FROM reports "
+        "WHERE reference LIKE ? || '%'",
+        (reference_prefix, reference_prefix),
     ) as cursor:
         row = await cursor.fetchone()
-    last = row[0] if row and row[0] else None
-    number = int(last.rsplit("-", 1)[1]) + 1 if last else 1
-    reference = f"{reference_prefix}{number:04d}"
+    number = int(row[0]) + 1 if row and row[0] is not None else 1
+    reference = f"{reference_prefix}{number:04d}"  # four digits, more after 9,999 in a day
     cursor = await conn.execute(
         "UPDATE reports SET status = 'pending', reference = ?, submitted_at = ?, deadline_at = ?, "
         "updated_at = ? WHERE id = ? AND status = 'draft'",

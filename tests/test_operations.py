@@ -56,15 +56,35 @@ async def test_check_passes_against_a_working_server(fake: FakeTelegram, tmp_pat
     lines = result.stdout.splitlines()
     assert [line.split()[0] for line in lines] == ["ok", "ok", "ok"]
     assert "schema version" in lines[1]
-    assert "@fake_bot" in lines[2]
+    assert lines[2].endswith("without a proxy (@fake_bot)")
     assert TOKEN not in result.stdout + result.stderr
 
 
 def test_check_fails_when_the_bot_api_is_unreachable(tmp_path: Path) -> None:
     result = run(tmp_path, None, "check", BOT_API_URL=f"http://127.0.0.1:{free_port()}")
     assert result.returncode == 1
-    assert result.stdout.splitlines()[-1].startswith("FAIL  Bot API")
+    last = result.stdout.splitlines()[-1]
+    assert last.startswith("FAIL  Bot API")
+    assert "without a proxy (connection refused)" in last
     assert TOKEN not in result.stdout + result.stderr
+
+
+def test_check_names_the_proxy_it_used_and_its_failure_in_one_line(tmp_path: Path) -> None:
+    proxy = f"127.0.0.1:{free_port()}"
+    result = run(
+        tmp_path,
+        None,
+        "check",
+        BOT_API_URL="https://api.telegram.invalid",
+        ALL_PROXY=f"http://ops:hunter2-secret@{proxy}",
+    )
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[-1] == (
+        "FAIL  Bot API: cannot reach the Bot API at https://api.telegram.invalid through proxy "
+        f"http://ops:***@{proxy} (connection refused); "
+        "check the network, HTTPS_PROXY/ALL_PROXY or BOT_API_URL"
+    )
+    assert "hunter2" not in result.stdout + result.stderr
 
 
 def test_unknown_subcommand_is_refused(tmp_path: Path) -> None:
@@ -115,14 +135,9 @@ async def test_backup_while_running_restores_to_the_same_reports(
 async def test_webhook_refuses_a_wrong_secret_and_serves_the_right_one(
     fake: FakeTelegram, tmp_path: Path
 ) -> None:
+    """Even at debug level, where PTB logs setWebhook's parameters, the secret stays out."""
     port = free_port()
-    bot = BotProcess(
-        fake,
-        tmp_path,
-        WEBHOOK_URL="https://bot.example.org/telegram/hook",
-        WEBHOOK_LISTEN=f"127.0.0.1:{port}",
-        WEBHOOK_SECRET=SECRET,
-    )
+    bot = _webhook_bot(fake, tmp_path, port, LOG_LEVEL="debug")
     await bot.start()
     try:
         await fake.wait_for(lambda: bool(fake.calls_to("setWebhook")), timeout=30)
@@ -141,10 +156,20 @@ async def test_webhook_refuses_a_wrong_secret_and_serves_the_right_one(
             headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
             async with http.post(url, json=update, headers=headers) as response:
                 assert response.status == 200
+            message = {**_start_message(user), "date": "yesterday", "text": "秘密 13900001111"}
+            malformed = {"update_id": 3, "message": message}
+            async with http.post(url, json=malformed, headers=headers) as response:
+                assert response.status == 400
         (answer,) = await fake.wait_for_messages(user.id, 1, timeout=30)
         assert answer.text.startswith("Hi Rider!")
     finally:
         assert await bot.stop() == 0, bot.log
+    assert "could not parse update 3" in bot.log
+    assert "13900001111" not in bot.log
+    assert "秘密" not in bot.log
+    assert "setWebhook" in bot.log
+    assert SECRET not in bot.log
+    assert TOKEN not in bot.log
 
 
 async def _listening(port: int) -> None:
@@ -213,3 +238,86 @@ async def test_json_logs_carry_update_handler_outcome_and_no_secrets(
     assert all(e["outcome"] == "ok" and isinstance(e["update_id"], int) for e in handled)
     for secret in (TOKEN, "TEST-TOKEN", "13812348000", "张三丰", "13912345678", "李四", "王秘密"):
         assert secret not in bot.log
+
+
+def _webhook_bot(fake: FakeTelegram, tmp_path: Path, port: int, **env: str) -> BotProcess:
+    return BotProcess(
+        fake,
+        tmp_path,
+        WEBHOOK_URL="https://bot.example.org/telegram/hook",
+        WEBHOOK_LISTEN=f"127.0.0.1:{port}",
+        WEBHOOK_SECRET=SECRET,
+        **env,
+    )
+
+
+def _peak_rss_kib(pid: int) -> int:
+    """The process's peak resident memory since start, or since `_reset_peak_rss`."""
+    with open(f"/proc/{pid}/status") as status:
+        return int(status.read().split("VmHWM:")[1].split()[0])
+
+
+def _reset_peak_rss(pid: int) -> None:
+    with open(f"/proc/{pid}/clear_refs", "w") as clear:
+        clear.write("5")
+
+
+async def test_webhook_refuses_a_large_body_before_reading_it(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    """An unauthenticated 8 MB POST costs the bot no memory; a real update still works."""
+    port = free_port()
+    bot = _webhook_bot(fake, tmp_path, port)
+    await bot.start()
+    assert bot.process is not None
+    try:
+        await _listening(port)
+        url = f"http://127.0.0.1:{port}/telegram/hook"
+        _reset_peak_rss(bot.process.pid)
+        before = _peak_rss_kib(bot.process.pid)
+        body = b'{"update_id": 1, "padding": "' + b"x" * (8 * 1024 * 1024) + b'"}'
+        headers = {"X-Telegram-Bot-Api-Secret-Token": "wrong-secret-123456"}
+        async with aiohttp.ClientSession() as http:
+            try:
+                async with http.post(
+                    url, data=body, headers={**headers, "Content-Type": "application/json"}
+                ) as response:
+                    refused = response.status
+            except aiohttp.ClientError:
+                refused = 0  # the server closed the connection without reading the body
+            assert refused == 0 or refused >= 400
+            grown = _peak_rss_kib(bot.process.pid) - before
+            user = TgUser(98, language_code="en")
+            update = {"update_id": 2, "message": _start_message(user)}
+            async with http.post(
+                url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}
+            ) as response:
+                assert response.status == 200
+        (answer,) = await fake.wait_for_messages(user.id, 1, timeout=30)
+        assert answer.text.startswith("Hi Rider!")
+    finally:
+        assert await bot.stop() == 0, bot.log
+    print(f"refused with {refused or 'connection closed'}; peak RSS grew by {grown} KiB")
+    assert grown < 4 * 1024
+
+
+async def test_an_update_that_cannot_be_parsed_is_logged_by_id_only_and_skipped(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    bot = BotProcess(fake, tmp_path)
+    await bot.start()
+    try:
+        user = TgUser(97, language_code="en")
+        fake.send_text(user, "/start")
+        await fake.wait_for_messages(user.id, 1, timeout=30)
+        message = {**_start_message(user), "date": "yesterday", "text": "秘密 13900001111"}
+        fake.inject({"update_id": 4242, "message": message})
+        # Polling moves past it: the next update is answered.
+        later = TgUser(96, language_code="en")
+        fake.send_text(later, "/start")
+        await fake.wait_for_messages(later.id, 1, timeout=30)
+    finally:
+        assert await bot.stop() == 0, bot.log
+    assert "could not parse update 4242" in bot.log
+    assert "13900001111" not in bot.log
+    assert "秘密" not in bot.log

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
@@ -33,6 +34,8 @@ def run_bot(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
         ({"MODERATOR_IDS": "1,two,3"}, "MODERATOR_IDS"),
         ({"TIMEZONE": "Asia/Atlantis"}, "TIMEZONE"),
         ({"PAYOUT_SCHEDULE": "61 * * * *"}, "PAYOUT_SCHEDULE"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+        ({"HTTPS_PROXY": "ftp://proxy.example:21"}, "HTTPS_PROXY"),
     ],
 )
 def test_bad_setting_stops_with_one_line_and_exit_2(
@@ -46,6 +49,64 @@ def test_bad_setting_stops_with_one_line_and_exit_2(
     assert setting in lines[0]
     assert "Traceback" not in result.stderr
     assert "TEST-TOKEN" not in result.stderr
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 where nothing listens: connections to it are refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        {},
+        {"WEBHOOK_URL": "https://bot.example.org/hook", "WEBHOOK_SECRET": "a-webhook-secret-1234"},
+    ],
+    ids=["polling", "webhook"],
+)
+def test_unreachable_bot_api_stops_with_one_line_naming_what_to_check(
+    tmp_path: Path, mode: dict[str, str]
+) -> None:
+    api = f"http://127.0.0.1:{closed_port()}"
+    result = run_bot(tmp_path, BOT_API_URL=api, **mode)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0] == (
+        f"bot.py: cannot reach the Bot API at {api} without a proxy (connection refused); "
+        "check the network, HTTPS_PROXY/ALL_PROXY or BOT_API_URL"
+    )
+    assert "TEST-TOKEN" not in result.stderr
+
+
+def test_unreachable_bot_api_shows_the_traceback_at_debug_level(tmp_path: Path) -> None:
+    api = f"http://127.0.0.1:{closed_port()}"
+    result = run_bot(tmp_path, BOT_API_URL=api, LOG_LEVEL="debug")
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("bot.py: cannot reach the Bot API")
+    assert "TEST-TOKEN" not in result.stderr
+
+
+def test_proxy_from_the_environment_is_used_and_named_without_its_password(
+    tmp_path: Path,
+) -> None:
+    proxy = f"127.0.0.1:{closed_port()}"
+    result = run_bot(
+        tmp_path,
+        BOT_API_URL="https://api.telegram.invalid",
+        HTTPS_PROXY=f"http://rider:pass-word-9@{proxy}",
+    )
+    assert result.returncode == 1
+    # Refused by the proxy's port, not a failed name look-up: the request went to the proxy.
+    assert result.stderr == (
+        "bot.py: cannot reach the Bot API at https://api.telegram.invalid through proxy "
+        f"http://rider:***@{proxy} (connection refused); "
+        "check the network, HTTPS_PROXY/ALL_PROXY or BOT_API_URL\n"
+    )
 
 
 def test_unreadable_config_toml_stops_with_one_line(tmp_path: Path) -> None:
