@@ -303,6 +303,11 @@ async def card_sender(app: BotApplication, wake: asyncio.Event) -> None:
             log.warning("card not sent, retrying in %ss: %r", SENDER_RETRY_SECONDS, exc)
             await asyncio.sleep(SENDER_RETRY_SECONDS)
             continue
+        except Exception:
+            # Anything else (a database hiccup, a bug on one card) must not end the sender.
+            log.exception("card sender failed; retrying in %ss", SENDER_RETRY_SECONDS)
+            await asyncio.sleep(SENDER_RETRY_SECONDS)
+            continue
         if not sent_any:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=60)

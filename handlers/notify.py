@@ -83,9 +83,11 @@ async def deliver_notices(app: BotApplication) -> None:
     """The delivery loop: runs until cancelled; a failure of one round never ends it."""
     runtime: Runtime = app.bot_data["runtime"]
     outbox = runtime.outbox
-    interrupted = await outbox.abandon_interrupted()
+    interrupted, retried = await outbox.after_restart()
     if interrupted:
         log.warning("%d notices were being sent when the bot stopped; not sent again", interrupted)
+    if retried:
+        log.info("%d notices kept for later are tried again now", retried)
     while True:
         outbox.wake.clear()
         try:

@@ -215,9 +215,13 @@ class Outbox:
         )
         return True
 
-    async def abandon_interrupted(self) -> int:
-        """At start-up: notices a dead process had claimed are not sent again."""
-        return len(await store.abandon_interrupted(self.db, self._now()))
+    async def after_restart(self) -> tuple[int, int]:
+        """At start-up: notices a dead process had claimed are not sent again (their delivery
+        is uncertain); notices waiting out a pause are tried at once (a restart often ends an
+        outage). Returns (abandoned, retried now)."""
+        now = self._now()
+        abandoned = await store.abandon_interrupted(self.db, now)
+        return len(abandoned), await store.retry_now(self.db, now)
 
     async def purge(self) -> int:
         """Forget notices settled more than `KEPT_AFTER_DELIVERY` ago."""

@@ -98,6 +98,17 @@ async def abandon_interrupted(db: Database, now: int) -> list[Row]:
     return rows
 
 
+async def retry_now(db: Database, now: int) -> int:
+    """Make every notice waiting for a retry due now; returns how many."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "UPDATE outbox SET next_attempt_at = ? WHERE sent_at IS NULL AND gave_up_at IS NULL "
+            "AND claimed_at IS NULL AND next_attempt_at > ?",
+            (now, now),
+        )
+        return cursor.rowcount
+
+
 async def purge_finished(db: Database, before: int) -> int:
     """Delete notices sent or given up before `before`; returns how many."""
     async with db.transaction() as conn:

@@ -474,3 +474,23 @@ async def test_a_removed_moderators_proposal_no_longer_counts(
     fake.press_button(MOD, card, card.button("✅ 50"))
     await fake.wait_for(lambda: "✅ 核实有效" in card.text)
     assert await ledger(bot) == [("reward:1", 5000, 15)]
+
+
+async def test_the_card_sender_survives_an_unexpected_error(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    service = bot.app.bot_data["runtime"].moderation
+    real = service.cards_to_send
+    failures = []
+
+    async def fails_once(limit: int = 20) -> list[int]:
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("a database hiccup")
+        return await real(limit)
+
+    service.cards_to_send = fails_once
+    reference = await submit(fake, RIDER)
+    card = await card_of(fake)
+    assert failures == [1]
+    assert card.text.startswith(f"🆕 {reference}")

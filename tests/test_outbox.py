@@ -65,8 +65,19 @@ async def test_a_notice_interrupted_mid_send_is_not_sent_again(db: Database) -> 
     (pending,) = await outbox.due()
     assert await outbox.claim(pending)  # ... and the process dies here
     restarted = Outbox(db)
-    assert await restarted.abandon_interrupted() == 1
+    assert await restarted.after_restart() == (1, 0)
     assert await restarted.due() == []
+
+
+async def test_after_a_restart_notices_kept_for_later_are_tried_at_once(db: Database) -> None:
+    outbox = Outbox(db)
+    await outbox.send(Notice(7, "payout.paid"))
+    (pending,) = await outbox.due()
+    assert await outbox.claim(pending)
+    await outbox.failed(pending, "Telegram is down", permanent=False)
+    assert await outbox.due() == []  # a minute's pause
+    assert await Outbox(db).after_restart() == (0, 1)
+    assert [p.notice.message for p in await outbox.due()] == ["payout.paid"]
 
 
 async def test_settled_notices_are_purged_after_a_month(db: Database) -> None:
