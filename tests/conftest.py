@@ -92,6 +92,21 @@ class RunningBot:
             await asyncio.sleep(0.02)
         raise AssertionError("the bot did not settle")
 
+    async def run_job(self, fake: FakeTelegram, job: Callable[[Any], Awaitable[None]]) -> None:
+        """Run a scheduled job now through the job queue, wait for it and for its notices."""
+        finished = asyncio.Event()
+
+        async def run(context: Any) -> None:
+            try:
+                await job(context)
+            finally:
+                finished.set()
+
+        assert self.app.job_queue is not None
+        self.app.job_queue.run_once(run, 0)
+        await asyncio.wait_for(finished.wait(), timeout=30)
+        await self.settled(fake)
+
     async def stop(self) -> None:
         app = self.app
         assert app.updater is not None

@@ -390,17 +390,7 @@ async def test_admin_adds_and_removes_a_moderator(bot: RunningBot, fake: FakeTel
 async def run_promise_job(bot: RunningBot, fake: FakeTelegram, at: datetime) -> None:
     """Run the promise job as if it were `at`, and wait until its notices are out."""
     bot.app.bot_data["runtime"].moderation.clock = lambda: at
-    finished = asyncio.Event()
-
-    async def check(context: Any) -> None:
-        await moderation_handlers.promise_job(context)
-        finished.set()
-
-    queue = bot.app.job_queue
-    assert queue is not None
-    queue.run_once(check, 0)
-    await asyncio.wait_for(finished.wait(), timeout=10)
-    await bot.settled(fake)
+    await bot.run_job(fake, moderation_handlers.promise_job)
 
 
 async def test_unanswered_question_is_reminded_once_then_returns_to_the_moderators(
@@ -481,13 +471,14 @@ async def test_the_card_sender_survives_an_unexpected_error(
 ) -> None:
     service = bot.app.bot_data["runtime"].moderation
     real = service.cards_to_send
-    failures = []
+    failures: list[int] = []
 
     async def fails_once(limit: int = 20) -> list[int]:
         if not failures:
             failures.append(1)
             raise RuntimeError("a database hiccup")
-        return await real(limit)
+        found: list[int] = await real(limit)
+        return found
 
     service.cards_to_send = fails_once
     reference = await submit(fake, RIDER)

@@ -236,16 +236,16 @@ async def test_failed_download_is_retried(bot: RunningBot, fake: FakeTelegram) -
 async def test_draft_reminder_then_expiry(bot: RunningBot, fake: FakeTelegram) -> None:
     chat = await started(fake, ZH)
     reporting = bot.app.bot_data["runtime"].reporting
-    queue = bot.app.job_queue
-    assert queue is not None
     now = datetime.now(UTC)
     reporting.clock = lambda: now + timedelta(hours=21)
-    queue.run_once(jobs.sweep_drafts, 0)
+    await bot.run_job(fake, jobs.sweep_drafts)
     reminder = await chat.one()
     assert reminder.text.startswith("你有一条线索还没提交，4 小时后将自动作废")
-    queue.run_once(jobs.sweep_drafts, 0)  # reminded once only
+    reporting.clock = lambda: now + timedelta(hours=22)
+    await bot.run_job(fake, jobs.sweep_drafts)  # before expiry: reminded once only
+    assert len(fake.sent_to(ZH.id)) == chat.seen
     reporting.clock = lambda: now + timedelta(hours=24, minutes=1)
-    queue.run_once(jobs.sweep_drafts, 0)
+    await bot.run_job(fake, jobs.sweep_drafts)
     expired = await chat.one()
     assert expired.text.startswith("你那条未提交的线索已超过 24 小时")
     chat.location(*BEIJING)
