@@ -2,8 +2,11 @@
 
 Random mixes of message kinds, missing optional fields, strings of 0-10,000 characters with
 control characters, RTL marks and emoji, unknown commands, forged callback data, presses on
-messages the bot never sent, chats and users it has never seen. No handler may raise, the
-bot keeps answering /start, and the accounts stay balanced.
+messages the bot never sent, chats and users it has never seen. Among them, real money moves:
+a rider submits a report before each example, and the example's updates may approve it at
+any tier (or confirm, reject, ask), run /payout and press "mark paid", from the moderator,
+the admin or a stranger. No handler may raise, the bot keeps answering /start, and the
+audit over the growing ledger stays clean.
 """
 
 from __future__ import annotations
@@ -16,12 +19,16 @@ from hypothesis import strategies as st
 
 from services.audit import audit
 from tests import images
-from tests.conftest import MODERATOR, MODERATOR_CHAT, RunningBot
+from tests.conftest import ADMIN, MODERATOR, MODERATOR_CHAT, RunningBot
 from tests.fakegram import FakeTelegram, TgUser
+from tests.riders import Chat
 
 EXAMPLES = 60
 UPDATES_PER_EXAMPLE = (40, 80)
 PROBE = TgUser(123_456, first_name="Probe", language_code="en")
+MOD = TgUser(MODERATOR)
+BOSS = TgUser(ADMIN)
+REPORTS_SO_FAR: list[int] = [0]
 SENT_SO_FAR: list[int] = [0]
 BOT_REQUESTS: list[int] = [0]
 
@@ -74,6 +81,30 @@ callback_data = st.one_of(
 Action = Callable[[FakeTelegram], Any]
 
 
+def press_real_button(user: TgUser, chat_id: int, label: str) -> Action:
+    """Press the button labelled `label` on the latest message in `chat_id` that has one."""
+
+    def press(fake: FakeTelegram) -> None:
+        for message in reversed(fake.sent_to(chat_id)):
+            if any(label in text for text, _ in message.buttons()):
+                fake.press_button(user, message, message.button(label))
+                return
+
+    return press
+
+
+money_moves = st.one_of(
+    st.builds(
+        press_real_button,
+        st.sampled_from([MOD, MOD, BOSS, PROBE]),
+        st.just(MODERATOR_CHAT),
+        st.sampled_from(["✅ 50", "✅ 100", "✅ 150", "✅ 200", "确认奖励", "驳回", "补充信息"]),
+    ),
+    st.builds(press_real_button, st.sampled_from([BOSS, PROBE]), st.just(ADMIN), st.just("已发放")),
+    st.just(lambda fake: fake.send_text(BOSS, "/payout")),
+)
+
+
 def text_action(user: TgUser, text: str, group: bool) -> Action:
     return lambda fake: fake.send_text(user, text, chat_id=-42 if group else None)
 
@@ -83,6 +114,7 @@ def command_action(user: TgUser, command: str, args: str) -> Action:
 
 
 actions = st.one_of(
+    money_moves,
     st.builds(text_action, users, nasty_text, st.booleans()),
     st.builds(
         command_action,
@@ -177,6 +209,17 @@ actions = st.one_of(
 async def test_generated_updates_never_break_the_bot(
     bot: RunningBot, fake: FakeTelegram, batch: list[Action]
 ) -> None:
+    # A new honest rider every few examples keeps under the daily report cap.
+    rider = TgUser(123_457 + REPORTS_SO_FAR[0] // 5, first_name="Honest", language_code="zh-hans")
+    honest = Chat(fake, rider)
+    if not fake.sent_to(rider.id):
+        await honest.agree()
+    await bot.settled(fake)
+    honest.seen = len(fake.sent_to(rider.id))
+    # A real report (a photo of its own) for this example's moderators to decide.
+    await honest.report(images.jpeg(images.picture(1000 + REPORTS_SO_FAR[0])))
+    REPORTS_SO_FAR[0] += 1
+    await bot.settled(fake)
     with fake.held_updates():
         for action in batch:
             action(fake)
@@ -192,4 +235,7 @@ async def test_generated_updates_never_break_the_bot(
 
 def test_how_many_updates_were_generated() -> None:
     """Runs after the property test (file order) and records the count in the output."""
-    print(f"hostile input: {SENT_SO_FAR[0]} generated updates, {BOT_REQUESTS[0]} bot requests")
+    print(
+        f"hostile input: {SENT_SO_FAR[0]} generated updates, {BOT_REQUESTS[0]} bot requests, "
+        f"{REPORTS_SO_FAR[0]} real reports"
+    )
