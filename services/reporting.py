@@ -13,20 +13,20 @@ a draft untouched for `draft_expiry_hours` expires after one reminder.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 
 from services.geo import haversine_m, valid_coordinates
-from services.photos import inspect_photo, is_stale
+from services.photos import inspect_in_pool, is_stale
 from settings import Programme
 from storage import reports as store
 from storage.db import Connection, Database, Row
 
 EVIDENCE_MAX_SIDE = 1600  # what a moderator's phone shows; keeps the database small
 REMINDER_BEFORE_EXPIRY = timedelta(hours=4)
+PHOTO_WINDOW = timedelta(hours=1)  # of `photos_per_hour`
 
 
 class Step(StrEnum):
@@ -45,6 +45,7 @@ class Refusal(StrEnum):
     TOO_MANY_PHOTOS = "too_many_photos"
     PHOTO_REUSED = "photo_reused"
     PHOTO_ALREADY_IN_DRAFT = "photo_already_in_draft"
+    HOURLY_PHOTO_CAP = "hourly_photo_cap"
     OUTSIDE_AREA = "outside_area"
     BAD_LOCATION = "bad_location"
     NO_PHOTO_LOCATION = "no_photo_location"
@@ -173,13 +174,33 @@ class Reporting:
         )
 
     async def check_photo_allowed(self, telegram_id: int, file_unique_id: str) -> Refused | None:
-        """Cheap checks before downloading a photo: consent, the daily cap, reuse, the count."""
+        """Cheap checks before downloading a photo: consent, the daily cap, reuse, the count.
+
+        Last, the hourly photo limit: a photo that passes counts against it from now on.
+        """
         async with self.db.transaction() as conn:
             rider_id = await self._rider_id(conn, telegram_id)
             if rider_id is None:
                 return Refused(Refusal.NOT_CONSENTED)
             draft = await self._load(conn, rider_id)
-            return await self._photo_refusal(conn, rider_id, draft, file_unique_id, None)
+            refusal = await self._photo_refusal(conn, rider_id, draft, file_unique_id, None)
+            return refusal or await self._take_photo_slot(conn, rider_id)
+
+    async def take_photo_slot(self, telegram_id: int) -> Refused | None:
+        """Count a photo against the rider's hourly limit before downloading it, or refuse it."""
+        async with self.db.transaction() as conn:
+            rider_id = await self._rider_id(conn, telegram_id)
+            if rider_id is None:
+                return Refused(Refusal.NOT_CONSENTED)
+            return await self._take_photo_slot(conn, rider_id)
+
+    async def _take_photo_slot(self, conn: Connection, rider_id: int) -> Refused | None:
+        """Photos cost memory and CPU to check: `photos_per_hour` across all drafts."""
+        now = self.clock()
+        limit = self.programme.photos_per_hour
+        if await store.take_photo_slot(conn, rider_id, _ts(now), _ts(now - PHOTO_WINDOW), limit):
+            return None
+        return Refused(Refusal.HOURLY_PHOTO_CAP, limit=limit)
 
     async def _photo_refusal(
         self,
@@ -255,13 +276,13 @@ class Reporting:
         return None
 
     async def _evidence(self, file_unique_id: str, data: bytes) -> store.NewPhoto:
-        """Decode, check and clean a photo in a worker thread."""
-        evidence = await asyncio.to_thread(
-            inspect_photo,
+        """Decode, check and clean a photo in the photos pool."""
+        evidence = await inspect_in_pool(
             data,
             local_tz=self.zone,
             max_pixels=self.programme.photo_max_pixels,
             max_side=EVIDENCE_MAX_SIDE,
+            decode_budget=self.programme.photo_decode_mb * 1024 * 1024,
         )
         stale = is_stale(
             evidence.taken_at, self.clock(), timedelta(hours=self.programme.photo_fresh_hours)
