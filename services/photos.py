@@ -16,10 +16,12 @@ What :func:`inspect_photo` checks, in order, and why:
   ``draft``), so even one at ``max_pixels`` never exists at full size. PNG, WebP and a JPEG
   in several scans (progressive) need memory for every pixel of the full-size image, so
   their pixel limit is ``decode_budget`` divided by what each costs per pixel (measured,
-  :data:`FULL_DECODE_BYTES_PER_PIXEL`). After decoding, the picture is shrunk band by band
-  to about the output size before any conversion, flattening or rotation, so no full-size
-  RGB/RGBA copy or rotated copy is ever made. Peak memory per photo stays near
-  ``decode_budget`` plus the input bytes.
+  :data:`FULL_DECODE_BYTES_PER_PIXEL`). After decoding, the picture is reduced band by
+  band to less than twice the output size before any conversion, flattening or rotation,
+  and freed before the final resampling, so no full-size RGB/RGBA copy or rotated copy is
+  ever made. Measured peak per photo at each format's limit, output 1600 px: about
+  ``decode_budget`` + 25 MB (single-scan JPEGs at 50 MP: under 30 MB), plus the input.
+  :func:`inspect_in_pool` runs at most :data:`PHOTO_WORKERS` of these at once.
 * Integrity: ``verify()`` and then a full ``load()`` on a fresh handle. Truncated data is
   refused; ``ImageFile.LOAD_TRUNCATED_IMAGES`` is never changed.
 * EXIF capture time and GPS are read for plausibility checks. Telegram strips EXIF from
@@ -223,7 +225,8 @@ def _jpeg_buffer_bytes_per_pixel(image: Image.Image) -> float:
 
     Subsampled chroma has fewer samples: 1.5 per pixel for 4:2:0, 3 without subsampling.
     """
-    factors = [(h, v) for _, h, v, _ in getattr(image, "layer", [])]  # sampling factors
+    layers: list[tuple[int, int, int, int]] = getattr(image, "layer", [])
+    factors = [(h, v) for _, h, v, _ in layers]  # each component's sampling factors
     if not factors or min(h * v for h, v in factors) == 0:
         return 8.0  # four full-resolution components, the most a JPEG can have here
     h_max, v_max = max(h for h, _ in factors), max(v for _, v in factors)

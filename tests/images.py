@@ -196,8 +196,9 @@ def png_bomb(width: int, height: int) -> bytes:
     return _flat_png(width, height, bit_depth=1, colour_type=0, row_bytes=(width + 7) // 8)
 
 
-def png_rgba(width: int, height: int, orientation: int | None = None) -> bytes:
-    """A complete 8-bit RGBA PNG of half-transparent grey, with an EXIF Orientation if given.
+def png_rgba(width: int, height: int, orientation: int | None = None, fill: int = 0x7F) -> bytes:
+    """A complete 8-bit RGBA PNG of one colour (``fill`` in every byte: half-transparent grey
+    by default), with an EXIF Orientation if given.
 
     Built a row at a time, so a huge one costs little to make: 7000 x 7000 is about 200 KB.
     """
@@ -206,7 +207,7 @@ def png_rgba(width: int, height: int, orientation: int | None = None) -> bytes:
         exif = make_exif(orientation=orientation).tobytes()
         extra = _png_chunk(b"eXIf", exif.removeprefix(b"Exif\x00\x00"))
     return _flat_png(
-        width, height, bit_depth=8, colour_type=6, row_bytes=4 * width, fill=0x7F, extra=extra
+        width, height, bit_depth=8, colour_type=6, row_bytes=4 * width, fill=fill, extra=extra
     )
 
 
