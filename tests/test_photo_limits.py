@@ -11,7 +11,7 @@ from settings import Programme
 from storage import reports as store
 from storage.db import Database
 from tests import images
-from tests.conftest import BotStarter, RunningBot
+from tests.conftest import MODERATOR, MODERATOR_CHAT, BotStarter, RunningBot
 from tests.fakegram import FakeTelegram, TgUser
 from tests.riders import BEIJING, Chat
 
@@ -49,6 +49,29 @@ async def test_photos_per_hour_count_across_cancelled_drafts(
     assert await draft_photos(bot) == 2  # the draft carries on
     chat.location(*BEIJING)
     assert "What kind of hazard" in (await chat.one()).text
+
+
+async def test_photos_answering_a_question_count_too(
+    start_bot: BotStarter, fake: FakeTelegram
+) -> None:
+    await start_bot(programme=dataclasses.replace(Programme(), photos_per_hour=2))
+    chat = Chat(fake, EN)
+    await chat.agree()
+    await chat.report(category="Road hazard")  # the first photo of the hour
+    chat.photo(images.jpeg(images.picture(300)))  # the second, starting a new draft
+    assert "1/5 photos received" in (await chat.one()).text
+    card = (await fake.wait_for_messages(MODERATOR_CHAT, 1))[0]
+    moderator = TgUser(MODERATOR, first_name="审核员")
+    fake.press_button(moderator, card, card.button("补充信息"))
+    prompt = (await fake.wait_for_messages(MODERATOR_CHAT, 2))[1]
+    fake.send_message_fields(
+        moderator, chat_id=MODERATOR_CHAT, text="再拍一张近景？", reply_to_message=prompt.raw
+    )
+    assert "A moderator has a question" in (await chat.one()).text
+    downloads = len(fake.calls_to("getFile"))
+    chat.photo(images.jpeg(images.picture(301)))  # an answer to the question: the third
+    assert (await chat.one()).text.startswith("You have sent 2 photos in the last hour")
+    assert len(fake.calls_to("getFile")) == downloads
 
 
 async def test_hourly_limit_is_a_sliding_hour(db: Database) -> None:
