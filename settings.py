@@ -77,6 +77,8 @@ class Programme:
     max_photos: int = 5
     description_max_chars: int = 500
     photo_max_pixels: int = 50_000_000
+    photo_decode_mb: int = 64  # PNG, WebP, progressive JPEG: pixel limit = this / cost per pixel
+    photos_per_hour: int = 20  # per rider, across drafts (cancelled ones too)
     photo_fresh_hours: int = 24
     location_mismatch_m: int = 500
     duplicate_radius_m: int = 200
@@ -363,6 +365,8 @@ class _ProgrammeReader:
                 "reports", "description_max_chars", defaults.description_max_chars
             ),
             photo_max_pixels=count("reports", "photo_max_pixels", defaults.photo_max_pixels),
+            photo_decode_mb=count("reports", "photo_decode_mb", defaults.photo_decode_mb),
+            photos_per_hour=count("reports", "photos_per_hour", defaults.photos_per_hour),
             photo_fresh_hours=count("reports", "photo_fresh_hours", defaults.photo_fresh_hours),
             location_mismatch_m=count(
                 "reports", "location_mismatch_m", defaults.location_mismatch_m

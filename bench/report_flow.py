@@ -28,7 +28,16 @@ WEBHOOK_LISTEN, WEBHOOK_SECRET): every update a rider sends is POSTed to the bot
 server with the secret header, as Telegram does (see bench/delivery.py), and the POSTs' answers
 are counted. The bot's CPU then includes serving those POSTs instead of long polls.
 
-    .venv/bin/python -m bench.report_flow [N] [RIDERS] [--webhook]
+With --hostile (issue 9) it measures the photo pipeline's memory instead: 5 riders agree,
+then all at once send 20 crafted pictures as files, 4 each, small on the wire and large in
+pixels: 7000x7000 PNGs and WebPs, PNGs and WebPs at their own (lower) pixel limits, a GIF
+(labelled image/png, so it is not refused by its MIME type), a TIFF and a BMP of 7000x7000,
+baseline JPEGs at the 50 MP pixel limit, a progressive one and a panorama. Printed: the
+bot's peak memory (VmHWM) before the burst and after it, which must stay under 350 MB, and
+what each sender was answered; the exit code is 1 if a sender got no answer or the peak
+reached 350 MB.
+
+    .venv/bin/python -m bench.report_flow [N] [RIDERS] [--webhook] [--hostile]
                                                 (default N = 1000, RIDERS = 50, long polling)
 """
 
@@ -36,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import os
 import random
@@ -282,6 +292,173 @@ class Rider(Chat):
             outcome.seconds.append(time.perf_counter() - started)
 
 
+# --- hostile pictures (--hostile) ----------------------------------------------------------
+
+HOSTILE_RIDERS = 5
+HOSTILE_PEAK_LIMIT_MB = 350
+HOSTILE_TIMEOUT = 300.0  # seconds for every answer to the burst
+ANSWERS = {  # what each answer contains, in both languages; a refusal shows the draft too
+    "too many pixels": ("这张图片尺寸过大", "That picture is too large"),
+    "unsupported format": ("只支持 JPEG", "Only JPEG, PNG and WEBP"),
+    "hourly limit": ("一小时内最多", "in the last hour"),
+    "accepted": ("已收到", "photos received"),
+}
+
+
+@dataclass(frozen=True)
+class Crafted:
+    """One hostile picture, sent as a file."""
+
+    kind: str
+    data: bytes
+    file_name: str
+    mime_type: str
+
+
+def encoded(image: Image.Image, fmt: str, **params: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+def shapes(size: tuple[int, int], mode: str, seed: int) -> Image.Image:
+    """A flat picture with a few ellipses: compresses to little whatever its size."""
+    rng = random.Random(seed)
+    image = Image.new(mode, size, "gray")
+    draw = ImageDraw.Draw(image)
+    for _ in range(8):
+        x, y = rng.randrange(size[0]), rng.randrange(size[1])
+        draw.ellipse((x, y, x + size[0] // 6, y + size[1] // 6), fill="red")
+    return image
+
+
+def crafted_pictures() -> list[Crafted]:
+    """The 20 pictures, heaviest first so that every rider starts with one."""
+    big = (7000, 7000)
+    jpeg_limit = (8660, 5773)  # 49.99 MP, just under the 50 MP pixel limit
+    made: list[Crafted] = []
+    for fill in (0x70, 0x71, 0x72):
+        data = images.png_rgba(*big, orientation=6, fill=fill)
+        made.append(Crafted("PNG 7000x7000 RGBA", data, "big.png", "image/png"))
+    for fill in (0x73, 0x74):
+        data = images.png_rgba(4096, 4096, orientation=6, fill=fill)
+        made.append(Crafted("PNG 4096x4096 RGBA", data, "limit.png", "image/png"))
+    for seed in (1, 2):
+        data = encoded(shapes(big, "RGBA", seed), "WEBP", quality=50)
+        made.append(Crafted("WebP 7000x7000", data, "big.webp", "image/webp"))
+    for seed in (3, 4):
+        data = encoded(shapes((2048, 2048), "RGBA", seed), "WEBP", quality=50)
+        made.append(Crafted("WebP 2048x2048", data, "limit.webp", "image/webp"))
+    for seed in (5, 6, 7):
+        data = encoded(shapes(jpeg_limit, "RGB", seed), "JPEG", quality=80)
+        made.append(Crafted("JPEG 8660x5773", data, "limit.jpg", "image/jpeg"))
+    data = encoded(shapes(jpeg_limit, "RGB", 8), "JPEG", quality=80, progressive=True)
+    made.append(Crafted("JPEG 8660x5773 progressive", data, "prog.jpg", "image/jpeg"))
+    data = encoded(shapes((16000, 3125), "RGB", 9), "JPEG", quality=80)
+    made.append(Crafted("JPEG 16000x3125 panorama", data, "pano.jpg", "image/jpeg"))
+    for colour in (0, 1):
+        data = encoded(Image.new("P", big, colour), "GIF")
+        made.append(Crafted("GIF 7000x7000 (as image/png)", data, "gif.png", "image/png"))
+    for mode in ("1", "L"):
+        data = images.tiff(big, mode)
+        made.append(Crafted("TIFF 7000x7000", data, "scan.tif", "image/tiff"))
+    for width in (7000, 7001):
+        data = images.bmp_header(width, 7000)
+        made.append(Crafted("BMP 7000x7000 (RLE header)", data, "old.bmp", "image/bmp"))
+    assert len({picture.data for picture in made}) == len(made) == 20, "not 20 distinct"
+    return made
+
+
+def answer_kind(message: SentMessage) -> str:
+    for kind, markers in ANSWERS.items():
+        if any(marker in message.text for marker in markers):
+            return kind
+    return f"other: {message.text[:40]!r}"
+
+
+async def send_burst(rider: Rider, pictures: list[Crafted]) -> list[str]:
+    """Send every picture without waiting, then the kind of each answer (or 'no answer')."""
+    for number, picture in enumerate(pictures):
+        rider.fake.send_document(
+            rider.user,
+            picture.data,
+            file_name=f"{number}-{picture.file_name}",
+            mime_type=picture.mime_type,
+        )
+    chat = rider.inbox.of(rider.user.id)
+    expected = rider.seen + len(pictures)
+    with contextlib.suppress(AssertionError):  # a timeout: count what did arrive
+        await rider.fake.wait_for(
+            lambda: len(rider.inbox.of(rider.user.id)) >= expected, HOSTILE_TIMEOUT
+        )
+    answers = [answer_kind(m) for m in chat[rider.seen : expected]]
+    return answers + ["no answer"] * (len(pictures) - len(answers))
+
+
+async def run_hostile(workdir: Path, webhook: bool) -> int:
+    started = time.perf_counter()
+    pictures = crafted_pictures()
+    made = time.perf_counter() - started
+    database = workdir / "bot.db"
+    log = workdir / "bot.log"
+    async with BenchTelegram() as fake, Delivery(fake, webhook) as delivery:
+        env = {key: value for key, value in os.environ.items() if key not in UNSET}
+        env |= {
+            "BOT_TOKEN": fake.token,
+            "BOT_API_URL": fake.base_url,
+            "DATABASE_URL": f"sqlite:///{database}",
+            "PYTHONPATH": str(ROOT),
+            **delivery.bot_env(),
+        }
+        fake.enforce_caps(per_second=None, per_group=None)
+        bot = await start_bot(delivery, env, workdir, log)
+        try:
+            inbox = Inbox(fake)
+            riders = [
+                Rider(fake, TgUser(3_000_000 + i, f"骑手{i}", "en" if i == 4 else "zh-hans"), inbox)
+                for i in range(HOSTILE_RIDERS)
+            ]
+            await asyncio.gather(*(rider.agree() for rider in riders))
+            await asyncio.sleep(0.5)
+            before = peak_rss_mb(bot.pid)
+            cpu_before = cpu_seconds(bot.pid)
+            window_started = time.perf_counter()
+            shares = [pictures[i::HOSTILE_RIDERS] for i in range(HOSTILE_RIDERS)]
+            answers = await asyncio.gather(
+                *(send_burst(rider, share) for rider, share in zip(riders, shares, strict=True))
+            )
+            wall = time.perf_counter() - window_started
+            cpu = cpu_seconds(bot.pid) - cpu_before
+            peak = peak_rss_mb(bot.pid)
+        finally:
+            await stop_bot(bot)
+    errors = read_log(log).count("Traceback")
+
+    print(f"hostile pictures: {len(pictures)} sent at once as files by {HOSTILE_RIDERS} riders")
+    print(f"mode: {'WEBHOOK' if webhook else 'long polling'}; {delivery.summary()}")
+    by_kind: defaultdict[str, list[str]] = defaultdict(list)
+    sizes: defaultdict[str, list[int]] = defaultdict(list)
+    for share, answered in zip(shares, answers, strict=True):
+        for picture, answer in zip(share, answered, strict=True):
+            by_kind[picture.kind].append(answer)
+            sizes[picture.kind].append(len(picture.data))
+    for kind, answered in by_kind.items():
+        counted = ", ".join(f"{answered.count(a)} {a}" for a in sorted(set(answered)))
+        print(f"  {len(answered)} x {kind:30} {max(sizes[kind]) // 1024:5} KB  -> {counted}")
+    print(f"(pictures made in {made:.1f} s, not measured)")
+    print(f"bot peak memory before the burst  {before:.1f} MB (VmHWM)")
+    print(f"bot peak memory after the burst   {peak:.1f} MB (VmHWM; limit {HOSTILE_PEAK_LIMIT_MB})")
+    print(f"wall seconds {wall:.1f}; bot CPU seconds {cpu:.1f}; tracebacks in bot log: {errors}")
+    missing = sum(answered.count("no answer") for answered in answers)
+    answered_riders = sum("no answer" not in answered for answered in answers)
+    print(f"senders answered for every picture: {answered_riders} of {HOSTILE_RIDERS}")
+    if missing or peak >= HOSTILE_PEAK_LIMIT_MB:
+        print(f"FAILED: {missing} pictures without an answer; peak {peak:.1f} MB")
+        return 1
+    print(f"every sender got an answer; peak under {HOSTILE_PEAK_LIMIT_MB} MB")
+    return 0
+
+
 # --- measuring the bot ---------------------------------------------------------------------
 
 
@@ -462,8 +639,13 @@ def main() -> int:
     parser.add_argument("total", nargs="?", type=int, default=1000, metavar="N")
     parser.add_argument("riders", nargs="?", type=int, default=50, metavar="RIDERS")
     parser.add_argument("--webhook", action="store_true", help="webhook mode instead of polling")
+    parser.add_argument(
+        "--hostile", action="store_true", help="20 crafted pictures at once by 5 riders (memory)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="report_flow-") as tmp:
+        if args.hostile:
+            return asyncio.run(run_hostile(Path(tmp), args.webhook))
         return asyncio.run(run(args.total, args.riders, Path(tmp), args.webhook))
 
 

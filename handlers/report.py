@@ -217,6 +217,10 @@ async def on_photo(update: Update, context: BotContext) -> None:
     reporting = workflow(context)
     question = await context.runtime.moderation.open_question(user.id)
     if question is not None:
+        refused = await reporting.take_photo_slot(user.id)
+        if refused is not None:
+            await refuse(update, context, refused)
+            return
         data = await download(context, file_id)
         try:
             refused = await reporting.attach_photo(question, unique_id, data)

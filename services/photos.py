@@ -12,6 +12,16 @@ What :func:`inspect_photo` checks, in order, and why:
   own ``Image.MAX_IMAGE_PIXELS``, so an image that makes Pillow warn is always refused.
   Warning filters are not touched: ``warnings.catch_warnings`` swaps process-wide state
   and is not thread-safe, and callers run this function in worker threads.
+* Bounded memory: a single-scan JPEG is decoded at a reduced scale (libjpeg's DCT scaling,
+  ``draft``), so even one at ``max_pixels`` never exists at full size. PNG, WebP and a JPEG
+  in several scans (progressive) need memory for every pixel of the full-size image, so
+  their pixel limit is ``decode_budget`` divided by what each costs per pixel (measured,
+  :data:`FULL_DECODE_BYTES_PER_PIXEL`). After decoding, the picture is reduced band by
+  band to less than twice the output size before any conversion, flattening or rotation,
+  and freed before the final resampling, so no full-size RGB/RGBA copy or rotated copy is
+  ever made. Measured peak per photo at each format's limit, output 1600 px: about
+  ``decode_budget`` + 25 MB (single-scan JPEGs at 50 MP: under 30 MB), plus the input.
+  :func:`inspect_in_pool` runs at most :data:`PHOTO_WORKERS` of these at once.
 * Integrity: ``verify()`` and then a full ``load()`` on a fresh handle. Truncated data is
   refused; ``ImageFile.LOAD_TRUNCATED_IMAGES`` is never changed.
 * EXIF capture time and GPS are read for plausibility checks. Telegram strips EXIF from
@@ -23,16 +33,19 @@ What :func:`inspect_photo` checks, in order, and why:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import math
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from enum import StrEnum
+from functools import partial
 from typing import Final
 
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 from PIL.TiffImagePlugin import IFDRational
 
 from services.geo import valid_coordinates
@@ -41,12 +54,25 @@ ALLOWED_FORMATS: Final = frozenset({"JPEG", "PNG", "WEBP"})
 DEFAULT_MAX_PIXELS: Final = 50_000_000
 DEFAULT_MAX_BYTES: Final = 20 * 1024 * 1024
 DEFAULT_MAX_SIDE: Final = 2560
+DEFAULT_DECODE_BUDGET: Final = 64 * 1024 * 1024
+"""Bytes one photo may take to decode when it cannot be decoded at a reduced size."""
+FULL_DECODE_BYTES_PER_PIXEL: Final = {"PNG": 4, "WEBP": 16}
+"""Peak memory per pixel of decoding at full size, measured (VmHWM) with Pillow 13.
+
+PNG: Pillow's pixels, at most 4 bytes each. WebP: libwebp's canvas and its copy of the
+previous frame, the decoded bytes handed to Pillow, then Pillow's image (4 bytes each).
+A JPEG in several scans costs 2 bytes per sample (see :func:`_jpeg_buffer_bytes_per_pixel`).
+"""
 JPEG_QUALITY: Final = 85
 LOOKALIKE_DISTANCE: Final = 6
 """Hamming distance between dHashes at or below which two photos look reused."""
 FUTURE_TOLERANCE: Final = timedelta(days=1)
 """How far in the future a capture time may be before :func:`is_stale` flags it."""
 
+PHOTO_WORKERS: Final = 2
+"""Photos checked at once; each takes about the decode budget plus 25 MB at most."""
+
+_POOL: Final = ThreadPoolExecutor(max_workers=PHOTO_WORKERS, thread_name_prefix="photos")
 _OPEN_FORMATS: Final = tuple(sorted(ALLOWED_FORMATS))
 # Formats Pillow can identify that we refuse; probed only to pick the right reason.
 _PROBE_FORMATS: Final = ("GIF", "BMP", "TIFF", "ICO", "AVIF", "JPEG2000", "PSD")
@@ -54,6 +80,19 @@ _PROBE_FORMATS: Final = ("GIF", "BMP", "TIFF", "ICO", "AVIF", "JPEG2000", "PSD")
 _HEIF_BRANDS: Final = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1"})
 _EXIF_DATETIME: Final = "%Y:%m:%d %H:%M:%S"
 _EXIF_OFFSET: Final = re.compile(r"([+-])(\d{2}):(\d{2})")
+_RESAMPLING: Final = Image.Resampling.LANCZOS
+_BAND_PIXELS: Final = 1 << 18  # pixels converted at a time while shrinking
+_ORIENTATION: Final = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_JPEG_SOS: Final = b"\xff\xda"  # start of a scan; cannot occur inside entropy-coded data
+_JPEG_EOI: Final = b"\xff\xd9"
 
 
 class PhotoProblem(StrEnum):
@@ -95,6 +134,7 @@ def inspect_photo(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_side: int = DEFAULT_MAX_SIDE,
+    decode_budget: int = DEFAULT_DECODE_BUDGET,
 ) -> Evidence:
     """Validate ``data`` and return clean evidence, or raise :class:`PhotoRejected`.
 
@@ -103,22 +143,24 @@ def inspect_photo(
     """
     if len(data) > max_bytes:
         raise PhotoRejected(PhotoProblem.TOO_LARGE, f"{len(data)} bytes > {max_bytes}")
-    source_format = _check_header(data, max_pixels)
+    source_format = _check_header(data, max_pixels, decode_budget)
     try:
         with Image.open(io.BytesIO(data), formats=_OPEN_FORMATS) as im:
-            im.draft(None, (max_side, max_side))  # JPEG only: decode at a reduced scale
+            target = _fitted(im.size, max_side)
+            im.draft("RGB", target)  # JPEG only: decode at 1/2, 1/4 or 1/8 scale
             im.load()
             exif = im.getexif()
-            transposed = ImageOps.exif_transpose(im)
-    except Exception as exc:
-        raise PhotoRejected(PhotoProblem.CORRUPT, str(exc)) from exc
-    taken_at, gps = _read_exif(exif, local_tz)
-    try:
-        picture = _clean_rgb(transposed, max_side)
+            reduced = _reduced_rgb(im, target)
+            im.close()  # frees the decoded picture (leaving `with` does not) before resampling
+        picture = reduced if reduced.size == target else reduced.resize(target, _RESAMPLING)
+        method = _ORIENTATION.get(exif.get(ExifTags.Base.Orientation, 1))
+        if method is not None:
+            picture = picture.transpose(method)
         out = io.BytesIO()
         picture.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
     except Exception as exc:
         raise PhotoRejected(PhotoProblem.CORRUPT, str(exc)) from exc
+    taken_at, gps = _read_exif(exif, local_tz)
     return Evidence(
         jpeg=out.getvalue(),
         sha256=hashlib.sha256(data).hexdigest(),
@@ -131,21 +173,95 @@ def inspect_photo(
     )
 
 
-def _check_header(data: bytes, max_pixels: int) -> str:
-    """Identify, size-check and verify ``data`` without decoding pixels; return the format."""
+async def inspect_in_pool(
+    data: bytes, *, local_tz: tzinfo, max_pixels: int, max_side: int, decode_budget: int
+) -> Evidence:
+    """:func:`inspect_photo` in the photos pool, never the loop's default executor.
+
+    However many photos arrive at once, at most :data:`PHOTO_WORKERS` are being decoded,
+    which bounds the memory of the whole pipeline; the others wait their turn.
+    """
+    check = partial(
+        inspect_photo,
+        data,
+        local_tz=local_tz,
+        max_pixels=max_pixels,
+        max_side=max_side,
+        decode_budget=decode_budget,
+    )
+    return await asyncio.get_running_loop().run_in_executor(_POOL, check)
+
+
+def pixel_limit(image: Image.Image, data: bytes, max_pixels: int, decode_budget: int) -> int:
+    """The most pixels ``image`` (opened from ``data``, not decoded) may have."""
     limit = (
         max_pixels if Image.MAX_IMAGE_PIXELS is None else min(max_pixels, Image.MAX_IMAGE_PIXELS)
     )
+    cost = _full_decode_bytes_per_pixel(image, data)
+    return limit if cost is None else min(limit, int(decode_budget / cost))
+
+
+def _format_of(image: Image.Image) -> str:
+    return "JPEG" if image.format == "MPO" else str(image.format)
+
+
+def _full_decode_bytes_per_pixel(image: Image.Image, data: bytes) -> float | None:
+    """What decoding costs per pixel of the full-size image; None if it decodes reduced.
+
+    A JPEG whose picture is one scan is decoded by libjpeg at a reduced scale a few rows
+    at a time. One in several scans (progressive, or a component at a time) is buffered
+    whole as DCT coefficients, whatever the output scale.
+    """
+    source_format = _format_of(image)
+    if source_format != "JPEG":
+        return FULL_DECODE_BYTES_PER_PIXEL[source_format]
+    if not image.info.get("progressive") and _jpeg_scans(data) == 1:
+        return None
+    return _jpeg_buffer_bytes_per_pixel(image)
+
+
+def _jpeg_buffer_bytes_per_pixel(image: Image.Image) -> float:
+    """libjpeg's coefficient buffer per pixel: 2 bytes per sample of each component.
+
+    Subsampled chroma has fewer samples: 1.5 per pixel for 4:2:0, 3 without subsampling.
+    """
+    layers: list[tuple[int, int, int, int]] = getattr(image, "layer", [])
+    factors = [(h, v) for _, h, v, _ in layers]  # each component's sampling factors
+    if not factors or min(h * v for h, v in factors) == 0:
+        return 8.0  # four full-resolution components, the most a JPEG can have here
+    h_max, v_max = max(h for h, _ in factors), max(v for _, v in factors)
+    return 2 * sum(h * v for h, v in factors) / (h_max * v_max)
+
+
+def _jpeg_scans(data: bytes) -> int:
+    """Scans in the primary picture of a JPEG (0 if its header cannot be walked).
+
+    The segments before the first scan are skipped by their lengths, so an EXIF thumbnail
+    inside them is not counted; counting stops at the picture's end, before any MPO
+    pictures. Neither marker can occur inside entropy-coded data.
+    """
+    position = 2
+    while data[position : position + 2] != _JPEG_SOS:
+        if len(data) < position + 4 or data[position] != 0xFF:
+            return 0
+        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+    end = data.find(_JPEG_EOI, position)
+    return data.count(_JPEG_SOS, position, len(data) if end < 0 else end)
+
+
+def _check_header(data: bytes, max_pixels: int, decode_budget: int) -> str:
+    """Identify, size-check and verify ``data`` without decoding pixels; return the format."""
     try:
         with Image.open(io.BytesIO(data), formats=_OPEN_FORMATS) as im:
             width, height = im.size
+            limit = pixel_limit(im, data, max_pixels, decode_budget)
             if width * height > limit:
                 raise PhotoRejected(
                     PhotoProblem.TOO_MANY_PIXELS, f"{width}x{height} > {limit} pixels"
                 )
             if im.format != "MPO" and getattr(im, "n_frames", 1) > 1:
                 raise PhotoRejected(PhotoProblem.UNSUPPORTED_FORMAT, f"animated {im.format}")
-            source_format = "JPEG" if im.format == "MPO" else str(im.format)
+            source_format = _format_of(im)
             im.verify()
     except PhotoRejected:
         raise
@@ -177,22 +293,39 @@ def _is_refused_image_format(data: bytes) -> bool:
         return False
 
 
-def _clean_rgb(image: Image.Image, max_side: int) -> Image.Image:
-    """RGB copy with transparency flattened onto white, long side capped, and no metadata."""
-    if image.has_transparency_data:
-        rgba = image.convert("RGBA")
-        rgb = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
-    else:
-        rgb = image.convert("RGB")
-    long_side = max(rgb.size)
-    if long_side > max_side:
-        scale = max_side / long_side
-        size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
-        rgb = rgb.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    # A fresh image carries no info dict (EXIF, ICC, XMP, comment) into the save.
-    clean = Image.new("RGB", rgb.size)
-    clean.paste(rgb)
-    return clean
+def _fitted(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """``size`` scaled down so that its long side is at most ``max_side``."""
+    width, height = size
+    long_side = max(width, height)
+    if long_side <= max_side:
+        return size
+    scale = max_side / long_side
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _reduced_rgb(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """A new RGB image, no metadata, transparency flattened onto white, at least ``size``.
+
+    The decoded ``image`` is converted and reduced by a whole factor one band of rows at a
+    time, so no full-size copy of it is made. The result is less than twice ``size`` on
+    each side, ready for one resampling to ``size`` exactly.
+    """
+    width, height = image.size
+    factor = max(1, min(width // size[0], height // size[1]))
+    reduced = Image.new("RGB", (-(-width // factor), -(-height // factor)))
+    rows = max(factor, _BAND_PIXELS // width // factor * factor)
+    for top in range(0, height, rows):
+        band = _flattened(image.crop((0, top, width, min(top + rows, height))))
+        reduced.paste(band.reduce(factor) if factor > 1 else band, (0, top // factor))
+    return reduced
+
+
+def _flattened(image: Image.Image) -> Image.Image:
+    """RGB, with any transparency flattened onto white."""
+    if not image.has_transparency_data:
+        return image.convert("RGB")
+    rgba = image.convert("RGBA")
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
 
 
 def dhash(image: Image.Image) -> int:

@@ -18,7 +18,6 @@ order). At the description step typed text replaces it, and skip keeps what is t
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
@@ -26,7 +25,7 @@ from enum import StrEnum
 from services.clock import Clock, utc_now
 from services.geo import haversine_m, valid_coordinates
 from services.outbox import Notice, Outbox
-from services.photos import inspect_photo, is_stale
+from services.photos import inspect_in_pool, is_stale
 from settings import Programme
 from storage import reports as store
 from storage.db import Connection, Database, Row
@@ -34,6 +33,7 @@ from storage.db import Connection, Database, Row
 DESCRIPTION_JOINER = "\n"
 EVIDENCE_MAX_SIDE = 1600  # what a moderator's phone shows; keeps the database small
 REMINDER_BEFORE_EXPIRY = timedelta(hours=4)
+PHOTO_WINDOW = timedelta(hours=1)  # of `photos_per_hour`
 
 
 class Step(StrEnum):
@@ -53,6 +53,7 @@ class Refusal(StrEnum):
     PHOTO_REUSED = "photo_reused"  # in one of the rider's own reports (named)
     PHOTO_REUSED_ELSEWHERE = "photo_reused_elsewhere"  # another rider's: no reference shown
     PHOTO_ALREADY_IN_DRAFT = "photo_already_in_draft"
+    HOURLY_PHOTO_CAP = "hourly_photo_cap"
     OUTSIDE_AREA = "outside_area"
     BAD_LOCATION = "bad_location"
     NO_PHOTO_LOCATION = "no_photo_location"
@@ -190,13 +191,33 @@ class Reporting:
         )
 
     async def check_photo_allowed(self, telegram_id: int, file_unique_id: str) -> Refused | None:
-        """Cheap checks before downloading a photo: consent, the daily cap, reuse, the count."""
+        """Cheap checks before downloading a photo: consent, the daily cap, reuse, the count.
+
+        Last, the hourly photo limit: a photo that passes counts against it from now on.
+        """
         async with self.db.transaction() as conn:
             rider_id = await self._rider_id(conn, telegram_id)
             if rider_id is None:
                 return Refused(Refusal.NOT_CONSENTED)
             draft = await self._load(conn, rider_id)
-            return await self._photo_refusal(conn, rider_id, draft, file_unique_id, None)
+            refusal = await self._photo_refusal(conn, rider_id, draft, file_unique_id, None)
+            return refusal or await self._take_photo_slot(conn, rider_id)
+
+    async def take_photo_slot(self, telegram_id: int) -> Refused | None:
+        """Count a photo against the rider's hourly limit before downloading it, or refuse it."""
+        async with self.db.transaction() as conn:
+            rider_id = await self._rider_id(conn, telegram_id)
+            if rider_id is None:
+                return Refused(Refusal.NOT_CONSENTED)
+            return await self._take_photo_slot(conn, rider_id)
+
+    async def _take_photo_slot(self, conn: Connection, rider_id: int) -> Refused | None:
+        """Photos cost memory and CPU to check: `photos_per_hour` across all drafts."""
+        now = self.clock()
+        limit = self.programme.photos_per_hour
+        if await store.take_photo_slot(conn, rider_id, _ts(now), _ts(now - PHOTO_WINDOW), limit):
+            return None
+        return Refused(Refusal.HOURLY_PHOTO_CAP, limit=limit)
 
     async def _photo_refusal(
         self,
@@ -272,13 +293,13 @@ class Reporting:
         return None
 
     async def _evidence(self, file_unique_id: str, data: bytes) -> store.NewPhoto:
-        """Decode, check and clean a photo in a worker thread."""
-        evidence = await asyncio.to_thread(
-            inspect_photo,
+        """Decode, check and clean a photo in the photos pool."""
+        evidence = await inspect_in_pool(
             data,
             local_tz=self.zone,
             max_pixels=self.programme.photo_max_pixels,
             max_side=EVIDENCE_MAX_SIDE,
+            decode_budget=self.programme.photo_decode_mb * 1024 * 1024,
         )
         stale = is_stale(
             evidence.taken_at, self.clock(), timedelta(hours=self.programme.photo_fresh_hours)

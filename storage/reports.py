@@ -241,6 +241,25 @@ async def rider_of_report(conn: aiosqlite.Connection, report_id: int) -> int | N
     return None if row is None else int(row[0])
 
 
+# --- photos per hour --------------------------------------------------------------------
+
+
+async def take_photo_slot(
+    conn: aiosqlite.Connection, rider_id: int, now: int, since: int, limit: int
+) -> bool:
+    """Record a photo from the rider, unless ``limit`` were already received since ``since``.
+
+    Rows from before ``since`` (any rider's) are deleted first: only the window is kept.
+    """
+    await conn.execute("DELETE FROM photo_intake WHERE received_at < ?", (since,))
+    cursor = await conn.execute(
+        "INSERT INTO photo_intake (rider_id, received_at) SELECT ?, ? WHERE "
+        "(SELECT COUNT(*) FROM photo_intake WHERE rider_id = ? AND received_at >= ?) < ?",
+        (rider_id, now, rider_id, since, limit),
+    )
+    return cursor.rowcount == 1
+
+
 # --- submission -------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""In-memory test images: photos with EXIF, other formats, broken files and a header-only bomb."""
+"""In-memory test images: photos with EXIF, other formats, broken files, bombs and hostile sizes."""
 
 from __future__ import annotations
 
@@ -193,13 +193,43 @@ def png_bomb(width: int, height: int) -> bytes:
 
     A few tens of kilobytes on the wire; decoding it would need width * height pixels.
     """
+    return _flat_png(width, height, bit_depth=1, colour_type=0, row_bytes=(width + 7) // 8)
+
+
+def png_rgba(width: int, height: int, orientation: int | None = None, fill: int = 0x7F) -> bytes:
+    """A complete 8-bit RGBA PNG of one colour (``fill`` in every byte: half-transparent grey
+    by default), with an EXIF Orientation if given.
+
+    Built a row at a time, so a huge one costs little to make: 7000 x 7000 is about 200 KB.
+    """
+    extra = b""
+    if orientation is not None:
+        exif = make_exif(orientation=orientation).tobytes()
+        extra = _png_chunk(b"eXIf", exif.removeprefix(b"Exif\x00\x00"))
+    return _flat_png(
+        width, height, bit_depth=8, colour_type=6, row_bytes=4 * width, fill=fill, extra=extra
+    )
+
+
+def _flat_png(
+    width: int,
+    height: int,
+    *,
+    bit_depth: int,
+    colour_type: int,
+    row_bytes: int,
+    fill: int = 0,
+    extra: bytes = b"",
+) -> bytes:
+    """A complete PNG whose every byte of pixel data is ``fill``."""
     packer = zlib.compressobj(9)
-    row = b"\x00" * (1 + (width + 7) // 8)  # filter byte, then the packed bits
+    row = b"\x00" + bytes([fill]) * row_bytes  # filter byte "none", then the pixels
     compressed = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
         + _png_chunk(b"IHDR", ihdr)
+        + extra
         + _png_chunk(b"IDAT", compressed)
         + _png_chunk(b"IEND", b"")
     )
@@ -210,20 +240,34 @@ def _png_chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
 
 
+def tiff(size: tuple[int, int] = (320, 240), mode: str = "RGB") -> bytes:
+    """A deflate-compressed TIFF of one colour (small even when large in pixels)."""
+    return encode(Image.new(mode, size), "TIFF", compression="tiff_deflate")
+
+
+def large_gif(size: tuple[int, int]) -> bytes:
+    """A GIF of one colour, small on the wire whatever its size in pixels."""
+    return encode(Image.new("P", size), "GIF")
+
+
+def bmp_header(width: int, height: int) -> bytes:
+    """An 8-bit run-length BMP declaring ``width`` x ``height`` with almost no data."""
+    palette, body = bytes(1024), b"\x00\x01" * 8
+    offset = 14 + 40 + len(palette)
+    file_header = struct.pack("<2sIHHI", b"BM", offset + len(body), 0, 0, offset)
+    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 8, 1, len(body), 2835, 2835, 256, 0)
+    return file_header + info + palette + body
+
+
 def png_header_only(width: int, height: int) -> bytes:
     """A 1-bit PNG declaring ``width`` x ``height`` with almost no pixel data.
 
     Cheap to build and to open; decoding it would need width * height pixels of memory.
     """
-
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        body = kind + payload
-        return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
-
     ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-        + chunk(b"IEND", b"")
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + _png_chunk(b"IEND", b"")
     )

@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -27,6 +30,7 @@ from services.photos import (
     is_stale,
     taken_at_from_exif,
 )
+from services.reporting import EVIDENCE_MAX_SIDE
 from tests import images
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -162,6 +166,55 @@ def test_pillow_limit_applies_even_with_higher_max_pixels() -> None:
     assert reason is PhotoProblem.TOO_MANY_PIXELS
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: images.large_gif((7000, 7000)),
+        lambda: images.tiff((7000, 7000), "1"),
+        lambda: images.bmp_header(7000, 7000),
+    ],
+    ids=["gif", "tiff", "bmp"],
+)
+def test_other_formats_are_refused_from_the_header(
+    make: Callable[[], bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = make()
+
+    def refuse_to_decode(self: ImageFile.ImageFile) -> None:
+        raise AssertionError("the picture was decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse_to_decode)
+    monkeypatch.setattr(ImageFile.ImageFile, "verify", refuse_to_decode)
+    assert rejection(data) is PhotoProblem.UNSUPPORTED_FORMAT
+
+
+@pytest.mark.parametrize(
+    ("data", "bytes_per_pixel"),
+    [
+        (images.png(), 4),
+        (images.webp(), 16),
+        (images.jpeg(progressive=True), 3),  # 4:2:0 chroma: 1.5 samples a pixel, 2 bytes each
+        (images.jpeg(progressive=True, subsampling=0), 6),
+    ],
+    ids=["png", "webp", "progressive-jpeg", "progressive-jpeg-444"],
+)
+def test_formats_decoded_at_full_size_have_a_memory_budget(
+    data: bytes, bytes_per_pixel: int
+) -> None:
+    budget = 320 * 240 * bytes_per_pixel
+    assert rejection(data, decode_budget=budget - 1) is PhotoProblem.TOO_MANY_PIXELS
+    assert inspect(data, decode_budget=budget).width == 320
+
+
+@pytest.mark.parametrize(
+    "data",
+    [images.jpeg(), images.mpo(), images.jpeg(comment=b"\xff\xda looks like a scan \xff\xd9")],
+    ids=["jpeg", "mpo", "markers-in-a-comment"],
+)
+def test_single_scan_jpeg_is_decoded_reduced_whatever_the_budget(data: bytes) -> None:
+    assert inspect(data, decode_budget=0).width == 320
+
+
 @pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning")
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(
@@ -185,6 +238,75 @@ def test_does_not_change_global_pillow_state() -> None:
     rejection(images.truncated_jpeg())
     rejection(images.png_header_only(20_000, 20_000))
     assert before == (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES)
+
+
+# --- bounded memory --------------------------------------------------------------------
+
+MEMORY_BOUND_MB = 150  # measured: at most about 90 MB; before issue 9, up to 940 MB
+_CHILD = """
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+from services.photos import PhotoRejected, inspect_photo
+
+def megabytes(key):
+    line = next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith(key))
+    return int(line.split()[1]) / 1024
+
+data = Path(sys.argv[1]).read_bytes()
+Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) starts again from here
+before = megabytes("VmRSS:")
+try:
+    evidence = inspect_photo(data, local_tz=ZoneInfo("UTC"), max_side=int(sys.argv[2]))
+    outcome = f"{evidence.width}x{evidence.height}"
+except PhotoRejected as rejected:
+    outcome = rejected.reason.value
+print(megabytes("VmHWM:") - before, outcome)
+"""
+
+
+def checked_in_a_fresh_process(data: bytes, tmp_path: Path) -> tuple[float, str]:
+    """(peak MB used, outcome) of one check with default limits, in a new Python process.
+
+    Not tracemalloc: Pillow allocates pixels with malloc, which tracemalloc does not see.
+    """
+    path = tmp_path / "photo"
+    path.write_bytes(data)
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(path), str(EVIDENCE_MAX_SIDE)],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    peak, outcome = done.stdout.split()
+    return float(peak), outcome
+
+
+def big_jpeg(size: tuple[int, int]) -> bytes:
+    return images.jpeg(images.picture(9, size), quality=80)
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize(
+    ("make", "outcome"),
+    [
+        (lambda: images.png_rgba(7000, 7000, orientation=6), "too_many_pixels"),
+        (lambda: images.png_rgba(4096, 4000, orientation=6), "1562x1600"),
+        (lambda: images.webp(Image.new("RGBA", (2048, 2048), (9, 9, 9, 99))), "1600x1600"),
+        (lambda: big_jpeg((8660, 5773)), "1600x1067"),
+        (lambda: big_jpeg((16000, 3125)), "1600x312"),
+    ],
+    ids=["png-7000x7000", "png-at-its-limit", "webp-at-its-limit", "jpeg-50mp", "panorama"],
+)
+def test_hostile_sizes_are_checked_within_bounded_memory(
+    make: Callable[[], bytes], outcome: str, tmp_path: Path
+) -> None:
+    data = make()
+    assert len(data) < 2_000_000  # small on the wire, large in pixels
+    peak, result = checked_in_a_fresh_process(data, tmp_path)
+    assert result == outcome
+    assert peak < MEMORY_BOUND_MB
 
 
 # --- EXIF GPS --------------------------------------------------------------------------
