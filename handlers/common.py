@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from telegram import CallbackQuery, Update, User
-from telegram.error import TelegramError
+from telegram import Update, User
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from locales import Texts
@@ -19,8 +17,6 @@ from services.reporting import Reporting
 from services.users import Languages
 from settings import Settings
 from storage.db import Database
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -71,13 +67,3 @@ async def reply(update: Update, context: BotContext, key: str, /, **params: Any)
     language = await language_of(context, update.effective_user)
     text = context.runtime.texts.get(language, key, **params)
     await context.bot.send_message(chat.id, text, reply_markup=markup)
-
-
-async def answer_button(
-    query: CallbackQuery, text: str | None = None, *, show_alert: bool = False
-) -> None:
-    """Answer a button press; a failure ("query is too old" after a restart) stops nothing."""
-    try:
-        await query.answer(text, show_alert=show_alert)
-    except TelegramError as exc:
-        log.info("button answer not delivered: %s", exc.message)

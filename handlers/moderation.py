@@ -27,8 +27,9 @@ from telegram import (
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import filters
 
-from handlers.common import BotApplication, BotContext, answer_button, language_of
+from handlers.common import BotApplication, BotContext, language_of
 from handlers.money import ask_payee
+from handlers.speak import answer_button
 from locales import Texts
 from services.moderation import REJECT_REASONS, Card, Decided, Moderation, Problem, Refused
 from settings import Settings

@@ -5,7 +5,8 @@ from __future__ import annotations
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ExtBot
 
-from handlers.common import BotContext, answer_button, language_of, reply
+from handlers.common import BotContext, language_of, reply
+from handlers.speak import answer_button
 from locales import LANGUAGES, Texts
 
 # The command menu, in the order riders see it; each has a `command.<name>` message.

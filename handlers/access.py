@@ -1,0 +1,93 @@
+"""Who may use a handler, declared where it is defined: `@allow(Audience.MODERATORS)`.
+
+Every registered handler declares its audience (a test checks it). The check runs before
+the handler; someone outside the audience gets a short answer in their language (a rider
+who has not agreed yet gets the privacy notice) and the handler does not run. Services still
+re-check the rules that move money or state: this is the door, not the lock.
+
+Admins' commands answer only in a private chat with an admin, or in the finance chat, so
+payout figures never appear in a group where others read along.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from telegram import Update
+
+from handlers.common import BotContext
+from handlers.consent import ask_consent
+from handlers.speak import Speaker
+
+
+class Audience(StrEnum):
+    ANYONE = "anyone"
+    RIDERS = "riders"  # people who agreed to the privacy notice
+    MODERATORS = "moderators"  # MODERATOR_IDS, /mods add, and admins
+    ADMINS = "admins"  # ADMIN_IDS, in a private chat or the finance chat
+
+
+Handler = Callable[[Update, BotContext], Awaitable[Any]]
+H = TypeVar("H", bound=Handler)
+
+
+def allow(audience: Audience) -> Callable[[H], H]:
+    """Declare (and enforce) who may use the decorated handler."""
+
+    def declare(handler: H) -> H:
+        if audience == Audience.ANYONE:
+            handler.audience = audience  # type: ignore[attr-defined]
+            return handler
+
+        @functools.wraps(handler)
+        async def guarded(update: Update, context: BotContext) -> Any:
+            if await admitted(audience, update, context):
+                return await handler(update, context)
+            await refuse(audience, update, context)
+            return None
+
+        guarded.audience = audience  # type: ignore[attr-defined]
+        return guarded  # type: ignore[return-value]
+
+    return declare
+
+
+async def admitted(audience: Audience, update: Update, context: BotContext) -> bool:
+    user = update.effective_user
+    if user is None:
+        return False
+    runtime = context.runtime
+    if audience == Audience.RIDERS:
+        return await runtime.reporting.has_consented(user.id)
+    if audience == Audience.MODERATORS:
+        return await runtime.moderation.is_moderator(user.id)
+    if audience == Audience.ADMINS:
+        chat = update.effective_chat
+        where = chat is not None and (
+            chat.type == "private" or chat.id == runtime.settings.finance_chat_id
+        )
+        return where and runtime.moderation.is_admin(user.id)
+    return True
+
+
+async def refuse(audience: Audience, update: Update, context: BotContext) -> None:
+    if audience == Audience.RIDERS:
+        if update.callback_query is not None:
+            await Speaker(update, context).alert()
+        await ask_consent(update, context)
+        return
+    key = "admin.only" if audience == Audience.ADMINS else "moderation.refused.not_moderator"
+    say = Speaker(update, context)
+    if update.callback_query is not None:
+        await say.alert(key, popup=True)
+    else:
+        await say.reply(key)
+
+
+def audience_of(handler: object) -> Audience | None:
+    """The audience a handler callback declared, if any."""
+    found = getattr(handler, "audience", None)
+    return found if isinstance(found, Audience) else None

@@ -1,0 +1,68 @@
+"""Button data, built and read in one place: `<verb>:<id>[:<argument>]`, at most 64 bytes.
+
+Each feature declares its verbs once (`APPROVE = Verb("ap")`), builds data with
+`APPROVE.data(report_id, 5000)`, registers its `CallbackQueryHandler` with `pattern(...)`
+and reads a press with `parse(query.data)`. Data longer than Telegram's 64 bytes fails when it
+is built, not when Telegram refuses the keyboard; forged or stale data parses to None.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import ClassVar
+
+MAX_BYTES = 64
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,11}$")
+_DATA = re.compile(r"^([a-z][a-z0-9_]{0,11}):(-?\d{1,18})(?::(.*))?$", re.S)
+
+
+class Verb:
+    """One kind of button press; its name is unique across the bot."""
+
+    known: ClassVar[dict[str, Verb]] = {}
+
+    def __init__(self, name: str) -> None:
+        if not _NAME.match(name):
+            raise ValueError(f"button verb {name!r}: 1-12 of a-z 0-9 _, starting with a letter")
+        if name in Verb.known:
+            raise ValueError(f"button verb {name!r} is declared twice")
+        self.name = name
+        Verb.known[name] = self
+
+    def data(self, item: int, argument: str | int = "") -> str:
+        """The callback data for pressing this verb on `item` (with an optional argument)."""
+        data = f"{self.name}:{item}" if argument == "" else f"{self.name}:{item}:{argument}"
+        if len(data.encode()) > MAX_BYTES:
+            raise ValueError(f"callback data over {MAX_BYTES} bytes: {data!r}")
+        return data
+
+    def __repr__(self) -> str:
+        return f"Verb({self.name!r})"
+
+
+@dataclass(frozen=True)
+class Pressed:
+    """A parsed button press: which verb, on which item, with what argument."""
+
+    verb: Verb
+    item: int
+    argument: str = ""
+
+    def number(self) -> int | None:
+        """The argument as a number, or None when it is not one."""
+        return int(self.argument) if self.argument.lstrip("-").isdigit() else None
+
+
+def parse(data: str | None) -> Pressed | None:
+    """The press `data` encodes, or None for data this bot never built."""
+    found = _DATA.match(data or "")
+    if found is None or found.group(1) not in Verb.known:
+        return None
+    return Pressed(Verb.known[found.group(1)], int(found.group(2)), found.group(3) or "")
+
+
+def pattern(*verbs: Verb) -> re.Pattern[str]:
+    """The `CallbackQueryHandler` pattern that matches presses of any of `verbs`."""
+    names = "|".join(re.escape(verb.name) for verb in verbs)
+    return re.compile(rf"^(?:{names}):-?\d")
