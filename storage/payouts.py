@@ -383,20 +383,21 @@ async def recent_batches(db: Database, limit: int) -> list[BatchRecord]:
 
 
 async def payee_changed_at(conn: aiosqlite.Connection, batch_id: int) -> dict[int, int]:
-    """Per rider of the batch: the latest change of their payout details after their previous
-    batch and before this one was made (riders paid for the first time are not listed)."""
+    """Per rider of the batch whose payout details differ from those of their previous
+    batch: when they were last changed (riders paid for the first time are not listed)."""
     async with conn.execute(
         """
-        SELECT l.rider_id, MAX(c.changed_at)
+        SELECT l.rider_id, COALESCE(
+            (SELECT MAX(c.changed_at) FROM payee_changes AS c
+             WHERE c.rider_id = l.rider_id AND c.changed_at <= b.created_at),
+            b.created_at)
         FROM payout_lines AS l
         JOIN payout_batches AS b ON b.id = l.batch_id
-        JOIN payout_batches AS pb ON pb.id = (
-            SELECT MAX(pl.batch_id) FROM payout_lines AS pl
+        JOIN payout_lines AS p ON p.id = (
+            SELECT MAX(pl.id) FROM payout_lines AS pl
             WHERE pl.rider_id = l.rider_id AND pl.batch_id < l.batch_id)
-        JOIN payee_changes AS c ON c.rider_id = l.rider_id
-            AND c.changed_at > pb.created_at AND c.changed_at <= b.created_at
         WHERE l.batch_id = ?
-        GROUP BY l.rider_id
+            AND (p.payee_name IS NOT l.payee_name OR p.payee_account IS NOT l.payee_account)
         """,
         (batch_id,),
     ) as cur:
