@@ -144,6 +144,7 @@ async def test_rider_without_payout_details_is_carried_forward(
     fake.send_text(BOSS, "/payout")
     reminder = await rider.one()
     assert reminder.text.startswith("You have 150.00 yuan of rewards to be paid, but no payout")
+    assert (await rider.one()).text.startswith("💳")  # asked again
     nothing = (await fake.wait_for_messages(ADMIN, 1))[0]
     assert nothing.text.startswith("There is nothing to pay right now (1 riders")
     await rider.give_payee("Han Meimei 13900001111")
