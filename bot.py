@@ -92,6 +92,14 @@ def handlers() -> list[BaseHandler[Any, BotContext, Any]]:
         CommandHandler("reverse", money.reverse_command),
         CommandHandler("payout", money.payout_command),
         CommandHandler("audit", money.audit_command),
+        CommandHandler("batches", money.batches_command),
+        CommandHandler("batch", money.batch_command),
+        # Payout details: only a reply to the bot's 💳 prompt, confirmed with a button
+        MessageHandler(
+            private & fresh & money.PAYEE_PROMPT_REPLY & filters.TEXT & ~filters.COMMAND,
+            money.on_payee_reply,
+        ),
+        CallbackQueryHandler(money.on_payee_button, pattern=f"^{money.CALLBACK_PAYEE}"),
         # Buttons
         CallbackQueryHandler(moderation.on_button, pattern=f"^{moderation.CALLBACK}"),
         CallbackQueryHandler(money.on_mark_paid, pattern=f"^{money.CALLBACK_PAID}"),

@@ -21,7 +21,6 @@ from telegram.error import BadRequest, NetworkError, TelegramError
 
 from handlers.common import BotContext, language_of
 from handlers.moderation import refresh_card
-from handlers.money import payee_details
 from handlers.start import unknown
 from locales import LANGUAGES
 from services.photos import DEFAULT_MAX_BYTES, PhotoProblem, PhotoRejected
@@ -434,8 +433,6 @@ async def on_text(update: Update, context: BotContext) -> None:
         await cancel(update, context)
         return
     if await answer_question(update, context, text):
-        return
-    if await payee_details(update, context, text):
         return
     draft = await workflow(context).draft(user.id)
     if text in button_texts(context, "keyboard.report") or text in button_texts(

@@ -30,6 +30,7 @@ COLUMNS = (
     "收款账户 Account",
     "金额(元) Amount (yuan)",
     "线索编号 Reports",
+    "备注 Note",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _YUAN = re.compile(r"(-?)([0-9]+)\.([0-9]{2})")
@@ -43,6 +44,7 @@ class StatementLine:
     account: str
     amount_fen: int
     report_refs: str
+    details_changed_at: int | None = None  # payout details changed since the previous batch
 
     @property
     def payee_id(self) -> str:
@@ -97,6 +99,15 @@ def _period(statement: Statement, timezone: tzinfo) -> str:
     return f"{local(statement.period_start)} – {local(statement.period_end)} ({timezone})"
 
 
+def note(line: StatementLine, timezone: tzinfo) -> str:
+    """ "details changed on <date>" when the rider's payout details changed since their
+    previous batch, so finance double-checks a new account before paying it."""
+    if line.details_changed_at is None:
+        return ""
+    day = datetime.fromtimestamp(line.details_changed_at, timezone).strftime("%Y-%m-%d")
+    return f"收款信息于 {day} 变更 details changed on {day}"
+
+
 def render_csv(statement: Statement, timezone: tzinfo) -> bytes:
     """UTF-8 with a BOM and CRLF line ends; text starting like a formula is quoted with `'`."""
 
@@ -118,6 +129,7 @@ def render_csv(statement: Statement, timezone: tzinfo) -> bytes:
                 text(line.account),
                 yuan(line.amount_fen),
                 text(line.report_refs),
+                note(line, timezone),
             ]
         )
     writer.writerow([TOTAL_LABEL, "", "", yuan(statement.total_fen), ""])
@@ -156,6 +168,7 @@ def render_xlsx(statement: Statement, timezone: tzinfo) -> bytes:
     sheet.set_column(2, 2, 24)
     sheet.set_column(3, 3, 20)
     sheet.set_column(4, 4, 40)
+    sheet.set_column(5, 5, 36)
 
     sheet.write_string(0, 0, BATCH_LABEL, bold)
     sheet.write_string(0, 1, str(statement.batch_id))
@@ -172,6 +185,8 @@ def render_xlsx(statement: Statement, timezone: tzinfo) -> bytes:
         sheet.write_string(row, 2, line.account)
         sheet.write_number(row, 3, line.amount_fen / 100, money)
         sheet.write_string(row, 4, line.report_refs)
+        if line.details_changed_at is not None:
+            sheet.write_string(row, 5, note(line, timezone))
         row += 1
     sheet.write_string(row, 0, TOTAL_LABEL, bold)
     sheet.write_number(row, 3, statement.total_fen / 100, bold_money)

@@ -31,6 +31,7 @@ __all__ = [
     "mask_name",
     "name_problem",
     "normalise_account",
+    "parse_payee",
     "payee",
     "points_for",
     "record_reversal",
@@ -207,6 +208,47 @@ def mask_name(name: str) -> str:
     if len(name) <= 1:
         return "*"
     return name[0] + "*" * (len(name) - 1)
+
+
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+_WECHAT_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{5,19}")
+_CJK_NAME = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+(·[\u3400-\u9fff\uf900-\ufaff]+)*")
+_LATIN_NAME = re.compile(r"[^\W\d_]+([ ·][^\W\d_]+)*")
+
+
+def is_account(account: str) -> bool:
+    """A mainland mobile number, an email-like Alipay id, or a WeChat id by WeChat's rule
+    (6-20 characters, starting with a letter; letters, digits, `_` and `-`)."""
+    return bool(
+        _MOBILE.fullmatch(account) or _EMAIL.fullmatch(account) or _WECHAT_ID.fullmatch(account)
+    )
+
+
+def is_real_name(name: str) -> bool:
+    """2-20 characters: Chinese characters (joined by `·`, no spaces), or letters in words
+    separated by one space or `·` (`Li Lei`). "路口事故 请联系" is not a name."""
+    if not 2 <= len(name) <= 20:
+        return False
+    if _CJK_NAME.fullmatch(name):
+        return True
+    return bool(_LATIN_NAME.fullmatch(name)) and not any(
+        "\u3400" <= char <= "\ufaff" for char in name
+    )
+
+
+def parse_payee(text: str) -> tuple[str, str] | None:
+    """("real name", "account") from a rider's answer "name account", the account last (a
+    phone number may be typed with spaces: `张三 +86 138 1234 8000`); None unless both look
+    like what they must be. Anything more than a name and an account is refused."""
+    words = text.split()
+    for cut in range(1, len(words)):
+        name, account = " ".join(words[:cut]), normalise_account("".join(words[cut:]))
+        if cut < len(words) - 1 and not _MOBILE.fullmatch(account):
+            continue  # only a phone number may span words
+        if is_real_name(name) and is_account(account):
+            return name, account
+    return None
 
 
 async def set_payee(

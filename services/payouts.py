@@ -15,14 +15,17 @@ Building a batch takes two transactions:
 A crash before 1 commits leaves nothing; a crash between 1 and 2 leaves an open batch that
 the next run (same period key, or `run_due` at start-up) renders from its stored lines.
 Either way the rerun makes no duplicate and loses no line. Announcing (sending the files,
-telling riders) is the caller's: it calls `mark_announced` once it has, and `run_due` hands
-back every batch not yet announced, so a crash there is caught up too.
+telling riders) is the caller's: it claims the batch (`claim`, one guarded UPDATE), sends the
+files, and calls `mark_announced` (which queues the riders' notices in the same transaction)
+once a recipient took them; `run_due` hands back every batch not yet announced, so a crash
+there is caught up too, and the claim keeps two announcers from both sending.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import NamedTuple
@@ -31,7 +34,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from services import finance_file
 from storage import payouts as store
-from storage.db import Database
+from storage.db import Connection, Database
 from storage.payouts import RiderDue
 
 __all__ = [
@@ -48,6 +51,7 @@ __all__ = [
     "run_adhoc",
     "run_batch",
     "run_due",
+    "stored_outcome",
 ]
 
 CATCH_UP_LIMIT = 52
@@ -104,6 +108,8 @@ class PaidOutcome:
     status: str | None  # the batch's status now; None if there is no such batch
     period_key: str | None
     paid: tuple[RiderDue, ...]  # riders to tell that their money was paid (empty unless marked)
+    paid_by: int | None = None  # who marked it paid (this call or an earlier one)
+    paid_at: int | None = None
 
 
 def _next_fire(trigger: CronTrigger, at_or_after: int) -> int | None:
@@ -234,19 +240,49 @@ async def run_due(
     return sorted(pending, key=lambda outcome: (outcome.period.end, outcome.batch_id or 0))
 
 
-async def mark_announced(db: Database, batch_id: int, now: int) -> bool:
-    """Record that the batch's files were sent and its riders told; False if already done."""
-    return await store.mark_announced(db, batch_id, now)
+Told = Callable[[Connection, tuple[RiderDue, ...]], Awaitable[None]]
+"""Queues the riders' notices inside the transaction that changed the batch."""
 
 
-async def mark_paid(db: Database, batch_id: int, admin_id: int, now: int) -> PaidOutcome:
-    """exported -> paid, once; `admin_id` is the admin's Telegram id."""
-    marked = await store.mark_paid(db, batch_id, admin_id, now)
+async def mark_announced(db: Database, batch_id: int, now: int, tell: Told | None = None) -> bool:
+    """Record that the batch's files reached finance; False if already done. `tell` queues
+    the riders' "on the way" in the same transaction, so they hear it exactly once."""
+    async with db.transaction() as conn:
+        if not await store.mark_announced(conn, batch_id, now):
+            return False
+        if tell is not None:
+            await tell(conn, _riders(await store.lines_in(conn, batch_id)))
+        return True
+
+
+async def mark_paid(
+    db: Database, batch_id: int, admin_id: int, now: int, tell: Told | None = None
+) -> PaidOutcome:
+    """exported -> paid, once; `admin_id` is the admin's Telegram id. `tell` queues the
+    riders' "paid" in the same transaction."""
+    paid: tuple[RiderDue, ...] = ()
+    async with db.transaction() as conn:
+        marked = await store.mark_paid(conn, batch_id, admin_id, now)
+        if marked:
+            paid = _riders(await store.lines_in(conn, batch_id))
+            if tell is not None:
+                await tell(conn, paid)
     batch = await store.batch_by_id(db, batch_id)
     if batch is None:
         return PaidOutcome(marked=False, status=None, period_key=None, paid=())
-    paid = _riders(await store.lines(db, batch_id)) if marked else ()
-    return PaidOutcome(marked=marked, status=batch.status, period_key=batch.period_key, paid=paid)
+    return PaidOutcome(
+        marked=marked,
+        status=batch.status,
+        period_key=batch.period_key,
+        paid=paid,
+        paid_by=batch.paid_by,
+        paid_at=batch.paid_at,
+    )
+
+
+async def stored_outcome(db: Database, batch_id: int) -> BatchOutcome:
+    """An exported batch as stored (its files as sent, never re-rendered)."""
+    return await _finish(db, batch_id, (), 0, 0, UTC, finance_file.render)
 
 
 async def _run(
@@ -295,6 +331,8 @@ async def _finish(
     batch = await _batch(db, batch_id)
     lines = await store.lines(db, batch_id)
     if batch.status == "open":
+        async with db.transaction() as conn:
+            changed = await store.payee_changed_at(conn, batch_id)
         statement = finance_file.Statement(
             batch_id=batch.id,
             period_key=batch.period_key,
@@ -309,6 +347,7 @@ async def _finish(
                     account=line.payee_account,
                     amount_fen=line.amount_fen,
                     report_refs=line.report_refs,
+                    details_changed_at=changed.get(line.rider_id),
                 )
                 for line in lines
             ],

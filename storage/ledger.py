@@ -267,12 +267,46 @@ async def report_anomalies(db: Database) -> list[tuple[str, int, str | None]]:
 async def save_payee(db: Database, payee: Payee) -> None:
     """Insert or replace the rider's payee details."""
     async with db.transaction() as conn:
-        await conn.execute(
-            "INSERT INTO payees (rider_id, real_name, account, updated_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (rider_id) DO UPDATE SET real_name = excluded.real_name,"
-            " account = excluded.account, updated_at = excluded.updated_at",
+        await store_payee(conn, payee)
+
+
+async def store_payee(conn: aiosqlite.Connection, payee: Payee) -> None:
+    """`save_payee` inside the caller's transaction; the change is recorded with its time."""
+    await conn.execute(
+        "INSERT INTO payees (rider_id, real_name, account, updated_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (rider_id) DO UPDATE SET real_name = excluded.real_name,"
+        " account = excluded.account, updated_at = excluded.updated_at",
+        (payee.rider_id, payee.real_name, payee.account, payee.updated_at),
+    )
+    await conn.execute(
+        "INSERT INTO payee_changes (rider_id, changed_at) VALUES (?, ?)",
+        (payee.rider_id, payee.updated_at),
+    )
+
+
+async def propose_payee(db: Database, payee: Payee) -> int:
+    """Keep details waiting for the rider's Confirm (replacing older ones); the new token."""
+    async with db.transaction() as conn:
+        await conn.execute("DELETE FROM payee_pending WHERE rider_id = ?", (payee.rider_id,))
+        cursor = await conn.execute(
+            "INSERT INTO payee_pending (rider_id, real_name, account, created_at)"
+            " VALUES (?, ?, ?, ?)",
             (payee.rider_id, payee.real_name, payee.account, payee.updated_at),
         )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+
+async def take_proposed_payee(
+    conn: aiosqlite.Connection, rider_id: int, token: int
+) -> tuple[str, str] | None:
+    """Remove and return (name, account) waiting under `token` for this rider, if any."""
+    async with conn.execute(
+        "DELETE FROM payee_pending WHERE id = ? AND rider_id = ? RETURNING real_name, account",
+        (token, rider_id),
+    ) as cur:
+        row = await cur.fetchone()
+    return None if row is None else (str(row[0]), str(row[1]))
 
 
 async def payee(db: Database, rider_id: int) -> Payee | None:

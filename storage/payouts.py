@@ -255,15 +255,22 @@ async def settle_staged(conn: aiosqlite.Connection, *, batch_id: int, now: int) 
     )
 
 
+_LINES_SQL = (
+    "SELECT l.rider_id, u.telegram_id, l.amount_fen, l.report_refs, l.payee_name,"
+    " l.payee_account FROM payout_lines AS l JOIN users AS u ON u.id = l.rider_id"
+    " WHERE l.batch_id = ? ORDER BY l.id"
+)
+
+
 async def lines(db: Database, batch_id: int) -> list[LineRecord]:
     """The batch's lines in the order they were written."""
-    rows = await db.fetchall(
-        "SELECT l.rider_id, u.telegram_id, l.amount_fen, l.report_refs, l.payee_name,"
-        " l.payee_account FROM payout_lines AS l JOIN users AS u ON u.id = l.rider_id"
-        " WHERE l.batch_id = ? ORDER BY l.id",
-        (batch_id,),
-    )
-    return [LineRecord(*row) for row in rows]
+    return [LineRecord(*row) for row in await db.fetchall(_LINES_SQL, (batch_id,))]
+
+
+async def lines_in(conn: aiosqlite.Connection, batch_id: int) -> list[LineRecord]:
+    """`lines`, inside the caller's transaction."""
+    async with conn.execute(_LINES_SQL, (batch_id,)) as cur:
+        return [LineRecord(*row) async for row in cur]
 
 
 async def export(
@@ -293,25 +300,108 @@ async def files(db: Database, batch_id: int) -> tuple[bytes, bytes] | None:
     return None if row is None else (bytes(row[0]), bytes(row[1]))
 
 
-async def mark_announced(db: Database, batch_id: int, now: int) -> bool:
+async def claim(db: Database, batch_id: int, *, now: int, token: str, stale_before: int) -> bool:
+    """Claim the announcement of an exported batch; False if it was announced, or another
+    live claim holds it. A claim by another process (`token`) is one a dead process left."""
     async with db.transaction() as conn:
         cursor = await conn.execute(
-            "UPDATE payout_batches SET announced_at = ?"
-            " WHERE id = ? AND status <> 'open' AND announced_at IS NULL",
-            (now, batch_id),
+            "UPDATE payout_batches SET announcing_at = :now, announcing_by = :token,"
+            " announce_attempts = announce_attempts + 1"
+            " WHERE id = :id AND status <> 'open' AND announced_at IS NULL"
+            " AND (announcing_at IS NULL OR announcing_by IS NOT :token"
+            " OR announcing_at < :stale)",
+            {"now": now, "token": token, "id": batch_id, "stale": stale_before},
         )
         return cursor.rowcount == 1
 
 
-async def mark_paid(db: Database, batch_id: int, admin_id: int, now: int) -> bool:
-    """Move exported -> paid; False if the batch was not exported (already paid, or open)."""
+async def release(db: Database, batch_id: int, token: str) -> int:
+    """Give up our claim (no recipient took the file); the number of attempts so far."""
     async with db.transaction() as conn:
-        cursor = await conn.execute(
-            "UPDATE payout_batches SET status = 'paid', paid_at = ?, paid_by = ?"
-            " WHERE id = ? AND status = 'exported'",
-            (now, admin_id, batch_id),
+        await conn.execute(
+            "UPDATE payout_batches SET announcing_at = NULL, announcing_by = NULL"
+            " WHERE id = ? AND announcing_by = ? AND announced_at IS NULL",
+            (batch_id, token),
         )
-        return cursor.rowcount == 1
+        async with conn.execute(
+            "SELECT announce_attempts FROM payout_batches WHERE id = ?", (batch_id,)
+        ) as cur:
+            row = await cur.fetchone()
+    return 0 if row is None else int(row[0])
+
+
+async def mark_announced(conn: aiosqlite.Connection, batch_id: int, now: int) -> bool:
+    """Inside the caller's transaction: announced now, unless it already was."""
+    cursor = await conn.execute(
+        "UPDATE payout_batches SET announced_at = ?, announcing_at = NULL, announcing_by = NULL"
+        " WHERE id = ? AND status <> 'open' AND announced_at IS NULL",
+        (now, batch_id),
+    )
+    return cursor.rowcount == 1
+
+
+async def record_delivery(db: Database, batch_id: int, chat_id: int, now: int) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT OR IGNORE INTO payout_deliveries (batch_id, chat_id, sent_at) VALUES (?, ?, ?)",
+            (batch_id, chat_id, now),
+        )
+
+
+async def delivered_to(db: Database, batch_id: int) -> set[int]:
+    """The chats that accepted the batch's files."""
+    rows = await db.fetchall(
+        "SELECT chat_id FROM payout_deliveries WHERE batch_id = ?", (batch_id,)
+    )
+    return {int(row[0]) for row in rows}
+
+
+async def mark_paid(conn: aiosqlite.Connection, batch_id: int, admin_id: int, now: int) -> bool:
+    """Inside the caller's transaction: exported -> paid; False if it was not exported."""
+    cursor = await conn.execute(
+        "UPDATE payout_batches SET status = 'paid', paid_at = ?, paid_by = ?"
+        " WHERE id = ? AND status = 'exported'",
+        (now, admin_id, batch_id),
+    )
+    return cursor.rowcount == 1
+
+
+async def telegram_id_of(conn: aiosqlite.Connection, rider_id: int) -> int | None:
+    """The rider's Telegram id, None once erased."""
+    async with conn.execute("SELECT telegram_id FROM users WHERE id = ?", (rider_id,)) as cur:
+        row = await cur.fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+async def recent_batches(db: Database, limit: int) -> list[BatchRecord]:
+    """The latest batches, newest first."""
+    rows = await db.fetchall(
+        f"SELECT {_BATCH_COLUMNS} FROM payout_batches ORDER BY id DESC LIMIT ?",  # noqa: S608
+        (limit,),
+    )
+    return [BatchRecord(*row) for row in rows]
+
+
+async def payee_changed_at(conn: aiosqlite.Connection, batch_id: int) -> dict[int, int]:
+    """Per rider of the batch whose payout details differ from those of their previous
+    batch: when they were last changed (riders paid for the first time are not listed)."""
+    async with conn.execute(
+        """
+        SELECT l.rider_id, COALESCE(
+            (SELECT MAX(c.changed_at) FROM payee_changes AS c
+             WHERE c.rider_id = l.rider_id AND c.changed_at <= b.created_at),
+            b.created_at)
+        FROM payout_lines AS l
+        JOIN payout_batches AS b ON b.id = l.batch_id
+        JOIN payout_lines AS p ON p.id = (
+            SELECT MAX(pl.id) FROM payout_lines AS pl
+            WHERE pl.rider_id = l.rider_id AND pl.batch_id < l.batch_id)
+        WHERE l.batch_id = ?
+            AND (p.payee_name IS NOT l.payee_name OR p.payee_account IS NOT l.payee_account)
+        """,
+        (batch_id,),
+    ) as cur:
+        return {int(row[0]): int(row[1]) async for row in cur}
 
 
 async def batch_checks(db: Database) -> list[BatchCheck]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,20 @@ class Rider(Chat):
 
     async def command(self, text: str) -> SentMessage:
         self.text(text)
+        return await self.one()
+
+    def answer_prompt(self, text: str) -> None:
+        """Reply to the bot's latest 💳 payout details prompt."""
+        prompt = next(
+            m for m in reversed(self.fake.sent_to(self.user.id)) if m.text.startswith("💳")
+        )
+        self.fake.send_text(self.user, text, reply_to_message_id=prompt.message_id)
+
+    async def give_payee(self, text: str) -> SentMessage:
+        """Answer the prompt, check the masked details, press Confirm; the bot's answer."""
+        self.answer_prompt(text)
+        check = await self.one()
+        self.press(check, "✅")
         return await self.one()
 
 
@@ -59,8 +74,8 @@ async def test_the_whole_chain(bot: RunningBot, fake: FakeTelegram) -> None:
     rider = Rider(fake, TgUser(901, first_name="小刘", language_code="zh-hans"))
     reference = await approved_report(fake, rider, 1, 100)
     ask = await rider.one()
-    assert ask.text.startswith("为了给你发放奖励，请发送收款人真实姓名和收款账号")
-    saved = await rider.command("张三丰 +86 138-1234-8000")
+    assert ask.text.startswith("💳 为了给你发放奖励，请回复这条消息")
+    saved = await rider.give_payee("张三丰 +86 138-1234-8000")
     assert saved.text == "收款信息已保存：张** · 138****8000。需要修改时发送 /payee。"
     balance = await rider.command("/balance")
     assert balance.text == "积分：20\n待发放：100.00 元\n发放中：0.00 元\n已发放：0.00 元"
@@ -106,7 +121,7 @@ async def test_payout_twice_pays_no_one_twice(bot: RunningBot, fake: FakeTelegra
     rider = Rider(fake, TgUser(902, language_code="en"))
     await approved_report(fake, rider, 2, 50)
     await rider.one()  # asked for payout details
-    await rider.command("Li Lei li_lei_wx")
+    await rider.give_payee("Li Lei li_lei_wx")
     fake.send_text(BOSS, "/payout")
     xlsx, _ = await fake.wait_for_messages(ADMIN, 2)
     assert "1 人，合计 50.00 元" in xlsx.text
@@ -129,9 +144,10 @@ async def test_rider_without_payout_details_is_carried_forward(
     fake.send_text(BOSS, "/payout")
     reminder = await rider.one()
     assert reminder.text.startswith("You have 150.00 yuan of rewards to be paid, but no payout")
+    assert (await rider.one()).text.startswith("💳")  # asked again
     nothing = (await fake.wait_for_messages(ADMIN, 1))[0]
     assert nothing.text.startswith("There is nothing to pay right now (1 riders")
-    await rider.command("Han Meimei 13900001111")
+    await rider.give_payee("Han Meimei 13900001111")
     fake.send_text(BOSS, "/payout")
     _, xlsx, _ = await fake.wait_for_messages(ADMIN, 3)
     assert "1 人，合计 150.00 元" in xlsx.text
@@ -141,7 +157,7 @@ async def test_reversal_before_payment(bot: RunningBot, fake: FakeTelegram) -> N
     rider = Rider(fake, TgUser(904, language_code="en"))
     reference = await approved_report(fake, rider, 4, 100)
     await rider.one()
-    await rider.command("Wang Wu 13700001111")
+    await rider.give_payee("Wang Wu 13700001111")
     fake.send_text(BOSS, f"/reverse {reference} photo was staged")
     done = (await fake.wait_for_messages(ADMIN, 1))[0]
     assert done.text.startswith(f"Reversed the reward of {reference} (100.00 yuan)")
@@ -162,7 +178,7 @@ async def test_reversal_after_payment_is_netted_in_the_next_batch(
     rider = Rider(fake, TgUser(905, language_code="en"))
     first = await approved_report(fake, rider, 5, 100)
     await rider.one()
-    await rider.command("Zhao Liu 13600001111")
+    await rider.give_payee("Zhao Liu 13600001111")
     fake.send_text(BOSS, "/payout")
     xlsx, _ = await fake.wait_for_messages(ADMIN, 2)
     await rider.one()  # on the way
@@ -183,7 +199,7 @@ async def test_missed_runs_are_caught_up(bot: RunningBot, fake: FakeTelegram) ->
     rider = Rider(fake, TgUser(906, language_code="en"))
     await approved_report(fake, rider, 7, 50)
     await rider.one()
-    await rider.command("Sun Qi 13500001111")
+    await rider.give_payee("Sun Qi 13500001111")
     move_clock(bot, 8)
     await run_payout_job(bot, fake)
     await fake.wait_for_messages(ADMIN, 2)
@@ -201,3 +217,26 @@ async def test_missed_runs_are_caught_up(bot: RunningBot, fake: FakeTelegram) ->
     await run_payout_job(bot, fake)  # running again changes nothing
     rows_again = await bot.app.bot_data["runtime"].db.fetchall("SELECT id FROM payout_batches")
     assert len(rows_again) == 4
+
+
+async def test_payout_while_the_job_runs_announces_once(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    """/payout's announcement and the payout job (start-up catch-up, cron) overlap: one claim
+    decides, so the admin gets one file and the rider one "on the way"."""
+    rider = Rider(fake, TgUser(907, language_code="en"))
+    await approved_report(fake, rider, 9, 50)
+    await rider.one()  # asked for payout details
+    await rider.give_payee("Qian Ba 13400001111")
+    fake.fail_next("sendDocument", status=200, delay=1.5)  # slow: the job runs meanwhile
+    fake.send_text(BOSS, "/payout")
+    await fake.wait_for(lambda: bool(fake.calls_to("sendDocument")))
+    queue = bot.app.job_queue
+    assert queue is not None
+    queue.run_once(money_handlers.payout_job, 0)
+    await fake.wait_for_messages(ADMIN, 2)
+    assert (await rider.one()).text.startswith("💰 50.00 yuan")
+    await asyncio.sleep(2)  # time enough for a second announcement to show
+    await bot.settled(fake)
+    assert len([m for m in fake.sent_to(ADMIN) if m.raw.get("document")]) == 2  # xlsx + csv
+    assert len([m for m in fake.sent_to(907) if m.text.startswith("💰")]) == 1

@@ -594,8 +594,8 @@ async def test_the_finance_files(db: Database, money: Money) -> None:
 
     assert outcome.files.csv.startswith(codecs.BOM_UTF8)
     rows = list(csv.reader(io.StringIO(outcome.files.csv.decode("utf-8-sig"))))
-    assert rows[4] == ["111", "骑手1", "13800000001", "150.05", f"{refs[0]},{refs[1]}"]
-    assert rows[5] == ["222", "'=cmd()", "'@evil_account", "200.00", refs[2]]
+    assert rows[4] == ["111", "骑手1", "13800000001", "150.05", f"{refs[0]},{refs[1]}", ""]
+    assert rows[5] == ["222", "'=cmd()", "'@evil_account", "200.00", refs[2], ""]
     assert rows[6] == [finance_file.TOTAL_LABEL, "", "", "350.05", ""]
     totals = finance_file.read_csv_totals(outcome.files.csv)
     assert (totals.batch_id, totals.line_count, totals.lines_fen, totals.total_fen) == (
