@@ -43,9 +43,23 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 from tornado.httpserver import HTTPServer
 
-from handlers import jobs, moderation, money, notify, onboarding, report, start, stats
+from handlers import (
+    consent,
+    jobs,
+    moderators,
+    money,
+    notify,
+    onboarding,
+    report,
+    review,
+    review_card,
+    start,
+    stats,
+)
+from handlers.callbacks import pattern
 from handlers.common import BotApplication, BotContext, Runtime
 from handlers.errors import on_error
+from handlers.labels import KeyboardLabel
 from handlers.ordering import PerUserUpdateProcessor
 from handlers.transport import PacedRateLimiter
 from handlers.unparsed import SkipUnparsedUpdates, UnparsedUpdates
@@ -69,57 +83,62 @@ PROMISE_CHECK_SECONDS = 900
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
 
 
-def handlers() -> list[BaseHandler[Any, BotContext, Any]]:
-    """Every handler, in the order PTB tries them: the first that matches an update wins."""
+def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
+    """The bot's routing table: PTB tries these in order and the first match wins.
+
+    Who may use each handler is declared on the handler itself (handlers/access.py).
+    """
     private = filters.ChatType.PRIVATE
     fresh = filters.UpdateType.MESSAGE  # edits (live-location updates included) are ignored
+    text = filters.TEXT & ~filters.COMMAND
     return [
-        # Commands
+        # --- commands -------------------------------------------------------------------
+        # anyone
         CommandHandler("start", onboarding.start, filters=private),
         CommandHandler("help", start.help_command),
         CommandHandler("language", start.language_command, filters=private),
         CommandHandler("privacy", onboarding.privacy, filters=private),
         CommandHandler("delete", onboarding.delete, filters=private),
+        # riders
         CommandHandler("report", report.report_command, filters=private),
         CommandHandler("cancel", report.cancel, filters=private),
         CommandHandler("my", report.my_reports, filters=private),
-        CommandHandler("queue", moderation.queue_command, filters=private),
-        CommandHandler("mods", moderation.mods_command),
-        CommandHandler("stats", stats.stats_command),
         CommandHandler("balance", money.balance_command, filters=private),
         CommandHandler("history", money.history_command, filters=private),
         CommandHandler("payee", money.payee_command, filters=private),
+        # moderators
+        CommandHandler("queue", moderators.queue_command, filters=private),
+        CommandHandler("stats", stats.stats_command),
+        # admins (answered only in a private chat or the finance chat)
+        CommandHandler("mods", moderators.mods_command),
         CommandHandler("reverse", money.reverse_command),
         CommandHandler("payout", money.payout_command),
         CommandHandler("audit", money.audit_command),
         CommandHandler("batches", money.batches_command),
         CommandHandler("batch", money.batch_command),
-        # Payout details: only a reply to the bot's 💳 prompt, confirmed with a button
-        MessageHandler(
-            private & fresh & money.PAYEE_PROMPT_REPLY & filters.TEXT & ~filters.COMMAND,
-            money.on_payee_reply,
-        ),
-        CallbackQueryHandler(money.on_payee_button, pattern=f"^{money.CALLBACK_PAYEE}"),
-        # Buttons
-        CallbackQueryHandler(moderation.on_button, pattern=f"^{moderation.CALLBACK}"),
-        CallbackQueryHandler(money.on_mark_paid, pattern=f"^{money.CALLBACK_PAID}"),
-        CallbackQueryHandler(start.language_chosen, pattern=f"^{start.LANGUAGE_CALLBACK}"),
-        CallbackQueryHandler(onboarding.on_consent, pattern=f"^{onboarding.CALLBACK_CONSENT}$"),
-        CallbackQueryHandler(onboarding.on_delete, pattern=f"^{onboarding.CALLBACK_DELETE}"),
+        # --- buttons, by the verb in their data (handlers/callbacks.py) --------------------
+        CallbackQueryHandler(onboarding.on_consent, pattern=pattern(consent.AGREE)),
+        CallbackQueryHandler(onboarding.on_delete, pattern=pattern(onboarding.ERASE)),
+        CallbackQueryHandler(start.language_chosen, pattern=pattern(start.CHOOSE_LANGUAGE)),
+        CallbackQueryHandler(report.on_draft_button, pattern=pattern(*report.DRAFT_BUTTONS)),
+        CallbackQueryHandler(report.on_submit, pattern=pattern(report.SUBMIT)),
+        CallbackQueryHandler(report.on_cancel_button, pattern=pattern(report.CANCEL)),
+        CallbackQueryHandler(review.on_decision, pattern=pattern(*review_card.DECISIONS)),
+        CallbackQueryHandler(review.on_menu, pattern=pattern(*review_card.MENUS)),
         CallbackQueryHandler(
-            report.on_photo_location, pattern=f"^{report.CALLBACK_PHOTO_LOCATION}"
+            money.on_payee_button, pattern=pattern(money.CONFIRM_PAYEE, money.CANCEL_PAYEE)
         ),
-        CallbackQueryHandler(report.on_category, pattern=f"^{report.CALLBACK_CATEGORY}"),
-        CallbackQueryHandler(report.on_skip, pattern=f"^{report.CALLBACK_SKIP}"),
-        CallbackQueryHandler(report.on_edit, pattern=f"^{report.CALLBACK_EDIT}"),
-        CallbackQueryHandler(report.on_submit, pattern=f"^{report.CALLBACK_SUBMIT}"),
-        CallbackQueryHandler(report.on_cancel_button, pattern=f"^{report.CALLBACK_CANCEL}"),
-        # A moderator's question for a rider: a reply to the bot's prompt
+        CallbackQueryHandler(money.on_mark_paid, pattern=pattern(money.MARK_PAID)),
+        # --- answers to the bot's own questions: replies to its prompts (handlers/prompts.py)
+        MessageHandler(review.ASK_PROMPT_REPLY & text & fresh, review.on_question),
+        MessageHandler(private & money.PAYEE_PROMPT_REPLY & text & fresh, money.on_payee_reply),
+        # --- the rider's keyboard, by its labels in every language ------------------------
+        MessageHandler(private & KeyboardLabel(texts, "keyboard.cancel") & fresh, report.cancel),
         MessageHandler(
-            moderation.ASK_PROMPT_REPLY & filters.TEXT & ~filters.COMMAND & fresh,
-            moderation.on_question,
+            private & KeyboardLabel(texts, "keyboard.report", "keyboard.location") & fresh,
+            report.report_command,
         ),
-        # A rider's messages
+        # --- what a rider sends -------------------------------------------------------------
         MessageHandler(private & fresh & (filters.PHOTO | filters.Document.ALL), report.on_photo),
         MessageHandler(private & fresh & filters.LOCATION, report.on_location),
         MessageHandler(
@@ -128,8 +147,9 @@ def handlers() -> list[BaseHandler[Any, BotContext, Any]]:
             & (filters.VIDEO | filters.ANIMATION | filters.Sticker.ALL | filters.VIDEO_NOTE),
             report.on_unsupported_media,
         ),
-        MessageHandler(private & fresh & filters.TEXT & ~filters.COMMAND, report.on_text),
-        # Last: whatever nobody recognised.
+        # free text: the answer to a moderator's open question, else the draft's description
+        MessageHandler(private & fresh & text, report.on_rider_text),
+        # --- last: whatever nobody recognised ---------------------------------------------------
         CallbackQueryHandler(start.stale_button),
         MessageHandler(private & fresh, start.unknown),
     ]
@@ -157,7 +177,7 @@ def build_application(settings: Settings) -> BotApplication:
     async def post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         await runtime.db.open()
         await start.set_command_menus(app.bot, texts)
-        senders.append(asyncio.create_task(moderation.card_sender(app, runtime.card_wake)))
+        senders.append(asyncio.create_task(review.card_sender(app, runtime.card_wake)))
         senders.append(asyncio.create_task(notify.deliver_notices(app)))
         log.info("started as @%s", app.bot.username)
 
@@ -189,7 +209,7 @@ def build_application(settings: Settings) -> BotApplication:
         .build()
     )
     app.bot_data["runtime"] = runtime
-    for handler in handlers():
+    for handler in handlers(texts):
         handler.callback = logged(handler.callback)
         app.add_handler(handler)
     app.add_error_handler(on_error)
@@ -235,7 +255,7 @@ def schedule_jobs(app: BotApplication) -> None:
     """Recurring work. Jobs are not persisted: each one asks the database what is due."""
     assert app.job_queue is not None
     app.job_queue.run_repeating(jobs.sweep_drafts, interval=DRAFT_SWEEP_SECONDS, first=30)
-    app.job_queue.run_repeating(moderation.promise_job, interval=PROMISE_CHECK_SECONDS, first=60)
+    app.job_queue.run_repeating(jobs.promise_job, interval=PROMISE_CHECK_SECONDS, first=60)
     settings = app.bot_data["runtime"].settings
     zone = settings.timezone
     # The cron only wakes the job; the database decides which periods are due, so a run

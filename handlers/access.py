@@ -74,17 +74,21 @@ async def admitted(audience: Audience, update: Update, context: BotContext) -> b
 
 
 async def refuse(audience: Audience, update: Update, context: BotContext) -> None:
+    """Tell someone outside the audience so briefly; in a group, an admin's command is
+    simply not answered, so onlookers learn nothing."""
+    say = Speaker(update, context)
     if audience == Audience.RIDERS:
-        if update.callback_query is not None:
-            await Speaker(update, context).alert()
+        await say.alert()
         await ask_consent(update, context)
         return
     key = "admin.only" if audience == Audience.ADMINS else "moderation.refused.not_moderator"
-    say = Speaker(update, context)
     if update.callback_query is not None:
         await say.alert(key, popup=True)
-    else:
-        await say.reply(key)
+        return
+    chat = update.effective_chat
+    if audience == Audience.ADMINS and (chat is None or chat.type != "private"):
+        return
+    await say.reply(key)
 
 
 def audience_of(handler: object) -> Audience | None:

@@ -51,7 +51,8 @@ class Pressed:
 
     def number(self) -> int | None:
         """The argument as a number, or None when it is not one."""
-        return int(self.argument) if self.argument.lstrip("-").isdigit() else None
+        digits = self.argument.removeprefix("-")
+        return int(self.argument) if digits.isascii() and digits.isdigit() else None
 
 
 def parse(data: str | None) -> Pressed | None:

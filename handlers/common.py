@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from telegram import Update, User
+from telegram import User
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from locales import Texts
@@ -53,17 +53,3 @@ async def language_of(context: BotContext, user: User | None) -> str:
     if user is None:
         return context.runtime.languages.default
     return await context.runtime.languages.of(user.id, user.language_code)
-
-
-async def reply(update: Update, context: BotContext, key: str, /, **params: Any) -> None:
-    """Answer in the chat of `update` with the message `key` in the user's language.
-
-    Keyword arguments that are not placeholders of the message (`reply_markup`) go to Telegram.
-    """
-    chat = update.effective_chat
-    if chat is None:
-        return
-    markup = params.pop("reply_markup", None)
-    language = await language_of(context, update.effective_user)
-    text = context.runtime.texts.get(language, key, **params)
-    await context.bot.send_message(chat.id, text, reply_markup=markup)

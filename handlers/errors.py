@@ -7,7 +7,8 @@ import logging
 from telegram import Update
 from telegram.error import Forbidden, TelegramError
 
-from handlers.common import BotContext, language_of
+from handlers.common import BotContext
+from handlers.speak import Speaker
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +30,6 @@ async def on_error(update: object, context: BotContext) -> None:
     if chat is None or chat.type != "private" or isinstance(error, Forbidden):
         return
     try:
-        language = await language_of(context, update.effective_user)
-        await context.bot.send_message(
-            chat.id, context.runtime.texts.get(language, "error.generic")
-        )
+        await Speaker(update, context).reply("error.generic")
     except (TelegramError, OSError) as exc:
         log.warning("could not tell chat %s about the error: %r", chat.id, exc)

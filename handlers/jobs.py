@@ -7,6 +7,7 @@ import logging
 from datetime import datetime
 
 from handlers.common import BotContext
+from handlers.review import refresh_card
 from services import backup as backups
 from services.retention import purge
 
@@ -47,3 +48,22 @@ async def retention(context: BotContext) -> None:
         purged.erased_riders_photos,
         notices,
     )
+
+
+async def promise_job(context: BotContext) -> None:
+    """Keep the 24-hour promise: digests, escalations, riders' notices, expired questions."""
+    runtime = context.runtime
+    check = await runtime.moderation.promise_check()
+    for report_id in check.returned:  # back to pending: the card shows its buttons again
+        card = await runtime.moderation.card(report_id)
+        if card is not None:
+            await refresh_card(context, card)
+    if check.digest or check.escalated or check.breached or check.reminded or check.returned:
+        log.info(
+            "promise: digest %d, escalated %d, breached %d, questions reminded %d, expired %d",
+            check.digest,
+            check.escalated,
+            check.breached,
+            check.reminded,
+            len(check.returned),
+        )

@@ -11,37 +11,26 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 
-from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import filters
 
-from handlers.common import BotContext, language_of, reply
-from handlers.notify import split_message
+from handlers.access import Audience, allow
+from handlers.callbacks import Verb, parse
+from handlers.common import BotContext
+from handlers.prompts import PromptReply
+from handlers.speak import Speaker
 from services.money import PAYEE_MARK, Money, payee_prompt
 from services.payouts import BatchOutcome
 
 log = logging.getLogger(__name__)
 
-CALLBACK_PAID = "pay:"
-CALLBACK_PAYEE = "payee:"  # payee:ok:<token> / payee:no:<token>
+MARK_PAID = Verb("paid")  # item: the batch id
+CONFIRM_PAYEE = Verb("payok")  # item: the proposed details' token
+CANCEL_PAYEE = Verb("payno")
 ANNOUNCE_RETRY_SECONDS = 300
 BATCHES_LISTED = 10
-
-
-class _PayeePromptReply(filters.MessageFilter):
-    """A reply to the bot's payout details prompt: the only text read as payout details."""
-
-    def filter(self, message: Message) -> bool:
-        prompt = message.reply_to_message
-        return (
-            prompt is not None
-            and prompt.from_user is not None
-            and prompt.from_user.is_bot
-            and (prompt.text or "").startswith(PAYEE_MARK)
-        )
-
-
-PAYEE_PROMPT_REPLY = _PayeePromptReply()
+# Only a reply to the bot's payout details prompt is ever read as payout details.
+PAYEE_PROMPT_REPLY = PromptReply(PAYEE_MARK)
 
 
 def money(context: BotContext) -> Money:
@@ -51,57 +40,54 @@ def money(context: BotContext) -> Money:
 # --- riders -----------------------------------------------------------------------------
 
 
+@allow(Audience.RIDERS)
 async def balance_command(update: Update, context: BotContext) -> None:
     """/balance: points, unpaid, on the way, paid."""
     user = update.effective_user
     if user is None:
         return
-    texts = context.runtime.texts
-    language = await language_of(context, user)
+    say = Speaker(update, context)
     found = await money(context).balance(user.id)
     if found is None:
-        await reply(update, context, "my.none")
+        await say.reply("my.none")
         return
-    await reply(
-        update,
-        context,
+    await say.reply(
         "balance.text",
         points=found.points,
-        unpaid=texts.money(language, max(found.unpaid_fen, 0)),
-        on_the_way=texts.money(language, found.on_the_way_fen),
-        paid=texts.money(language, found.paid_fen),
+        unpaid=await say.money(max(found.unpaid_fen, 0)),
+        on_the_way=await say.money(found.on_the_way_fen),
+        paid=await say.money(found.paid_fen),
     )
 
 
+@allow(Audience.RIDERS)
 async def history_command(update: Update, context: BotContext) -> None:
     """/history: the latest ledger entries with their reports."""
     user = update.effective_user
-    chat = update.effective_chat
-    if user is None or chat is None:
+    if user is None:
         return
-    texts = context.runtime.texts
-    language = await language_of(context, user)
+    say = Speaker(update, context)
     entries = await money(context).history(user.id)
     if not entries:
-        await reply(update, context, "history.none")
+        await say.reply("history.none")
         return
-    zone = context.runtime.settings.timezone
-    lines = [texts.get(language, "history.header")]
+    t = await say.phrases()
+    lines = [t("history.header")]
     for entry in entries:
         lines.append(
-            texts.get(
-                language,
+            t(
                 f"history.{entry.kind}",
-                when=texts.when(language, datetime.fromtimestamp(entry.created_at, UTC), zone),
-                amount=texts.money(language, abs(entry.amount_fen)),
+                when=t.when(datetime.fromtimestamp(entry.created_at, UTC)),
+                amount=t.money(abs(entry.amount_fen)),
                 points=abs(entry.points),
                 reference=entry.report_reference or "-",
                 batch=entry.batch_key or "-",
             )
         )
-    await context.bot.send_message(chat.id, "\n".join(lines))
+    await say.send("\n".join(lines))
 
 
+@allow(Audience.RIDERS)
 async def payee_command(update: Update, context: BotContext) -> None:
     """/payee: show the payout details (masked) and ask for new ones."""
     user = update.effective_user
@@ -109,12 +95,8 @@ async def payee_command(update: Update, context: BotContext) -> None:
         return
     current = await money(context).current_payee(user.id)
     if current is not None:
-        await reply(
-            update,
-            context,
-            "payee.current",
-            name=current.masked_name,
-            account=current.masked_account,
+        await Speaker(update, context).reply(
+            "payee.current", name=current.masked_name, account=current.masked_account
         )
     await ask_payee(context, user.id)
 
@@ -124,138 +106,104 @@ async def ask_payee(context: BotContext, telegram_id: int) -> None:
     await context.runtime.outbox.send(payee_prompt(telegram_id))
 
 
+@allow(Audience.RIDERS)
 async def on_payee_reply(update: Update, context: BotContext) -> None:
     """A reply to the prompt: show the details masked with Confirm / Cancel, or refuse."""
     message = update.effective_message
     user = update.effective_user
     if message is None or user is None or message.text is None:
         return
+    say = Speaker(update, context)
     proposed = await money(context).propose_payee(user.id, message.text)
     if proposed is None:
-        await reply(update, context, "payee.problem.payee_format")
+        await say.reply("payee.problem.payee_format")
         await ask_payee(context, user.id)
         return
-    texts = context.runtime.texts
-    language = await language_of(context, user)
-    buttons = InlineKeyboardMarkup(
+    t = await say.phrases()
+    buttons = InlineKeyboardMarkup.from_row(
         [
-            [
-                InlineKeyboardButton(
-                    texts.get(language, "button.payee_confirm"),
-                    callback_data=f"{CALLBACK_PAYEE}ok:{proposed.token}",
-                ),
-                InlineKeyboardButton(
-                    texts.get(language, "button.payee_cancel"),
-                    callback_data=f"{CALLBACK_PAYEE}no:{proposed.token}",
-                ),
-            ]
+            InlineKeyboardButton(
+                t("button.payee_confirm"), callback_data=CONFIRM_PAYEE.data(proposed.token)
+            ),
+            InlineKeyboardButton(
+                t("button.payee_cancel"), callback_data=CANCEL_PAYEE.data(proposed.token)
+            ),
         ]
     )
-    await message.reply_text(
-        texts.get(
-            language,
-            "payee.confirm",
-            name=proposed.masked_name,
-            account=proposed.masked_account,
-        ),
+    await say.reply(
+        "payee.confirm",
+        name=proposed.masked_name,
+        account=proposed.masked_account,
         reply_markup=buttons,
     )
 
 
+@allow(Audience.RIDERS)
 async def on_payee_button(update: Update, context: BotContext) -> None:
     """Confirm stores the details shown; Cancel drops them. A stale button changes nothing."""
     query = update.callback_query
+    press = parse(query.data if query else None)
     user = update.effective_user
-    if query is None or user is None:
+    if query is None or press is None or user is None:
         return
-    texts = context.runtime.texts
-    language = await language_of(context, user)
-    _, _, rest = (query.data or "").partition(CALLBACK_PAYEE)
-    action, _, token_text = rest.partition(":")
-    token = int(token_text) if token_text.isdigit() else -1
+    say = Speaker(update, context)
     if isinstance(query.message, Message):
         with contextlib.suppress(BadRequest):
             await query.message.edit_reply_markup(None)
-    if action == "ok":
-        saved = await money(context).confirm_payee(user.id, token)
+    if press.verb is CONFIRM_PAYEE:
+        saved = await money(context).confirm_payee(user.id, press.item)
         if saved is None:
-            await query.answer(texts.get(language, "payee.stale"), show_alert=True)
+            await say.alert("payee.stale", popup=True)
             return
-        await query.answer()
-        await reply(
-            update, context, "payee.saved", name=saved.masked_name, account=saved.masked_account
-        )
+        await say.alert()
+        await say.reply("payee.saved", name=saved.masked_name, account=saved.masked_account)
         return
-    await money(context).cancel_payee(user.id, token)
-    await query.answer()
-    await reply(update, context, "payee.cancelled")
+    await money(context).cancel_payee(user.id, press.item)
+    await say.alert()
+    await say.reply("payee.cancelled")
 
 
-# --- admins -----------------------------------------------------------------------------
+# --- admins (in a private chat or the finance chat; see handlers/access.py) ----------------
 
 
-async def _admin(update: Update, context: BotContext) -> bool:
-    """An admin, in a private chat with the bot or in the finance chat. Elsewhere (a group)
-    nothing is said, so onlookers learn nothing; a non-admin in private is told it's admins'."""
-    user, chat = update.effective_user, update.effective_chat
-    if user is None or chat is None:
-        return False
-    is_admin = context.runtime.moderation.is_admin(user.id)
-    in_finance = chat.id == context.runtime.settings.finance_chat_id
-    if chat.type != Chat.PRIVATE and not in_finance:
-        return False
-    if is_admin:
-        return True
-    await reply(update, context, "admin.only")
-    return False
-
-
+@allow(Audience.ADMINS)
 async def reverse_command(update: Update, context: BotContext) -> None:
     """/reverse <reference> <reason>: take back an approved report's reward."""
-    if not await _admin(update, context):
-        return
+    say = Speaker(update, context)
     args = context.args or []
     if len(args) < 2:
-        await reply(update, context, "reverse.usage")
+        await say.reply("reverse.usage")
         return
     reference, reason = args[0].upper(), " ".join(args[1:])
     outcome = await money(context).reverse(reference, reason)
     if isinstance(outcome, str):
-        await reply(update, context, f"reverse.problem.{outcome}", reference=reference)
+        await say.reply(f"reverse.problem.{outcome}", reference=reference)
         return
-    texts = context.runtime.texts
-    language = await language_of(context, update.effective_user)
     key = "reverse.done" if outcome.created else "reverse.already"
-    await reply(
-        update, context, key, reference=reference, amount=texts.money(language, outcome.amount_fen)
-    )
+    await say.reply(key, reference=reference, amount=await say.money(outcome.amount_fen))
 
 
+@allow(Audience.ADMINS)
 async def payout_command(update: Update, context: BotContext) -> None:
     """/payout: pay everything approved and unpaid now; the file comes back at once."""
-    if not await _admin(update, context):
-        return
     outcome = await money(context).adhoc_batch()
     if outcome.nothing_to_pay:
         await money(context).remind_missing(outcome.missing_payee)
-        await reply(update, context, "payout.nothing", waiting=len(outcome.missing_payee))
+        await Speaker(update, context).reply("payout.nothing", waiting=len(outcome.missing_payee))
         return
     await announce(context, outcome)
 
 
+@allow(Audience.ADMINS)
 async def audit_command(update: Update, context: BotContext) -> None:
     """/audit: check the money invariants; OK or each violation."""
-    chat = update.effective_chat
-    if chat is None or not await _admin(update, context):
-        return
+    say = Speaker(update, context)
     problems = await money(context).audit()
     if not problems:
-        await reply(update, context, "audit.ok")
+        await say.reply("audit.ok")
         return
-    language = await language_of(context, update.effective_user)
-    header = context.runtime.texts.get(language, "audit.problems", count=len(problems))
-    for piece in split_message("\n".join([header, *problems])):
-        await context.bot.send_message(chat.id, piece)
+    header = await say.text("audit.problems", count=len(problems))
+    await say.send("\n".join([header, *problems]))
 
 
 async def payout_job(context: BotContext) -> None:
@@ -345,7 +293,7 @@ async def _send_files(
         button = InlineKeyboardMarkup.from_button(
             InlineKeyboardButton(
                 texts.get(language, "button.mark_paid"),
-                callback_data=f"{CALLBACK_PAID}{outcome.batch_id}",
+                callback_data=MARK_PAID.data(outcome.batch_id),
             )
         )
     try:
@@ -363,25 +311,20 @@ async def _send_files(
     return True
 
 
+@allow(Audience.ADMINS)
 async def batches_command(update: Update, context: BotContext) -> None:
     """/batches: the recent batches, one line each, with their state and who did what."""
-    chat = update.effective_chat
-    if chat is None or not await _admin(update, context):
-        return
+    say = Speaker(update, context)
     found = await money(context).recent_batches(BATCHES_LISTED)
     if not found:
-        await reply(update, context, "batches.none")
+        await say.reply("batches.none")
         return
-    texts = context.runtime.texts
-    language = await language_of(context, update.effective_user)
-    zone = context.runtime.settings.timezone
+    t = await say.phrases()
 
     def when(seconds: int | None) -> str:
-        if seconds is None:
-            return "-"
-        return texts.when(language, datetime.fromtimestamp(seconds, UTC), zone)
+        return "-" if seconds is None else t.when(datetime.fromtimestamp(seconds, UTC))
 
-    lines = [texts.get(language, "batches.header")]
+    lines = [t("batches.header")]
     for batch in found:
         state = (
             "paid"
@@ -393,69 +336,63 @@ async def batches_command(update: Update, context: BotContext) -> None:
             else "unsent"
         )
         lines.append(
-            texts.get(
-                language,
+            t(
                 "batches.line",
                 batch=batch.period_key,
-                state=texts.get(language, f"batches.state.{state}"),
+                state=t(f"batches.state.{state}"),
                 count=batch.line_count,
-                total=texts.money(language, batch.total_fen),
+                total=t.money(batch.total_fen),
                 announced=when(batch.announced_at),
                 paid=when(batch.paid_at),
                 paid_by=batch.paid_by if batch.paid_by is not None else "-",
             )
         )
-    for piece in split_message("\n".join(lines)):
-        await context.bot.send_message(chat.id, piece)
+    await say.send("\n".join(lines))
 
 
+@allow(Audience.ADMINS)
 async def batch_command(update: Update, context: BotContext) -> None:
     """/batch <key>: a copy of the batch's files, same bytes, without a mark-paid button."""
     chat = update.effective_chat
-    if chat is None or not await _admin(update, context):
+    if chat is None:
         return
+    say = Speaker(update, context)
     args = context.args or []
     if len(args) != 1:
-        await reply(update, context, "batch.usage")
+        await say.reply("batch.usage")
         return
     outcome = await money(context).batch_files(args[0])
     if outcome is None or outcome.files is None:
-        await reply(update, context, "batch.unknown", batch=args[0])
+        await say.reply("batch.unknown", batch=args[0])
         return
     if not await _send_files(context, chat.id, outcome, copy=True):
-        await reply(update, context, "batch.unknown", batch=args[0])
+        await say.reply("batch.unknown", batch=args[0])
 
 
+@allow(Audience.ADMINS)
 async def on_mark_paid(update: Update, context: BotContext) -> None:
     """An admin's "mark paid" button under a payout file: the first press marks it (and the
     riders are told in that transaction); any later press says who marked it and when."""
     query = update.callback_query
+    press = parse(query.data if query else None)
     user = update.effective_user
-    if query is None or user is None:
+    if query is None or press is None or user is None:
         return
-    texts = context.runtime.texts
-    language = await language_of(context, user)
-    if not context.runtime.moderation.is_admin(user.id):
-        await query.answer(texts.get(language, "admin.only"), show_alert=True)
-        return
-    batch = (query.data or "").removeprefix(CALLBACK_PAID)
-    outcome = await money(context).mark_paid(int(batch) if batch.isdigit() else -1, user.id)
+    say = Speaker(update, context)
+    outcome = await money(context).mark_paid(press.item, user.id)
     if isinstance(query.message, Message) and outcome.status == "paid":
         with contextlib.suppress(BadRequest):
             await query.message.edit_reply_markup(None)
     if outcome.marked:
-        await query.answer(texts.get(language, "payout.marked", batch=outcome.period_key or "-"))
+        await say.alert("payout.marked", batch=outcome.period_key or "-")
     elif outcome.status == "paid" and outcome.paid_at is not None:
-        zone = context.runtime.settings.timezone
-        await query.answer(
-            texts.get(
-                language,
-                "payout.already_paid",
-                batch=outcome.period_key or "-",
-                admin=outcome.paid_by or "-",
-                when=texts.when(language, datetime.fromtimestamp(outcome.paid_at, UTC), zone),
-            ),
-            show_alert=True,
+        t = await say.phrases()
+        await say.alert(
+            "payout.already_paid",
+            popup=True,
+            batch=outcome.period_key or "-",
+            admin=outcome.paid_by or "-",
+            when=t.when(datetime.fromtimestamp(outcome.paid_at, UTC)),
         )
     else:
-        await query.answer(texts.get(language, "payout.not_markable"), show_alert=True)
+        await say.alert("payout.not_markable", popup=True)

@@ -1,16 +1,21 @@
-"""Consent and the rider's own data: /start, the privacy notice, /privacy and /delete."""
+"""Consent and the rider's own data: /start, the agree button, /privacy and /delete."""
 
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 
-from handlers.common import BotContext, language_of
-from handlers.report import HELD_PHOTO, drop_buttons, main_keyboard, on_photo, send
+from handlers.access import Audience, allow
+from handlers.callbacks import Verb, parse
+from handlers.common import BotContext
+from handlers.consent import AGREE, ask_consent, privacy_notice
+from handlers.report import HELD_PHOTO, drop_buttons, main_keyboard, on_photo
+from handlers.speak import Speaker
 
-CALLBACK_CONSENT = "consent:yes"
-CALLBACK_DELETE = "delete:"
+ERASE = Verb("delete")  # argument: "yes" erases, "no" keeps everything
+__all__ = ["AGREE", "ERASE", "delete", "on_consent", "on_delete", "privacy", "start"]
 
 
+@allow(Audience.ANYONE)
 async def start(update: Update, context: BotContext) -> None:
     """A new user: welcome and the privacy notice; a returning rider: welcome back."""
     user = update.effective_user
@@ -20,13 +25,12 @@ async def start(update: Update, context: BotContext) -> None:
     if not await reporting.has_consented(user.id):
         await ask_consent(update, context)
         return
-    texts = context.runtime.texts
-    language = await language_of(context, user)
+    say = Speaker(update, context)
+    t = await say.phrases()
     counts = await reporting.status_counts(user.id)
     submitted = sum(n for status, n in counts.items() if status not in ("draft", "expired"))
     lines = [
-        texts.get(
-            language,
+        t(
             "start.welcome_back",
             name=user.first_name,
             submitted=submitted,
@@ -35,103 +39,71 @@ async def start(update: Update, context: BotContext) -> None:
         )
     ]
     if counts.get("draft"):
-        lines.append(texts.get(language, "start.draft_waiting"))
-    await send(update, context, "\n".join(lines), main_keyboard(context, language))
+        lines.append(t("start.draft_waiting"))
+    await say.send("\n".join(lines), reply_markup=main_keyboard(t))
 
 
-async def ask_consent(update: Update, context: BotContext) -> None:
-    """The welcome, what we keep and why, and the agree button."""
-    texts = context.runtime.texts
-    user = update.effective_user
-    language = await language_of(context, user)
-    text = "\n\n".join(
-        [
-            texts.get(language, "start.greeting", name=user.first_name if user else ""),
-            privacy_notice(context, language),
-        ]
-    )
-    button = InlineKeyboardButton(
-        texts.get(language, "button.agree"), callback_data=CALLBACK_CONSENT
-    )
-    await send(update, context, text, InlineKeyboardMarkup.from_button(button))
-
-
-def privacy_notice(context: BotContext, language: str) -> str:
-    settings = context.runtime.settings
-    return context.runtime.texts.get(
-        language,
-        "privacy.notice",
-        days=settings.programme.photo_retention_days,
-        backup_days=settings.backups_kept,  # one backup a day (see bot.py), the newest kept
-    )
-
-
+@allow(Audience.ANYONE)
 async def on_consent(update: Update, context: BotContext) -> None:
     """The agree button: remember consent, then carry on with any photo sent before it."""
-    query = update.callback_query
     user = update.effective_user
-    if query is None or user is None:
+    if update.callback_query is None or user is None:
         return
-    await query.answer()
-    language = await language_of(context, user)
-    await context.runtime.reporting.consent(user.id, language)
+    say = Speaker(update, context)
+    await say.alert()
+    await context.runtime.reporting.consent(user.id, await say.language())
     context.runtime.languages.forget(user.id)
     held = context.user_data.pop(HELD_PHOTO, None) if context.user_data is not None else None
     if isinstance(held, Message):
-        await send(update, context, context.runtime.texts.get(language, "start.agreed_with_photo"))
-        update_with_photo = Update(update.update_id, message=held)
-        await on_photo(update_with_photo, context)
+        await say.reply("start.agreed_with_photo")
+        await on_photo(Update(update.update_id, message=held), context)
         return
-    texts = context.runtime.texts
-    await send(
-        update,
-        context,
-        texts.get(language, "start.agreed", max=context.runtime.settings.programme.max_photos),
-        main_keyboard(context, language),
+    await say.reply(
+        "start.agreed",
+        max=context.runtime.settings.programme.max_photos,
+        reply_markup=main_keyboard(await say.phrases()),
     )
 
 
+@allow(Audience.ANYONE)
 async def privacy(update: Update, context: BotContext) -> None:
     """/privacy: what is kept, who sees it, for how long."""
-    language = await language_of(context, update.effective_user)
-    await send(update, context, privacy_notice(context, language))
+    say = Speaker(update, context)
+    await say.send(await privacy_notice(say))
 
 
+@allow(Audience.ANYONE)
 async def delete(update: Update, context: BotContext) -> None:
     """/delete: ask for confirmation before erasing anything."""
-    texts = context.runtime.texts
-    language = await language_of(context, update.effective_user)
+    say = Speaker(update, context)
+    t = await say.phrases()
     buttons = InlineKeyboardMarkup.from_row(
         [
-            InlineKeyboardButton(
-                texts.get(language, "button.delete_confirm"), callback_data=f"{CALLBACK_DELETE}yes"
-            ),
-            InlineKeyboardButton(
-                texts.get(language, "button.delete_keep"), callback_data=f"{CALLBACK_DELETE}no"
-            ),
+            InlineKeyboardButton(t("button.delete_confirm"), callback_data=ERASE.data(1, "yes")),
+            InlineKeyboardButton(t("button.delete_keep"), callback_data=ERASE.data(1, "no")),
         ]
     )
     backup_days = context.runtime.settings.backups_kept
-    await send(
-        update, context, texts.get(language, "delete.confirm", backup_days=backup_days), buttons
-    )
+    await say.reply("delete.confirm", backup_days=backup_days, reply_markup=buttons)
 
 
+@allow(Audience.ANYONE)
 async def on_delete(update: Update, context: BotContext) -> None:
     """The confirmation buttons of /delete."""
     query = update.callback_query
+    press = parse(query.data if query else None)
     user = update.effective_user
-    if query is None or user is None:
+    if query is None or press is None or user is None:
         return
-    await query.answer()
-    language = await language_of(context, user)
-    texts = context.runtime.texts
+    say = Speaker(update, context)
+    await say.alert()
+    await say.language()  # answered in the language they used, even after erasing it
     await drop_buttons(query.message)
-    if query.data != f"{CALLBACK_DELETE}yes":
-        await send(update, context, texts.get(language, "delete.kept"))
+    if press.argument != "yes":
+        await say.reply("delete.kept")
         return
     await context.runtime.reporting.erase(user.id)
     context.runtime.languages.forget(user.id)
     if context.user_data is not None:
         context.user_data.pop(HELD_PHOTO, None)
-    await send(update, context, texts.get(language, "delete.done"))
+    await say.reply("delete.done")

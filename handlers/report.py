@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 from telegram import (
     InlineKeyboardButton,
@@ -19,75 +20,63 @@ from telegram import (
 )
 from telegram.error import BadRequest, NetworkError, TelegramError
 
-from handlers.common import BotContext, language_of
-from handlers.moderation import refresh_card
+from handlers.access import Audience, allow
+from handlers.callbacks import Pressed, Verb, parse
+from handlers.common import BotContext
+from handlers.consent import ask_consent
+from handlers.review import refresh_card
+from handlers.speak import Speaker
 from handlers.start import unknown
-from locales import LANGUAGES
+from locales import Phrases
 from services.photos import DEFAULT_MAX_BYTES, PhotoProblem, PhotoRejected
 from services.reporting import Draft, Refusal, Refused, Reporting, Step, Submitted
 
-CALLBACK_PHOTO_LOCATION = "loc:"
-CALLBACK_CATEGORY = "cat:"
-CALLBACK_SKIP = "skip:"  # skip the description, or keep the one already written
-CALLBACK_EDIT = "edit:"  # from the summary back to the description step
-CALLBACK_SUBMIT = "sub:"
-CALLBACK_CANCEL = "can:"
+# Buttons under the draft's steps; each carries the draft's id, so an old draft's is refused.
+USE_PHOTO_LOCATION = Verb("loc")
+CATEGORY = Verb("cat")  # argument: the category key
+SKIP = Verb("skip")  # skip the description, or keep the one already written
+EDIT = Verb("edit")  # from the summary back to the description step
+SUBMIT = Verb("sub")
+CANCEL = Verb("can")
 HELD_PHOTO = "held_photo"  # a photo sent before consent, kept in memory only
 ALBUM_SETTLE_SECONDS = 1.0
 DOWNLOAD_ATTEMPTS = 3
 
 
-def workflow(context: BotContext) -> Reporting:
+def reporting(context: BotContext) -> Reporting:
     return context.runtime.reporting
 
 
-def button_texts(context: BotContext, key: str) -> set[str]:
-    """A reply-keyboard label in every language (riders may have switched since)."""
-    return {context.runtime.texts.get(language, key) for language in LANGUAGES}
-
-
-def main_keyboard(context: BotContext, language: str) -> ReplyKeyboardMarkup:
+def main_keyboard(t: Phrases) -> ReplyKeyboardMarkup:
     """The persistent keyboard with the one button that starts a report."""
-    label = context.runtime.texts.get(language, "keyboard.report")
-    return ReplyKeyboardMarkup([[label]], resize_keyboard=True, is_persistent=True)
+    return ReplyKeyboardMarkup([[t("keyboard.report")]], resize_keyboard=True, is_persistent=True)
 
 
-def draft_keyboard(context: BotContext, language: str) -> ReplyKeyboardMarkup:
-    texts = context.runtime.texts
+def draft_keyboard(t: Phrases) -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(
         [
-            [KeyboardButton(texts.get(language, "keyboard.location"), request_location=True)],
-            [texts.get(language, "keyboard.cancel")],
+            [KeyboardButton(t("keyboard.location"), request_location=True)],
+            [t("keyboard.cancel")],
         ],
         resize_keyboard=True,
         is_persistent=True,
     )
 
 
-async def send(update: Update, context: BotContext, text: str, markup: object = None) -> None:
-    chat = update.effective_chat
-    if chat is not None:
-        await context.bot.send_message(chat.id, text, reply_markup=markup)  # type: ignore[arg-type]
-
-
 async def show_step(update: Update, context: BotContext, draft: Draft, lead: str = "") -> None:
     """Tell the rider what we have and ask for the draft's next step, with its buttons."""
-    texts = context.runtime.texts
-    language = await language_of(context, update.effective_user)
+    say = Speaker(update, context)
+    t = await say.phrases()
     programme = context.runtime.settings.programme
-
-    def t(key: str, **params: object) -> str:
-        return texts.get(language, key, **params)
-
     lines = [lead] if lead else []
     if draft.description and draft.step in (Step.PHOTOS, Step.CATEGORY):
         lines.append(t("report.description_so_far", description=draft.description))
-    markup: object
+    markup: ReplyKeyboardMarkup | InlineKeyboardMarkup
     if draft.step == Step.PHOTOS:
         lines.append(t("report.ask_location", count=draft.photo_count, max=programme.max_photos))
-        markup = draft_keyboard(context, language)
+        markup = draft_keyboard(t)
         if draft.photo_gps is not None:
-            await send(update, context, "\n".join(lines), markup)
+            await say.send("\n".join(lines), reply_markup=markup)
             lat, lon = draft.photo_gps
             lines = [
                 t("report.offer_photo_location", latitude=f"{lat:.5f}", longitude=f"{lon:.5f}")
@@ -95,17 +84,16 @@ async def show_step(update: Update, context: BotContext, draft: Draft, lead: str
             markup = InlineKeyboardMarkup.from_button(
                 InlineKeyboardButton(
                     t("button.use_photo_location"),
-                    callback_data=f"{CALLBACK_PHOTO_LOCATION}{draft.id}",
+                    callback_data=USE_PHOTO_LOCATION.data(draft.id),
                 )
             )
     elif draft.step == Step.CATEGORY:
-        if workflow(context).location_mismatch(draft):
+        if reporting(context).location_mismatch(draft):
             lines.append(t("report.location_mismatch", metres=round(draft.photo_distance_m or 0)))
         lines.append(t("report.ask_category"))
         buttons = [
             InlineKeyboardButton(
-                category.name(language),
-                callback_data=f"{CALLBACK_CATEGORY}{draft.id}:{category.key}",
+                category.name(t.language), callback_data=CATEGORY.data(draft.id, category.key)
             )
             for category in programme.categories
         ]
@@ -120,65 +108,55 @@ async def show_step(update: Update, context: BotContext, draft: Draft, lead: str
             lines.append(t("report.ask_description", max=max_chars))
         label = t("button.keep") if draft.description else t("button.skip")
         markup = InlineKeyboardMarkup.from_button(
-            InlineKeyboardButton(label, callback_data=f"{CALLBACK_SKIP}{draft.id}")
+            InlineKeyboardButton(label, callback_data=SKIP.data(draft.id))
         )
     else:
-        lines.append(summary(context, language, draft))
+        lines.append(summary(context, t, draft))
         markup = InlineKeyboardMarkup(
             [
                 [
-                    InlineKeyboardButton(
-                        t("button.submit"), callback_data=f"{CALLBACK_SUBMIT}{draft.id}"
-                    ),
-                    InlineKeyboardButton(
-                        t("button.cancel"), callback_data=f"{CALLBACK_CANCEL}{draft.id}"
-                    ),
+                    InlineKeyboardButton(t("button.submit"), callback_data=SUBMIT.data(draft.id)),
+                    InlineKeyboardButton(t("button.cancel"), callback_data=CANCEL.data(draft.id)),
                 ],
                 [
                     InlineKeyboardButton(
-                        t("button.edit_description"), callback_data=f"{CALLBACK_EDIT}{draft.id}"
+                        t("button.edit_description"), callback_data=EDIT.data(draft.id)
                     )
                 ],
             ]
         )
-    await send(update, context, "\n".join(lines), markup)
+    await say.send("\n".join(lines), reply_markup=markup)
 
 
-def summary(context: BotContext, language: str, draft: Draft) -> str:
-    texts = context.runtime.texts
+def summary(context: BotContext, t: Phrases, draft: Draft) -> str:
     category = context.runtime.settings.programme.category(draft.category or "")
     lat, lon = draft.location or (0.0, 0.0)
-    return texts.get(
-        language,
+    return t(
         "report.summary",
         photos=draft.photo_count,
         latitude=f"{lat:.5f}",
         longitude=f"{lon:.5f}",
-        category=category.name(language) if category else "-",
-        description=draft.description or texts.get(language, "report.no_description"),
+        category=category.name(t.language) if category else "-",
+        description=draft.description or t("report.no_description"),
     )
 
 
 async def refuse(update: Update, context: BotContext, refused: Refused) -> None:
     """Explain a refusal in the rider's language, then show where their draft stands."""
     if refused.reason == Refusal.NOT_CONSENTED:
-        from handlers.onboarding import ask_consent  # onboarding imports this module
-
         await ask_consent(update, context)
         return
     text = await refusal_text(update, context, refused)
     user = update.effective_user
-    draft = await workflow(context).draft(user.id) if user else None
+    draft = await reporting(context).draft(user.id) if user else None
     if draft is not None and refused.reason not in (Refusal.STALE_BUTTON,):
         await show_step(update, context, draft, lead=text)
     else:
-        await send(update, context, text)
+        await Speaker(update, context).send(text)
 
 
 async def refusal_text(update: Update, context: BotContext, refused: Refused) -> str:
-    language = await language_of(context, update.effective_user)
-    return context.runtime.texts.get(
-        language,
+    return await Speaker(update, context).text(
         f"report.refused.{refused.reason.value}",
         reference=refused.reference or "",
         limit=refused.limit or 0,
@@ -188,6 +166,7 @@ async def refusal_text(update: Update, context: BotContext, refused: Refused) ->
 # --- photos -----------------------------------------------------------------------------
 
 
+@allow(Audience.ANYONE)
 async def on_photo(update: Update, context: BotContext) -> None:
     """A photo (as a picture or an image file) starts a report or adds to the draft."""
     message = update.effective_message
@@ -213,16 +192,16 @@ async def on_photo(update: Update, context: BotContext) -> None:
     if size is not None and size > DEFAULT_MAX_BYTES:
         await photo_problem(update, context, PhotoProblem.TOO_LARGE)
         return
-    reporting = workflow(context)
+    service = reporting(context)
     question = await context.runtime.moderation.open_question(user.id)
     if question is not None:
-        refused = await reporting.take_photo_slot(user.id)
+        refused = await service.take_photo_slot(user.id)
         if refused is not None:
             await refuse(update, context, refused)
             return
         data = await download(context, file_id)
         try:
-            refused = await reporting.attach_photo(question, unique_id, data)
+            refused = await service.attach_photo(question, unique_id, data)
         except PhotoRejected as rejected:
             await photo_problem(update, context, rejected.reason)
             return
@@ -231,7 +210,7 @@ async def on_photo(update: Update, context: BotContext) -> None:
             return
         await answer_question(update, context, message.caption or "📷")
         return
-    refusal = await reporting.check_photo_allowed(user.id, unique_id)
+    refusal = await service.check_photo_allowed(user.id, unique_id)
     if refusal is not None and refusal.reason == Refusal.NOT_CONSENTED:
         if context.user_data is not None:
             context.user_data[HELD_PHOTO] = message
@@ -251,7 +230,7 @@ async def add_photo(
     assert user is not None
     data = await download(context, file_id)
     try:
-        outcome = await workflow(context).add_photo(user.id, unique_id, data)
+        outcome = await reporting(context).add_photo(user.id, unique_id, data)
     except PhotoRejected as rejected:
         await photo_problem(update, context, rejected.reason)
         return
@@ -260,9 +239,9 @@ async def add_photo(
         return
     if message.caption:
         # The rider's words about the photo (an album carries one, on one of its messages).
-        with_caption = await workflow(context).add_to_description(user.id, message.caption)
+        with_caption = await reporting(context).add_to_description(user.id, message.caption)
         if isinstance(with_caption, Refused):
-            await send(update, context, await refusal_text(update, context, with_caption))
+            await Speaker(update, context).send(await refusal_text(update, context, with_caption))
         else:
             outcome = with_caption
     if message.media_group_id and context.job_queue is not None:
@@ -301,7 +280,7 @@ async def answer_album(context: BotContext) -> None:
     message = context.job.data
     assert isinstance(message, Message)
     assert message.from_user is not None
-    draft = await workflow(context).draft(message.from_user.id)
+    draft = await reporting(context).draft(message.from_user.id)
     if draft is not None:
         await answer_photo(Update(0, message=message), context, draft)
 
@@ -311,9 +290,7 @@ async def answer_photo(update: Update, context: BotContext, draft: Draft) -> Non
     if draft.step == Step.PHOTOS:
         await show_step(update, context, draft)
         return
-    language = await language_of(context, update.effective_user)
-    lead = context.runtime.texts.get(
-        language,
+    lead = await Speaker(update, context).text(
         "report.photo_received",
         count=draft.photo_count,
         max=context.runtime.settings.programme.max_photos,
@@ -322,25 +299,25 @@ async def answer_photo(update: Update, context: BotContext, draft: Draft) -> Non
 
 
 async def photo_problem(update: Update, context: BotContext, problem: PhotoProblem) -> None:
-    language = await language_of(context, update.effective_user)
-    text = context.runtime.texts.get(language, f"photo.{problem.value}")
+    say = Speaker(update, context)
+    text = await say.text(f"photo.{problem.value}")
     user = update.effective_user
-    draft = await workflow(context).draft(user.id) if user else None
+    draft = await reporting(context).draft(user.id) if user else None
     if draft is not None:
         await show_step(update, context, draft, lead=text)
     else:
-        await send(update, context, text)
+        await say.send(text)
 
 
 async def refuse_media(update: Update, context: BotContext) -> None:
     """GIFs, videos, stickers, voice: say what we need instead."""
-    language = await language_of(context, update.effective_user)
-    await send(update, context, context.runtime.texts.get(language, "photo.unsupported_media"))
+    await Speaker(update, context).reply("photo.unsupported_media")
 
 
 # --- location, category, description ----------------------------------------------------
 
 
+@allow(Audience.RIDERS)
 async def on_location(update: Update, context: BotContext) -> None:
     """A shared location, venue or live location sets where the hazard is."""
     message = update.effective_message
@@ -348,7 +325,7 @@ async def on_location(update: Update, context: BotContext) -> None:
     if message is None or user is None or message.location is None:
         return
     source = "venue" if message.venue else ("live" if message.location.live_period else "shared")
-    outcome = await workflow(context).set_location(
+    outcome = await reporting(context).set_location(
         user.id, message.location.latitude, message.location.longitude, source
     )
     if isinstance(outcome, Refused):
@@ -357,106 +334,61 @@ async def on_location(update: Update, context: BotContext) -> None:
         await show_step(update, context, outcome)
 
 
-async def on_photo_location(update: Update, context: BotContext) -> None:
-    """The one-tap button that uses the position in the photo's EXIF."""
+DraftChange = Callable[[Reporting, int, Pressed], Awaitable[Draft | Refused]]
+
+# The buttons that move a draft along: the one service call each makes.
+DRAFT_BUTTONS: dict[Verb, DraftChange] = {
+    USE_PHOTO_LOCATION: lambda service, rider, press: service.use_photo_location(rider, press.item),
+    CATEGORY: lambda service, rider, press: service.set_category(rider, press.item, press.argument),
+    SKIP: lambda service, rider, press: service.set_description(rider, press.item, None),
+    EDIT: lambda service, rider, press: service.edit_description(rider, press.item),
+}
+
+
+@allow(Audience.RIDERS)
+async def on_draft_button(update: Update, context: BotContext) -> None:
+    """Use the photo's location, a category, skip/keep the description, change it."""
     query = update.callback_query
+    press = parse(query.data if query else None)
     user = update.effective_user
-    if query is None or user is None:
+    if query is None or press is None or user is None or press.verb not in DRAFT_BUTTONS:
         return
-    await query.answer()
-    draft_id = _draft_id(query.data, CALLBACK_PHOTO_LOCATION)
-    outcome = await workflow(context).use_photo_location(user.id, draft_id)
+    await Speaker(update, context).alert()
+    outcome = await DRAFT_BUTTONS[press.verb](reporting(context), user.id, press)
     if isinstance(outcome, Refused):
         await refuse(update, context, outcome)
-    else:
-        await show_step(update, context, outcome)
-
-
-async def on_category(update: Update, context: BotContext) -> None:
-    """A category button."""
-    query = update.callback_query
-    user = update.effective_user
-    if query is None or user is None:
         return
-    await query.answer()
-    draft_part, _, key = (query.data or "").removeprefix(CALLBACK_CATEGORY).partition(":")
-    outcome = await workflow(context).set_category(
-        user.id, int(draft_part) if draft_part.isdigit() else -1, key
-    )
-    if isinstance(outcome, Refused):
-        await refuse(update, context, outcome)
-    else:
-        await show_step(update, context, outcome)
-
-
-async def on_skip(update: Update, context: BotContext) -> None:
-    """Skip the optional description, or keep the one already written."""
-    query = update.callback_query
-    user = update.effective_user
-    if query is None or user is None:
-        return
-    await query.answer()
-    outcome = await workflow(context).set_description(
-        user.id, _draft_id(query.data, CALLBACK_SKIP), None
-    )
-    if isinstance(outcome, Refused):
-        await refuse(update, context, outcome)
-    else:
-        await show_step(update, context, outcome)
-
-
-async def on_edit(update: Update, context: BotContext) -> None:
-    """The summary's "change description" button: back to the description step."""
-    query = update.callback_query
-    user = update.effective_user
-    if query is None or user is None:
-        return
-    await query.answer()
-    outcome = await workflow(context).edit_description(
-        user.id, _draft_id(query.data, CALLBACK_EDIT)
-    )
-    if isinstance(outcome, Refused):
-        await refuse(update, context, outcome)
-    else:
+    if press.verb is EDIT:
         await drop_buttons(query.message)
-        await show_step(update, context, outcome)
+    await show_step(update, context, outcome)
 
 
-async def on_text(update: Update, context: BotContext) -> None:
-    """Text in a private chat: a keyboard button, or the rider's words for the description."""
+@allow(Audience.ANYONE)
+async def on_rider_text(update: Update, context: BotContext) -> None:
+    """A rider's own words: the answer to a moderator's open question, else their draft's
+    description (typed at any step before Submit), else a pointer to /help."""
     message = update.effective_message
     user = update.effective_user
     if message is None or user is None or message.text is None:
         return
     text = message.text
-    if text in button_texts(context, "keyboard.cancel"):
-        await cancel(update, context)
-        return
     if await answer_question(update, context, text):
         return
-    draft = await workflow(context).draft(user.id)
-    if text in button_texts(context, "keyboard.report") or text in button_texts(
-        context, "keyboard.location"
-    ):
-        await report_command(update, context)
-        return
+    draft = await reporting(context).draft(user.id)
     if draft is None:
         await unknown(update, context)
-    elif draft.step == Step.DESCRIPTION:
-        outcome = await workflow(context).set_description(user.id, draft.id, text)
-        if isinstance(outcome, Refused):
-            await refuse(update, context, outcome)
-        else:
-            await show_step(update, context, outcome)
+        return
+    if draft.step == Step.DESCRIPTION:
+        outcome = await reporting(context).set_description(user.id, draft.id, text)
+        lead = ""
     else:
         # Riders type what they saw before we ask: keep it as (part of) the description.
-        outcome = await workflow(context).add_to_description(user.id, text)
-        if isinstance(outcome, Refused):
-            await refuse(update, context, outcome)
-            return
-        language = await language_of(context, user)
-        noted = context.runtime.texts.get(language, "report.description_noted")
-        await show_step(update, context, outcome, lead=noted)
+        outcome = await reporting(context).add_to_description(user.id, text)
+        lead = await Speaker(update, context).text("report.description_noted")
+    if isinstance(outcome, Refused):
+        await refuse(update, context, outcome)
+    else:
+        await show_step(update, context, outcome, lead=lead)
 
 
 # --- submit, cancel, commands -----------------------------------------------------------
@@ -470,23 +402,21 @@ async def answer_question(update: Update, context: BotContext, text: str) -> boo
     answered = await context.runtime.moderation.answer(user.id, text)
     if answered is None:
         return False
-    language = await language_of(context, user)
-    reference = answered.card.reference
-    await send(
-        update, context, context.runtime.texts.get(language, "rider.answered", reference=reference)
-    )
-    await refresh_card(context, answered.card, None)
+    await Speaker(update, context).reply("rider.answered", reference=answered.card.reference)
+    await refresh_card(context, answered.card)
     return True
 
 
+@allow(Audience.RIDERS)
 async def on_submit(update: Update, context: BotContext) -> None:
     """Submit: the reference comes back at once."""
     query = update.callback_query
+    press = parse(query.data if query else None)
     user = update.effective_user
-    if query is None or user is None:
+    if query is None or press is None or user is None:
         return
-    await query.answer()
-    outcome = await workflow(context).submit(user.id, _draft_id(query.data, CALLBACK_SUBMIT))
+    await Speaker(update, context).alert()
+    outcome = await reporting(context).submit(user.id, press.item)
     if isinstance(outcome, Refused):
         await refuse(update, context, outcome)
         return
@@ -496,100 +426,92 @@ async def on_submit(update: Update, context: BotContext) -> None:
 
 
 async def announce_submitted(update: Update, context: BotContext, submitted: Submitted) -> None:
-    language = await language_of(context, update.effective_user)
-    texts = context.runtime.texts
+    say = Speaker(update, context)
     key = "report.already_submitted" if submitted.already else "report.submitted"
-    hours = context.runtime.settings.programme.review_deadline_hours
-    await send(
-        update,
-        context,
-        texts.get(language, key, reference=submitted.reference, hours=hours),
-        main_keyboard(context, language),
+    await say.reply(
+        key,
+        reference=submitted.reference,
+        hours=context.runtime.settings.programme.review_deadline_hours,
+        reply_markup=main_keyboard(await say.phrases()),
     )
 
 
+@allow(Audience.RIDERS)
 async def on_cancel_button(update: Update, context: BotContext) -> None:
     """The Cancel button under the summary."""
     query = update.callback_query
     if query is None:
         return
-    await query.answer()
+    await Speaker(update, context).alert()
     await drop_buttons(query.message)
     await cancel(update, context)
 
 
+@allow(Audience.RIDERS)
 async def cancel(update: Update, context: BotContext) -> None:
     """/cancel: discard the draft."""
     user = update.effective_user
     if user is None:
         return
-    language = await language_of(context, user)
-    discarded = await workflow(context).cancel(user.id)
+    say = Speaker(update, context)
+    discarded = await reporting(context).cancel(user.id)
     key = "report.cancelled" if discarded else "report.nothing_to_cancel"
-    await send(
-        update, context, context.runtime.texts.get(language, key), main_keyboard(context, language)
-    )
+    await say.reply(key, reply_markup=main_keyboard(await say.phrases()))
 
 
+@allow(Audience.RIDERS)
 async def report_command(update: Update, context: BotContext) -> None:
     """/report or the 📷 button: continue the draft, or ask for the first photo."""
     user = update.effective_user
     if user is None:
         return
-    reporting = workflow(context)
-    if not await reporting.has_consented(user.id):
+    service = reporting(context)
+    if not await service.has_consented(user.id):
         await refuse(update, context, Refused(Refusal.NOT_CONSENTED))
         return
-    draft = await reporting.draft(user.id)
+    draft = await service.draft(user.id)
     if draft is not None:
         await show_step(update, context, draft)
         return
-    language = await language_of(context, user)
-    await send(
-        update,
-        context,
-        context.runtime.texts.get(
-            language, "report.ask_photo", max=context.runtime.settings.programme.max_photos
-        ),
-        main_keyboard(context, language),
+    say = Speaker(update, context)
+    await say.reply(
+        "report.ask_photo",
+        max=context.runtime.settings.programme.max_photos,
+        reply_markup=main_keyboard(await say.phrases()),
     )
 
 
+@allow(Audience.RIDERS)
 async def my_reports(update: Update, context: BotContext) -> None:
     """/my: the latest reports with their status."""
     user = update.effective_user
     if user is None:
         return
-    texts = context.runtime.texts
-    language = await language_of(context, user)
-    rows = await workflow(context).my_reports(user.id)
+    say = Speaker(update, context)
+    rows = await reporting(context).my_reports(user.id)
     if not rows:
-        await send(update, context, texts.get(language, "my.none"))
+        await say.reply("my.none")
         return
+    t = await say.phrases()
     programme = context.runtime.settings.programme
-    lines = [texts.get(language, "my.header")]
+    lines = [t("my.header")]
     for row in rows:
         category = programme.category(row["category"] or "")
         lines.append(
-            texts.get(
-                language,
+            t(
                 "my.line",
                 reference=row["reference"],
-                category=category.name(language) if category else "-",
-                status=texts.get(language, f"status.{row['status']}"),
+                category=category.name(t.language) if category else "-",
+                status=t(f"status.{row['status']}"),
             )
         )
-    await send(update, context, "\n".join(lines))
+    await say.send("\n".join(lines))
 
 
+@allow(Audience.ANYONE)
 async def on_unsupported_media(update: Update, context: BotContext) -> None:
     """Video, GIF, sticker, voice and the like."""
     await refuse_media(update, context)
-
-
-def _draft_id(data: str | None, prefix: str) -> int:
-    value = (data or "").removeprefix(prefix)
-    return int(value) if value.isdigit() else -1
 
 
 async def drop_buttons(message: object) -> None:

@@ -3,7 +3,7 @@ through the outbox.
 
     say = Speaker(update, context)
     await say.reply("report.submitted", reference=reference)      # a message in this chat
-    await say.alert("admin.only")                                 # a button press's answer
+    await say.alert("admin.only", popup=True)                     # a button press's answer
     text = await say.text("my.line", reference=reference)         # for composing
     await say.tell(Notice(rider, "rider.approved", {...}))        # someone else, via outbox
 
@@ -22,6 +22,7 @@ from telegram.error import TelegramError
 
 from handlers.common import BotContext, language_of
 from handlers.notify import split_message
+from locales import Phrases
 from services.outbox import Notice
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,11 @@ class Speaker:
     async def text(self, key: str, /, **params: object) -> str:
         """The message `key` in this user's language."""
         return self.context.runtime.texts.get(await self.language(), key, **params)
+
+    async def phrases(self) -> Phrases:
+        """This user's catalogue, for composing longer messages: `t = await say.phrases()`."""
+        runtime = self.context.runtime
+        return Phrases(runtime.texts, await self.language(), runtime.settings.timezone)
 
     async def money(self, fen: int) -> str:
         return self.context.runtime.texts.money(await self.language(), fen)
@@ -68,12 +74,14 @@ class Speaker:
     async def alert(
         self, key: str | None = None, /, *, popup: bool = False, **params: object
     ) -> None:
-        """Answer this update's button press (with a short text, or silently)."""
+        """Answer this update's button press with the message `key` (or silently)."""
+        await self.answer(None if key is None else await self.text(key, **params), popup=popup)
+
+    async def answer(self, text: str | None, *, popup: bool = False) -> None:
+        """Answer this update's button press with `text`, already in the user's language."""
         query = self.update.callback_query
-        if query is None:
-            return
-        text = None if key is None else await self.text(key, **params)
-        await answer_button(query, text, show_alert=popup)
+        if query is not None:
+            await answer_button(query, text, show_alert=popup)
 
     async def tell(self, *notices: Notice) -> None:
         """Tell other people something, through the outbox."""

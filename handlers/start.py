@@ -5,8 +5,10 @@ from __future__ import annotations
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ExtBot
 
-from handlers.common import BotContext, language_of, reply
-from handlers.speak import answer_button
+from handlers.access import Audience, allow
+from handlers.callbacks import Verb, parse
+from handlers.common import BotContext
+from handlers.speak import Speaker
 from locales import LANGUAGES, Texts
 
 # The command menu, in the order riders see it; each has a `command.<name>` message.
@@ -23,7 +25,7 @@ MENU = (
     "delete",
     "start",
 )
-LANGUAGE_CALLBACK = "lang:"
+CHOOSE_LANGUAGE = Verb("lang")  # argument: the language code
 
 
 def menu_commands(texts: Texts, language: str) -> list[BotCommand]:
@@ -37,54 +39,54 @@ async def set_command_menus(bot: ExtBot[object], texts: Texts) -> None:
         await bot.set_my_commands(menu_commands(texts, language), language_code=language)
 
 
+@allow(Audience.ANYONE)
 async def help_command(update: Update, context: BotContext) -> None:
     """List the commands with one line each."""
-    texts = context.runtime.texts
-    language = await language_of(context, update.effective_user)
-    lines = [texts.get(language, "help.header")]
-    lines += [f"/{c.command} - {c.description}" for c in menu_commands(texts, language)]
-    lines.append(texts.get(language, "help.footer"))
-    if update.effective_chat:
-        await context.bot.send_message(update.effective_chat.id, "\n".join(lines))
+    say = Speaker(update, context)
+    t = await say.phrases()
+    lines = [t("help.header")]
+    lines += [f"/{c.command} - {c.description}" for c in menu_commands(t.texts, t.language)]
+    lines.append(t("help.footer"))
+    await say.send("\n".join(lines))
 
 
+@allow(Audience.ANYONE)
 async def language_command(update: Update, context: BotContext) -> None:
     """Offer the languages as buttons."""
-    texts = context.runtime.texts
-    language = await language_of(context, update.effective_user)
+    say = Speaker(update, context)
+    t = await say.phrases()
     buttons = [
         InlineKeyboardButton(
-            texts.get(language, f"language.name.{code}"), callback_data=f"lang:{code}"
+            t(f"language.name.{code}"), callback_data=CHOOSE_LANGUAGE.data(0, code)
         )
         for code in LANGUAGES
     ]
-    await reply(update, context, "language.choose", reply_markup=InlineKeyboardMarkup([buttons]))
+    await say.reply("language.choose", reply_markup=InlineKeyboardMarkup([buttons]))
 
 
+@allow(Audience.ANYONE)
 async def language_chosen(update: Update, context: BotContext) -> None:
     """Remember the language picked from the buttons and confirm in it."""
     query = update.callback_query
-    if query is None or update.effective_user is None:
+    press = parse(query.data if query else None)
+    user = update.effective_user
+    if press is None or user is None:
         return
-    code = (query.data or "").removeprefix(LANGUAGE_CALLBACK)
-    if code not in LANGUAGES:
-        await answer_button(query)
-        return
-    await context.runtime.languages.choose(update.effective_user.id, code)
-    await answer_button(query)
-    await reply(update, context, "language.saved")
+    say = Speaker(update, context)
+    await say.alert()
+    if press.argument in LANGUAGES:
+        await context.runtime.languages.choose(user.id, press.argument)
+        await Speaker(update, context).reply("language.saved")
 
 
+@allow(Audience.ANYONE)
 async def unknown(update: Update, context: BotContext) -> None:
     """Anything no other handler took: point the user to /help."""
     if update.effective_chat and update.effective_chat.type == "private":
-        await reply(update, context, "fallback.unknown")
+        await Speaker(update, context).reply("fallback.unknown")
 
 
+@allow(Audience.ANYONE)
 async def stale_button(update: Update, context: BotContext) -> None:
     """A button no handler recognises (an old message, or forged data): say it has expired."""
-    query = update.callback_query
-    if query is None:
-        return
-    language = await language_of(context, update.effective_user)
-    await answer_button(query, context.runtime.texts.get(language, "button.expired"))
+    await Speaker(update, context).alert("button.expired")

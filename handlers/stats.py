@@ -9,12 +9,12 @@ from datetime import timedelta
 
 from telegram import Update
 
-from handlers.common import BotContext, language_of
-from locales import Texts
+from handlers.access import Audience, allow
+from handlers.common import BotContext
+from handlers.speak import Speaker
+from locales import Phrases
 from services.stats import PeriodStats, Snapshot, Stats
 from settings import Settings
-
-MESSAGE_LIMIT = 4096
 
 
 def service(context: BotContext) -> Stats:
@@ -29,27 +29,24 @@ def service(context: BotContext) -> Stats:
     )
 
 
-def duration(texts: Texts, language: str, span: timedelta) -> str:
+def duration(t: Phrases, span: timedelta) -> str:
     """A time to decision in hours and minutes, rounded to the nearest minute."""
     minutes = int((span + timedelta(seconds=30)) // timedelta(minutes=1))
     hours, minutes = divmod(minutes, 60)
     if hours:
-        return texts.get(language, "stats.duration.hours", hours=hours, minutes=minutes)
-    return texts.get(language, "stats.duration.minutes", minutes=minutes)
+        return t("stats.duration.hours", hours=hours, minutes=minutes)
+    return t("stats.duration.minutes", minutes=minutes)
 
 
-def render(texts: Texts, settings: Settings, language: str, snapshot: Snapshot) -> str:
-    """The whole /stats message."""
-
-    def t(key: str, **params: object) -> str:
-        return texts.get(language, key, **params)
+def render(t: Phrases, settings: Settings, snapshot: Snapshot) -> str:
+    """The whole /stats message (split into messages by the sender if it is long)."""
 
     def items(pairs: list[tuple[str, int]]) -> str:
         return t("stats.separator").join(t("stats.item", name=n, count=c) for n, c in pairs)
 
     def category_name(key: str | None) -> str:
         category = settings.programme.category(key or "")
-        return category.name(language) if category else key or "-"
+        return category.name(t.language) if category else key or "-"
 
     def section(stats: PeriodStats) -> list[str]:
         since = "" if stats.since is None else stats.since.date().isoformat()
@@ -69,34 +66,22 @@ def render(texts: Texts, settings: Settings, language: str, snapshot: Snapshot) 
                 t(
                     "stats.decisions",
                     count=decided.count,
-                    median=duration(texts, language, decided.median),
-                    p90=duration(texts, language, decided.p90),
+                    median=duration(t, decided.median),
+                    p90=duration(t, decided.p90),
                 )
             )
         hours = settings.programme.review_deadline_hours
         lines.append(t("stats.breaches", hours=hours, count=stats.breaches))
         return lines
 
-    blocks = [t("stats.title", time=texts.when(language, snapshot.at, settings.timezone))]
+    blocks = [t("stats.title", time=t.when(snapshot.at))]
     blocks += ["\n".join(section(stats)) for stats in snapshot.periods]
-    text = "\n\n".join(blocks)
-    # Many configured categories could not reach Telegram's limit, but never send an error.
-    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+    return "\n\n".join(blocks)
 
 
+@allow(Audience.MODERATORS)
 async def stats_command(update: Update, context: BotContext) -> None:
-    """/stats (moderators and admins): reports, times to decision and breaches, by period."""
-    user = update.effective_user
-    chat = update.effective_chat
-    if user is None or chat is None:
-        return
-    runtime = context.runtime
-    texts = runtime.texts
-    language = await language_of(context, user)
-    if not await runtime.moderation.is_moderator(user.id):
-        await context.bot.send_message(
-            chat.id, texts.get(language, "moderation.refused.not_moderator")
-        )
-        return
+    """/stats: reports, times to decision and breaches, by period."""
+    say = Speaker(update, context)
     snapshot = await service(context).snapshot()
-    await context.bot.send_message(chat.id, render(texts, runtime.settings, language, snapshot))
+    await say.send(render(await say.phrases(), context.runtime.settings, snapshot))

@@ -9,6 +9,7 @@ and dates and amounts are formatted by Babel for the user's locale.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from decimal import Decimal
 from importlib import resources
@@ -76,3 +77,21 @@ class Texts:
     def when(self, language: str, moment: datetime, zone: tzinfo) -> str:
         """A date and time in the programme's time zone, in the user's locale."""
         return format_datetime(moment, "short", tzinfo=zone, locale=_BABEL_LOCALES[language])
+
+
+@dataclass(frozen=True)
+class Phrases:
+    """The catalogue in one language and time zone: `t("key", name=...)`, amounts, times."""
+
+    texts: Texts
+    language: str
+    zone: tzinfo
+
+    def __call__(self, key: str, /, **params: object) -> str:
+        return self.texts.get(self.language, key, **params)
+
+    def money(self, fen: int) -> str:
+        return self.texts.money(self.language, fen)
+
+    def when(self, moment: datetime) -> str:
+        return self.texts.when(self.language, moment, self.zone)

@@ -49,7 +49,9 @@ class Problem(StrEnum):
 
 
 @dataclass(frozen=True)
-class Refused:
+class Declined:
+    """A moderator's action that changed nothing, and why."""
+
     problem: Problem
     decided_by: int | None = None
     status: str | None = None
@@ -259,14 +261,14 @@ class Moderation:
 
     async def approve(
         self, report_id: int, moderator_id: int, amount_fen: int
-    ) -> Decided | Refused:
+    ) -> Decided | Declined:
         if amount_fen not in self.programme.reward_tiers_fen:
-            return Refused(Problem.BAD_CHOICE)
+            return Declined(Problem.BAD_CHOICE)
         if amount_fen >= self.programme.second_confirmation_fen:
             return await self._decide(report_id, moderator_id, "propose", amount_fen)
         return await self._decide(report_id, moderator_id, "approve", amount_fen)
 
-    async def confirm(self, report_id: int, moderator_id: int) -> Decided | Refused:
+    async def confirm(self, report_id: int, moderator_id: int) -> Decided | Declined:
         """A second, different moderator confirms a proposed large approval.
 
         A proposal counts only while its moderator may still decide: one by a moderator
@@ -277,26 +279,26 @@ class Moderation:
         if proposer is not None and not await self.is_moderator(proposer):
             async with self.db.transaction() as conn:
                 await store.void_proposals(conn, proposer)
-            return Refused(Problem.PROPOSAL_VOID)
+            return Declined(Problem.PROPOSAL_VOID)
         return await self._decide(report_id, moderator_id, "confirm", None)
 
-    async def reject(self, report_id: int, moderator_id: int, reason: str) -> Decided | Refused:
+    async def reject(self, report_id: int, moderator_id: int, reason: str) -> Decided | Declined:
         if reason not in REJECT_REASONS:
-            return Refused(Problem.BAD_CHOICE)
+            return Declined(Problem.BAD_CHOICE)
         return await self._decide(report_id, moderator_id, "reject", None, reason)
 
     async def mark_duplicate(
         self, report_id: int, moderator_id: int, original_id: int
-    ) -> Decided | Refused:
+    ) -> Decided | Declined:
         if original_id == report_id:
-            return Refused(Problem.BAD_CHOICE)
+            return Declined(Problem.BAD_CHOICE)
         return await self._decide(report_id, moderator_id, "duplicate", None, str(original_id))
 
-    async def ask(self, reference: str, moderator_id: int, question: str) -> Decided | Refused:
+    async def ask(self, reference: str, moderator_id: int, question: str) -> Decided | Declined:
         async with self.db.transaction() as conn:
             report_id = await store.report_by_reference(conn, reference)
         if report_id is None:
-            return Refused(Problem.UNKNOWN_REPORT)
+            return Declined(Problem.UNKNOWN_REPORT)
         return await self._decide(report_id, moderator_id, "ask", None, question.strip())
 
     async def _decide(
@@ -306,20 +308,20 @@ class Moderation:
         action: str,
         amount_fen: int | None,
         detail: str | None = None,
-    ) -> Decided | Refused:
+    ) -> Decided | Declined:
         if not await self.is_moderator(moderator_id):
-            return Refused(Problem.NOT_MODERATOR)
+            return Declined(Problem.NOT_MODERATOR)
         now = _ts(self.clock())
         async with self.db.transaction() as conn:
             row = await store.report(conn, report_id)
             if row is None:
-                return Refused(Problem.UNKNOWN_REPORT)
+                return Declined(Problem.UNKNOWN_REPORT)
             if row["rider_telegram_id"] == moderator_id:
-                return Refused(Problem.OWN_REPORT)
+                return Declined(Problem.OWN_REPORT)
             if row["status"] != "pending":
-                return Refused(Problem.ALREADY_DECIDED, row["decided_by"], row["status"])
+                return Declined(Problem.ALREADY_DECIDED, row["decided_by"], row["status"])
             done = await self._apply(conn, row, moderator_id, action, amount_fen, detail, now)
-            if isinstance(done, Refused):
+            if isinstance(done, Declined):
                 return done
             changed = await store.report(conn, report_id)
             assert changed is not None
@@ -335,25 +337,25 @@ class Moderation:
         amount_fen: int | None,
         detail: str | None,
         now: int,
-    ) -> str | Refused:
+    ) -> str | Declined:
         """Carry out one decision on a pending report; returns the action recorded."""
         report_id = row["id"]
         decided = {"decided_by": moderator_id, "decided_at": now, "updated_at": now}
         if action == "propose":
             assert amount_fen is not None
             if row["proposed_by"] is not None:
-                return Refused(Problem.ALREADY_DECIDED, row["proposed_by"], "proposed")
+                return Declined(Problem.ALREADY_DECIDED, row["proposed_by"], "proposed")
             if not await store.propose(conn, report_id, amount_fen, moderator_id):
-                return Refused(Problem.ALREADY_DECIDED, row["decided_by"], row["status"])
+                return Declined(Problem.ALREADY_DECIDED, row["decided_by"], row["status"])
             await store.record_decision(
                 conn, report_id, moderator_id, "propose", "pending", "pending", now, amount_fen
             )
             return "propose"
         if action == "confirm":
             if row["proposed_by"] is None:
-                return Refused(Problem.BAD_CHOICE)
+                return Declined(Problem.BAD_CHOICE)
             if row["proposed_by"] == moderator_id:
-                return Refused(Problem.SAME_MODERATOR)
+                return Declined(Problem.SAME_MODERATOR)
             action, amount_fen = "approve", row["proposed_fen"]
         if action == "approve":
             assert amount_fen is not None
@@ -367,7 +369,7 @@ class Moderation:
                 points=points,
                 **decided,
             ):
-                return Refused(Problem.ALREADY_DECIDED, row["decided_by"], row["status"])
+                return Declined(Problem.ALREADY_DECIDED, row["decided_by"], row["status"])
             await ledger.credit_reward(
                 conn,
                 report_id=report_id,
@@ -381,16 +383,16 @@ class Moderation:
             if not await store.set_status(
                 conn, report_id, "pending", "rejected", reject_reason=detail, **decided
             ):
-                return Refused(Problem.ALREADY_DECIDED, row["decided_by"], row["status"])
+                return Declined(Problem.ALREADY_DECIDED, row["decided_by"], row["status"])
         elif action == "duplicate":
             assert detail is not None
             original = await store.report(conn, int(detail))
             if original is None:
-                return Refused(Problem.BAD_CHOICE)
+                return Declined(Problem.BAD_CHOICE)
             if not await store.set_status(
                 conn, report_id, "pending", "duplicate", duplicate_of=original["id"], **decided
             ):
-                return Refused(Problem.ALREADY_DECIDED, row["decided_by"], row["status"])
+                return Declined(Problem.ALREADY_DECIDED, row["decided_by"], row["status"])
             detail = original["reference"]
         elif action == "ask":
             if not await store.set_status(
@@ -403,7 +405,7 @@ class Moderation:
                 question_reminded_at=None,
                 updated_at=now,
             ):
-                return Refused(Problem.ALREADY_DECIDED, row["decided_by"], row["status"])
+                return Declined(Problem.ALREADY_DECIDED, row["decided_by"], row["status"])
         else:
             raise ValueError(action)
         new_status = {"approve": "approved", "reject": "rejected", "duplicate": "duplicate"}

@@ -16,7 +16,7 @@ from services.outbox import Fen, Notice, Outbox
 from settings import Settings
 from storage import ledger as ledger_store
 from storage import payouts as payout_store
-from storage import reports as riders
+from storage import reports
 from storage.db import Connection, Database
 from storage.ledger import Balance, Entry, Payee
 from storage.payouts import RiderDue
@@ -78,24 +78,24 @@ class Money:
         return int(self.clock().timestamp())
 
     async def balance(self, telegram_id: int) -> Balance | None:
-        rider_id = await riders.rider_id_of(self.db, telegram_id)
+        rider_id = await reports.rider_id_of(self.db, telegram_id)
         return None if rider_id is None else await ledger.balance(self.db, rider_id)
 
     async def history(self, telegram_id: int, limit: int = 10) -> list[Entry]:
-        rider_id = await riders.rider_id_of(self.db, telegram_id)
+        rider_id = await reports.rider_id_of(self.db, telegram_id)
         return [] if rider_id is None else await ledger.history(self.db, rider_id, limit)
 
     # --- payout details -----------------------------------------------------------------
 
     async def needs_payee(self, telegram_id: int) -> bool:
         """True when the rider has no payout details yet: ask them (first reward is due)."""
-        rider_id = await riders.rider_id_of(self.db, telegram_id)
+        rider_id = await reports.rider_id_of(self.db, telegram_id)
         return rider_id is not None and await ledger.payee(self.db, rider_id) is None
 
     async def propose_payee(self, telegram_id: int, text: str) -> PayeeProposed | None:
         """The rider's answer to the payout details prompt, kept until they confirm it;
         None (nothing kept) unless it is exactly a real name and an account."""
-        rider_id = await riders.rider_id_of(self.db, telegram_id)
+        rider_id = await reports.rider_id_of(self.db, telegram_id)
         parsed = ledger.parse_payee(text)
         if rider_id is None or parsed is None:
             return None
@@ -108,7 +108,7 @@ class Money:
     async def confirm_payee(self, telegram_id: int, token: int) -> PayeeSaved | None:
         """Confirm: the details waiting under `token` become the payee; None if there are
         none (already confirmed, cancelled, replaced, or a forged button)."""
-        rider_id = await riders.rider_id_of(self.db, telegram_id)
+        rider_id = await reports.rider_id_of(self.db, telegram_id)
         if rider_id is None:
             return None
         async with self.db.transaction() as conn:
@@ -119,14 +119,14 @@ class Money:
         return PayeeSaved(ledger.mask_name(taken[0]), ledger.mask_account(taken[1]))
 
     async def cancel_payee(self, telegram_id: int, token: int) -> bool:
-        rider_id = await riders.rider_id_of(self.db, telegram_id)
+        rider_id = await reports.rider_id_of(self.db, telegram_id)
         if rider_id is None:
             return False
         async with self.db.transaction() as conn:
             return await ledger_store.take_proposed_payee(conn, rider_id, token) is not None
 
     async def current_payee(self, telegram_id: int) -> PayeeSaved | None:
-        rider_id = await riders.rider_id_of(self.db, telegram_id)
+        rider_id = await reports.rider_id_of(self.db, telegram_id)
         found = None if rider_id is None else await ledger.payee(self.db, rider_id)
         if found is None:
             return None
@@ -137,7 +137,7 @@ class Money:
     async def reverse(self, reference: str, reason: str) -> ledger.Reversal | str:
         """Take back an approved report's reward, the rider's notice queued with it; a
         problem key when it can't be."""
-        report_id = await riders.report_id_of(self.db, reference)
+        report_id = await reports.report_id_of(self.db, reference)
         if report_id is None:
             return "unknown_report"
         if not reason.strip():
@@ -278,7 +278,7 @@ class Money:
 
     async def contact(self, rider_id: int) -> tuple[int, str | None] | None:
         """(Telegram id, chosen language) of a rider who can still be told things."""
-        row = await riders.telegram_contact(self.db, rider_id)
+        row = await reports.telegram_contact(self.db, rider_id)
         if row is None or row["telegram_id"] is None:
             return None
         return int(row["telegram_id"]), row["language"]

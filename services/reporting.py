@@ -36,6 +36,20 @@ REMINDER_BEFORE_EXPIRY = timedelta(hours=4)
 PHOTO_WINDOW = timedelta(hours=1)  # of `photos_per_hour`
 
 
+class ReportStatus(StrEnum):
+    """A report's life (see DESIGN.md "Reports"); `status.<value>` names each in locales."""
+
+    DRAFT = "draft"
+    EXPIRED = "expired"  # a draft left untouched
+    PENDING = "pending"
+    NEEDS_INFO = "needs_info"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+    REVERSED = "reversed"
+    WITHDRAWN = "withdrawn"  # pending when its rider used /delete
+
+
 class Step(StrEnum):
     PHOTOS = "photos"  # collecting photos; the location moves it on
     CATEGORY = "category"

@@ -18,6 +18,7 @@ def test_data_round_trips() -> None:
     assert pressed.argument == "rr:blurry"
     assert parse(OTHER.data(-1)) == type(pressed)(OTHER, -1, "")
     assert parse(SAMPLE.data(7, 5000)).number() == 5000  # type: ignore[union-attr]
+    assert parse(SAMPLE.data(7, "³")).number() is None  # type: ignore[union-attr]
 
 
 def test_data_over_64_bytes_fails_when_built() -> None:

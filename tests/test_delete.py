@@ -88,8 +88,7 @@ async def test_delete_erases_everything_but_the_exported_accounting_records(
     card = (await fake.wait_for_messages(MODERATOR_CHAT, 1))[0]
     fake.press_button(MOD, card, card.button("✅ 100"))
     await rider.next(2)  # verified, and asked for payout details
-    rider.text(f"{NAME} {OLD_ACCOUNT}")
-    await rider.one()
+    await rider.give_payee(f"{NAME} {OLD_ACCOUNT}")
 
     # A second report the moderators asked about, and the rider answered.
     second = reference_in(await rider.report(images.jpeg(images.picture(2)), description=SECOND))
@@ -109,8 +108,9 @@ async def test_delete_erases_everything_but_the_exported_accounting_records(
     await fake.wait_for_messages(ADMIN, 2)  # the payout files
     await told(fake, rider, "💰")
     rider.text("/payee")
-    await told(fake, rider, "为了给你发放奖励")
-    rider.text(f"{NAME} {NEW_ACCOUNT}")
+    await told(fake, rider, "💳")
+    rider.answer_prompt(f"{NAME} {NEW_ACCOUNT}")
+    rider.press(await told(fake, rider, "请核对"), "✅")
     await told(fake, rider, "收款信息已保存：王** · wxi")
     await runtime.outbox.send(Notice(RIDER.id, VERBATIM, {"text": WAITING}))
 

@@ -17,6 +17,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from handlers.callbacks import Verb
 from services.audit import audit
 from tests import images
 from tests.conftest import ADMIN, MODERATOR, MODERATOR_CHAT, RunningBot
@@ -54,25 +55,7 @@ callback_data = st.one_of(
     st.binary(max_size=64).map(lambda raw: raw.decode("utf-8", "ignore")[:64]),
     st.builds(
         lambda verb, report, arg: f"{verb}{report}{arg}"[:64],
-        st.sampled_from(
-            [
-                "m:ap:",
-                "m:cf:",
-                "m:rr:",
-                "m:dd:",
-                "m:dp:",
-                "cat:",
-                "sub:",
-                "can:",
-                "loc:",
-                "skip:",
-                "lang:",
-                "consent:",
-                "delete:",
-                "m:ph:",
-                "m:pin:",
-            ]
-        ),
+        st.sampled_from([f"{name}:" for name in Verb.known]),
         st.one_of(st.integers(-5, 50).map(str), st.text(max_size=10)),
         st.one_of(st.just(""), st.integers(-1, 30000).map(lambda n: f":{n}"), st.text(max_size=20)),
     ),

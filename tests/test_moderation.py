@@ -7,7 +7,8 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from handlers import moderation as moderation_handlers
+from handlers import jobs, review
+from handlers.review_card import CardView
 from settings import RateLimits
 from tests import images
 from tests.conftest import ADMIN, MODERATOR, MODERATOR_CHAT, BotStarter, RunningBot
@@ -185,7 +186,7 @@ async def test_stale_card_and_redelivered_press(bot: RunningBot, fake: FakeTeleg
     press = fake.press_button(MOD, card, card.button("✅ 50"))
     await fake.wait_for(lambda: "✅ 核实有效" in card.text)
     fake.inject(press)  # Telegram delivers the same press again
-    fake.press_button(MOD, card.message_id, "m:rr:1:other", chat_id=MODERATOR_CHAT)  # old buttons
+    fake.press_button(MOD, card.message_id, "rr:1:other", chat_id=MODERATOR_CHAT)  # old buttons
     await fake.wait_for(lambda: len(fake.callback_answers) == before + 3)
     late = answers_after(fake, before)[1:]
     assert late == [f"这条线索已处理（核实有效，审核员 {MODERATOR}）。"] * 2
@@ -234,7 +235,7 @@ async def test_digest_escalation_and_breach(bot: RunningBot, fake: FakeTelegram)
         finished = asyncio.Event()
 
         async def check(context: Any) -> None:
-            await moderation_handlers.promise_job(context)
+            await jobs.promise_job(context)
             finished.set()
 
         queue.run_once(check, 0)
@@ -340,14 +341,14 @@ def test_caption_never_exceeds_telegrams_limit() -> None:
         card_chat_id=None,
         card_message_id=None,
     )
-    text = moderation_handlers.caption(Texts(), Settings(bot_token="1:x"), "zh", card)
+    text = CardView(Texts(), Settings(bot_token="1:x"), "zh").caption(card)
     assert len(text) <= 1024
     assert text.endswith("…")
     # The rider's words come before a second map link: Amap stays, OpenStreetMap goes.
     assert "uri.amap.com/marker?position=2.00000,1.00000&coordinate=wgs84" in text
     assert "openstreetmap" not in text
-    short = moderation_handlers.caption(
-        Texts(), Settings(bot_token="1:x"), "zh", dataclasses.replace(card, description="井盖")
+    short = CardView(Texts(), Settings(bot_token="1:x"), "zh").caption(
+        dataclasses.replace(card, description="井盖")
     )
     assert "openstreetmap" in short
     assert short.endswith("📝 井盖")
@@ -360,7 +361,7 @@ def test_every_ask_prompt_carries_the_mark_its_reply_filter_looks_for() -> None:
     texts = Texts()
     for language in LANGUAGES:
         prompt = texts.get(language, "moderation.ask_prompt", reference="R-20261127-0001")
-        assert prompt.startswith(moderation_handlers.ASK_MARK)
+        assert prompt.startswith(review.ASK_MARK)
 
 
 async def test_admin_adds_and_removes_a_moderator(bot: RunningBot, fake: FakeTelegram) -> None:
@@ -390,7 +391,7 @@ async def test_admin_adds_and_removes_a_moderator(bot: RunningBot, fake: FakeTel
 async def run_promise_job(bot: RunningBot, fake: FakeTelegram, at: datetime) -> None:
     """Run the promise job as if it were `at`, and wait until its notices are out."""
     bot.app.bot_data["runtime"].moderation.clock = lambda: at
-    await bot.run_job(fake, moderation_handlers.promise_job)
+    await bot.run_job(fake, jobs.promise_job)
 
 
 async def test_unanswered_question_is_reminded_once_then_returns_to_the_moderators(

@@ -29,20 +29,6 @@ class Rider(Chat):
         self.text(text)
         return await self.one()
 
-    def answer_prompt(self, text: str) -> None:
-        """Reply to the bot's latest 💳 payout details prompt."""
-        prompt = next(
-            m for m in reversed(self.fake.sent_to(self.user.id)) if m.text.startswith("💳")
-        )
-        self.fake.send_text(self.user, text, reply_to_message_id=prompt.message_id)
-
-    async def give_payee(self, text: str) -> SentMessage:
-        """Answer the prompt, check the masked details, press Confirm; the bot's answer."""
-        self.answer_prompt(text)
-        check = await self.one()
-        self.press(check, "✅")
-        return await self.one()
-
 
 async def approved_report(fake: FakeTelegram, rider: Rider, seed: int, yuan: int) -> str:
     """The rider reports; a moderator approves at `yuan`. Returns the reference."""

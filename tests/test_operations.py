@@ -217,8 +217,8 @@ async def test_json_logs_carry_update_handler_outcome_and_no_secrets(
         (card,) = await fake.wait_for_messages(MODERATOR_CHAT, 1, timeout=30)
         fake.press_button(TgUser(MODERATOR), card, card.button("✅ 100"))
         await chat.next(2)  # approved, and asked for payout details
-        chat.text("张三丰 13812348000")
-        assert (await chat.one()).text.startswith("收款信息已保存：张** · 138****8000")
+        saved = await chat.give_payee("张三丰 13812348000")
+        assert saved.text.startswith("收款信息已保存：张** · 138****8000")
         fake.send_text(TgUser(ADMIN), "/payout")
         await fake.wait_for_messages(ADMIN, 2, timeout=30)
         await chat.one()  # money on its way
@@ -231,8 +231,8 @@ async def test_json_logs_carry_update_handler_outcome_and_no_secrets(
         "onboarding.start",
         "report.on_photo",
         "report.on_submit",
-        "moderation.on_button",
-        "report.on_text",
+        "review.on_decision",
+        "report.on_rider_text",
         "money.payout_command",
     } <= {e["handler"] for e in handled}
     assert all(e["outcome"] == "ok" and isinstance(e["update_id"], int) for e in handled)

@@ -190,7 +190,7 @@ async def test_daily_cap(start_bot: BotStarter, fake: FakeTelegram) -> None:
     assert (await chat.one()).text.startswith("今天已经上报了 1 条线索，达到每日上限")
 
 
-async def test_reused_photo_is_refused_with_the_earlier_reference(
+async def test_reused_photo_is_refused_without_another_riders_reference(
     bot: RunningBot, fake: FakeTelegram
 ) -> None:
     first, second = Chat(fake, ZH), Chat(fake, EN)
@@ -198,13 +198,14 @@ async def test_reused_photo_is_refused_with_the_earlier_reference(
     await second.agree()
     photo = images.jpeg(images.picture(31))
     reference = reference_in(await first.report(photo))
-    second.photo(photo)  # same bytes, a new Telegram file
+    second.photo(photo)  # same bytes, a new Telegram file, another rider
     refused = await second.one()
-    assert (
-        refused.text == f"This photo was already used in report {reference}. Please take a new one."
-    )
+    assert refused.text == "This photo was already used in another report. Please take a new one."
+    assert reference not in refused.text
     fake.send_photo(EN, images.jpeg(images.picture(32)), file_unique_id=fake_unique_id(fake))
-    assert "already used in report" in (await second.one()).text
+    assert "already used in another report" in (await second.one()).text
+    first.photo(photo)  # the rider's own earlier report is named
+    assert reference in (await first.one()).text
 
 
 def fake_unique_id(fake: FakeTelegram) -> str:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from handlers.stats import render
-from locales import Texts
+from locales import Phrases, Texts
 from services.stats import MEDIAN, P90, DecisionTimes, Period, Stats, percentile
 from settings import DEFAULT_CATEGORIES, Settings
 from storage.db import Database
@@ -222,7 +222,7 @@ async def test_the_message_in_both_languages(db: Database) -> None:
     await fill(db)
     snapshot = await stats_at(db, NOW).snapshot()
     settings = Settings(bot_token="1:x")
-    assert render(Texts(), settings, "zh", snapshot) == (
+    assert render(Phrases(Texts(), "zh", ZoneInfo("Asia/Shanghai")), settings, snapshot) == (
         "📊 线索统计 · 2026/11/25 15:00\n"
         "\n"
         "【今天】提交 2 条\n"
@@ -243,7 +243,7 @@ async def test_the_message_in_both_languages(db: Database) -> None:
         "审核用时（已处理 4 条）：中位数 1小时30分钟，90% 分位 18小时6分钟\n"
         "超出24小时响应时限：2 条"
     )
-    english = render(Texts(), settings, "en", snapshot)
+    english = render(Phrases(Texts(), "en", ZoneInfo("Asia/Shanghai")), settings, snapshot)
     assert english.splitlines()[2:7] == [
         "Today: 2 submitted",
         "By status: waiting for review 1 · more information needed 1",
@@ -256,7 +256,9 @@ async def test_the_message_in_both_languages(db: Database) -> None:
 
 async def test_the_message_when_nothing_happened(db: Database) -> None:
     snapshot = await stats_at(db, NOW).snapshot()
-    text = render(Texts(), Settings(bot_token="1:x"), "zh", snapshot)
+    text = render(
+        Phrases(Texts(), "zh", ZoneInfo("Asia/Shanghai")), Settings(bot_token="1:x"), snapshot
+    )
     assert text.split("\n\n")[1] == (
         "【今天】提交 0 条\n审核用时：暂无已处理的线索\n超出24小时响应时限：0 条"
     )

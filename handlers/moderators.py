@@ -1,0 +1,50 @@
+"""The moderators' commands: /queue to work through pending reports, /mods to manage them."""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from handlers.access import Audience, allow
+from handlers.common import BotContext
+from handlers.review import refresh_card, send_next
+from handlers.speak import Speaker
+
+
+@allow(Audience.MODERATORS)
+async def queue_command(update: Update, context: BotContext) -> None:
+    """/queue (private chat): pending reports oldest first, one card at a time."""
+    chat = update.effective_chat
+    if chat is not None:
+        await send_next(context, chat.id, await Speaker(update, context).language(), None)
+
+
+@allow(Audience.ADMINS)
+async def mods_command(update: Update, context: BotContext) -> None:
+    """/mods, /mods add <id>, /mods remove <id>."""
+    user = update.effective_user
+    if user is None:
+        return
+    say = Speaker(update, context)
+    service = context.runtime.moderation
+    args = context.args or []
+    if len(args) == 2 and args[0] in ("add", "remove") and args[1].isascii() and args[1].isdigit():
+        target = int(args[1])
+        if args[0] == "add":
+            changed = await service.add_moderator(target, user.id)
+        else:
+            changed, voided = await service.remove_moderator(target)
+            for report_id in voided:  # their proposals no longer count: show the tiers again
+                card = await service.card(report_id)
+                if card is not None:
+                    await refresh_card(context, card)
+        await say.reply(f"mods.{args[0]}.{'done' if changed else 'unchanged'}", id=target)
+        return
+    if args:
+        await say.reply("mods.usage")
+        return
+    configured, added = await service.moderators()
+    await say.reply(
+        "mods.list",
+        configured=", ".join(map(str, sorted(configured))) or "-",
+        added=", ".join(map(str, added)) or "-",
+    )
