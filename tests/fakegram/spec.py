@@ -180,14 +180,14 @@ def check_call(method: str, params: dict[str, Any], uploads: Collection[str] = (
     if fields is None:
         return f"Bad Request: method {method} is not in the Bot API specification"
     try:
-        _check_parameters(method, fields, params, uploads)
+        _check_parameters(fields, params, uploads)
     except SpecError as error:
         return f"Bad Request: {error}"
     return None
 
 
 def _check_parameters(
-    method: str, fields: dict[str, Field], params: dict[str, Any], uploads: Collection[str]
+    fields: dict[str, Field], params: dict[str, Any], uploads: Collection[str]
 ) -> None:
     for name in params:
         if name not in fields:
