@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dtm
 import io
+import json
 import time
 import warnings
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -27,6 +29,7 @@ from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from tests.fakegram import FakeTelegram, TgUser
+from tests.fakegram.spec import SPEC_PATH, spec
 
 TOKEN = "123456:TEST-TOKEN"
 RIDER = TgUser(id=1001, first_name="Ann", username="ann")
@@ -407,3 +410,298 @@ async def test_real_application_polling(fake: FakeTelegram) -> None:
         await app.shutdown()
     assert fake.pending_updates == 0  # the final getUpdates confirmed the update
     assert fake.internal_errors == []
+
+
+# ---------------------------------------------------------------------- the specification
+
+
+async def raw_call(
+    fake: FakeTelegram,
+    method: str,
+    params: dict[str, object],
+    files: dict[str, bytes] | None = None,
+) -> tuple[int, dict[str, object]]:
+    """POST ``method`` the way a Bot API client does; non-string values are sent as JSON."""
+    form = aiohttp.FormData()
+    for key, value in params.items():
+        form.add_field(key, value if isinstance(value, str) else json.dumps(value))
+    for key, data in (files or {}).items():
+        form.add_field(key, data, filename=f"{key}.jpg", content_type="image/jpeg")
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{fake.base_url}/bot{TOKEN}/{method}", data=form) as response,
+    ):
+        return response.status, await response.json()
+
+
+async def assert_refused(
+    fake: FakeTelegram,
+    method: str,
+    params: dict[str, object],
+    description: str,
+    files: dict[str, bytes] | None = None,
+) -> None:
+    """Telegram's 400 answer whose description contains ``description``; nothing was sent."""
+    status, body = await raw_call(fake, method, params, files)
+    assert (status, body["ok"], body["error_code"]) == (400, False, 400), body
+    assert str(body["description"]).startswith("Bad Request: "), body
+    assert description in str(body["description"]), body
+    assert fake.sent == []
+
+
+async def test_spec_is_the_projects_own_copy() -> None:
+    assert SPEC_PATH.is_relative_to(Path(__file__).parent / "fakegram")
+    assert (SPEC_PATH.parent / "LICENSE").read_text().startswith("MIT License")
+    assert spec().version == "Bot API 10.1"
+    fake = FakeTelegram(TOKEN)
+    implemented = [*fake.world.methods, "getUpdates", "setWebhook", "deleteWebhook"]
+    assert [name for name in implemented if name not in spec().methods] == []
+
+
+async def test_spec_refuses_unknown_methods_and_parameters(fake: FakeTelegram) -> None:
+    status, body = await raw_call(fake, "sendMesage", {"chat_id": RIDER.id, "text": "hi"})
+    assert (status, body["description"]) == (404, "Not Found: method not found")
+    await assert_refused(
+        fake,
+        "sendMessage",
+        {"chat_id": RIDER.id, "text": "hi", "disable_notifications": True},
+        "unknown parameter disable_notifications",
+    )
+    await assert_refused(
+        fake,
+        "sendMessage",
+        {"chat_id": RIDER.id, "text": "hi", "reply_to_message_id": 3},  # gone since Bot API 7.0
+        "unknown parameter reply_to_message_id",
+    )
+
+
+async def test_spec_refuses_missing_required_parameters(fake: FakeTelegram) -> None:
+    await assert_refused(fake, "sendMessage", {"chat_id": RIDER.id}, "message text is empty")
+    await assert_refused(fake, "sendMessage", {"text": "hi"}, "chat_id is empty")
+    await assert_refused(fake, "sendPhoto", {"chat_id": RIDER.id}, 'parameter "photo" is required')
+    await assert_refused(fake, "answerCallbackQuery", {}, '"callback_query_id" is required')
+    reply = {"chat_id": RIDER.id, "text": "hi", "reply_parameters": {"chat_id": RIDER.id}}
+    await assert_refused(fake, "sendMessage", reply, 'field "message_id" is required')
+
+
+async def test_spec_refuses_wrong_types(fake: FakeTelegram) -> None:
+    await assert_refused(
+        fake, "sendMessage", {"chat_id": 1.5, "text": "hi"}, "must be of type Integer or String"
+    )
+    await assert_refused(
+        fake,
+        "sendMessage",
+        {"chat_id": RIDER.id, "text": "hi", "disable_notification": "maybe"},
+        'parameter "disable_notification" must be of type Boolean',
+    )
+    await assert_refused(
+        fake,
+        "sendLocation",
+        {"chat_id": RIDER.id, "latitude": "north", "longitude": 2},
+        'parameter "latitude" must be of type Float',
+    )
+    await assert_refused(
+        fake, "deleteMessages", {"chat_id": RIDER.id, "message_ids": ["1"]}, "[0] must be of type"
+    )
+    await assert_refused(
+        fake,
+        "sendMediaGroup",
+        {"chat_id": RIDER.id, "media": [{"type": "picture", "media": "attach://a"}]},
+        "it is none of InputMediaAudio",
+        files={"a": jpeg()},
+    )
+
+
+@pytest.mark.parametrize(
+    ("markup", "description"),
+    [
+        ({"inline_keyboard": [{"text": "a", "callback_data": "a"}]}, '"inline_keyboard"[0] must'),
+        ({"inline_keyboard": [[{"text": "a"}]]}, "exactly one of"),
+        ({"inline_keyboard": [[{"text": "a", "callback_data": "a", "url": "https://x.y"}]]}, "got"),
+        (
+            {"inline_keyboard": [[{"text": "a", "callback-data": "a"}]]},
+            'unknown field "callback-data"',
+        ),
+        ({"inline_keyboard": [[{"callback_data": "a"}]]}, 'field "text" is required'),
+        ({"keyboard": [[{"text": "a", "request_location": "yes"}]]}, "must be of type Boolean"),
+        (
+            {"keyboard": [[{"text": "a", "request_location": True, "request_contact": True}]]},
+            "at most",
+        ),
+        (
+            {"keyboard": [["a"]], "resize_keyboard": True, "one_time": True},
+            'unknown field "one_time"',
+        ),
+        ({"remove_keyboard": True, "force_reply": True}, "can't parse"),
+        ({"force_reply": True, "input_field_placeholder": "p" * 65}, "1-64 characters"),
+        ({"inline_keyboards": []}, "it is none of InlineKeyboardMarkup"),
+    ],
+)
+async def test_spec_refuses_wrongly_shaped_keyboards(
+    fake: FakeTelegram, markup: dict[str, object], description: str
+) -> None:
+    params = {"chat_id": RIDER.id, "text": "hi", "reply_markup": markup}
+    await assert_refused(fake, "sendMessage", params, description)
+
+
+async def test_spec_refuses_reply_keyboard_where_only_inline_is_allowed(
+    fake: FakeTelegram, bot: Bot
+) -> None:
+    message = await bot.send_message(RIDER.id, "hi")
+    status, body = await raw_call(
+        fake,
+        "editMessageReplyMarkup",
+        {
+            "chat_id": RIDER.id,
+            "message_id": message.message_id,
+            "reply_markup": {"keyboard": [["a"]]},
+        },
+    )
+    assert status == 400
+    assert "can't parse InlineKeyboardMarkup" in str(body["description"])
+
+
+async def test_spec_text_caption_and_data_limits(fake: FakeTelegram) -> None:
+    await assert_refused(
+        fake, "sendMessage", {"chat_id": RIDER.id, "text": "x" * 4097}, "message is too long"
+    )
+    await assert_refused(
+        fake,
+        "sendPhoto",
+        {"chat_id": RIDER.id, "caption": "c" * 1025},
+        "message caption is too long",
+        files={"photo": jpeg()},
+    )
+    album = [{"type": "photo", "media": "attach://a", "caption": "c" * 1025}]
+    await assert_refused(
+        fake,
+        "sendMediaGroup",
+        {"chat_id": RIDER.id, "media": album},
+        "message caption is too long",
+        files={"a": jpeg()},
+    )
+    for data in ("x" * 65, "é" * 33, ""):  # 65 bytes, 66 bytes (33 characters), empty
+        keyboard = {"inline_keyboard": [[{"text": "b", "callback_data": data}]]}
+        params = {"chat_id": RIDER.id, "text": "hi", "reply_markup": keyboard}
+        await assert_refused(fake, "sendMessage", params, "BUTTON_DATA_INVALID")
+    fake.press_button(RIDER, 1, "x")
+    query_id = fake.world.callback_ids.copy().pop()
+    await assert_refused(
+        fake,
+        "answerCallbackQuery",
+        {"callback_query_id": query_id, "text": "t" * 201},
+        "MESSAGE_TOO_LONG",
+    )
+
+    keyboard = {"inline_keyboard": [[{"text": "b", "callback_data": "é" * 32}]]}  # 64 bytes
+    status, _ = await raw_call(fake, "sendMessage", {"chat_id": 5, "text": "x" * 4096})
+    assert status == 200
+    status, _ = await raw_call(
+        fake, "sendMessage", {"chat_id": 5, "text": "hi", "reply_markup": keyboard}
+    )
+    assert status == 200
+    status, _ = await raw_call(
+        fake, "sendPhoto", {"chat_id": 5, "caption": "c" * 1024}, files={"photo": jpeg()}
+    )
+    assert status == 200
+    # The text limit counts characters after entities parsing, not the markup.
+    long_html = "<b>" + "x" * 4090 + "</b>"
+    status, _ = await raw_call(
+        fake, "sendMessage", {"chat_id": 5, "text": long_html, "parse_mode": "HTML"}
+    )
+    assert status == 200
+
+
+@pytest.mark.parametrize(
+    ("command", "description", "refusal"),
+    [
+        ("Start", "go", "BOT_COMMAND_INVALID"),
+        ("re-port", "go", "BOT_COMMAND_INVALID"),
+        ("/start", "go", "BOT_COMMAND_INVALID"),
+        ("c" * 33, "go", "BOT_COMMAND_INVALID"),
+        ("", "go", "BOT_COMMAND_INVALID"),
+        ("start", "", "BOT_COMMAND_DESCRIPTION_INVALID"),
+        ("start", "d" * 257, "BOT_COMMAND_DESCRIPTION_INVALID"),
+    ],
+)
+async def test_spec_refuses_bad_commands(
+    fake: FakeTelegram, command: str, description: str, refusal: str
+) -> None:
+    commands = [{"command": "ok", "description": "fine"}]
+    commands.append({"command": command, "description": description})
+    await assert_refused(fake, "setMyCommands", {"commands": commands}, refusal)
+    assert fake.commands() == []
+
+
+async def test_spec_accepts_valid_calls(fake: FakeTelegram, bot: Bot) -> None:
+    first = await bot.send_message(RIDER.id, "first")
+    valid: list[tuple[str, dict[str, object]]] = [
+        (
+            "sendMessage",
+            {
+                "chat_id": RIDER.id,
+                "text": "see https://example.com",
+                "link_preview_options": {"is_disabled": True},
+                "reply_parameters": {"message_id": first.message_id},
+                "protect_content": "true",
+                "reply_markup": {
+                    "keyboard": [["text only", {"text": "📍", "request_location": True}]],
+                    "resize_keyboard": True,
+                    "one_time_keyboard": True,
+                    "input_field_placeholder": "where?",
+                },
+            },
+        ),
+        (
+            "sendMessage",
+            {"chat_id": RIDER.id, "text": "bye", "reply_markup": {"remove_keyboard": True}},
+        ),
+        (
+            "sendMessage",
+            {"chat_id": "-100", "text": "why?", "reply_markup": {"force_reply": True}},
+        ),
+        (
+            "sendMessage",
+            {
+                "chat_id": RIDER.id,
+                "text": "choose",
+                "reply_markup": {
+                    "inline_keyboard": [
+                        [
+                            {"text": "✅", "callback_data": "ok:1"},
+                            {"text": "Map", "url": "https://x.y"},
+                        ],
+                        [{"text": "Copy", "copy_text": {"text": "R-1"}}],
+                    ]
+                },
+            },
+        ),
+        ("sendLocation", {"chat_id": RIDER.id, "latitude": "31.2", "longitude": 121.5}),
+        (
+            "setMyCommands",
+            {
+                "commands": [{"command": "report_1", "description": "随手拍"}],
+                "scope": {"type": "chat", "chat_id": RIDER.id},
+                "language_code": "zh",
+            },
+        ),
+        ("setChatMenuButton", {"menu_button": {"type": "commands"}}),
+        ("getUpdates", {"offset": "1", "limit": 10, "timeout": 0, "allowed_updates": ["message"]}),
+        ("deleteMessages", {"chat_id": RIDER.id, "message_ids": [first.message_id]}),
+    ]
+    for method, params in valid:
+        status, body = await raw_call(fake, method, params)
+        assert (method, status) == (method, 200), body
+    status, body = await raw_call(
+        fake,
+        "sendMediaGroup",
+        {
+            "chat_id": RIDER.id,
+            "media": [
+                {"type": "photo", "media": "attach://a", "caption": "one"},
+                {"type": "photo", "media": "attach://b", "has_spoiler": True},
+            ],
+        },
+        files={"a": jpeg(), "b": jpeg()},
+    )
+    assert status == 200, body

@@ -13,7 +13,10 @@ API wire format, so an unmodified python-telegram-bot ``Application`` runs again
 It plays Telegram's side of the conversation:
 
 * **Bot → Telegram.** ``/bot<token>/<method>`` (case-insensitive method names; form,
-  multipart or JSON bodies) is executed against an in-memory world of chats, messages and
+  multipart or JSON bodies) is first checked against the official Bot API specification
+  (``spec.py``, ``spec/api.json``): unknown methods and parameters, missing required ones,
+  wrongly typed or shaped values and stated limits are refused with a 400, as strictly as
+  Telegram. It is then executed against an in-memory world of chats, messages and
   files (``world.py``). Every method validates first and then commits, so a failing call
   changes nothing. Answers and errors mimic Telegram's (``message is not modified``,
   ``message to edit not found``, ``bot was blocked by the user``, ``BUTTON_DATA_INVALID``,

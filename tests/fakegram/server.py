@@ -22,6 +22,7 @@ from aiohttp import web
 
 from .formatting import utf16_len
 from .models import ApiError, Call, Json, SentMessage, TgUser
+from .spec import check_call
 from .wire import ApiRequest, json_response, nginx_502, read_params
 from .world import World, commands_key, now
 
@@ -209,6 +210,9 @@ class FakeTelegram:
         if method is None:
             return self._finish(call, error=ApiError(404, "Not Found: method not found"))
         call.method = method
+        refusal = check_call(method, params, uploads.keys())
+        if refusal is not None:
+            return self._finish(call, error=ApiError(400, refusal))
         if method == "getUpdates":
             return await self._get_updates(call)
         fault = self._take_fault(self._faults, method, params)
