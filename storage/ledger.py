@@ -64,6 +64,11 @@ class Payee:
     updated_at: int
 
 
+# The ledger refuses an existing idempotency key outright (so that no REPLACE can swap an
+# entry; see migration 0007), so idempotent inserts check for the key first.
+_UNLESS_KEY_EXISTS = "WHERE NOT EXISTS (SELECT 1 FROM ledger WHERE idempotency_key = ?)"
+
+
 async def report_rider(conn: aiosqlite.Connection, report_id: int) -> int | None:
     """The rider who sent the report, or None if there is no such report."""
     async with conn.execute("SELECT rider_id FROM reports WHERE id = ?", (report_id,)) as cur:
@@ -83,9 +88,9 @@ async def insert_reward(
     """Add the `reward:<report>` entry unless it exists; True if this call added it."""
     cursor = await conn.execute(
         "INSERT INTO ledger (rider_id, kind, amount_fen, points, report_id, idempotency_key,"
-        " created_at) VALUES (?, 'reward', ?, ?, ?, 'reward:' || ?, ?)"
-        " ON CONFLICT (idempotency_key) DO NOTHING",
-        (rider_id, amount_fen, points, report_id, report_id, now),
+        " created_at) SELECT ?, 'reward', ?, ?, ?, 'reward:' || ?, ?"
+        f" {_UNLESS_KEY_EXISTS}",
+        (rider_id, amount_fen, points, report_id, report_id, now, f"reward:{report_id}"),
     )
     return cursor.rowcount == 1
 
@@ -128,8 +133,8 @@ async def insert_reversal(
     """Add `reversal:<report>` cancelling the reward's money and points; True if added."""
     cursor = await conn.execute(
         "INSERT INTO ledger (rider_id, kind, amount_fen, points, report_id, idempotency_key,"
-        " memo, created_at) VALUES (?, 'reversal', ?, ?, ?, 'reversal:' || ?, ?, ?)"
-        " ON CONFLICT (idempotency_key) DO NOTHING",
+        " memo, created_at) SELECT ?, 'reversal', ?, ?, ?, 'reversal:' || ?, ?, ?"
+        f" {_UNLESS_KEY_EXISTS}",
         (
             reward.rider_id,
             -reward.amount_fen,
@@ -138,6 +143,7 @@ async def insert_reversal(
             reward.report_id,
             memo,
             now,
+            f"reversal:{reward.report_id}",
         ),
     )
     return cursor.rowcount == 1
