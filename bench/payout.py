@@ -7,7 +7,10 @@ and ENTRIES ledger entries: rewards of 50-200 yuan, one approved report each, sp
 
 - the first batch, which settles every entry at once (the worst case: nothing paid before);
 - the next week's batch after 2% more rewards (the steady state: most entries settled);
-- `/audit` over the result, and `balance()` / `history()` for one rider.
+- `/audit` over the result, and `balance()` / `history()` for one rider;
+- then the real bot (`python bot.py` against tests/fakegram) on that database: an admin sends
+  /audit and, while it runs, a new user sends /start. The audit reads a snapshot on its own
+  read-only connection, so the /start answer should not wait for it (target: under 1 s).
 
 Printed: seconds, and the process's resident memory before each step and at its peak during
 the step (VmHWM, reset before each step where Linux allows; it includes SQLite's page cache
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import sqlite3
 import sys
@@ -34,6 +38,7 @@ from services import ledger, payouts
 from services.audit import audit
 from settings import Programme
 from storage.db import Database
+from tests.fakegram import FakeTelegram, TgUser
 
 T = TypeVar("T")
 TZ = ZoneInfo("Asia/Shanghai")
@@ -42,6 +47,11 @@ PERIOD_END = 1_796_004_000  # Monday 2026-11-30 10:00 Asia/Shanghai, ends 2026-W
 TIERS = (5_000, 10_000, 15_000, 20_000)
 REVERSED_SHARE = 0.02
 CHUNK = 50_000
+MODERATOR = 4_242
+ADMIN = TgUser(4_343, language_code="en")
+NEWCOMER = TgUser(4_444, language_code="en")
+START_DELAY = 1.0  # seconds after /audit is sent, so that the audit is well under way
+ROOT = Path(__file__).resolve().parent.parent
 _PROGRAMME = Programme()
 
 
@@ -107,6 +117,11 @@ def _write_rewards(
         "INSERT INTO reports (id, reference, rider_id, status, created_at, updated_at,"
         " submitted_at, reward_fen, points) VALUES (?, ?, ?, 'approved', ?, ?, ?, ?, ?)",
         ((r, ref, rider, at, at, at, amount, points) for r, ref, rider, at, amount, points in rows),
+    )
+    conn.executemany(
+        "INSERT INTO decisions (report_id, moderator_id, action, previous_status, new_status,"
+        " amount_fen, created_at) VALUES (?, ?, 'approve', 'pending', 'approved', ?, ?)",
+        ((r, MODERATOR, amount, at) for r, _, _, at, amount, _ in rows),
     )
     conn.executemany(
         "INSERT INTO ledger (rider_id, kind, amount_fen, points, report_id, idempotency_key,"
@@ -177,6 +192,52 @@ async def main(riders: int, entries: int) -> None:
         finally:
             await db.close()
         print(f"database file {path.stat().st_size / 2**20:.0f} MB")
+        await start_during_audit(path, Path(folder))
+
+
+async def start_during_audit(path: Path, workdir: Path) -> None:
+    """The real bot on the bench database: /start from a new user while /audit runs."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        # As if announced already, so that the bot does not send the files at start-up.
+        conn.execute("UPDATE payout_batches SET announced_at = exported_at")
+    async with FakeTelegram() as fake:
+        env = {
+            **os.environ,
+            "BOT_TOKEN": fake.token,
+            "BOT_API_URL": fake.base_url,
+            "DATABASE_URL": f"sqlite:///{path}",
+            "MODERATOR_CHAT_ID": str(MODERATOR),
+            "ADMIN_IDS": str(ADMIN.id),
+            "PYTHONPATH": str(ROOT),
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(ROOT / "bot.py"),
+            env=env,
+            cwd=workdir,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            await fake.wait_for(lambda: bool(fake.calls_to("getUpdates")), timeout=300)
+            fake.send_text(ADMIN, "/audit")
+            audit_sent = time.perf_counter()
+            await asyncio.sleep(START_DELAY)
+            fake.send_text(NEWCOMER, "/start")
+            start_sent = time.perf_counter()
+            await fake.wait_for_messages(NEWCOMER.id, 1, timeout=600)
+            start_answered = time.perf_counter()
+            answer = (await fake.wait_for_messages(ADMIN.id, 1, timeout=600))[-1]
+            audit_answered = time.perf_counter()
+        finally:
+            process.terminate()
+            await process.wait()
+    running = "yes" if audit_answered > start_answered else "NO (the audit ended first)"
+    audit_seconds = audit_answered - audit_sent
+    print(f"bot: /audit answered after {audit_seconds:8.3f} s: {answer.text[:40]!r}")
+    print(
+        f"bot: /start sent {START_DELAY:.0f} s into the audit, answered after"
+        f" {start_answered - start_sent:8.3f} s; audit still running then: {running}"
+    )
 
 
 async def run(db: Database, path: Path, riders: int) -> None:
