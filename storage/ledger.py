@@ -1,7 +1,8 @@
 """SQL for the money ledger (append-only entries in fen and points) and riders' payees.
 
-Functions taking an `aiosqlite.Connection` run inside the caller's `Database.transaction()`;
-functions taking the `Database` are reads outside any transaction (or open their own).
+Functions taking an `aiosqlite.Connection` run inside the caller's `Database.transaction()`
+(or, for the audit's reads, its `Database.snapshot()`); functions taking the `Database` are
+reads outside any transaction (or open their own).
 """
 
 from __future__ import annotations
