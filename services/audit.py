@@ -19,6 +19,7 @@ Checks:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import aiosqlite
@@ -59,6 +60,15 @@ async def _riders(conn: aiosqlite.Connection) -> list[str]:
     balances = await ledger_store.balances(conn)
     unsettled = await ledger_store.unsettled_sums(conn)
     recomputed = await ledger_store.recomputed_balances(conn)
+    # A loop over every rider: off the event loop, so the bot keeps answering meanwhile.
+    return await asyncio.to_thread(_rider_problems, balances, unsettled, recomputed)
+
+
+def _rider_problems(
+    balances: dict[int, ledger_store.Balance],
+    unsettled: dict[int, int],
+    recomputed: dict[int, tuple[int, int]],
+) -> list[str]:
     problems = []
     for rider in sorted(balances.keys() | unsettled.keys() | recomputed.keys()):
         balance = balances.get(rider, ledger_store.Balance(0, 0, 0, 0, 0, 0))
@@ -126,10 +136,11 @@ async def _files(
     for batch_id, sha256, xlsx, csv in await payout_store.stored_file_hashes(conn):
         batch = batches[batch_id]
         name = f"batch {batch_id} ({batch.period_key})"
-        if hashlib.sha256(xlsx).hexdigest() != sha256:
+        if await asyncio.to_thread(lambda data: hashlib.sha256(data).hexdigest(), xlsx) != sha256:
             problems.append(f"{name}: the stored XLSX does not match its sha256")
         try:
-            totals = finance_file.read_csv_totals(csv)
+            # Re-reading a 100,000-line CSV takes a while: off the event loop.
+            totals = await asyncio.to_thread(finance_file.read_csv_totals, csv)
         except ValueError as exc:
             problems.append(f"{name}: the stored CSV cannot be read ({exc})")
             continue
