@@ -7,7 +7,10 @@ and ENTRIES ledger entries: rewards of 50-200 yuan, one approved report each, sp
 
 - the first batch, which settles every entry at once (the worst case: nothing paid before);
 - the next week's batch after 2% more rewards (the steady state: most entries settled);
-- `/audit` over the result, and `balance()` / `history()` for one rider.
+- `/audit` over the result, and `balance()` / `history()` for one rider;
+- then the real bot (`python bot.py` against tests/fakegram) on that database: an admin sends
+  /audit and, while it runs, a new user sends /start. The audit reads a snapshot on its own
+  read-only connection, so the /start answer should not wait for it (target: under 1 s).
 
 Printed: seconds, and the process's resident memory before each step and at its peak during
 the step (VmHWM, reset before each step where Linux allows; it includes SQLite's page cache
@@ -20,8 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -34,6 +39,7 @@ from services import ledger, payouts
 from services.audit import audit
 from settings import Programme
 from storage.db import Database
+from tests.fakegram import FakeTelegram, TgUser
 
 T = TypeVar("T")
 TZ = ZoneInfo("Asia/Shanghai")
@@ -42,6 +48,12 @@ PERIOD_END = 1_796_004_000  # Monday 2026-11-30 10:00 Asia/Shanghai, ends 2026-W
 TIERS = (5_000, 10_000, 15_000, 20_000)
 REVERSED_SHARE = 0.02
 CHUNK = 50_000
+MODERATOR = 4_242
+ADMIN = TgUser(4_343, language_code="en")
+NEWCOMER = TgUser(4_444, language_code="en")
+START_DELAY = 1.0  # seconds after /audit is sent, so that the audit is well under way
+START_INTERVAL = 0.5
+ROOT = Path(__file__).resolve().parent.parent
 _PROGRAMME = Programme()
 
 
@@ -107,6 +119,11 @@ def _write_rewards(
         "INSERT INTO reports (id, reference, rider_id, status, created_at, updated_at,"
         " submitted_at, reward_fen, points) VALUES (?, ?, ?, 'approved', ?, ?, ?, ?, ?)",
         ((r, ref, rider, at, at, at, amount, points) for r, ref, rider, at, amount, points in rows),
+    )
+    conn.executemany(
+        "INSERT INTO decisions (report_id, moderator_id, action, previous_status, new_status,"
+        " amount_fen, created_at) VALUES (?, ?, 'approve', 'pending', 'approved', ?, ?)",
+        ((r, MODERATOR, amount, at) for r, _, _, at, amount, _ in rows),
     )
     conn.executemany(
         "INSERT INTO ledger (rider_id, kind, amount_fen, points, report_id, idempotency_key,"
@@ -177,6 +194,64 @@ async def main(riders: int, entries: int) -> None:
         finally:
             await db.close()
         print(f"database file {path.stat().st_size / 2**20:.0f} MB")
+        await start_during_audit(path, Path(folder))
+
+
+async def start_during_audit(path: Path, workdir: Path) -> None:
+    """The real bot on the bench database: /start from a new user while /audit runs."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        # As if announced already, so that the bot does not send the files at start-up.
+        conn.execute("UPDATE payout_batches SET announced_at = exported_at")
+    async with FakeTelegram() as fake:
+        env = {
+            **os.environ,
+            "BOT_TOKEN": fake.token,
+            "BOT_API_URL": fake.base_url,
+            "DATABASE_URL": f"sqlite:///{path}",
+            "MODERATOR_CHAT_ID": str(MODERATOR),
+            "ADMIN_IDS": str(ADMIN.id),
+            "PYTHONPATH": str(ROOT),
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(ROOT / "bot.py"),
+            env=env,
+            cwd=workdir,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            await fake.wait_for(lambda: bool(fake.calls_to("getUpdates")), timeout=300)
+            await starts_during_audit(fake)
+        finally:
+            process.terminate()
+            await process.wait()
+
+
+async def starts_during_audit(fake: FakeTelegram) -> None:
+    """/audit, then from START_DELAY on a /start from a new user every START_INTERVAL until
+    the audit answers; prints the audit's time and the /start answer times."""
+    finished: list[float] = []
+    fake.send_text(ADMIN, "/audit")
+    sent = time.perf_counter()
+    audit_answer = asyncio.ensure_future(fake.wait_for_messages(ADMIN.id, 1, timeout=1800))
+    audit_answer.add_done_callback(lambda _: finished.append(time.perf_counter()))
+    answer_times: list[float] = []
+    await asyncio.sleep(START_DELAY)
+    while not audit_answer.done():
+        newcomer = TgUser(NEWCOMER.id + len(answer_times), language_code="en")
+        start_sent = time.perf_counter()
+        fake.send_text(newcomer, "/start")
+        await fake.wait_for_messages(newcomer.id, 1, timeout=600)
+        answer_times.append(time.perf_counter() - start_sent)
+        await asyncio.sleep(START_INTERVAL)
+    answer = (await audit_answer)[-1]
+    print(f"bot: /audit answered after {finished[0] - sent:8.3f} s: {answer.text[:40]!r}")
+    if answer_times:
+        print(
+            f"bot: {len(answer_times)} /start sent during it (from {START_DELAY:.0f} s, every"
+            f" {START_INTERVAL} s): first answered after {answer_times[0]:.3f} s, median"
+            f" {statistics.median(answer_times):.3f} s, slowest {max(answer_times):.3f} s"
+        )
 
 
 async def run(db: Database, path: Path, riders: int) -> None:

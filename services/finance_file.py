@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from decimal import Decimal
 
 import xlsxwriter
 
@@ -137,8 +138,16 @@ def render_csv(statement: Statement, timezone: tzinfo) -> bytes:
     return out.getvalue()
 
 
+def exact_yuan(fen: int) -> Decimal:
+    """`12345` -> `Decimal('123.45')`: yuan without passing through a binary float."""
+    return Decimal(fen).scaleb(-2)
+
+
 def render_xlsx(statement: Statement, timezone: tzinfo) -> bytes:
     """One sheet; amounts are numbers formatted `0.00`, every other cell is text.
+
+    Amounts are written from `Decimal`, never `float`: the cell's value is the exact
+    decimal text (`<v>150.05</v>`), as in the CSV.
 
     Written row by row in constant-memory mode (inline strings, temporary files), so a batch
     of 100,000 lines needs tens of megabytes, not hundreds.
@@ -183,13 +192,13 @@ def render_xlsx(statement: Statement, timezone: tzinfo) -> bytes:
         sheet.write_string(row, 0, line.payee_id)
         sheet.write_string(row, 1, line.real_name)
         sheet.write_string(row, 2, line.account)
-        sheet.write_number(row, 3, line.amount_fen / 100, money)
+        sheet.write_number(row, 3, exact_yuan(line.amount_fen), money)
         sheet.write_string(row, 4, line.report_refs)
         if line.details_changed_at is not None:
             sheet.write_string(row, 5, note(line, timezone))
         row += 1
     sheet.write_string(row, 0, TOTAL_LABEL, bold)
-    sheet.write_number(row, 3, statement.total_fen / 100, bold_money)
+    sheet.write_number(row, 3, exact_yuan(statement.total_fen), bold_money)
     workbook.close()
     return out.getvalue()
 

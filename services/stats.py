@@ -145,7 +145,7 @@ class Stats:
     async def snapshot(self) -> Snapshot:
         now, today, week = self.period_starts()
         today_ts, week_ts = int(today.timestamp()), int(week.timestamp())
-        async with self.db.transaction() as conn:
+        async with self.db.snapshot() as conn:  # one consistent read, no write lock
             counts = await store.counts(conn, today_ts, week_ts)
             times = await store.decision_times(conn)
             breaches = await store.breaches(conn, today_ts, week_ts)

@@ -5,6 +5,14 @@ interleave inside one transaction. `Database.transaction()` therefore holds an a
 across `BEGIN IMMEDIATE ... COMMIT` (rolled back on any error). `fetchone`/`fetchall` take
 the same lock, so a read never sees another coroutine's uncommitted writes on the shared
 connection; inside a transaction, use the connection it yields.
+
+Long reads (/audit, /stats, exports) use `Database.snapshot()` instead: a read transaction
+on a separate read-only connection, which with WAL sees one committed state of the database
+from its first read to its end, never blocks writers and never waits for the lock.
+
+`recursive_triggers` is on for every connection, so the delete half of `INSERT OR REPLACE`
+fires the append-only tables' DELETE triggers; migration 0007 makes those tables refuse a
+REPLACE even on connections that leave it off.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ from typing import Any
 import aiosqlite
 
 BUSY_TIMEOUT_MS = 5000
+IDLE_READERS = 2
+"""Read-only connections kept open between snapshots; more are opened while busy."""
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 Row = sqlite3.Row
@@ -48,6 +58,7 @@ class Database:
         self.path = path
         self._connection: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._idle_readers: list[aiosqlite.Connection] = []
 
     @property
     def connection(self) -> aiosqlite.Connection:
@@ -66,12 +77,50 @@ class Database:
             "PRAGMA synchronous = FULL",
             "PRAGMA foreign_keys = ON",
             "PRAGMA secure_delete = ON",  # erased rows do not linger in free pages
+            "PRAGMA recursive_triggers = ON",
         ):
             await connection.execute(pragma)
         self._connection = connection
         await self.migrate()
 
+    async def _open_reader(self) -> aiosqlite.Connection:
+        """A read-only connection (`mode=ro`): it can never write, whatever it is asked."""
+        reader = await aiosqlite.connect(
+            f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
+        )
+        reader.row_factory = sqlite3.Row
+        for pragma in (
+            f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
+            "PRAGMA query_only = ON",
+        ):
+            await reader.execute(pragma)
+        return reader
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A read transaction on a read-only connection of its own: every query inside sees
+        the same committed state, and neither waits for nor holds up writers."""
+        if self._connection is None:
+            raise RuntimeError("database is not open")
+        reader = self._idle_readers.pop() if self._idle_readers else await self._open_reader()
+        try:
+            await reader.execute("BEGIN")
+            try:
+                yield reader
+            finally:
+                await reader.execute("COMMIT")
+        except BaseException:
+            await reader.close()
+            raise
+        if self._connection is not None and len(self._idle_readers) < IDLE_READERS:
+            self._idle_readers.append(reader)
+        else:
+            await reader.close()
+
     async def close(self) -> None:
+        readers, self._idle_readers = self._idle_readers, []
+        for reader in readers:
+            await reader.close()
         if self._connection is not None:
             connection, self._connection = self._connection, None
             async with self._lock:

@@ -1,7 +1,8 @@
 """SQL for the money ledger (append-only entries in fen and points) and riders' payees.
 
-Functions taking an `aiosqlite.Connection` run inside the caller's `Database.transaction()`;
-functions taking the `Database` are reads outside any transaction (or open their own).
+Functions taking an `aiosqlite.Connection` run inside the caller's `Database.transaction()`
+(or, for the audit's reads, its `Database.snapshot()`); functions taking the `Database` are
+reads outside any transaction (or open their own).
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ class Payee:
     updated_at: int
 
 
+# The ledger refuses an existing idempotency key outright (so that no REPLACE can swap an
+# entry; see migration 0007), so idempotent inserts check for the key first.
+_UNLESS_KEY_EXISTS = "WHERE NOT EXISTS (SELECT 1 FROM ledger WHERE idempotency_key = ?)"
+
+
 async def report_rider(conn: aiosqlite.Connection, report_id: int) -> int | None:
     """The rider who sent the report, or None if there is no such report."""
     async with conn.execute("SELECT rider_id FROM reports WHERE id = ?", (report_id,)) as cur:
@@ -83,9 +89,9 @@ async def insert_reward(
     """Add the `reward:<report>` entry unless it exists; True if this call added it."""
     cursor = await conn.execute(
         "INSERT INTO ledger (rider_id, kind, amount_fen, points, report_id, idempotency_key,"
-        " created_at) VALUES (?, 'reward', ?, ?, ?, 'reward:' || ?, ?)"
-        " ON CONFLICT (idempotency_key) DO NOTHING",
-        (rider_id, amount_fen, points, report_id, report_id, now),
+        " created_at) SELECT ?, 'reward', ?, ?, ?, 'reward:' || ?, ?"
+        f" {_UNLESS_KEY_EXISTS}",
+        (rider_id, amount_fen, points, report_id, report_id, now, f"reward:{report_id}"),
     )
     return cursor.rowcount == 1
 
@@ -128,8 +134,8 @@ async def insert_reversal(
     """Add `reversal:<report>` cancelling the reward's money and points; True if added."""
     cursor = await conn.execute(
         "INSERT INTO ledger (rider_id, kind, amount_fen, points, report_id, idempotency_key,"
-        " memo, created_at) VALUES (?, 'reversal', ?, ?, ?, 'reversal:' || ?, ?, ?)"
-        " ON CONFLICT (idempotency_key) DO NOTHING",
+        " memo, created_at) SELECT ?, 'reversal', ?, ?, ?, 'reversal:' || ?, ?, ?"
+        f" {_UNLESS_KEY_EXISTS}",
         (
             reward.rider_id,
             -reward.amount_fen,
@@ -138,6 +144,7 @@ async def insert_reversal(
             reward.report_id,
             memo,
             now,
+            f"reversal:{reward.report_id}",
         ),
     )
     return cursor.rowcount == 1
@@ -185,27 +192,49 @@ async def balance(db: Database, rider_id: int) -> Balance:
     return Balance(0, 0, 0, 0, 0, 0) if row is None else _balance(row)
 
 
-async def balances(db: Database) -> dict[int, Balance]:
+async def _rows(
+    conn: aiosqlite.Connection, sql: str, params: tuple[object, ...] = ()
+) -> list[aiosqlite.Row]:
+    async with conn.execute(sql, params) as cursor:
+        return list(await cursor.fetchall())
+
+
+async def balances(conn: aiosqlite.Connection) -> dict[int, Balance]:
     """Every rider's balance, computed exactly as `balance` does (for the audit)."""
-    rows = await db.fetchall(_BALANCE_SQL.format(where=""))
+    rows = await _rows(conn, _BALANCE_SQL.format(where=""))
     return {int(row[0]): _balance(row) for row in rows}
 
 
-async def entry_sums(db: Database) -> dict[int, int]:
-    """The plain sum of each rider's entries."""
-    rows = await db.fetchall("SELECT rider_id, SUM(amount_fen) FROM ledger GROUP BY rider_id")
-    return {int(row[0]): int(row[1]) for row in rows}
-
-
-async def unsettled_sums(db: Database) -> dict[int, int]:
+async def unsettled_sums(conn: aiosqlite.Connection) -> dict[int, int]:
     """Each rider's rewards and reversals that no batch line has settled yet."""
-    rows = await db.fetchall(
+    rows = await _rows(
+        conn,
         "SELECT l.rider_id, SUM(l.amount_fen) FROM ledger AS l"
         " WHERE l.kind <> 'payout'"
         " AND NOT EXISTS (SELECT 1 FROM payout_items AS i WHERE i.ledger_id = l.id)"
-        " GROUP BY l.rider_id"
+        " GROUP BY l.rider_id",
     )
     return {int(row[0]): int(row[1]) for row in rows}
+
+
+async def recomputed_balances(conn: aiosqlite.Connection) -> dict[int, tuple[int, int]]:
+    """(decided, paid) per rider from data outside the ledger: the rewards moderators decided
+    for the rider's reports that are approved now (not reversed), and the rider's payout
+    lines. decided - paid is what the rider's ledger entries must sum to."""
+    rows = await _rows(
+        conn,
+        """
+        SELECT rider_id, SUM(decided), SUM(paid) FROM (
+            SELECT r.rider_id, d.amount_fen AS decided, 0 AS paid
+            FROM reports AS r JOIN decisions AS d ON d.report_id = r.id
+            WHERE r.status = 'approved' AND d.action = 'approve'
+            UNION ALL
+            SELECT rider_id, 0, amount_fen FROM payout_lines
+        )
+        GROUP BY rider_id
+        """,
+    )
+    return {int(row[0]): (int(row[1]), int(row[2])) for row in rows}
 
 
 async def history(db: Database, rider_id: int, limit: int) -> list[Entry]:
@@ -222,15 +251,18 @@ async def history(db: Database, rider_id: int, limit: int) -> list[Entry]:
     return [Entry(*row) for row in rows]
 
 
-async def report_anomalies(db: Database) -> list[tuple[str, int, str | None]]:
+async def report_anomalies(conn: aiosqlite.Connection) -> list[tuple[str, int, str | None]]:
     """(problem, report id, reference) for every report whose money disagrees with its status.
 
     Problems: credited_twice, wrong_rider, approved_without_reward, reversed_without_reversal,
-    reward_not_approved, reversal_not_reversed, reversal_without_reward, reversal_mismatch.
+    reward_not_approved, reversal_not_reversed, reversal_without_reward, reversal_mismatch,
+    reward_not_decided (the reward is not the amount of the report's approval decision).
     """
-    rows = await db.fetchall(
+    rows = await _rows(
+        conn,
         """
-        SELECT 'credited_twice', l.report_id, NULL FROM ledger AS l
+        SELECT 'credited_twice', l.report_id, r.reference FROM ledger AS l
+            LEFT JOIN reports AS r ON r.id = l.report_id
         WHERE l.kind = 'reward' GROUP BY l.report_id HAVING COUNT(*) > 1
         UNION ALL
         SELECT 'wrong_rider', r.id, r.reference FROM ledger AS l JOIN reports AS r
@@ -252,14 +284,22 @@ async def report_anomalies(db: Database) -> list[tuple[str, int, str | None]]:
             ON r.id = l.report_id
         WHERE l.kind = 'reversal' AND r.status <> 'reversed'
         UNION ALL
-        SELECT 'reversal_without_reward', v.report_id, NULL FROM ledger AS v
+        SELECT 'reversal_without_reward', v.report_id, r.reference FROM ledger AS v
+            LEFT JOIN reports AS r ON r.id = v.report_id
         WHERE v.kind = 'reversal' AND NOT EXISTS (
             SELECT 1 FROM ledger AS l WHERE l.idempotency_key = 'reward:' || v.report_id)
         UNION ALL
-        SELECT 'reversal_mismatch', v.report_id, NULL FROM ledger AS v JOIN ledger AS w
+        SELECT 'reversal_mismatch', v.report_id, r.reference FROM ledger AS v JOIN ledger AS w
             ON w.idempotency_key = 'reward:' || v.report_id
+            LEFT JOIN reports AS r ON r.id = v.report_id
         WHERE v.kind = 'reversal' AND (v.amount_fen <> -w.amount_fen OR v.points <> -w.points)
-        """
+        UNION ALL
+        SELECT 'reward_not_decided', r.id, r.reference FROM ledger AS l JOIN reports AS r
+            ON r.id = l.report_id
+        WHERE l.kind = 'reward' AND l.amount_fen IS NOT (
+            SELECT SUM(d.amount_fen) FROM decisions AS d
+            WHERE d.report_id = l.report_id AND d.action = 'approve')
+        """,
     )
     return [(str(row[0]), int(row[1]), row[2]) for row in rows]
 

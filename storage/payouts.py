@@ -404,9 +404,9 @@ async def payee_changed_at(conn: aiosqlite.Connection, batch_id: int) -> dict[in
         return {int(row[0]): int(row[1]) async for row in cur}
 
 
-async def batch_checks(db: Database) -> list[BatchCheck]:
+async def batch_checks(conn: aiosqlite.Connection) -> list[BatchCheck]:
     """For every batch, its stored total beside sums over its lines, entries and items."""
-    rows = await db.fetchall(
+    async with conn.execute(
         f"""
         WITH line_sums AS (
             SELECT batch_id, SUM(amount_fen) AS fen, COUNT(*) AS lines
@@ -444,25 +444,29 @@ async def batch_checks(db: Database) -> list[BatchCheck]:
         LEFT JOIN orphans AS o ON o.batch_id = b.id
         ORDER BY b.id
         """  # noqa: S608
-    )
+    ) as cursor:
+        rows = await cursor.fetchall()
     return [
         BatchCheck(BatchRecord(*row[:14]), row[14], row[15], row[16], row[17], row[18], row[19])
         for row in rows
     ]
 
 
-async def stored_file_hashes(db: Database) -> list[tuple[int, str | None, bytes, bytes]]:
+async def stored_file_hashes(
+    conn: aiosqlite.Connection,
+) -> list[tuple[int, str | None, bytes, bytes]]:
     """(batch id, stored sha256, xlsx, csv) of every exported or paid batch."""
-    rows = await db.fetchall(
+    async with conn.execute(
         "SELECT id, file_sha256, CAST(file_xlsx AS BLOB), CAST(file_csv AS BLOB)"
         " FROM payout_batches WHERE status <> 'open' ORDER BY id"
-    )
+    ) as cursor:
+        rows = await cursor.fetchall()
     return [(int(row[0]), row[1], bytes(row[2] or b""), bytes(row[3] or b"")) for row in rows]
 
 
-async def reports_paid_twice(db: Database) -> list[str]:
+async def reports_paid_twice(conn: aiosqlite.Connection) -> list[str]:
     """References listed in more than one payout line (a report paid twice)."""
-    rows = await db.fetchall(
+    async with conn.execute(
         """
         WITH RECURSIVE split(ref, rest) AS (
             SELECT '', report_refs || ',' FROM payout_lines
@@ -472,5 +476,6 @@ async def reports_paid_twice(db: Database) -> list[str]:
         )
         SELECT ref FROM split WHERE ref <> '' GROUP BY ref HAVING COUNT(*) > 1 ORDER BY ref
         """
-    )
+    ) as cursor:
+        rows = await cursor.fetchall()
     return [str(row[0]) for row in rows]

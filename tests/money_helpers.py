@@ -6,14 +6,31 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import aiosqlite
 import pytest
 
 from services import ledger
 from settings import Programme
+from storage import moderation as moderation_store
 from storage.db import Database
 
 DAY = 86_400
 T0 = 1_795_000_000  # 2026-11-18, a Wednesday, in Asia/Shanghai
+MODERATOR = 900_001
+
+
+async def record_approval(
+    conn: aiosqlite.Connection, report_id: int, amount_fen: int, points: int, now: int
+) -> None:
+    """What an approval writes besides the credit: the decided reward and the decision."""
+    await conn.execute(
+        "UPDATE reports SET reward_fen = ?, points = ?, decided_by = ?, decided_at = ?"
+        " WHERE id = ?",
+        (amount_fen, points, MODERATOR, now, report_id),
+    )
+    await moderation_store.record_decision(
+        conn, report_id, MODERATOR, "approve", "pending", "approved", now, amount_fen
+    )
 
 
 async def open_db(path: Path) -> Database:
@@ -58,13 +75,15 @@ class Money:
             )
             report_id = cursor.lastrowid
             assert report_id is not None
+            points = ledger.points_for(amount_fen, Programme())
+            await record_approval(conn, report_id, amount_fen, points, now)
             if credit:
                 await ledger.credit_reward(
                     conn,
                     report_id=report_id,
                     rider_id=rider_id,
                     amount_fen=amount_fen,
-                    points=ledger.points_for(amount_fen, Programme()),
+                    points=points,
                     now=now,
                 )
         return report_id
@@ -105,6 +124,7 @@ async def seed_weeks(path: Path, riders: int, ends: list[int]) -> dict[int, int]
                         (week, rider, rider, end - DAY, end - DAY),
                     )
                     assert cursor.lastrowid is not None
+                    await record_approval(conn, cursor.lastrowid, amount, 10, end - DAY)
                     await ledger.credit_reward(
                         conn,
                         report_id=cursor.lastrowid,

@@ -3,13 +3,38 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from services import ledger
+from services import ledger, payouts
 from settings import Programme
 from storage.db import Database
-from tests.money_helpers import T0, Money
+from tests.money_helpers import DAY, T0, Money
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+@contextmanager
+def raw(db: Database, *, recursive_triggers: bool) -> Iterator[sqlite3.Connection]:
+    """A plain sqlite3 connection to the bot's database, as a stray script would open one."""
+    conn = sqlite3.connect(db.path, isolation_level=None, timeout=5)
+    try:
+        conn.execute(f"PRAGMA recursive_triggers = {int(recursive_triggers)}")
+        yield conn
+    finally:
+        conn.close()
+
+
+def refused(conn: sqlite3.Connection, sql: str, params: tuple[object, ...] = ()) -> bool:
+    """True if the statement failed on a trigger or constraint (and so changed nothing)."""
+    try:
+        conn.execute(sql, params)
+    except sqlite3.IntegrityError:
+        return True
+    return False
 
 
 def test_points_rule() -> None:
@@ -40,6 +65,157 @@ async def test_ledger_refuses_update_and_delete(db: Database, money: Money) -> N
                 await conn.execute(statement)
     row = await db.fetchone("SELECT COUNT(*), SUM(amount_fen) FROM ledger")
     assert tuple(row) == (1, 10_000)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("recursive_triggers", [False, True])
+async def test_replace_cannot_swap_a_ledger_entry(
+    db: Database, money: Money, recursive_triggers: bool
+) -> None:
+    """INSERT OR REPLACE deletes the row it collides with, without DELETE triggers unless
+    recursive_triggers is on: the ledger refuses it either way."""
+    rider = await money.rider()
+    report = await money.approve(rider, 10_000)
+    other = await money.approve(rider, 5_000, credit=False)
+    before = await db.fetchall("SELECT * FROM ledger")
+    insert = (
+        "INSERT OR REPLACE INTO ledger (id, rider_id, kind, amount_fen, points, report_id,"
+        " idempotency_key, created_at) VALUES (?, ?, 'reward', 1, 0, ?, 'reward:' || ?, 0)"
+    )
+    with raw(db, recursive_triggers=recursive_triggers) as conn:
+        (entry,) = conn.execute("SELECT id FROM ledger").fetchone()
+        assert refused(conn, insert, (None, rider, report, report))  # the same key
+        assert refused(conn, insert, (entry, rider, other, other))  # the same id, a new key
+        assert refused(conn, "REPLACE INTO ledger SELECT * FROM ledger")
+        assert refused(conn, "UPDATE ledger SET amount_fen = 1")
+        assert refused(conn, "DELETE FROM ledger")
+    assert [tuple(row) for row in await db.fetchall("SELECT * FROM ledger")] == [
+        tuple(row) for row in before
+    ]
+
+
+async def test_decisions_are_append_only(db: Database, money: Money) -> None:
+    await money.approve(await money.rider())
+    before = await db.fetchall("SELECT * FROM decisions")
+    assert len(before) == 1
+    with raw(db, recursive_triggers=False) as conn:
+        assert refused(conn, "UPDATE decisions SET amount_fen = 1")
+        # /delete's one exception blanks a question's words only, never an approval's.
+        assert refused(conn, "UPDATE decisions SET detail = NULL")
+        assert refused(conn, "UPDATE decisions SET detail = NULL, amount_fen = NULL")
+        assert refused(conn, "DELETE FROM decisions")
+        assert refused(conn, "INSERT OR REPLACE INTO decisions SELECT * FROM decisions")
+        assert refused(
+            conn,
+            "INSERT OR REPLACE INTO decisions (id, report_id, moderator_id, action,"
+            " previous_status, new_status, amount_fen, created_at)"
+            " SELECT id, report_id, 1, 'reject', 'pending', 'rejected', NULL, 0 FROM decisions",
+        )
+    assert [tuple(r) for r in await db.fetchall("SELECT * FROM decisions")] == [
+        tuple(r) for r in before
+    ]
+
+
+async def test_only_a_questions_words_can_be_erased_from_a_decision(db: Database) -> None:
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO users (telegram_id, created_at) VALUES (5, 0)")
+        await conn.execute(
+            "INSERT INTO reports (reference, rider_id, status, created_at, updated_at) "
+            "VALUES ('R-1', 1, 'pending', 0, 0)"
+        )
+        for action, who in (("ask", 9002), ("answer", 5)):
+            await conn.execute(
+                "INSERT INTO decisions (report_id, moderator_id, action, previous_status, "
+                "new_status, detail, created_at) "
+                "VALUES (1, ?, ?, 'pending', 'pending', 'words', 0)",
+                (who, action),
+            )
+    with raw(db, recursive_triggers=True) as conn:
+        assert refused(conn, "UPDATE decisions SET detail = 'other words'")
+        assert refused(conn, "UPDATE decisions SET detail = NULL, created_at = 1")
+        assert refused(conn, "UPDATE decisions SET detail = NULL, moderator_id = 0")  # the ask's
+        conn.execute(
+            "UPDATE decisions SET detail = NULL, moderator_id = CASE WHEN action = 'answer' "
+            "THEN 0 ELSE moderator_id END"
+        )
+    rows = await db.fetchall("SELECT action, moderator_id, detail FROM decisions ORDER BY id")
+    assert [tuple(row) for row in rows] == [("ask", 9002, None), ("answer", 0, None)]
+
+
+async def test_nothing_joins_or_leaves_an_exported_batch(db: Database, money: Money) -> None:
+    paid_rider, late_rider = await money.rider(), await money.rider()
+    await money.approve(paid_rider, 10_000, now=T0)
+    end = T0 + 2 * DAY
+    outcome = await payouts.run_batch(
+        db,
+        period_key="2026-W47",
+        period_start=end - 7 * DAY,
+        period_end=end,
+        minimum_fen=0,
+        now=end + 60,
+        timezone=TZ,
+    )
+    assert (outcome.status, outcome.total_fen) == ("exported", 10_000)
+    late_report = await money.approve(late_rider, 20_000, now=end + 120)
+    tables = ("payout_batches", "payout_lines", "payout_items", "ledger")
+    before = {t: await db.fetchall(f"SELECT * FROM {t}") for t in tables}  # noqa: S608
+    with raw(db, recursive_triggers=False) as conn:
+        batch = outcome.batch_id
+        (late_entry,) = conn.execute(
+            "SELECT id FROM ledger WHERE report_id = ?", (late_report,)
+        ).fetchone()
+        line = (
+            "INSERT {} INTO payout_lines (batch_id, rider_id, amount_fen, report_refs,"
+            " payee_name, payee_account) VALUES (?, ?, 20000, 'R-late', 'x', 'y')"
+        )
+        assert refused(conn, line.format(""), (batch, late_rider))  # a line added later
+        assert refused(conn, line.format("OR REPLACE"), (batch, paid_rider))  # a line swapped
+        assert refused(conn, "UPDATE payout_lines SET amount_fen = 1")
+        assert refused(conn, "DELETE FROM payout_lines")
+        assert refused(
+            conn,
+            "INSERT INTO payout_items (ledger_id, batch_id, rider_id) VALUES (?, ?, ?)",
+            (late_entry, batch, paid_rider),
+        )
+        assert refused(conn, "INSERT OR REPLACE INTO payout_items SELECT * FROM payout_items")
+        assert refused(
+            conn,
+            "INSERT INTO ledger (rider_id, kind, amount_fen, batch_id, idempotency_key,"
+            " created_at) VALUES (?, 'payout', -20000, ?, 'payout:' || ? || ':' || ?, 0)",
+            (late_rider, batch, batch, late_rider),
+        )
+        assert refused(conn, "UPDATE payout_batches SET status = 'open'")
+        assert refused(conn, "INSERT OR REPLACE INTO payout_batches SELECT * FROM payout_batches")
+        assert refused(
+            conn,
+            "INSERT OR REPLACE INTO payout_batches (period_key, kind, period_start, period_end,"
+            " created_at) VALUES ('2026-W47', 'adhoc', 0, 0, 0)",
+        )
+        assert refused(
+            conn,
+            "INSERT INTO payout_batches (period_key, kind, period_start, period_end, status,"
+            " file_sha256, exported_at, paid_at, paid_by, created_at)"
+            " VALUES ('forged', 'adhoc', 0, 0, 'paid', 'x', 0, 0, 1, 0)",
+        )
+    for table in tables:
+        after = await db.fetchall(f"SELECT * FROM {table}")  # noqa: S608
+        assert [tuple(r) for r in after] == [tuple(r) for r in before[table]], table
+
+
+async def test_an_open_batch_cannot_take_another_batchs_key(db: Database) -> None:
+    """UPDATE OR REPLACE onto an existing period key would delete that batch."""
+    with raw(db, recursive_triggers=False) as conn:
+        for key in ("a", "b"):
+            conn.execute(
+                "INSERT INTO payout_batches (period_key, kind, period_start, period_end,"
+                " created_at) VALUES (?, 'adhoc', 0, 0, 0)",
+                (key,),
+            )
+        assert refused(conn, "UPDATE OR REPLACE payout_batches SET period_key = 'a' WHERE id = 2")
+        assert refused(conn, "UPDATE OR REPLACE payout_batches SET id = 1 WHERE id = 2")
+        assert conn.execute("SELECT id, period_key FROM payout_batches").fetchall() == [
+            (1, "a"),
+            (2, "b"),
+        ]
 
 
 async def test_credit_twice_makes_one_entry(db: Database, money: Money) -> None:

@@ -18,7 +18,7 @@ from services.audit import audit
 from storage.db import Database
 from tests.conftest import ADMIN, BotProcess
 from tests.fakegram import FakeTelegram, TgUser
-from tests.money_helpers import seed_weeks
+from tests.money_helpers import record_approval, seed_weeks
 
 RIDERS = 150
 SCHEDULED_KILLS = 20
@@ -51,6 +51,7 @@ async def credit_more(path: Path, round_number: int) -> None:
                 (f"R-X{round_number}-{rider}", rider, now, now),
             )
             assert cursor.lastrowid is not None
+            await record_approval(conn, cursor.lastrowid, 5_000, 15, now)
             await ledger.credit_reward(
                 conn,
                 report_id=cursor.lastrowid,

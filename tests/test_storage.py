@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -20,13 +21,20 @@ async def test_open_creates_folder_and_applies_migrations(tmp_path: Path) -> Non
         assert await db.schema_version() == len(migrations())
         pragmas = {
             name: (await db.fetchone(f"PRAGMA {name}"))[0]  # type: ignore[index]
-            for name in ("journal_mode", "foreign_keys", "synchronous", "busy_timeout")
+            for name in (
+                "journal_mode",
+                "foreign_keys",
+                "synchronous",
+                "busy_timeout",
+                "recursive_triggers",
+            )
         }
         assert pragmas == {
             "journal_mode": "wal",
             "foreign_keys": 1,
             "synchronous": 2,
             "busy_timeout": 5000,
+            "recursive_triggers": 1,  # REPLACE's delete fires the DELETE triggers
         }
     finally:
         await db.close()
@@ -102,11 +110,66 @@ async def test_reads_do_not_see_another_writers_uncommitted_rows(tmp_path: Path)
         task = asyncio.create_task(writer())
         await inside.wait()
         read = asyncio.create_task(db.fetchall("SELECT id FROM users"))
-        await asyncio.sleep(0.05)
+        # Long enough for an unguarded read to finish (it takes well under a millisecond).
+        done, _ = await asyncio.wait({read}, timeout=0.5)
         release.set()
         with pytest.raises(RuntimeError):
             await task
+        assert not done, "the read ran while another coroutine's transaction was open"
         assert await read == []
+    finally:
+        await db.close()
+
+
+async def test_a_snapshot_reads_committed_rows_without_waiting_for_writers(
+    tmp_path: Path,
+) -> None:
+    db = Database(tmp_path / "bot.db")
+    await db.open()
+    try:
+        async with db.transaction() as conn:
+            await conn.execute(INSERT_USER, (1, 1, 0))
+        inside, release = asyncio.Event(), asyncio.Event()
+
+        async def writer() -> None:
+            async with db.transaction() as conn:
+                await conn.execute(INSERT_USER, (2, 2, 0))
+                inside.set()
+                await release.wait()
+
+        async def users() -> list[int]:
+            async with db.snapshot() as snapshot, snapshot.execute("SELECT id FROM users") as cur:
+                return [row[0] async for row in cur]
+
+        task = asyncio.create_task(writer())
+        await inside.wait()
+        # The writer holds the lock with an uncommitted row: the snapshot neither waits for
+        # it nor sees the row.
+        during = await asyncio.wait_for(users(), timeout=5)
+        release.set()
+        await task
+        assert during == [1]
+        assert await users() == [1, 2]  # committed: the next snapshot sees it
+    finally:
+        await db.close()
+
+
+async def test_a_snapshot_is_one_state_and_read_only(tmp_path: Path) -> None:
+    db = Database(tmp_path / "bot.db")
+    await db.open()
+    try:
+        async with db.snapshot() as snapshot:
+            async with snapshot.execute("SELECT COUNT(*) FROM users") as cur:
+                assert tuple(await cur.fetchone()) == (0,)  # type: ignore[arg-type]
+            async with db.transaction() as conn:  # commits while the snapshot is open
+                await conn.execute(INSERT_USER, (1, 1, 0))
+            async with snapshot.execute("SELECT COUNT(*) FROM users") as cur:
+                assert tuple(await cur.fetchone()) == (0,)  # type: ignore[arg-type]
+            with pytest.raises(sqlite3.OperationalError, match="readonly"):
+                await snapshot.execute(INSERT_USER, (2, 2, 0))
+        row = await db.fetchone("SELECT COUNT(*) FROM users")
+        assert row is not None
+        assert row[0] == 1
     finally:
         await db.close()
 
