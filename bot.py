@@ -376,6 +376,7 @@ async def check(settings: Settings) -> int:
     try:
         async with bot:
             me = await bot.get_me()
+            routing = await check_routing(bot, settings)
     except InvalidToken:
         print("FAIL  Bot API: BOT_TOKEN rejected")
         return 1
@@ -386,7 +387,36 @@ async def check(settings: Settings) -> int:
         print(f"FAIL  Bot API at {api} {route(settings)}: {exc.message}")
         return 1
     print(f"ok    Bot API at {api} {route(settings)} (@{me.username})")
-    return 0
+    for line in routing:
+        print(line)
+    return 1 if any(line.startswith("FAIL") for line in routing) else 0
+
+
+async def check_routing(bot: Bot, settings: Settings) -> list[str]:
+    """Cases: every category reaches exactly one department, every department chat is reachable.
+
+    A category is never routed twice (settings refuse that); here: unrouted ones and chats."""
+    programme = settings.programme
+    if not programme.departments:
+        return ["ok    cases off (no [[departments]] in config.toml)"]
+    lines = []
+    unrouted = programme.unrouted_categories()
+    if unrouted:
+        lines.append(f"FAIL  routing: no department handles {', '.join(unrouted)}")
+    else:
+        lines.append(f"ok    routing ({len(programme.categories)} categories)")
+    for department in programme.departments:
+        try:
+            chat = await bot.get_chat(department.chat_id)
+        except TelegramError as exc:
+            lines.append(
+                f"FAIL  department {department.key}: chat {department.chat_id} "
+                f"unreachable ({exc.message})"
+            )
+            continue
+        title = chat.title or chat.first_name or chat.id
+        lines.append(f"ok    department {department.key}: chat {title}")
+    return lines
 
 
 if __name__ == "__main__":
