@@ -43,7 +43,8 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 from tornado.httpserver import HTTPServer
 
-from handlers import jobs, moderation, money, notify, onboarding, report, start, stats
+from handlers import cases, jobs, moderation, money, notify, onboarding, report, start, stats
+from handlers.callbacks import pattern
 from handlers.common import BotApplication, BotContext, Runtime
 from handlers.errors import on_error
 from handlers.ordering import PerUserUpdateProcessor
@@ -52,6 +53,7 @@ from handlers.unparsed import SkipUnparsedUpdates, UnparsedUpdates
 from locales import Texts
 from services import backup as backups
 from services.logs import StartupHold, configure_logging
+from services.cases import Cases
 from services.moderation import Moderation
 from services.money import Money
 from services.outbox import Outbox
@@ -64,6 +66,7 @@ log = logging.getLogger("bot")
 handled = logging.getLogger("bot.updates")
 DRAFT_SWEEP_SECONDS = 600
 PROMISE_CHECK_SECONDS = 900
+CASE_CHECK_SECONDS = 300
 # Telegram's updates are a few kilobytes; the webhook server refuses a larger body from its
 # Content-Length (or as a chunked body grows) before reading it, secret or not.
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
@@ -92,6 +95,16 @@ def handlers() -> list[BaseHandler[Any, BotContext, Any]]:
         CommandHandler("reverse", money.reverse_command),
         CommandHandler("payout", money.payout_command),
         CommandHandler("audit", money.audit_command),
+        # Cases (即时办): department cards, staff, riders' "is it fixed?", re-routing
+        CommandHandler("cases", cases.cases_command),
+        CommandHandler("staff", cases.staff_command),
+        CallbackQueryHandler(cases.on_staff_button, pattern=pattern(*cases.STAFF_VERBS)),
+        CallbackQueryHandler(cases.on_rider_button, pattern=pattern(*cases.RIDER_VERBS)),
+        CallbackQueryHandler(cases.on_route_button, pattern=pattern(cases.ROUTE)),
+        MessageHandler(
+            cases.PROMPT_REPLY & (filters.TEXT | filters.PHOTO) & ~filters.COMMAND & fresh,
+            cases.on_prompt_reply,
+        ),
         # Buttons
         CallbackQueryHandler(moderation.on_button, pattern=f"^{moderation.CALLBACK}"),
         CallbackQueryHandler(money.on_mark_paid, pattern=f"^{money.CALLBACK_PAID}"),
@@ -132,15 +145,17 @@ def build_application(settings: Settings) -> BotApplication:
     db = Database(settings.database_path)
     texts = Texts()
     outbox = Outbox(db)
+    case_work = Cases(db, settings, outbox)
     runtime = Runtime(
         settings=settings,
         db=db,
         texts=texts,
         languages=Languages(db),
         reporting=Reporting(db, settings.programme, settings.timezone, outbox),
-        moderation=Moderation(db, settings, outbox),
+        moderation=Moderation(db, settings, outbox, cases=case_work),
         money=Money(db, settings, outbox),
         outbox=outbox,
+        cases=case_work,
     )
 
     # Long-running senders: review cards to the moderators, notices from the outbox.
@@ -151,6 +166,8 @@ def build_application(settings: Settings) -> BotApplication:
         await start.set_command_menus(app.bot, texts)
         senders.append(asyncio.create_task(moderation.card_sender(app, runtime.card_wake)))
         senders.append(asyncio.create_task(notify.deliver_notices(app)))
+        if case_work.enabled:
+            senders.append(asyncio.create_task(cases.card_sender(app)))
         log.info("started as @%s", app.bot.username)
 
     async def post_stop(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -234,6 +251,10 @@ def schedule_jobs(app: BotApplication) -> None:
     # missed while the bot was down is caught up by the run at start-up.
     app.job_queue.run_custom(money.payout_job, job_kwargs={"trigger": settings.payout_trigger()})
     app.job_queue.run_once(money.payout_job, when=1, name="payout catch-up")
+    app.job_queue.run_repeating(cases.service_job, interval=CASE_CHECK_SECONDS, first=45)
+    app.job_queue.run_daily(
+        cases.overdue_job, time=datetime.time(9, 0, tzinfo=zone), name="overdue cases"
+    )
     app.job_queue.run_daily(jobs.backup, time=datetime.time(3, 0, tzinfo=zone), name="backup")
     app.job_queue.run_daily(
         jobs.retention, time=datetime.time(3, 30, tzinfo=zone), name="retention"

@@ -77,7 +77,8 @@ def caption(texts: Texts, settings: Settings, language: str, card: Card) -> str:
     zone = settings.timezone
     category = settings.programme.category(card.category or "")
     lines = [
-        t(
+        ("🚨 " if category and category.urgent else "")
+        + t(
             "card.title",
             reference=card.reference,
             category=category.name(language) if category else "-",

@@ -19,6 +19,7 @@ from telegram import (
 )
 from telegram.error import BadRequest, NetworkError, TelegramError
 
+from handlers import cases as case_handlers
 from handlers.common import BotContext, language_of
 from handlers.moderation import refresh_card
 from handlers.money import payee_details
@@ -387,6 +388,7 @@ async def on_category(update: Update, context: BotContext) -> None:
     if isinstance(outcome, Refused):
         await refuse(update, context, outcome)
     else:
+        await case_handlers.emergency_first(update, context, key)
         await show_step(update, context, outcome)
 
 
@@ -495,6 +497,7 @@ async def on_submit(update: Update, context: BotContext) -> None:
         return
     await drop_buttons(query.message)
     context.runtime.card_wake.set()
+    await case_handlers.urgent_submitted(context, outcome.reference)
     await announce_submitted(update, context, outcome)
 
 
@@ -570,18 +573,19 @@ async def my_reports(update: Update, context: BotContext) -> None:
         await send(update, context, texts.get(language, "my.none"))
         return
     programme = context.runtime.settings.programme
+    handling = await context.runtime.cases.state_by_reference([r["reference"] for r in rows])
     lines = [texts.get(language, "my.header")]
     for row in rows:
         category = programme.category(row["category"] or "")
-        lines.append(
-            texts.get(
-                language,
-                "my.line",
-                reference=row["reference"],
-                category=category.name(language) if category else "-",
-                status=texts.get(language, f"status.{row['status']}"),
-            )
+        line = texts.get(
+            language,
+            "my.line",
+            reference=row["reference"],
+            category=category.name(language) if category else "-",
+            status=texts.get(language, f"status.{row['status']}"),
         )
+        case = handling.get(row["reference"])
+        lines.append(line + (texts.get(language, f"case.my.{case}") if case else ""))
     await send(update, context, "\n".join(lines))
 
 
