@@ -145,9 +145,18 @@ async def test_not_ours_reroute_reopen_and_confirmed_by_the_clock(
     assert asked.kind == "text"
     await press(bot, fake, RIDER, asked, "没修好")
     await reply(bot, fake, RIDER, RIDER.id, photo=True)
-    again = (await fake.wait_for_messages(POWER_CHAT, 3))
-    reopened_card = next(m for m in again if m.kind == "photo" and "骑手反馈未修好" in m.text)
-    assert any("骑手补充了" in m.text for m in again)
+    def new_cards() -> list[SentMessage]:
+        return [
+            m
+            for m in fake.sent_to(POWER_CHAT)
+            if m.message_id > power_card.message_id and m.text.startswith("🛠")
+        ]
+
+    await fake.wait_for(lambda: bool(new_cards()))
+    (reopened_card,) = new_cards()
+    assert "骑手反馈未修好" in reopened_card.text
+    assert power_card.buttons() == []
+    await fake.wait_for(lambda: any("骑手补充了" in m.text for m in fake.sent_to(POWER_CHAT)))
     await press(bot, fake, POWER, reopened_card, "接单")
     await press(bot, fake, POWER, reopened_card, "已修好")
     await press(bot, fake, POWER, reopened_card, "无照片")
@@ -221,7 +230,7 @@ async def test_urgent_category_shows_emergency_numbers_first(
     review = await card_of(fake)
     assert review.text.startswith("🚨 ")
     await fake.wait_for(lambda: any("紧急报告" in m.text for m in fake.sent_to(MODERATOR)))
-    assert any("紧急报告" in m.text for m in fake.sent_to(ADMIN))
+    await fake.wait_for(lambda: any("紧急报告" in m.text for m in fake.sent_to(ADMIN)))
     await bot.settled(fake)
 
 
