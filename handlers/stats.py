@@ -6,12 +6,13 @@ One plain-text message in the caller's language; the figures come from services/
 from __future__ import annotations
 
 from datetime import timedelta
+from fractions import Fraction
 
 from telegram import Update
 
 from handlers.common import BotContext, language_of
 from locales import Texts
-from services.stats import PeriodStats, Snapshot, Stats
+from services.stats import DepartmentStats, PeriodStats, Snapshot, Stats, case_stats
 from settings import Settings
 
 MESSAGE_LIMIT = 4096
@@ -99,4 +100,41 @@ async def stats_command(update: Update, context: BotContext) -> None:
         )
         return
     snapshot = await service(context).snapshot()
-    await context.bot.send_message(chat.id, render(texts, runtime.settings, language, snapshot))
+    text = render(texts, runtime.settings, language, snapshot)
+    departments = [d.key for d in runtime.settings.programme.departments]
+    if departments:
+        found = await case_stats(runtime.db, departments, runtime.cases.clock)
+        text = f"{text}\n\n{render_cases(texts, runtime.settings, language, found)}"[:MESSAGE_LIMIT]
+    await context.bot.send_message(chat.id, text)
+
+
+def render_cases(
+    texts: Texts, settings: Settings, language: str, found: list[DepartmentStats]
+) -> str:
+    """The departments' block of /stats: figures only where a department has 5+ cases."""
+    lines = [texts.get(language, "stats.cases.heading")]
+    for stats in found:
+        department = settings.programme.department(stats.department)
+        name = department.name(language) if department else stats.department
+        times = stats.to_fixed
+        if times is None or stats.reopened is None:
+            lines.append(texts.get(language, "stats.cases.few", department=name, count=stats.cases))
+            continue
+        lines.append(
+            texts.get(
+                language,
+                "stats.cases.line",
+                department=name,
+                count=stats.cases,
+                median=duration(texts, language, times.median) if times.median else "-",
+                p90=duration(texts, language, times.p90) if times.p90 else "-",
+                within=_percent(stats.within_sla),
+                reopened=_percent(stats.reopened),
+                overdue=stats.open_overdue,
+            )
+        )
+    return "\n".join(lines)
+
+
+def _percent(share: Fraction | None) -> str:
+    return "-" if share is None else str(round(share * 100))

@@ -283,3 +283,42 @@ def test_table_matches_the_issue() -> None:
 
 
 _ = asyncio
+
+
+# --- /stats per department ---------------------------------------------------------------
+
+
+def test_department_figures_need_five_cases() -> None:
+    from fractions import Fraction
+
+    from services.stats import department_stats
+
+    hour = 3600
+    rows = [
+        # department, state, opened_at, due_at, fixed_at, reopened
+        ("roads", "confirmed", 0, 24 * hour, 2 * hour, 0),
+        ("roads", "confirmed", 0, 24 * hour, 4 * hour, 1),
+        ("roads", "fixed", 0, 24 * hour, 30 * hour, 0),
+        ("roads", "accepted", 0, 24 * hour, None, 0),
+        ("roads", "dispatched", 0, 100 * hour, None, 0),
+        ("power", "dispatched", 0, hour, None, 0),
+    ]
+    roads, power = department_stats(rows, ["roads", "power"], now=50 * hour)
+    assert roads.cases == 5
+    assert roads.to_fixed is not None and roads.to_fixed.median is not None
+    assert roads.to_fixed.median.total_seconds() == 4 * hour
+    assert roads.within_sla == Fraction(2, 3)
+    assert roads.reopened == Fraction(1, 5)
+    assert roads.open_overdue == 1
+    assert power.cases == 1 and power.to_fixed is None and power.open_overdue == 1
+
+
+async def test_stats_shows_departments(start_bot: BotStarter, fake: FakeTelegram) -> None:
+    bot = await start(start_bot)
+    await approved_case(fake)
+    boss = Chat(fake, BOSS)
+    boss.text("/stats")
+    text = (await boss.one()).text
+    assert "🛠 处置部门" in text
+    assert "公路段：1 件（少于 5 件，不计算）" in text
+    await bot.settled(fake)
