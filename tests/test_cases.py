@@ -322,3 +322,30 @@ async def test_stats_shows_departments(start_bot: BotStarter, fake: FakeTelegram
     assert "🛠 处置部门" in text
     assert "公路段：1 件（少于 5 件，不计算）" in text
     await bot.settled(fake)
+
+
+async def test_service_level_reminder_breach_and_daily_overdue_list(
+    start_bot: BotStarter, fake: FakeTelegram
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from handlers import cases as case_handlers
+
+    bot = await start(start_bot)
+    reference, _ = await approved_case(fake)
+    cases = bot.app.bot_data["runtime"].cases
+    now = datetime.now(UTC)
+    cases.clock = lambda: now + timedelta(hours=19)  # past 75% of road_hazard's 24 hours
+    await bot.run_job(fake, case_handlers.service_job)
+    await bot.run_job(fake, case_handlers.service_job)  # reminded once only
+    reminders = [m for m in fake.sent_to(ROADS_CHAT) if "四分之三" in m.text]
+    assert len(reminders) == 1 and reference in reminders[0].text
+    cases.clock = lambda: now + timedelta(hours=25)
+    await bot.run_job(fake, case_handlers.service_job)
+    await bot.run_job(fake, case_handlers.service_job)
+    assert len([m for m in fake.sent_to(ROADS_CHAT) if "已超过处置时限" in m.text]) == 1
+    assert len([m for m in fake.sent_to(ADMIN) if "已超过处置时限" in m.text]) == 1
+    assert "breach" in [s[0] for s in await states(bot)]
+    await bot.run_job(fake, case_handlers.overdue_job)
+    listed = fake.sent_to(ADMIN)[-1].text
+    assert "超时未处置的案件：1 件" in listed and reference in listed
