@@ -52,8 +52,8 @@ from handlers.transport import PacedRateLimiter
 from handlers.unparsed import SkipUnparsedUpdates, UnparsedUpdates
 from locales import Texts
 from services import backup as backups
-from services.logs import StartupHold, configure_logging
 from services.cases import Cases
+from services.logs import StartupHold, configure_logging
 from services.moderation import Moderation
 from services.money import Money
 from services.outbox import Outbox

@@ -39,7 +39,7 @@ from handlers.common import BotApplication, BotContext, Runtime
 from handlers.moderation import amap_link
 from handlers.speak import Speaker
 from services import cases as service
-from services.cases import Action, Case, Changed, Problem, Refused, Role, State
+from services.cases import Action, Case, Changed, Refused, Role, State
 from services.photos import PhotoRejected
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,9 @@ def card_buttons(runtime: Runtime, language: str, case: Case) -> InlineKeyboardM
     """The staff's actions allowed in the case's state, and the map pin."""
     texts = runtime.texts
     row = [
-        InlineKeyboardButton(texts.get(language, label), callback_data=verb.data(case.id, case.state))
+        InlineKeyboardButton(
+            texts.get(language, label), callback_data=verb.data(case.id, case.state)
+        )
         for action in service.actions_for(case.state, Role.STAFF)
         for verb, label in [STAFF_BUTTONS[action]]
     ]
@@ -192,7 +194,7 @@ async def send_card(app: BotApplication | BotContext, case: Case) -> Message | N
     text = caption(runtime, language, case)
     if file_id or jpeg:
         message = await app.bot.send_photo(
-            department.chat_id, photo=file_id or jpeg, caption=text, reply_markup=markup
+            department.chat_id, photo=file_id or jpeg or b"", caption=text, reply_markup=markup
         )
         if file_id is None and message.photo:
             await runtime.moderation.remember_photo_upload(
@@ -248,7 +250,13 @@ async def refresh(context: BotContext, changed: Changed) -> None:
     same_card = after.card_message_id == before.card_message_id
     markup = card_buttons(runtime, language, after) if same_card else None
     with contextlib.suppress(BadRequest):
-        await _edit(context, before.card_chat_id, before.card_message_id, caption(runtime, language, after), markup)
+        await _edit(
+            context,
+            before.card_chat_id,
+            before.card_message_id,
+            caption(runtime, language, after),
+            markup,
+        )
 
 
 async def _edit(
@@ -311,7 +319,9 @@ async def on_staff_button(update: Update, context: BotContext) -> None:
         await say.alert("button.expired")
         return
     if pressed.verb in (ACCEPT, NO_PHOTO):
-        outcome = await service_.act(case.id, user.id, Action.ACCEPT if pressed.verb is ACCEPT else Action.FIXED, expected)
+        outcome = await service_.act(
+            case.id, user.id, Action.ACCEPT if pressed.verb is ACCEPT else Action.FIXED, expected
+        )
         await _answer(say, outcome)
         if isinstance(outcome, Changed):
             await refresh(context, outcome)
@@ -353,7 +363,9 @@ async def prompt(
         name = found.name(language) if found else department
     text = runtime.texts.get(language, key, reference=case.reference, department=name)
     sent = await context.bot.send_message(chat_id, text, reply_markup=ForceReply(selective=True))
-    await cases(context).remember_prompt(chat_id, sent.message_id, case, action, user_id, department)
+    await cases(context).remember_prompt(
+        chat_id, sent.message_id, case, action, user_id, department
+    )
 
 
 @allow(Audience.ANYONE)
@@ -416,7 +428,9 @@ async def on_rider_button(update: Update, context: BotContext) -> None:
     if isinstance(outcome, Changed):
         await refresh(context, outcome)
         if action == Action.REOPEN and message is not None:
-            await prompt(context, message.chat.id, user.id, outcome.case, action, "case.prompt.reopen")
+            await prompt(
+                context, message.chat.id, user.id, outcome.case, action, "case.prompt.reopen"
+            )
 
 
 async def rider_photo(runtime: Runtime, photo_id: int) -> bytes | str | None:
@@ -452,7 +466,9 @@ async def on_route_button(update: Update, context: BotContext) -> None:
     await say.alert()
     message = query.message if isinstance(query.message, Message) else None
     chat_id = message.chat.id if message is not None else user.id
-    await prompt(context, chat_id, user.id, case, Action.REROUTE, "case.prompt.reroute", pressed.argument)
+    await prompt(
+        context, chat_id, user.id, case, Action.REROUTE, "case.prompt.reroute", pressed.argument
+    )
 
 
 @allow(Audience.STAFF)
@@ -517,9 +533,7 @@ async def staff_command(update: Update, context: BotContext) -> None:
         await say.reply("staff.no_departments")
         return
     lines = [
-        await say.text(
-            "staff.line", department=key, ids=", ".join(map(str, ids)) or "-"
-        )
+        await say.text("staff.line", department=key, ids=", ".join(map(str, ids)) or "-")
         for key, ids in listed.items()
     ]
     await say.send("\n".join(lines))

@@ -13,15 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
-
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, TelegramError, TimedOut
 
-from handlers.common import BotApplication, Runtime
 from handlers.callbacks import Verb
+from handlers.common import BotApplication, Runtime
 from services.outbox import At, Category, Dept, Fen, Msg, Notice, Param, Params, Pending
 
 log = logging.getLogger(__name__)

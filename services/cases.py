@@ -197,7 +197,7 @@ def _due(programme: Programme, category: str | None, now: int) -> int:
 def dispatched_notice(case: Case, once: str) -> list[Notice]:
     if case.rider_telegram_id is None:
         return []
-    params = {"reference": case.reference, "department": Dept(case.department)}
+    params: Params = {"reference": case.reference, "department": Dept(case.department)}
     params["due"] = At(case.due_at)
     return [Notice(case.rider_telegram_id, "case.rider.dispatched", params, once_key=once)]
 
@@ -303,7 +303,8 @@ class Cases:
         row = await store.photo(self.db, photo_id)
         if row is None:
             return None
-        return row["file_id"] or row["jpeg"]
+        found: bytes | str | None = row["file_id"] or row["jpeg"]
+        return found
 
     async def remember_photo_upload(self, photo_id: int, file_id: str) -> None:
         await store.remember_photo_file(self.db, photo_id, file_id)
@@ -431,11 +432,15 @@ class Cases:
             before = _case(row)
             if before.state != expected:
                 return Refused(Problem.CHANGED, before.state, before.last_actor)
-            roles = {Role.CLOCK} if telegram_id is None else await self.roles(conn, telegram_id, before)
+            roles = (
+                {Role.CLOCK} if telegram_id is None else await self.roles(conn, telegram_id, before)
+            )
             new = next_state(before.state, action, roles)
             if new is None:
                 possible = any((before.state, action, role) in TRANSITIONS for role in Role)
-                return Refused(Problem.NOT_YOURS if possible else Problem.NOT_POSSIBLE, before.state)
+                return Refused(
+                    Problem.NOT_YOURS if possible else Problem.NOT_POSSIBLE, before.state
+                )
             role = next(r for r in roles if (before.state, action, r) in TRANSITIONS)
             fields = self._fields(before, action, now, note, department)
             photo_id = None
@@ -446,8 +451,17 @@ class Cases:
                 return Refused(Problem.CHANGED, before.state, before.last_actor)
             moved_to = str(fields.get("department", before.department))
             await store.record_event(
-                conn, case_id, telegram_id, role, action, before.state, new, moved_to, now,
-                note, photo_id,
+                conn,
+                case_id,
+                telegram_id,
+                role,
+                action,
+                before.state,
+                new,
+                moved_to,
+                now,
+                note,
+                photo_id,
             )
             changed = await store.case(conn, case_id)
             assert changed is not None
@@ -486,7 +500,7 @@ class Cases:
     def _notices(self, action: Action, before: Case, after: Case, now: int) -> list[Notice]:
         rider = after.rider_telegram_id
         once = f"case:{after.id}:{action}:{now}"
-        params = {"reference": after.reference, "department": Dept(after.department)}
+        params: Params = {"reference": after.reference, "department": Dept(after.department)}
         notices: list[Notice] = []
         moderators = self.settings.moderator_chat_id
         if action == Action.REROUTE:
@@ -508,14 +522,24 @@ class Cases:
                 )
             )
         elif action == Action.CANNOT_FIX:
-            reason = {"reason": after.note or "-"}
+            reason: Params = {"reason": after.note or "-"}
             if rider is not None:
-                notices.append(Notice(rider, "case.rider.cannot_fix", params | reason, once_key=once))
+                notices.append(
+                    Notice(rider, "case.rider.cannot_fix", params | reason, once_key=once)
+                )
             if moderators is not None:
                 notices.append(Notice(moderators, "case.moderators.cannot_fix", params | reason))
         elif action == Action.NOT_OURS and moderators is not None:
             rows = [
-                (Button("case.button.route", VERB_ROUTE, after.id, d.key, {"department": Dept(d.key)}),)
+                (
+                    Button(
+                        "case.button.route",
+                        VERB_ROUTE,
+                        after.id,
+                        d.key,
+                        {"department": Dept(d.key)},
+                    ),
+                )
                 for d in self.programme.departments
                 if d.key != before.department
             ]
@@ -558,10 +582,21 @@ class Cases:
             case = _case(row)
             if case.rider_telegram_id != telegram_id:
                 return Refused(Problem.NOT_YOURS, case.state)
-            photo_id = None if jpeg is None else await store.add_photo(conn, case_id, "rider", jpeg, now)
+            photo_id = (
+                None if jpeg is None else await store.add_photo(conn, case_id, "rider", jpeg, now)
+            )
             await store.record_event(
-                conn, case_id, telegram_id, Role.RIDER, "rider_photo", case.state, case.state,
-                case.department, now, text.strip()[:REASON_MAX_CHARS] or None, photo_id,
+                conn,
+                case_id,
+                telegram_id,
+                Role.RIDER,
+                "rider_photo",
+                case.state,
+                case.state,
+                case.department,
+                now,
+                text.strip()[:REASON_MAX_CHARS] or None,
+                photo_id,
             )
             department = self.programme.department(case.department)
             if department is not None:
@@ -592,16 +627,25 @@ class Cases:
                 case = _case(row)
                 department = self.programme.department(case.department)
                 chat = department.chat_id if department else None
-                params = {"reference": case.reference, "due": At(case.due_at)}
+                params: Params = {"reference": case.reference, "due": At(case.due_at)}
                 if now >= case.due_at and row["breached_at"] is None:
                     await store.mark(conn, "breached_at", case.id, now)
                     await store.mark(conn, "reminded_at", case.id, now)
                     await store.record_event(
-                        conn, case.id, None, Role.CLOCK, "breach", case.state, case.state,
-                        case.department, now,
+                        conn,
+                        case.id,
+                        None,
+                        Role.CLOCK,
+                        "breach",
+                        case.state,
+                        case.state,
+                        case.department,
+                        now,
                     )
                     notices = [
-                        Notice(a, "case.admin.breach", params | {"department": Dept(case.department)})
+                        Notice(
+                            a, "case.admin.breach", params | {"department": Dept(case.department)}
+                        )
                         for a in sorted(self.settings.admin_ids)
                     ]
                     if chat is not None:
@@ -617,7 +661,9 @@ class Cases:
                             conn, [Notice(chat, "case.department.reminder", params)]
                         )
                     reminded.append(case.id)
-            silent_since = now - int(timedelta(days=self.programme.case_confirm_days).total_seconds())
+            silent_since = now - int(
+                timedelta(days=self.programme.case_confirm_days).total_seconds()
+            )
             waiting = await store.fixed_before(conn, silent_since)
         confirmed = []
         for case_id in waiting:
@@ -632,7 +678,7 @@ class Cases:
         overdue = [c for c in await self.open_cases(0, moderator=True) if c.overdue(now)]
         if not overdue:
             return 0
-        lines = tuple(
+        lines: tuple[tuple[str, Params], ...] = tuple(
             (
                 "case.admin.overdue_line",
                 {"reference": c.reference, "department": Dept(c.department), "due": At(c.due_at)},

@@ -47,9 +47,7 @@ async def case(conn: Connection, case_id: int) -> Row | None:
         return row
 
 
-async def move(
-    conn: Connection, case_id: int, expected: str, new: str, **fields: object
-) -> bool:
+async def move(conn: Connection, case_id: int, expected: str, new: str, **fields: object) -> bool:
     """The one guarded change: True only for the caller who moved it from `expected`."""
     allowed = {
         "department",
@@ -199,7 +197,9 @@ async def is_staff(conn: Connection, department: str, telegram_id: int) -> bool:
 
 
 async def category_of(conn: Connection, reference: str) -> str | None:
-    async with conn.execute("SELECT category FROM reports WHERE reference = ?", (reference,)) as cur:
+    async with conn.execute(
+        "SELECT category FROM reports WHERE reference = ?", (reference,)
+    ) as cur:
         row = await cur.fetchone()
     return None if row is None else row[0]
 
@@ -294,8 +294,8 @@ async def state_by_reference(db: Database, references: Sequence[str]) -> dict[st
     if not references:
         return {}
     rows = await db.fetchall(
-        "SELECT r.reference, c.state FROM cases c JOIN reports r ON r.id = c.report_id "
-        f"WHERE r.reference IN ({', '.join('?' for _ in references)})",  # noqa: S608
+        "SELECT r.reference, c.state FROM cases c JOIN reports r ON r.id = c.report_id "  # noqa: S608
+        f"WHERE r.reference IN ({', '.join('?' for _ in references)})",
         tuple(references),
     )
     return {str(row[0]): str(row[1]) for row in rows}

@@ -56,7 +56,9 @@ async def rider_message(fake: FakeTelegram, contains: str) -> SentMessage:
     return next(m for m in reversed(fake.sent_to(RIDER.id)) if contains in m.text)
 
 
-async def press(bot: RunningBot, fake: FakeTelegram, user: TgUser, message: SentMessage, label: str) -> str:
+async def press(
+    bot: RunningBot, fake: FakeTelegram, user: TgUser, message: SentMessage, label: str
+) -> str:
     """Press a button, wait for the bot to settle; returns the button's answer text."""
     before = len(fake.callback_answers)
     fake.press_button(user, message, message.button(label))
@@ -65,13 +67,21 @@ async def press(bot: RunningBot, fake: FakeTelegram, user: TgUser, message: Sent
 
 
 async def reply(
-    bot: RunningBot, fake: FakeTelegram, user: TgUser, chat_id: int, text: str = "", photo: bool = False
+    bot: RunningBot,
+    fake: FakeTelegram,
+    user: TgUser,
+    chat_id: int,
+    text: str = "",
+    photo: bool = False,
 ) -> None:
     """Reply to the bot's latest prompt in `chat_id`."""
     prompt = next(m for m in reversed(fake.sent_to(chat_id)) if m.text.startswith("🔧"))
     if photo:
         fake.send_photo(
-            user, images.jpeg(images.picture(77)), chat_id=chat_id, reply_to_message_id=prompt.message_id
+            user,
+            images.jpeg(images.picture(77)),
+            chat_id=chat_id,
+            reply_to_message_id=prompt.message_id,
         )
     else:
         fake.send_text(user, text, chat_id=chat_id, reply_to_message_id=prompt.message_id)
@@ -90,7 +100,8 @@ async def test_report_to_fixed_and_confirmed(start_bot: BotStarter, fake: FakeTe
     reference, card = await approved_case(fake)
     assert card.kind == "photo"
     assert card.text.startswith(f"🛠 {reference} · 道路隐患")
-    assert "公路段" in card.text and "uri.amap.com" in card.text
+    assert "公路段" in card.text
+    assert "uri.amap.com" in card.text
     assert [label for label, _ in card.buttons()] == ["🙋 接单", "↪️ 非本部门", "📍 位置"]
     dispatched = await rider_message(fake, "已派给 公路段")
     assert reference in dispatched.text
@@ -101,7 +112,8 @@ async def test_report_to_fixed_and_confirmed(start_bot: BotStarter, fake: FakeTe
     await reply(bot, fake, ROADS, ROADS_CHAT, photo=True)
     fixed = await rider_message(fake, "真的修好了吗")
     assert fixed.kind == "photo"
-    assert fixed.file_bytes is not None and b"Exif" not in fixed.file_bytes[:4096]
+    assert fixed.file_bytes is not None
+    assert b"Exif" not in fixed.file_bytes[:4096]
     assert "已处置，待骑手确认" in card.text
     assert await press(bot, fake, RIDER, fixed, "已修好") == "谢谢确认！"
     assert "骑手确认已修好" in card.text
@@ -114,7 +126,8 @@ async def test_report_to_fixed_and_confirmed(start_bot: BotStarter, fake: FakeTe
     photo = await bot.app.bot_data["runtime"].db.fetchone(
         "SELECT e.photo_id, p.kind FROM case_events e JOIN case_photos p ON p.id = e.photo_id"
     )
-    assert photo is not None and photo[1] == "after"
+    assert photo is not None
+    assert photo[1] == "after"
     chat = Chat(fake, RIDER)
     chat.seen = len(fake.sent_to(RIDER.id))
     chat.text("/my")
@@ -145,6 +158,7 @@ async def test_not_ours_reroute_reopen_and_confirmed_by_the_clock(
     assert asked.kind == "text"
     await press(bot, fake, RIDER, asked, "没修好")
     await reply(bot, fake, RIDER, RIDER.id, photo=True)
+
     def new_cards() -> list[SentMessage]:
         return [
             m
@@ -172,11 +186,28 @@ async def test_not_ours_reroute_reopen_and_confirmed_by_the_clock(
     actions = [s[0] for s in await states(bot)]
     assert actions[-1] == "confirm"
     assert actions == [
-        "open", "not_ours", "reroute", "accept", "fixed", "reopen", "rider_photo",
-        "accept", "fixed", "breach", "confirm",
+        "open",
+        "not_ours",
+        "reroute",
+        "accept",
+        "fixed",
+        "reopen",
+        "rider_photo",
+        "accept",
+        "fixed",
+        "breach",
+        "confirm",
     ] or actions == [
-        "open", "not_ours", "reroute", "accept", "fixed", "reopen", "rider_photo",
-        "accept", "fixed", "confirm",
+        "open",
+        "not_ours",
+        "reroute",
+        "accept",
+        "fixed",
+        "reopen",
+        "rider_photo",
+        "accept",
+        "fixed",
+        "confirm",
     ]
 
 
@@ -222,7 +253,9 @@ async def test_urgent_category_shows_emergency_numbers_first(
     chat.location(39.9, 116.4)
     chat.press(await chat.one(), "火灾隐患")
     first, question = await chat.next(2)
-    assert "110" in first.text and "119" in first.text and "120" in first.text
+    assert "110" in first.text
+    assert "119" in first.text
+    assert "120" in first.text
     assert "122" in first.text
     chat.press(question, "")
     chat.press(await chat.one(), "✅")
@@ -257,9 +290,7 @@ async def test_staff_command_adds_and_lists(start_bot: BotStarter, fake: FakeTel
 # --- the table -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("state", "action", "role"), list(itertools.product(State, Action, Role))
-)
+@pytest.mark.parametrize(("state", "action", "role"), list(itertools.product(State, Action, Role)))
 def test_every_combination_moves_only_where_the_table_allows(
     state: State, action: Action, role: Role
 ) -> None:
@@ -305,12 +336,15 @@ def test_department_figures_need_five_cases() -> None:
     ]
     roads, power = department_stats(rows, ["roads", "power"], now=50 * hour)
     assert roads.cases == 5
-    assert roads.to_fixed is not None and roads.to_fixed.median is not None
+    assert roads.to_fixed is not None
+    assert roads.to_fixed.median is not None
     assert roads.to_fixed.median.total_seconds() == 4 * hour
     assert roads.within_sla == Fraction(2, 3)
     assert roads.reopened == Fraction(1, 5)
     assert roads.open_overdue == 1
-    assert power.cases == 1 and power.to_fixed is None and power.open_overdue == 1
+    assert power.cases == 1
+    assert power.to_fixed is None
+    assert power.open_overdue == 1
 
 
 async def test_stats_shows_departments(start_bot: BotStarter, fake: FakeTelegram) -> None:
@@ -339,7 +373,8 @@ async def test_service_level_reminder_breach_and_daily_overdue_list(
     await bot.run_job(fake, case_handlers.service_job)
     await bot.run_job(fake, case_handlers.service_job)  # reminded once only
     reminders = [m for m in fake.sent_to(ROADS_CHAT) if "四分之三" in m.text]
-    assert len(reminders) == 1 and reference in reminders[0].text
+    assert len(reminders) == 1
+    assert reference in reminders[0].text
     cases.clock = lambda: now + timedelta(hours=25)
     await bot.run_job(fake, case_handlers.service_job)
     await bot.run_job(fake, case_handlers.service_job)
@@ -348,4 +383,5 @@ async def test_service_level_reminder_breach_and_daily_overdue_list(
     assert "breach" in [s[0] for s in await states(bot)]
     await bot.run_job(fake, case_handlers.overdue_job)
     listed = fake.sent_to(ADMIN)[-1].text
-    assert "超时未处置的案件：1 件" in listed and reference in listed
+    assert "超时未处置的案件：1 件" in listed
+    assert reference in listed

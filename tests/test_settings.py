@@ -199,11 +199,17 @@ def test_departments_route_categories(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text(DEPARTMENTS, encoding="utf-8")
     programme = load_settings({"BOT_TOKEN": TOKEN}, cwd=tmp_path).programme
     wire = programme.category("wire")
-    assert wire is not None and wire.fix_hours == 4 and wire.urgent
+    assert wire is not None
+    assert wire.fix_hours == 4
+    assert wire.urgent
     pothole = programme.category("pothole")
-    assert pothole is not None and pothole.fix_hours == 72 and not pothole.urgent
+    assert pothole is not None
+    assert pothole.fix_hours == 72
+    assert not pothole.urgent
     routed = programme.department_for("wire")
-    assert routed is not None and routed.key == "power" and routed.chat_id == -1001
+    assert routed is not None
+    assert routed.key == "power"
+    assert routed.chat_id == -1001
     assert programme.unrouted_categories() == []
 
 
@@ -220,14 +226,22 @@ def test_without_departments_nothing_is_routed_and_defaults_are_sensible() -> No
 @pytest.mark.parametrize(
     ("extra", "setting"),
     [
-        ("[[departments]]\nkey='x'\nzh='x'\nen='x'\nchat_id=-3\ncategories=['wire']\n",
-         "departments[2].categories"),
-        ("[[departments]]\nkey='x'\nzh='x'\nen='x'\nchat_id=-3\ncategories=['nope']\n",
-         "departments[2].categories"),
-        ("[[departments]]\nkey='x'\nzh='x'\nen='x'\nchat_id='g'\ncategories=[]\n",
-         "departments[2].chat_id"),
-        ("[[departments]]\nkey='roads'\nzh='x'\nen='x'\nchat_id=-3\ncategories=[]\n",
-         "departments"),
+        (
+            "[[departments]]\nkey='x'\nzh='x'\nen='x'\nchat_id=-3\ncategories=['wire']\n",
+            "departments[2].categories",
+        ),
+        (
+            "[[departments]]\nkey='x'\nzh='x'\nen='x'\nchat_id=-3\ncategories=['nope']\n",
+            "departments[2].categories",
+        ),
+        (
+            "[[departments]]\nkey='x'\nzh='x'\nen='x'\nchat_id='g'\ncategories=[]\n",
+            "departments[2].chat_id",
+        ),
+        (
+            "[[departments]]\nkey='roads'\nzh='x'\nen='x'\nchat_id=-3\ncategories=[]\n",
+            "departments",
+        ),
     ],
 )
 def test_bad_departments_name_the_key(tmp_path: Path, extra: str, setting: str) -> None:
