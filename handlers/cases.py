@@ -542,11 +542,12 @@ async def staff_command(update: Update, context: BotContext) -> None:
 # --- urgent reports ---------------------------------------------------------------------
 
 
-async def emergency_first(update: Update, context: BotContext, category: str) -> None:
-    """An urgent category: the emergency numbers before anything else (Telegram makes the
-    numbers in the text tappable; tel: links are not allowed in inline buttons)."""
-    if cases(context).is_urgent(category):
-        await Speaker(update, context).reply("case.emergency")
+async def emergency_lead(update: Update, context: BotContext, category: str) -> str:
+    """For an urgent category, the emergency numbers that head the next question (Telegram
+    makes numbers in a text tappable; tel: links are not allowed in inline buttons)."""
+    if not cases(context).is_urgent(category):
+        return ""
+    return await Speaker(update, context).text("case.emergency")
 
 
 async def urgent_submitted(context: BotContext, reference: str) -> None:

@@ -388,8 +388,8 @@ async def on_category(update: Update, context: BotContext) -> None:
     if isinstance(outcome, Refused):
         await refuse(update, context, outcome)
     else:
-        await case_handlers.emergency_first(update, context, key)
-        await show_step(update, context, outcome)
+        lead = await case_handlers.emergency_lead(update, context, key)
+        await show_step(update, context, outcome, lead=lead)
 
 
 async def on_skip(update: Update, context: BotContext) -> None:
