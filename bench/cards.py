@@ -21,6 +21,7 @@ approvals at once reaching 3 department groups with each group capped at 20 a mi
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import statistics
 import sys
@@ -159,6 +160,10 @@ def case_cards(fake: FakeTelegram) -> int:
     return sum(len(fake.sent_to(group)) for group in DEPARTMENT_GROUPS)
 
 
+def at_least(fake: FakeTelegram, count: int) -> bool:
+    return case_cards(fake) >= count
+
+
 async def case_latency(workdir: Path) -> list[float]:
     async with FakeTelegram() as fake:
         process = await start_bot(fake, workdir, "case-latency", DEPARTMENTS_TOML)
@@ -168,7 +173,8 @@ async def case_latency(workdir: Path) -> list[float]:
             for index, card in enumerate(cards):
                 pressed = time.perf_counter()
                 approve(fake, card)
-                await fake.wait_for(lambda n=index + 1: case_cards(fake) >= n, timeout=60)
+                arrived = functools.partial(at_least, fake, index + 1)
+                await fake.wait_for(arrived, timeout=60)
                 seconds.append(time.perf_counter() - pressed)
                 await asyncio.sleep(SAMPLE_SPACING_SECONDS)
             return seconds
