@@ -44,6 +44,7 @@ from telegram.request import HTTPXRequest
 from tornado.httpserver import HTTPServer
 
 from handlers import (
+    cases,
     consent,
     jobs,
     moderators,
@@ -65,6 +66,7 @@ from handlers.transport import PacedRateLimiter
 from handlers.unparsed import SkipUnparsedUpdates, UnparsedUpdates
 from locales import Texts
 from services import backup as backups
+from services.cases import Cases
 from services.logs import StartupHold, configure_logging
 from services.moderation import Moderation
 from services.money import Money
@@ -78,6 +80,7 @@ log = logging.getLogger("bot")
 handled = logging.getLogger("bot.updates")
 DRAFT_SWEEP_SECONDS = 600
 PROMISE_CHECK_SECONDS = 900
+CASE_CHECK_SECONDS = 300
 # Telegram's updates are a few kilobytes; the webhook server refuses a larger body from its
 # Content-Length (or as a chunked body grows) before reading it, secret or not.
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
@@ -116,6 +119,9 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         CommandHandler("audit", money.audit_command),
         CommandHandler("batches", money.batches_command),
         CommandHandler("batch", money.batch_command),
+        # departments (即时办): moderators and department staff
+        CommandHandler("cases", cases.cases_command),
+        CommandHandler("staff", cases.staff_command),
         # --- buttons, by the verb in their data (handlers/callbacks.py) --------------------
         CallbackQueryHandler(onboarding.on_consent, pattern=pattern(consent.AGREE)),
         CallbackQueryHandler(onboarding.on_delete, pattern=pattern(onboarding.ERASE)),
@@ -125,6 +131,9 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         CallbackQueryHandler(report.on_cancel_button, pattern=pattern(report.CANCEL)),
         CallbackQueryHandler(review.on_decision, pattern=pattern(*review_card.DECISIONS)),
         CallbackQueryHandler(review.on_menu, pattern=pattern(*review_card.MENUS)),
+        CallbackQueryHandler(cases.on_staff_button, pattern=pattern(*cases.STAFF_VERBS)),
+        CallbackQueryHandler(cases.on_rider_button, pattern=pattern(*cases.RIDER_VERBS)),
+        CallbackQueryHandler(cases.on_route_button, pattern=pattern(cases.ROUTE)),
         CallbackQueryHandler(
             money.on_payee_button, pattern=pattern(money.CONFIRM_PAYEE, money.CANCEL_PAYEE)
         ),
@@ -132,6 +141,10 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         # --- answers to the bot's own questions: replies to its prompts (handlers/prompts.py)
         MessageHandler(review.ASK_PROMPT_REPLY & text & fresh, review.on_question),
         MessageHandler(private & money.PAYEE_PROMPT_REPLY & text & fresh, money.on_payee_reply),
+        MessageHandler(
+            cases.PROMPT_REPLY & (filters.TEXT | filters.PHOTO) & ~filters.COMMAND & fresh,
+            cases.on_prompt_reply,
+        ),
         # --- the rider's keyboard, by its labels in every language ------------------------
         MessageHandler(private & KeyboardLabel(texts, "keyboard.cancel") & fresh, report.cancel),
         MessageHandler(
@@ -160,15 +173,17 @@ def build_application(settings: Settings) -> BotApplication:
     db = Database(settings.database_path)
     texts = Texts()
     outbox = Outbox(db)
+    case_work = Cases(db, settings, outbox)
     runtime = Runtime(
         settings=settings,
         db=db,
         texts=texts,
         languages=Languages(db),
         reporting=Reporting(db, settings.programme, settings.timezone, outbox),
-        moderation=Moderation(db, settings, outbox),
+        moderation=Moderation(db, settings, outbox, cases=case_work),
         money=Money(db, settings, outbox),
         outbox=outbox,
+        cases=case_work,
     )
 
     # Long-running senders: review cards to the moderators, notices from the outbox.
@@ -179,6 +194,8 @@ def build_application(settings: Settings) -> BotApplication:
         await start.set_command_menus(app.bot, texts)
         senders.append(asyncio.create_task(review.card_sender(app, runtime.card_wake)))
         senders.append(asyncio.create_task(notify.deliver_notices(app)))
+        if case_work.enabled:
+            senders.append(asyncio.create_task(cases.card_sender(app)))
         log.info("started as @%s", app.bot.username)
 
     async def post_stop(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -262,6 +279,10 @@ def schedule_jobs(app: BotApplication) -> None:
     # missed while the bot was down is caught up by the run at start-up.
     app.job_queue.run_custom(money.payout_job, job_kwargs={"trigger": settings.payout_trigger()})
     app.job_queue.run_once(money.payout_job, when=1, name="payout catch-up")
+    app.job_queue.run_repeating(cases.service_job, interval=CASE_CHECK_SECONDS, first=45)
+    app.job_queue.run_daily(
+        cases.overdue_job, time=datetime.time(9, 0, tzinfo=zone), name="overdue cases"
+    )
     app.job_queue.run_daily(jobs.backup, time=datetime.time(3, 0, tzinfo=zone), name="backup")
     app.job_queue.run_daily(
         jobs.retention, time=datetime.time(3, 30, tzinfo=zone), name="retention"
@@ -404,6 +425,7 @@ async def check(settings: Settings) -> int:
     try:
         async with bot:
             me = await bot.get_me()
+            routing = await check_routing(bot, settings)
     except InvalidToken:
         print("FAIL  Bot API: BOT_TOKEN rejected")
         return 1
@@ -414,7 +436,36 @@ async def check(settings: Settings) -> int:
         print(f"FAIL  Bot API at {api} {route(settings)}: {exc.message}")
         return 1
     print(f"ok    Bot API at {api} {route(settings)} (@{me.username})")
-    return 0
+    for line in routing:
+        print(line)
+    return 1 if any(line.startswith("FAIL") for line in routing) else 0
+
+
+async def check_routing(bot: Bot, settings: Settings) -> list[str]:
+    """Cases: every category reaches exactly one department, every department chat is reachable.
+
+    A category is never routed twice (settings refuse that); here: unrouted ones and chats."""
+    programme = settings.programme
+    if not programme.departments:
+        return ["ok    cases off (no [[departments]] in config.toml)"]
+    lines = []
+    unrouted = programme.unrouted_categories()
+    if unrouted:
+        lines.append(f"FAIL  routing: no department handles {', '.join(unrouted)}")
+    else:
+        lines.append(f"ok    routing ({len(programme.categories)} categories)")
+    for department in programme.departments:
+        try:
+            chat = await bot.get_chat(department.chat_id)
+        except TelegramError as exc:
+            lines.append(
+                f"FAIL  department {department.key}: chat {department.chat_id} "
+                f"unreachable ({exc.message})"
+            )
+            continue
+        title = chat.title or chat.first_name or chat.id
+        lines.append(f"ok    department {department.key}: chat {title}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -46,20 +46,36 @@ class Category:
     name_zh: str
     name_en: str
     default_reward_fen: int
+    fix_hours: int = 72  # the service level of its cases: due this long after dispatch
+    urgent: bool = False  # emergency numbers first, jumps the review queue
 
     def name(self, language: str) -> str:
         return self.name_zh if language == "zh" else self.name_en
 
 
 DEFAULT_CATEGORIES = (
-    Category("road_hazard", "道路隐患", "Road hazard", 10000),
-    Category("traffic_accident", "交通事故", "Traffic accident", 10000),
-    Category("fire_risk", "火灾隐患", "Fire risk", 15000),
-    Category("public_order", "治安问题", "Public order", 10000),
-    Category("public_facility", "公共设施损坏", "Damaged public facility", 5000),
-    Category("sanitation", "环境卫生", "Environment and sanitation", 5000),
-    Category("other", "其他", "Other", 5000),
+    Category("road_hazard", "道路隐患", "Road hazard", 10000, fix_hours=24),
+    Category("traffic_accident", "交通事故", "Traffic accident", 10000, fix_hours=2, urgent=True),
+    Category("fire_risk", "火灾隐患", "Fire risk", 15000, fix_hours=4, urgent=True),
+    Category("public_order", "治安问题", "Public order", 10000, fix_hours=24),
+    Category("public_facility", "公共设施损坏", "Damaged public facility", 5000, fix_hours=72),
+    Category("sanitation", "环境卫生", "Environment and sanitation", 5000, fix_hours=48),
+    Category("other", "其他", "Other", 5000, fix_hours=72),
 )
+
+
+@dataclass(frozen=True)
+class Department:
+    """A body that fixes hazards of some categories; its staff work in the chat `chat_id`."""
+
+    key: str
+    name_zh: str
+    name_en: str
+    chat_id: int
+    categories: tuple[str, ...]
+
+    def name(self, language: str) -> str:
+        return self.name_zh if language == "zh" else self.name_en
 
 
 @dataclass(frozen=True)
@@ -89,9 +105,25 @@ class Programme:
     question_remind_hours: int = 6
     question_expiry_hours: int = 24
     photo_retention_days: int = 90
+    # Cases (即时办): none configured means approved reports do not become cases.
+    departments: tuple[Department, ...] = ()
+    case_confirm_days: int = 3  # the rider's silence after "fixed" confirms it
+    case_answer_points: int = 0  # points for answering "is it fixed?"; never money
 
     def category(self, key: str) -> Category | None:
         return next((c for c in self.categories if c.key == key), None)
+
+    def department(self, key: str) -> Department | None:
+        return next((d for d in self.departments if d.key == key), None)
+
+    def department_for(self, category: str | None) -> Department | None:
+        """The department that handles `category` (None: not routed)."""
+        return next((d for d in self.departments if category in d.categories), None)
+
+    def unrouted_categories(self) -> list[str]:
+        """Category keys no department handles (only a problem once departments exist)."""
+        routed = {key for d in self.departments for key in d.categories}
+        return [c.key for c in self.categories if c.key not in routed]
 
 
 @dataclass(frozen=True)
@@ -346,8 +378,12 @@ class _ProgrammeReader:
             area = ServiceArea.from_config(self.data.get("service_area"))
         except ValueError as exc:
             raise SettingsError("service_area", str(exc)) from None
+        categories = self._categories(tiers)
         return Programme(
-            categories=self._categories(tiers),
+            categories=categories,
+            departments=self._departments(categories),
+            case_confirm_days=count("cases", "confirm_days", defaults.case_confirm_days),
+            case_answer_points=count("cases", "answer_points", defaults.case_answer_points),
             reward_tiers_fen=tiers,
             second_confirmation_fen=_yuan_to_fen(
                 "review.second_confirmation_yuan",
@@ -415,10 +451,56 @@ class _ProgrammeReader:
             tier = _yuan_to_fen(f"{name}.tier_yuan", entry.get("tier_yuan", tiers[0] // 100))
             if tier not in tiers:
                 raise SettingsError(f"{name}.tier_yuan", "must be one of review.tiers_yuan")
-            categories.append(Category(key, zh, en, tier))
+            built_in = next((c for c in DEFAULT_CATEGORIES if c.key == key), None)
+            fix_hours = entry.get("fix_hours", built_in.fix_hours if built_in else 72)
+            if not isinstance(fix_hours, int) or isinstance(fix_hours, bool) or fix_hours < 1:
+                raise SettingsError(f"{name}.fix_hours", "expected a whole number of hours >= 1")
+            urgent = entry.get("urgent", built_in.urgent if built_in else False)
+            if not isinstance(urgent, bool):
+                raise SettingsError(f"{name}.urgent", "expected true or false")
+            categories.append(Category(key, zh, en, tier, fix_hours, urgent))
         if len({c.key for c in categories}) != len(categories):
             raise SettingsError("categories", "keys must be unique")
         return tuple(categories)
+
+    def _departments(self, categories: tuple[Category, ...]) -> tuple[Department, ...]:
+        """`[[departments]]`: each category may be handled by one department at most."""
+        raw = self.data.get("departments")
+        if raw is None:
+            return ()
+        if not isinstance(raw, list):
+            raise SettingsError("departments", "expected a [[departments]] list")
+        known = {c.key for c in categories}
+        owner: dict[str, str] = {}
+        departments: list[Department] = []
+        for index, entry in enumerate(raw):
+            name = f"departments[{index}]"
+            if not isinstance(entry, dict):
+                raise SettingsError(name, "expected a table")
+            key, zh, en = (entry.get(k) for k in ("key", "zh", "en"))
+            if not (isinstance(key, str) and re.fullmatch(r"[a-z0-9_]{1,24}", key)):
+                raise SettingsError(f"{name}.key", "expected 1-24 of a-z, 0-9 and _")
+            if not (isinstance(zh, str) and zh and isinstance(en, str) and en):
+                raise SettingsError(name, "needs non-empty zh and en names")
+            chat_id = entry.get("chat_id")
+            if not isinstance(chat_id, int) or isinstance(chat_id, bool):
+                raise SettingsError(f"{name}.chat_id", "expected the department chat's id")
+            handled = entry.get("categories")
+            if not isinstance(handled, list) or not all(isinstance(c, str) for c in handled):
+                raise SettingsError(f"{name}.categories", "expected a list of category keys")
+            for category in handled:
+                if category not in known:
+                    raise SettingsError(f"{name}.categories", f"unknown category {category!r}")
+                if category in owner:
+                    raise SettingsError(
+                        f"{name}.categories",
+                        f"{category!r} is already handled by department {owner[category]!r}",
+                    )
+                owner[category] = key
+            departments.append(Department(key, zh, en, chat_id, tuple(handled)))
+        if len({d.key for d in departments}) != len(departments):
+            raise SettingsError("departments", "keys must be unique")
+        return tuple(departments)
 
 
 def _yuan_to_fen(name: str, value: object) -> int:

@@ -28,6 +28,8 @@ class Audience(StrEnum):
     RIDERS = "riders"  # people who agreed to the privacy notice
     MODERATORS = "moderators"  # MODERATOR_IDS, /mods add, and admins
     ADMINS = "admins"  # ADMIN_IDS, in a private chat or the finance chat
+    STAFF = "staff"  # department staff (/staff add), moderators and admins; which case a
+    # staff member may change is checked by services/cases.py
 
 
 Handler = Callable[[Update, BotContext], Awaitable[Any]]
@@ -64,6 +66,10 @@ async def admitted(audience: Audience, update: Update, context: BotContext) -> b
         return await runtime.reporting.has_consented(user.id)
     if audience == Audience.MODERATORS:
         return await runtime.moderation.is_moderator(user.id)
+    if audience == Audience.STAFF:
+        return await runtime.cases.is_staff_anywhere(
+            user.id
+        ) or await runtime.moderation.is_moderator(user.id)
     if audience == Audience.ADMINS:
         chat = update.effective_chat
         where = chat is not None and (
@@ -81,7 +87,10 @@ async def refuse(audience: Audience, update: Update, context: BotContext) -> Non
         await say.alert()
         await ask_consent(update, context)
         return
-    key = "admin.only" if audience == Audience.ADMINS else "moderation.refused.not_moderator"
+    key = {
+        Audience.ADMINS: "admin.only",
+        Audience.STAFF: "case.refused.not_staff",
+    }.get(audience, "moderation.refused.not_moderator")
     if update.callback_query is not None:
         await say.alert(key, popup=True)
         return

@@ -13,20 +13,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from telegram import ForceReply
+from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, TelegramError, TimedOut
 
+from handlers.callbacks import Verb
 from handlers.common import BotApplication, Runtime
-from services.outbox import At, Category, Fen, Msg, Notice, Param, Params, Pending
+from services.outbox import At, Category, Dept, Fen, Msg, Notice, Param, Params, Pending
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
 CONCURRENT_CHATS = 16
 MESSAGE_LIMIT = 4096
+CAPTION_LIMIT = 1024
 VERBATIM = "text"  # a notice whose `text` parameter is already the final text
+
+# A notice's photo is "<kind>:<id>"; each feature registers how to load its kind:
+# (runtime, id) -> (JPEG bytes, or a Telegram file id of an earlier upload).
+PhotoLoader = Callable[[Runtime, int], Awaitable[bytes | str | None]]
+PHOTO_LOADERS: dict[str, PhotoLoader] = {}
 
 
 def render(runtime: Runtime, language: str, notice: Notice) -> str:
@@ -55,7 +63,35 @@ def _value(runtime: Runtime, language: str, value: Param) -> str | int:
     if isinstance(value, Category):
         category = settings.programme.category(value.key)
         return category.name(language) if category else value.key
+    if isinstance(value, Dept):
+        department = settings.programme.department(value.key)
+        return department.name(language) if department else value.key
     return value
+
+
+def keyboard(runtime: Runtime, language: str, notice: Notice) -> InlineKeyboardMarkup | None:
+    """The notice's inline buttons, labelled in `language`."""
+    if not notice.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    _render_one(runtime, language, b.label, b.params),
+                    callback_data=Verb.known[b.verb].data(b.item, b.argument),
+                )
+                for b in row
+            ]
+            for row in notice.buttons
+        ]
+    )
+
+
+async def load_photo(runtime: Runtime, reference: str) -> bytes | str | None:
+    """The photo a notice names, through its kind's loader (None: gone, send the text)."""
+    kind, _, item = reference.partition(":")
+    loader = PHOTO_LOADERS.get(kind)
+    return None if loader is None or not item.isdigit() else await loader(runtime, int(item))
 
 
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
@@ -121,11 +157,24 @@ async def deliver(app: BotApplication, runtime: Runtime, pending: Pending) -> No
         return
     notice = pending.notice
     language = notice.language or await runtime.languages.of(notice.chat_id, None)
-    pieces = split_message(render(runtime, language, notice))
+    text = render(runtime, language, notice)
+    photo = await load_photo(runtime, notice.photo) if notice.photo else None
+    buttons = keyboard(runtime, language, notice)
+    pieces = [] if photo is not None and len(text) <= CAPTION_LIMIT else split_message(text)
     sent = 0
     try:
-        for piece in pieces:
-            markup = ForceReply(selective=True) if notice.force_reply and not sent else None
+        if photo is not None:
+            caption = None if pieces else text
+            await app.bot.send_photo(
+                notice.chat_id, photo, caption=caption, reply_markup=None if pieces else buttons
+            )
+            sent += 1
+        for number, piece in enumerate(pieces, start=1):
+            markup: ForceReply | InlineKeyboardMarkup | None = None
+            if notice.force_reply and not sent:
+                markup = ForceReply(selective=True)
+            elif number == len(pieces):
+                markup = buttons
             await app.bot.send_message(notice.chat_id, piece, reply_markup=markup)
             sent += 1
     except (Forbidden, BadRequest) as exc:

@@ -360,7 +360,11 @@ async def on_draft_button(update: Update, context: BotContext) -> None:
         return
     if press.verb is EDIT:
         await drop_buttons(query.message)
-    await show_step(update, context, outcome)
+    lead = ""
+    if press.verb is CATEGORY and context.runtime.cases.is_urgent(press.argument):
+        # Urgent (fire, live wire, injuries): the emergency numbers come before anything else.
+        lead = await Speaker(update, context).text("case.emergency")
+    await show_step(update, context, outcome, lead=lead)
 
 
 @allow(Audience.ANYONE)
@@ -422,6 +426,7 @@ async def on_submit(update: Update, context: BotContext) -> None:
         return
     await drop_buttons(query.message)
     context.runtime.card_wake.set()
+    await context.runtime.cases.urgent_submitted(outcome.reference)
     await announce_submitted(update, context, outcome)
 
 
@@ -494,17 +499,18 @@ async def my_reports(update: Update, context: BotContext) -> None:
         return
     t = await say.phrases()
     programme = context.runtime.settings.programme
+    handling = await context.runtime.cases.state_by_reference([r["reference"] for r in rows])
     lines = [t("my.header")]
     for row in rows:
         category = programme.category(row["category"] or "")
-        lines.append(
-            t(
-                "my.line",
-                reference=row["reference"],
-                category=category.name(t.language) if category else "-",
-                status=t(f"status.{row['status']}"),
-            )
+        line = t(
+            "my.line",
+            reference=row["reference"],
+            category=category.name(t.language) if category else "-",
+            status=t(f"status.{row['status']}"),
         )
+        case = handling.get(row["reference"])
+        lines.append(line + (t(f"case.my.{case}") if case else ""))
     await say.send("\n".join(lines))
 
 

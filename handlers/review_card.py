@@ -49,7 +49,8 @@ class CardView:
         zone = settings.timezone
         category = settings.programme.category(card.category or "")
         lines = [
-            t(
+            ("🚨 " if category and category.urgent else "")
+            + t(
                 "card.title",
                 reference=card.reference,
                 category=category.name(language) if category else "-",

@@ -6,6 +6,7 @@ One plain-text message in the caller's language; the figures come from services/
 from __future__ import annotations
 
 from datetime import timedelta
+from fractions import Fraction
 
 from telegram import Update
 
@@ -13,7 +14,7 @@ from handlers.access import Audience, allow
 from handlers.common import BotContext
 from handlers.speak import Speaker
 from locales import Phrases
-from services.stats import PeriodStats, Snapshot, Stats
+from services.stats import DepartmentStats, PeriodStats, Snapshot, Stats, case_stats
 from settings import Settings
 
 
@@ -84,4 +85,40 @@ async def stats_command(update: Update, context: BotContext) -> None:
     """/stats: reports, times to decision and breaches, by period."""
     say = Speaker(update, context)
     snapshot = await service(context).snapshot()
-    await say.send(render(await say.phrases(), context.runtime.settings, snapshot))
+    runtime = context.runtime
+    t = await say.phrases()
+    text = render(t, runtime.settings, snapshot)
+    departments = [d.key for d in runtime.settings.programme.departments]
+    if departments:
+        found = await case_stats(runtime.db, departments, runtime.cases.clock)
+        text = f"{text}\n\n{render_cases(t, runtime.settings, found)}"
+    await say.send(text)
+
+
+def render_cases(t: Phrases, settings: Settings, found: list[DepartmentStats]) -> str:
+    """The departments' block of /stats: figures only where a department has 5+ cases."""
+    lines = [t("stats.cases.heading")]
+    for stats in found:
+        department = settings.programme.department(stats.department)
+        name = department.name(t.language) if department else stats.department
+        times = stats.to_fixed
+        if times is None or stats.reopened is None:
+            lines.append(t("stats.cases.few", department=name, count=stats.cases))
+            continue
+        lines.append(
+            t(
+                "stats.cases.line",
+                department=name,
+                count=stats.cases,
+                median=duration(t, times.median) if times.median else "-",
+                p90=duration(t, times.p90) if times.p90 else "-",
+                within=_percent(stats.within_sla),
+                reopened=_percent(stats.reopened),
+                overdue=stats.open_overdue,
+            )
+        )
+    return "\n".join(lines)
+
+
+def _percent(share: Fraction | None) -> str:
+    return "-" if share is None else str(round(share * 100))

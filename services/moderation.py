@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from services import ledger
+from services.cases import Cases
 from services.clock import Clock, utc_now
 from services.geo import bounding_box, haversine_m
 from services.outbox import At, Fen, Msg, Notice, Outbox, Params
@@ -134,13 +135,19 @@ class Moderation:
     """Moderators' side of the workflow; Telegram ids throughout."""
 
     def __init__(
-        self, db: Database, settings: Settings, outbox: Outbox, clock: Clock = utc_now
+        self,
+        db: Database,
+        settings: Settings,
+        outbox: Outbox,
+        clock: Clock = utc_now,
+        cases: Cases | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.programme = settings.programme
         self.outbox = outbox
         self.clock = clock
+        self.cases = cases  # approved reports become cases (即时办) when departments exist
 
     # --- who may act --------------------------------------------------------------------
 
@@ -245,7 +252,8 @@ class Moderation:
             await store.remember_evidence_file(conn, report_id, position, file_id)
 
     async def cards_to_send(self, limit: int = 20) -> list[int]:
-        return await store.cards_to_send(self.db, limit)
+        urgent = [c.key for c in self.programme.categories if c.urgent]
+        return await store.cards_to_send(self.db, limit, urgent)
 
     async def card_sent(self, report_id: int, chat_id: int, message_id: int) -> None:
         async with self.db.transaction() as conn:
@@ -378,6 +386,8 @@ class Moderation:
                 points=points,
                 now=now,
             )
+            if self.cases is not None:
+                await self.cases.open(conn, row, now)
             detail = f"confirmed proposal by {row['proposed_by']}" if row["proposed_by"] else None
         elif action == "reject":
             if not await store.set_status(

@@ -64,8 +64,27 @@ class Category:
     key: str
 
 
-Param = str | int | Fen | At | Msg | Category
+@dataclass(frozen=True)
+class Dept:
+    """A department (config.toml `[[departments]]`), by key, named in the recipient's language."""
+
+    key: str
+
+
+Param = str | int | Fen | At | Msg | Category | Dept
 Params = dict[str, Param]
+
+
+@dataclass(frozen=True)
+class Button:
+    """An inline button under a notice: its label (a message key) and what pressing it sends,
+    as a verb name, an item and an argument (the deliverer builds the callback data)."""
+
+    label: str
+    verb: str
+    item: int
+    argument: str = ""
+    params: Params = field(default_factory=dict)  # of the label
 
 
 @dataclass(frozen=True)
@@ -79,13 +98,16 @@ class Notice:
     language: str | None = None  # None: the recipient's own language at delivery
     once_key: str | None = None  # a second notice with the same key is not queued
     force_reply: bool = False  # the recipient answers by replying to it
+    buttons: tuple[tuple[Button, ...], ...] = ()  # rows of inline buttons
+    photo: str | None = None  # "<kind>:<id>", resolved by the deliverer's photo loaders
 
 
-_KINDS: dict[str, type[Fen | At | Msg | Category]] = {
+_KINDS: dict[str, type[Fen | At | Msg | Category | Dept]] = {
     "fen": Fen,
     "at": At,
     "msg": Msg,
     "category": Category,
+    "dept": Dept,
 }
 
 
@@ -100,6 +122,8 @@ def _encode_params(params: Params) -> dict[str, Any]:
             encoded[name] = {"msg": value.key}
         elif isinstance(value, Category):
             encoded[name] = {"category": value.key}
+        elif isinstance(value, Dept):
+            encoded[name] = {"dept": value.key}
         else:
             encoded[name] = value
     return encoded
@@ -123,6 +147,13 @@ def encode(notice: Notice) -> str:
         body["lines"] = [[key, _encode_params(params)] for key, params in notice.lines]
     if notice.force_reply:
         body["force_reply"] = True
+    if notice.buttons:
+        body["buttons"] = [
+            [[b.label, b.verb, b.item, b.argument, _encode_params(b.params)] for b in row]
+            for row in notice.buttons
+        ]
+    if notice.photo:
+        body["photo"] = notice.photo
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -135,6 +166,14 @@ def decode(chat_id: int, message: str, language: str | None, body: str) -> Notic
         lines=tuple((key, _decode_params(params)) for key, params in data.get("lines", [])),
         language=language,
         force_reply=bool(data.get("force_reply", False)),
+        buttons=tuple(
+            tuple(
+                Button(label, verb, item, argument, _decode_params(params))
+                for label, verb, item, argument, params in row
+            )
+            for row in data.get("buttons", [])
+        ),
+        photo=data.get("photo"),
     )
 
 

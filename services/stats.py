@@ -187,3 +187,74 @@ class Stats:
             decisions=decision_times(ordered_seconds),
             breaches=breaches,
         )
+
+
+# --- cases (即时办), per department ------------------------------------------------------
+
+CASE_FIGURES_FROM = 5  # fewer cases than this: counted, but no figures
+FIXED_STATES = ("fixed", "confirmed")
+
+
+@dataclass(frozen=True)
+class DepartmentStats:
+    """How one department handles its cases (all time); figures None below CASE_FIGURES_FROM."""
+
+    department: str
+    cases: int
+    to_fixed: DecisionTimes | None  # dispatch (first approval) to the latest "fixed"
+    within_sla: Fraction | None  # share of fixed cases fixed by their due time
+    reopened: Fraction | None  # share of cases the rider reopened at least once
+    open_overdue: int
+
+
+def department_stats(
+    rows: Iterable[tuple[str, str, int, int, int | None, int]],
+    departments: Iterable[str],
+    now: int,
+) -> list[DepartmentStats]:
+    """Rows (department, state, opened_at, due_at, fixed_at, reopened) -> one line each."""
+    by_department: dict[str, list[tuple[str, str, int, int, int | None, int]]] = {
+        key: [] for key in departments
+    }
+    for row in rows:
+        by_department.setdefault(row[0], []).append(row)
+    found = []
+    for key, cases in by_department.items():
+        overdue = sum(
+            1 for _, state, _, due, _, _ in cases if state in _RUNNING_STATES and due < now
+        )
+        if len(cases) < CASE_FIGURES_FROM:
+            found.append(DepartmentStats(key, len(cases), None, None, None, overdue))
+            continue
+        fixed = [(opened, due, at) for _, _, opened, due, at, _ in cases if at is not None]
+        times = sorted(at - opened for opened, _, at in fixed)
+        found.append(
+            DepartmentStats(
+                department=key,
+                cases=len(cases),
+                to_fixed=decision_times(times),
+                within_sla=(
+                    Fraction(sum(1 for _, due, at in fixed if at <= due), len(fixed))
+                    if fixed
+                    else None
+                ),
+                reopened=Fraction(sum(1 for c in cases if c[5] > 0), len(cases)),
+                open_overdue=overdue,
+            )
+        )
+    return found
+
+
+_RUNNING_STATES = ("dispatched", "accepted", "reopened")
+
+
+async def case_stats(
+    db: Database, departments: Iterable[str], clock: Clock = utc_now
+) -> list[DepartmentStats]:
+    """Per-department case figures, for /stats."""
+    rows = await store.case_rows(db)
+    return department_stats(
+        [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows],
+        departments,
+        int(clock().timestamp()),
+    )

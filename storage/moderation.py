@@ -156,13 +156,16 @@ async def reports_in_box(
 # --- cards ------------------------------------------------------------------------------
 
 
-async def cards_to_send(db: Database, limit: int) -> list[int]:
+async def cards_to_send(db: Database, limit: int, urgent: Sequence[str] = ()) -> list[int]:
+    """Cards still to send: urgent categories first, then in submission order."""
+    marks = ", ".join("?" for _ in urgent) or "NULL"
     rows = await db.fetchall(
-        "SELECT id FROM reports WHERE card_message_id IS NULL AND reference IS NOT NULL "
+        "SELECT id FROM reports WHERE card_message_id IS NULL AND reference IS NOT NULL "  # noqa: S608
         "AND status IN ('pending', 'needs_info') "
         # Submission order: references count up within a day (and may grow a digit).
-        "ORDER BY submitted_at, LENGTH(reference), reference LIMIT ?",
-        (limit,),
+        f"ORDER BY category IN ({marks}) DESC, "
+        "submitted_at, LENGTH(reference), reference LIMIT ?",
+        (*urgent, limit),
     )
     return [int(row[0]) for row in rows]
 

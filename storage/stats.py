@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.db import Connection
+from storage.db import Connection, Database, Row
 
 
 @dataclass(frozen=True)
@@ -60,3 +60,10 @@ async def breaches(conn: Connection, today: int, week: int) -> tuple[int, int, i
         row = await cursor.fetchone()
     assert row is not None
     return int(row[0]), int(row[1]), int(row[2])
+
+
+async def case_rows(db: Database) -> list[Row]:
+    """(department, state, opened_at, due_at, fixed_at, reopened) of every case."""
+    return await db.fetchall(
+        "SELECT department, state, opened_at, due_at, fixed_at, reopened FROM cases"
+    )

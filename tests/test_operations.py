@@ -54,7 +54,7 @@ async def test_check_passes_against_a_working_server(fake: FakeTelegram, tmp_pat
     result = await asyncio.to_thread(run, tmp_path, fake, "check")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert [line.split()[0] for line in lines] == ["ok", "ok", "ok"]
+    assert [line.split()[0] for line in lines] == ["ok", "ok", "ok", "ok"]
     assert "schema version" in lines[1]
     assert lines[2].endswith("without a proxy (@fake_bot)")
     assert TOKEN not in result.stdout + result.stderr
@@ -321,3 +321,56 @@ async def test_an_update_that_cannot_be_parsed_is_logged_by_id_only_and_skipped(
     assert "could not parse update 4242" in bot.log
     assert "13900001111" not in bot.log
     assert "秘密" not in bot.log
+
+
+# --- Cases (即时办): `check` validates the routing -----------------------------------------
+
+ROUTING = """
+[[categories]]
+key = "wire"
+zh = "电线"
+en = "Fallen wire"
+
+[[categories]]
+key = "pothole"
+zh = "坑洼"
+en = "Pothole"
+
+[[departments]]
+key = "power"
+zh = "供电所"
+en = "Power company"
+chat_id = -1001
+categories = ["wire"]
+"""
+
+
+async def test_check_says_cases_are_off_without_departments(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    result = await asyncio.to_thread(run, tmp_path, fake, "check")
+    assert result.stdout.splitlines()[-1] == "ok    cases off (no [[departments]] in config.toml)"
+
+
+async def test_check_fails_on_an_unrouted_category_and_an_unreachable_chat(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    (tmp_path / "config.toml").write_text(ROUTING, encoding="utf-8")
+    fake.fail_next("getChat", status=400, description="Bad Request: chat not found")
+    result = await asyncio.to_thread(run, tmp_path, fake, "check")
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[3] == "FAIL  routing: no department handles pothole"
+    assert lines[4].startswith("FAIL  department power: chat -1001 unreachable (")
+    assert "Chat not found" in lines[4]
+
+
+async def test_check_passes_when_routing_is_whole(fake: FakeTelegram, tmp_path: Path) -> None:
+    text = ROUTING.replace('categories = ["wire"]', 'categories = ["wire", "pothole"]')
+    (tmp_path / "config.toml").write_text(text, encoding="utf-8")
+    result = await asyncio.to_thread(run, tmp_path, fake, "check")
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.splitlines()[3:] == [
+        "ok    routing (2 categories)",
+        "ok    department power: chat Test group -1001",
+    ]

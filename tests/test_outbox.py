@@ -90,3 +90,19 @@ async def test_settled_notices_are_purged_after_a_month(db: Database) -> None:
     assert await outbox.purge() == 1
     rows = await db.fetchall("SELECT chat_id FROM outbox")
     assert [row[0] for row in rows] == [waiting.notice.chat_id]  # unsent notices stay
+
+
+def test_a_notice_with_photo_and_buttons_survives_the_round_trip() -> None:
+    from services.outbox import Button, Dept, Notice, decode, encode
+
+    notice = Notice(
+        7,
+        "case.rider.fixed",
+        {"reference": "R-1", "department": Dept("roads")},
+        photo="case:3",
+        buttons=((Button("case.button.yes", "cyes", 3, "fixed"), Button("x", "cno", 3)),),
+    )
+    back = decode(7, "case.rider.fixed", None, encode(notice))
+    assert back.photo == "case:3"
+    assert back.buttons == notice.buttons
+    assert back.params == notice.params

@@ -162,3 +162,101 @@ def test_named_config_file_must_exist(tmp_path: Path) -> None:
         load_settings(
             {"BOT_TOKEN": TOKEN, "CONFIG_FILE": str(tmp_path / "nope.toml")}, cwd=tmp_path
         )
+
+
+# --- Cases (即时办): departments, service levels, urgent categories --------------------------
+
+DEPARTMENTS = """
+[[categories]]
+key = "wire"
+zh = "电线"
+en = "Fallen wire"
+fix_hours = 4
+urgent = true
+
+[[categories]]
+key = "pothole"
+zh = "坑洼"
+en = "Pothole"
+
+[[departments]]
+key = "power"
+zh = "供电所"
+en = "Power company"
+chat_id = -1001
+categories = ["wire"]
+
+[[departments]]
+key = "roads"
+zh = "公路段"
+en = "Roads office"
+chat_id = -1002
+categories = ["pothole"]
+"""
+
+
+def test_departments_route_categories(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(DEPARTMENTS, encoding="utf-8")
+    programme = load_settings({"BOT_TOKEN": TOKEN}, cwd=tmp_path).programme
+    wire = programme.category("wire")
+    assert wire is not None
+    assert wire.fix_hours == 4
+    assert wire.urgent
+    pothole = programme.category("pothole")
+    assert pothole is not None
+    assert pothole.fix_hours == 72
+    assert not pothole.urgent
+    routed = programme.department_for("wire")
+    assert routed is not None
+    assert routed.key == "power"
+    assert routed.chat_id == -1001
+    assert programme.unrouted_categories() == []
+
+
+def test_without_departments_nothing_is_routed_and_defaults_are_sensible() -> None:
+    programme = Programme()
+    assert programme.departments == ()
+    assert programme.department_for("fire_risk") is None
+    urgent = {c.key for c in programme.categories if c.urgent}
+    assert urgent == {"traffic_accident", "fire_risk"}
+    hours = {c.key: c.fix_hours for c in programme.categories}
+    assert hours["fire_risk"] < hours["road_hazard"] < hours["public_facility"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "setting"),
+    [
+        (
+            "[[departments]]\nkey='x'\nzh='x'\nen='x'\nchat_id=-3\ncategories=['wire']\n",
+            "departments[2].categories",
+        ),
+        (
+            "[[departments]]\nkey='x'\nzh='x'\nen='x'\nchat_id=-3\ncategories=['nope']\n",
+            "departments[2].categories",
+        ),
+        (
+            "[[departments]]\nkey='x'\nzh='x'\nen='x'\nchat_id='g'\ncategories=[]\n",
+            "departments[2].chat_id",
+        ),
+        (
+            "[[departments]]\nkey='roads'\nzh='x'\nen='x'\nchat_id=-3\ncategories=[]\n",
+            "departments",
+        ),
+    ],
+)
+def test_bad_departments_name_the_key(tmp_path: Path, extra: str, setting: str) -> None:
+    (tmp_path / "config.toml").write_text(DEPARTMENTS + extra, encoding="utf-8")
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"BOT_TOKEN": TOKEN}, cwd=tmp_path)
+    assert caught.value.setting == setting
+
+
+@pytest.mark.parametrize(
+    ("field", "setting"), [("fix_hours = 0", "fix_hours"), ("urgent = 'yes'", "urgent")]
+)
+def test_bad_service_level_names_the_key(tmp_path: Path, field: str, setting: str) -> None:
+    toml = f"[[categories]]\nkey = 'a'\nzh = 'x'\nen = 'x'\n{field}\n"
+    (tmp_path / "config.toml").write_text(toml, encoding="utf-8")
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"BOT_TOKEN": TOKEN}, cwd=tmp_path)
+    assert caught.value.setting == f"categories[0].{setting}"

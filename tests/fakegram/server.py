@@ -594,6 +594,7 @@ class FakeTelegram:
         width: int | None = None,
         height: int | None = None,
         file_unique_id: str | None = None,
+        reply_to_message_id: int | None = None,
     ) -> Json:
         """A compressed photo; the bytes become downloadable via getFile (thumb + full size)."""
         stored = self.world.register_file(
@@ -602,7 +603,13 @@ class FakeTelegram:
         content = self.world.media_content("photo", stored, {})
         if caption is not None:
             content["caption"] = caption
-        return self._user_message(user, chat_id, content, media_group_id=media_group_id)
+        return self._user_message(
+            user,
+            chat_id,
+            content,
+            media_group_id=media_group_id,
+            reply_to_message_id=reply_to_message_id,
+        )
 
     def send_document(
         self,
