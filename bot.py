@@ -43,7 +43,8 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 from tornado.httpserver import HTTPServer
 
-from handlers import jobs, moderation, money, notify, onboarding, report, start, stats
+from handlers import jobs, moderation, money, notify, onboarding, places, report, start, stats
+from handlers.callbacks import pattern
 from handlers.common import BotApplication, BotContext, Runtime
 from handlers.errors import on_error
 from handlers.ordering import PerUserUpdateProcessor
@@ -51,6 +52,7 @@ from handlers.transport import PacedRateLimiter
 from handlers.unparsed import SkipUnparsedUpdates, UnparsedUpdates
 from locales import Texts
 from services import backup as backups
+from services.care import Places
 from services.logs import StartupHold, configure_logging
 from services.moderation import Moderation
 from services.money import Money
@@ -92,6 +94,15 @@ def handlers() -> list[BaseHandler[Any, BotContext, Any]]:
         CommandHandler("reverse", money.reverse_command),
         CommandHandler("payout", money.payout_command),
         CommandHandler("audit", money.audit_command),
+        # Care for the riders (issue 12): places near me, place problems, the places file
+        CommandHandler("nearby", places.nearby_command, filters=private),
+        CommandHandler("places", places.places_command),
+        MessageHandler(private & fresh & places.NEARBY_BUTTON, places.nearby_command),
+        MessageHandler(private & fresh & places.PLACES_FILE, places.on_places_file),
+        MessageHandler(private & fresh & places.PROBLEM_PHOTO_REPLY, places.on_problem_photo),
+        CallbackQueryHandler(places.on_page, pattern=pattern(places.MORE, places.MERCHANTS)),
+        CallbackQueryHandler(places.on_town, pattern=pattern(places.TOWN)),
+        CallbackQueryHandler(places.on_problem, pattern=pattern(places.PROBLEM)),
         # Buttons
         CallbackQueryHandler(moderation.on_button, pattern=f"^{moderation.CALLBACK}"),
         CallbackQueryHandler(money.on_mark_paid, pattern=f"^{money.CALLBACK_PAID}"),
@@ -113,7 +124,8 @@ def handlers() -> list[BaseHandler[Any, BotContext, Any]]:
         ),
         # A rider's messages
         MessageHandler(private & fresh & (filters.PHOTO | filters.Document.ALL), report.on_photo),
-        MessageHandler(private & fresh & filters.LOCATION, report.on_location),
+        # A location: a draft's place, else "near me" (places.on_location decides)
+        MessageHandler(private & fresh & filters.LOCATION, places.on_location),
         MessageHandler(
             private
             & fresh
@@ -141,6 +153,7 @@ def build_application(settings: Settings) -> BotApplication:
         moderation=Moderation(db, settings, outbox),
         money=Money(db, settings, outbox),
         outbox=outbox,
+        places=Places(db, settings, outbox),
     )
 
     # Long-running senders: review cards to the moderators, notices from the outbox.

@@ -28,6 +28,7 @@ class Audience(StrEnum):
     RIDERS = "riders"  # people who agreed to the privacy notice
     MODERATORS = "moderators"  # MODERATOR_IDS, /mods add, and admins
     ADMINS = "admins"  # ADMIN_IDS, in a private chat or the finance chat
+    MERCHANTS = "merchants"  # merchant staff registered with /merchants add
 
 
 Handler = Callable[[Update, BotContext], Awaitable[Any]]
@@ -70,6 +71,8 @@ async def admitted(audience: Audience, update: Update, context: BotContext) -> b
             chat.type == "private" or chat.id == runtime.settings.finance_chat_id
         )
         return where and runtime.moderation.is_admin(user.id)
+    if audience == Audience.MERCHANTS:
+        return await runtime.places.staff_merchant(user.id) is not None
     return True
 
 
@@ -79,7 +82,10 @@ async def refuse(audience: Audience, update: Update, context: BotContext) -> Non
             await Speaker(update, context).alert()
         await ask_consent(update, context)
         return
-    key = "admin.only" if audience == Audience.ADMINS else "moderation.refused.not_moderator"
+    key = {
+        Audience.ADMINS: "admin.only",
+        Audience.MERCHANTS: "merchants.only",
+    }.get(audience, "moderation.refused.not_moderator")
     say = Speaker(update, context)
     if update.callback_query is not None:
         await say.alert(key, popup=True)

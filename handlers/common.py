@@ -10,6 +10,7 @@ from telegram import Update, User
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from locales import Texts
+from services.care import Places
 from services.moderation import Moderation
 from services.money import Money
 from services.outbox import Outbox
@@ -31,6 +32,7 @@ class Runtime:
     moderation: Moderation
     money: Money
     outbox: Outbox
+    places: Places
     # Set when a report is submitted, to wake the card sender.
     card_wake: asyncio.Event = field(default_factory=asyncio.Event)
 

@@ -48,9 +48,10 @@ def button_texts(context: BotContext, key: str) -> set[str]:
 
 
 def main_keyboard(context: BotContext, language: str) -> ReplyKeyboardMarkup:
-    """The persistent keyboard with the one button that starts a report."""
+    """The persistent keyboard: start a report; places near me (handlers/places.py)."""
     label = context.runtime.texts.get(language, "keyboard.report")
-    return ReplyKeyboardMarkup([[label]], resize_keyboard=True, is_persistent=True)
+    nearby = context.runtime.texts.get(language, "keyboard.nearby")
+    return ReplyKeyboardMarkup([[label, nearby]], resize_keyboard=True, is_persistent=True)
 
 
 def draft_keyboard(context: BotContext, language: str) -> ReplyKeyboardMarkup:
