@@ -43,7 +43,7 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 from tornado.httpserver import HTTPServer
 
-from handlers import jobs, moderation, money, notify, onboarding, places, report, start, stats
+from handlers import care, jobs, moderation, money, notify, onboarding, places, report, start, stats
 from handlers.callbacks import pattern
 from handlers.common import BotApplication, BotContext, Runtime
 from handlers.errors import on_error
@@ -52,11 +52,13 @@ from handlers.transport import PacedRateLimiter
 from handlers.unparsed import SkipUnparsedUpdates, UnparsedUpdates
 from locales import Texts
 from services import backup as backups
+from services.card import Cards
 from services.care import Places
 from services.logs import StartupHold, configure_logging
 from services.moderation import Moderation
 from services.money import Money
 from services.outbox import Outbox
+from services.points import Points
 from services.reporting import Reporting
 from services.users import Languages
 from settings import Settings, SettingsError, load_settings, redact_url
@@ -77,6 +79,8 @@ def handlers() -> list[BaseHandler[Any, BotContext, Any]]:
     fresh = filters.UpdateType.MESSAGE  # edits (live-location updates included) are ignored
     return [
         # Commands
+        # A /start deep link from a 联新卡 or a redemption QR (issue 12); else the usual start
+        CommandHandler("start", care.start_link, filters=private & care.DEEP_LINK),
         CommandHandler("start", onboarding.start, filters=private),
         CommandHandler("help", start.help_command),
         CommandHandler("language", start.language_command, filters=private),
@@ -103,6 +107,14 @@ def handlers() -> list[BaseHandler[Any, BotContext, Any]]:
         CallbackQueryHandler(places.on_page, pattern=pattern(places.MORE, places.MERCHANTS)),
         CallbackQueryHandler(places.on_town, pattern=pattern(places.TOWN)),
         CallbackQueryHandler(places.on_problem, pattern=pattern(places.PROBLEM)),
+        # The 联新卡, merchant staff and points that buy something (issue 12)
+        CommandHandler("card", care.card_command, filters=private),
+        CommandHandler("points", care.points_command, filters=private),
+        CommandHandler("redeem", care.redeem_command, filters=private),
+        CommandHandler("merchants", care.merchants_command),
+        CallbackQueryHandler(care.on_item, pattern=pattern(care.ITEM)),
+        CallbackQueryHandler(care.on_cancel_code, pattern=pattern(care.CANCEL_CODE)),
+        CallbackQueryHandler(care.on_confirm, pattern=pattern(care.CONFIRM)),
         # Buttons
         CallbackQueryHandler(moderation.on_button, pattern=f"^{moderation.CALLBACK}"),
         CallbackQueryHandler(money.on_mark_paid, pattern=f"^{money.CALLBACK_PAID}"),
@@ -154,6 +166,8 @@ def build_application(settings: Settings) -> BotApplication:
         money=Money(db, settings, outbox),
         outbox=outbox,
         places=Places(db, settings, outbox),
+        points=Points(db, settings, outbox),
+        cards=Cards(db, settings),
     )
 
     # Long-running senders: review cards to the moderators, notices from the outbox.
@@ -327,6 +341,8 @@ def run(app: BotApplication, settings: Settings) -> None:
 def secrets(settings: Settings) -> list[str]:
     """What must never reach a log line: the token, the webhook secret, a proxy's password."""
     found = [settings.bot_token]
+    if settings.card_secret:
+        found.append(settings.card_secret)
     if settings.webhook is not None:
         found.append(settings.webhook.secret)
     if settings.proxy:

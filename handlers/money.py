@@ -52,6 +52,13 @@ async def balance_command(update: Update, context: BotContext) -> None:
         on_the_way=texts.money(language, found.on_the_way_fen),
         paid=texts.money(language, found.paid_fen),
     )
+    await spendable_line(update, context)  # points after codes not yet used (issue 12)
+
+
+async def spendable_line(update: Update, context: BotContext) -> None:
+    from handlers.care import spendable_line as line  # handlers.care imports this module
+
+    await line(update, context)
 
 
 async def history_command(update: Update, context: BotContext) -> None:

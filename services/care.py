@@ -161,12 +161,14 @@ class Places:
         lon: float,
         *,
         merchants: bool = False,
+        only_merchants: bool = False,
         offset: int = 0,
         limit: int = 3,
         open_only: bool = True,
     ) -> NearbyPage:
         """The nearest places open now (stations; merchants too if asked), one page."""
         kinds = ("station", "merchant") if merchants else ("station",)
+        kinds = ("merchant",) if only_merchants else kinds
         wanted = offset + limit + 1
         moment = self.local_now()
         limit_m = self.settings.programme.nearby_max_km * 1000
