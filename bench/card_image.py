@@ -1,6 +1,6 @@
 """The 联新卡 image: size and render time, 20 draws (prints figures, asserts nothing).
 
-    .venv/bin/python -m bench.card_image
+.venv/bin/python -m bench.card_image
 """
 
 from __future__ import annotations
