@@ -44,6 +44,7 @@ from telegram.request import HTTPXRequest
 from tornado.httpserver import HTTPServer
 
 from handlers import (
+    care,
     cases,
     consent,
     jobs,
@@ -51,6 +52,7 @@ from handlers import (
     money,
     notify,
     onboarding,
+    places,
     report,
     review,
     review_card,
@@ -66,11 +68,14 @@ from handlers.transport import PacedRateLimiter
 from handlers.unparsed import SkipUnparsedUpdates, UnparsedUpdates
 from locales import Texts
 from services import backup as backups
+from services.card import Cards
+from services.care import Places
 from services.cases import Cases
 from services.logs import StartupHold, configure_logging
 from services.moderation import Moderation
 from services.money import Money
 from services.outbox import Outbox
+from services.points import Points
 from services.reporting import Reporting
 from services.users import Languages
 from settings import Settings, SettingsError, load_settings, redact_url
@@ -96,7 +101,8 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
     text = filters.TEXT & ~filters.COMMAND
     return [
         # --- commands -------------------------------------------------------------------
-        # anyone
+        # anyone; a /start deep link from a 联新卡 or a redemption QR goes to merchant staff
+        CommandHandler("start", care.start_link, filters=private & care.DEEP_LINK),
         CommandHandler("start", onboarding.start, filters=private),
         CommandHandler("help", start.help_command),
         CommandHandler("language", start.language_command, filters=private),
@@ -109,6 +115,11 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         CommandHandler("balance", money.balance_command, filters=private),
         CommandHandler("history", money.history_command, filters=private),
         CommandHandler("payee", money.payee_command, filters=private),
+        CommandHandler("nearby", places.nearby_command, filters=private),
+        CommandHandler("card", care.card_command, filters=private),
+        CommandHandler("points", care.points_command, filters=private),
+        # merchant staff
+        CommandHandler("redeem", care.redeem_command, filters=private),
         # moderators
         CommandHandler("queue", moderators.queue_command, filters=private),
         CommandHandler("stats", stats.stats_command),
@@ -119,6 +130,8 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         CommandHandler("audit", money.audit_command),
         CommandHandler("batches", money.batches_command),
         CommandHandler("batch", money.batch_command),
+        CommandHandler("places", places.places_command),
+        CommandHandler("merchants", care.merchants_command),
         # departments (即时办): moderators and department staff
         CommandHandler("cases", cases.cases_command),
         CommandHandler("staff", cases.staff_command),
@@ -134,6 +147,12 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         CallbackQueryHandler(cases.on_staff_button, pattern=pattern(*cases.STAFF_VERBS)),
         CallbackQueryHandler(cases.on_rider_button, pattern=pattern(*cases.RIDER_VERBS)),
         CallbackQueryHandler(cases.on_route_button, pattern=pattern(cases.ROUTE)),
+        CallbackQueryHandler(places.on_page, pattern=pattern(places.MORE, places.MERCHANTS)),
+        CallbackQueryHandler(places.on_town, pattern=pattern(places.TOWN)),
+        CallbackQueryHandler(places.on_problem, pattern=pattern(places.PROBLEM)),
+        CallbackQueryHandler(care.on_item, pattern=pattern(care.ITEM)),
+        CallbackQueryHandler(care.on_cancel_code, pattern=pattern(care.CANCEL_CODE)),
+        CallbackQueryHandler(care.on_confirm, pattern=pattern(care.CONFIRM)),
         CallbackQueryHandler(
             money.on_payee_button, pattern=pattern(money.CONFIRM_PAYEE, money.CANCEL_PAYEE)
         ),
@@ -145,15 +164,22 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
             cases.PROMPT_REPLY & (filters.TEXT | filters.PHOTO) & ~filters.COMMAND & fresh,
             cases.on_prompt_reply,
         ),
+        MessageHandler(private & places.PROBLEM_PHOTO_REPLY & fresh, places.on_problem_photo),
         # --- the rider's keyboard, by its labels in every language ------------------------
         MessageHandler(private & KeyboardLabel(texts, "keyboard.cancel") & fresh, report.cancel),
         MessageHandler(
             private & KeyboardLabel(texts, "keyboard.report", "keyboard.location") & fresh,
             report.report_command,
         ),
+        MessageHandler(
+            private & KeyboardLabel(texts, "keyboard.nearby") & fresh, places.nearby_command
+        ),
+        # --- an admin's places file (XLSX or CSV) -----------------------------------------------
+        MessageHandler(private & places.PLACES_FILE & fresh, places.on_places_file),
         # --- what a rider sends -------------------------------------------------------------
         MessageHandler(private & fresh & (filters.PHOTO | filters.Document.ALL), report.on_photo),
-        MessageHandler(private & fresh & filters.LOCATION, report.on_location),
+        # A location: a draft's place, else "near me" (places.on_location decides)
+        MessageHandler(private & fresh & filters.LOCATION, places.on_location),
         MessageHandler(
             private
             & fresh
@@ -184,6 +210,9 @@ def build_application(settings: Settings) -> BotApplication:
         money=Money(db, settings, outbox),
         outbox=outbox,
         cases=case_work,
+        places=Places(db, settings, outbox),
+        points=Points(db, settings, outbox),
+        cards=Cards(db, settings),
     )
 
     # Long-running senders: review cards to the moderators, notices from the outbox.
@@ -363,6 +392,8 @@ def run(app: BotApplication, settings: Settings) -> None:
 def secrets(settings: Settings) -> list[str]:
     """What must never reach a log line: the token, the webhook secret, a proxy's password."""
     found = [settings.bot_token]
+    if settings.card_secret:
+        found.append(settings.card_secret)
     if settings.webhook is not None:
         found.append(settings.webhook.secret)
     if settings.proxy:

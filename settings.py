@@ -109,6 +109,10 @@ class Programme:
     departments: tuple[Department, ...] = ()
     case_confirm_days: int = 3  # the rider's silence after "fixed" confirms it
     case_answer_points: int = 0  # points for answering "is it fixed?"; never money
+    # Care for the riders (issue 12): [care] in config.toml.
+    nearby_max_km: int = 30
+    codes_per_rider_per_day: int = 5
+    redemptions_per_merchant_per_hour: int = 30
 
     def category(self, key: str) -> Category | None:
         return next((c for c in self.categories if c.key == key), None)
@@ -170,6 +174,7 @@ class Settings:
     backups_kept: int = 14
     log_format: str = "text"
     log_level: str = "info"
+    card_secret: str | None = field(default=None, repr=False)  # CARD_SECRET: signs 联新卡 QRs
     # From HTTPS_PROXY / ALL_PROXY (HTTP_PROXY for an http:// BOT_API_URL), unless NO_PROXY
     # names the Bot API's host. It may carry a password, so it stays out of repr().
     proxy: str | None = field(default=None, repr=False)
@@ -221,7 +226,17 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         log_format=_choice("LOG_FORMAT", get("LOG_FORMAT") or "text", ("text", "json")),
         log_level=_choice("LOG_LEVEL", (get("LOG_LEVEL") or "info").lower(), LOG_LEVELS),
         proxy=_proxy(api_url, get),
+        card_secret=_card_secret(get("CARD_SECRET")),
     )
+
+
+def _card_secret(value: str) -> str | None:
+    """CARD_SECRET: needed only for the 联新卡; at least 16 characters when set."""
+    if not value:
+        return None
+    if len(value) < 16:
+        raise SettingsError("CARD_SECRET", "needs at least 16 characters")
+    return value
 
 
 def _proxy(api_url: str, get: Callable[[str], str]) -> str | None:
@@ -421,6 +436,15 @@ class _ProgrammeReader:
                 "review", "question_expiry_hours", defaults.question_expiry_hours
             ),
             photo_retention_days=count("retention", "photo_days", defaults.photo_retention_days),
+            nearby_max_km=count("care", "nearby_max_km", defaults.nearby_max_km),
+            codes_per_rider_per_day=count(
+                "care", "codes_per_rider_per_day", defaults.codes_per_rider_per_day
+            ),
+            redemptions_per_merchant_per_hour=count(
+                "care",
+                "redemptions_per_merchant_per_hour",
+                defaults.redemptions_per_merchant_per_hour,
+            ),
         )
 
     def _get(self, section: str, key: str, kind: type[Any], default: Any) -> Any:

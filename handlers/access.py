@@ -30,6 +30,7 @@ class Audience(StrEnum):
     ADMINS = "admins"  # ADMIN_IDS, in a private chat or the finance chat
     STAFF = "staff"  # department staff (/staff add), moderators and admins; which case a
     # staff member may change is checked by services/cases.py
+    MERCHANTS = "merchants"  # merchant staff registered with /merchants add
 
 
 Handler = Callable[[Update, BotContext], Awaitable[Any]]
@@ -76,6 +77,8 @@ async def admitted(audience: Audience, update: Update, context: BotContext) -> b
             chat.type == "private" or chat.id == runtime.settings.finance_chat_id
         )
         return where and runtime.moderation.is_admin(user.id)
+    if audience == Audience.MERCHANTS:
+        return await runtime.places.staff_merchant(user.id) is not None
     return True
 
 
@@ -90,6 +93,7 @@ async def refuse(audience: Audience, update: Update, context: BotContext) -> Non
     key = {
         Audience.ADMINS: "admin.only",
         Audience.STAFF: "case.refused.not_staff",
+        Audience.MERCHANTS: "merchants.only",
     }.get(audience, "moderation.refused.not_moderator")
     if update.callback_query is not None:
         await say.alert(key, popup=True)

@@ -10,10 +10,13 @@ from telegram import User
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from locales import Texts
+from services.card import Cards
+from services.care import Places
 from services.cases import Cases
 from services.moderation import Moderation
 from services.money import Money
 from services.outbox import Outbox
+from services.points import Points
 from services.reporting import Reporting
 from services.users import Languages
 from settings import Settings
@@ -33,6 +36,9 @@ class Runtime:
     money: Money
     outbox: Outbox
     cases: Cases
+    places: Places
+    points: Points
+    cards: Cards
     # Set when a report is submitted, to wake the card sender.
     card_wake: asyncio.Event = field(default_factory=asyncio.Event)
 

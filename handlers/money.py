@@ -58,6 +58,13 @@ async def balance_command(update: Update, context: BotContext) -> None:
         on_the_way=await say.money(found.on_the_way_fen),
         paid=await say.money(found.paid_fen),
     )
+    await spendable_line(update, context)  # points after codes not yet used (issue 12)
+
+
+async def spendable_line(update: Update, context: BotContext) -> None:
+    from handlers.care import spendable_line as line  # handlers.care imports this module
+
+    await line(update, context)
 
 
 @allow(Audience.RIDERS)

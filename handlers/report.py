@@ -48,8 +48,10 @@ def reporting(context: BotContext) -> Reporting:
 
 
 def main_keyboard(t: Phrases) -> ReplyKeyboardMarkup:
-    """The persistent keyboard with the one button that starts a report."""
-    return ReplyKeyboardMarkup([[t("keyboard.report")]], resize_keyboard=True, is_persistent=True)
+    """The persistent keyboard: start a report; places near me (handlers/places.py)."""
+    return ReplyKeyboardMarkup(
+        [[t("keyboard.report"), t("keyboard.nearby")]], resize_keyboard=True, is_persistent=True
+    )
 
 
 def draft_keyboard(t: Phrases) -> ReplyKeyboardMarkup:

@@ -28,6 +28,7 @@ from services import finance_file
 from services.ledger import yuan
 from storage import ledger as ledger_store
 from storage import payouts as payout_store
+from storage import points as points_store
 from storage.db import Database
 
 _REPORT_PROBLEMS = {
@@ -53,6 +54,7 @@ async def audit(db: Database) -> list[str]:
             *await _paid_twice(conn),
             *await _files(conn, {check.batch.id: check.batch for check in checks}),
             *await _reports(conn),
+            *await _points(conn),
         ]
 
 
@@ -163,4 +165,20 @@ async def _reports(conn: aiosqlite.Connection) -> list[str]:
     return [
         f"report {reference or '#' + str(report_id)} {_REPORT_PROBLEMS[problem]}"
         for problem, report_id, reference in await ledger_store.report_anomalies(conn)
+    ]
+
+
+_POINTS_PROBLEMS = {
+    "used_without_entry": "redemption code {} is used but no points were debited",
+    "entry_without_used_code": "points were debited for redemption code {}, which is not used",
+    "entry_mismatch": "redemption code {} debited another rider or another amount",
+    "negative_points": "rider {} has negative points",
+}
+
+
+async def _points(conn: aiosqlite.Connection) -> list[str]:
+    """Every used redemption code has exactly its debit, and nobody's points are negative."""
+    return [
+        _POINTS_PROBLEMS[problem].format(subject)
+        for problem, subject in await points_store.anomalies(conn)
     ]

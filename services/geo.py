@@ -224,3 +224,61 @@ def _on_segment(lat: float, lon: float, lat1: float, lon1: float, lat2: float, l
         return False
     cross = (lat2 - lat1) * (lon - lon1) - (lon2 - lon1) * (lat - lat1)
     return abs(cross) <= eps * math.hypot(lat2 - lat1, lon2 - lon1)
+
+
+# --- GCJ-02 ("Mars coordinates") used by Amap, Tencent and other Chinese map apps ----------
+
+_GCJ_A = 6378245.0
+"""Semi-major axis of the Krasovsky 1940 ellipsoid that the GCJ-02 offset formula uses."""
+_GCJ_EE = 0.00669342162296594323
+"""Its first eccentricity squared."""
+_GCJ_INVERSE_TOLERANCE_DEG = 1e-9
+_GCJ_INVERSE_MAX_STEPS = 30
+
+
+def outside_china(lat: float, lon: float) -> bool:
+    """Whether the point lies outside the rough box where GCJ-02 applies (no offset there)."""
+    return not (72.004 <= lon <= 137.8347 and 0.8293 <= lat <= 55.8271)
+
+
+def _gcj_offset(lat: float, lon: float) -> tuple[float, float]:
+    """The (dlat, dlon) in degrees that GCJ-02 adds to a WGS-84 point."""
+    x, y = lon - 105.0, lat - 35.0
+    common = 20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)
+    dlat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * math.sqrt(abs(x))
+    dlat += (common + 20.0 * math.sin(y * math.pi) + 40.0 * math.sin(y / 3.0 * math.pi)) * 2 / 3
+    dlat += (160.0 * math.sin(y / 12.0 * math.pi) + 320.0 * math.sin(y * math.pi / 30.0)) * 2 / 3
+    dlon = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * math.sqrt(abs(x))
+    dlon += (common + 20.0 * math.sin(x * math.pi) + 40.0 * math.sin(x / 3.0 * math.pi)) * 2 / 3
+    dlon += (150.0 * math.sin(x / 12.0 * math.pi) + 300.0 * math.sin(x / 30.0 * math.pi)) * 2 / 3
+    rad = math.radians(lat)
+    magic = 1 - _GCJ_EE * math.sin(rad) ** 2
+    dlat = (dlat * 180.0) / ((_GCJ_A * (1 - _GCJ_EE)) / (magic * math.sqrt(magic)) * math.pi)
+    dlon = (dlon * 180.0) / (_GCJ_A / math.sqrt(magic) * math.cos(rad) * math.pi)
+    return dlat, dlon
+
+
+def wgs84_to_gcj02(lat: float, lon: float) -> tuple[float, float]:
+    """The GCJ-02 coordinates Chinese map apps show for a WGS-84 point."""
+    if outside_china(lat, lon):
+        return lat, lon
+    dlat, dlon = _gcj_offset(lat, lon)
+    return lat + dlat, lon + dlon
+
+
+def gcj02_to_wgs84(lat: float, lon: float) -> tuple[float, float]:
+    """The WGS-84 point a GCJ-02 coordinate stands for, by fixed-point iteration.
+
+    The forward offset varies slowly (tens of metres per kilometre), so subtracting the offset
+    of the current guess converges to well under a millimetre in a few steps.
+    """
+    if outside_china(lat, lon):
+        return lat, lon
+    guess_lat, guess_lon = lat, lon
+    for _ in range(_GCJ_INVERSE_MAX_STEPS):
+        shown_lat, shown_lon = wgs84_to_gcj02(guess_lat, guess_lon)
+        error_lat, error_lon = shown_lat - lat, shown_lon - lon
+        guess_lat, guess_lon = guess_lat - error_lat, guess_lon - error_lon
+        if max(abs(error_lat), abs(error_lon)) < _GCJ_INVERSE_TOLERANCE_DEG:
+            break
+    return guess_lat, guess_lon

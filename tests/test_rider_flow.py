@@ -43,7 +43,7 @@ async def test_chinese_rider_completes_a_report(bot: RunningBot, fake: FakeTeleg
     thanks = await chat.agree()
     assert thanks.text.startswith("谢谢")
     assert thanks.reply_markup == {
-        "keyboard": [[{"text": "📷 随手拍"}]],
+        "keyboard": [[{"text": "📷 随手拍"}, {"text": "🏠 附近驿站"}]],
         "resize_keyboard": True,
         "is_persistent": True,
     }

@@ -1,0 +1,405 @@
+"""Near me (🏠 附近驿站, /nearby), place problems, and the admins' /places.
+
+    rider: 🏠 or /nearby --(location shared today)--> 3 nearest open places + a venue card each
+                         --(none)--> "share your location" keyboard + towns to pick from
+    location shared after that ask, no report draft in progress --> the same list (any other
+    location goes on to the report)
+    list: [More] next 3, [Merchants too] toggles; venue: [Closed / broken here] -> admins
+
+Admins send the places file (XLSX or CSV) as a document; `/places template|undo|problems|
+fixed <id>|photo <id>`.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from telegram import (
+    ForceReply,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    Update,
+)
+from telegram.ext import filters
+
+from handlers import report
+from handlers.access import Audience, allow
+from handlers.callbacks import Verb, parse
+from handlers.common import BotContext
+from handlers.prompts import PromptReply
+from handlers.speak import Speaker
+from services.care import Found, ImportRefused, Place, Places
+from services.places import AMENITY_ICONS, format_hours, riding_minutes, walking_minutes
+
+MORE = Verb("nmore")  # item: offset of the next page; argument: "m" with merchants
+MERCHANTS = Verb("nmerch")  # item: 1 to show merchants too, 0 for stations only
+TOWN = Verb("ntown")  # item: place-set id; argument: "<town index>" or "<index>m"
+PROBLEM = Verb("pprob")  # item: place id
+PAGE = 3
+MAX_REFUSALS_SHOWN = 30
+PROBLEM_MARK = "📷"  # every language's "send a photo of the problem" prompt starts with it
+
+
+# A photo replying to the bot's "send a photo of the problem" prompt.
+PROBLEM_PHOTO_REPLY = PromptReply(PROBLEM_MARK) & filters.PHOTO
+PLACES_FILE = filters.Document.FileExtension("xlsx") | filters.Document.FileExtension("csv")
+
+
+def places(context: BotContext) -> Places:
+    return context.runtime.places
+
+
+# The 🏠 keyboard label in every language (riders may have switched since), from the catalogues.
+
+
+# --- rider: near me ---------------------------------------------------------------------
+
+
+@allow(Audience.RIDERS)
+async def nearby_command(update: Update, context: BotContext) -> None:
+    """/nearby or 🏠: the nearest open places to today's location, or ask for one."""
+    user = update.effective_user
+    if user is None:
+        return
+    found = await places(context).last_location(user.id)
+    if found is None:
+        await ask_location(update, context)
+        return
+    await show_nearby(update, context, *found, merchants=False, offset=0)
+
+
+async def ask_location(update: Update, context: BotContext) -> None:
+    """No location today: a one-tap location button, and the towns to pick from instead."""
+    say = Speaker(update, context)
+    if update.effective_user is not None:
+        await places(context).ask_location(update.effective_user.id)
+    language = await say.language()
+    texts = context.runtime.texts
+    keyboard = ReplyKeyboardMarkup(
+        [
+            [KeyboardButton(texts.get(language, "nearby.share_button"), request_location=True)],
+            [texts.get(language, "keyboard.report"), texts.get(language, "keyboard.nearby")],
+        ],
+        resize_keyboard=True,
+        is_persistent=True,
+    )
+    await say.reply("nearby.ask_location", reply_markup=keyboard)
+    await send_towns(update, context, merchants=False)
+
+
+async def send_towns(update: Update, context: BotContext, *, merchants: bool) -> None:
+    say = Speaker(update, context)
+    current = await places(context).current_set()
+    towns = await places(context).towns()
+    if current is None or not towns:
+        await say.reply("nearby.no_places")
+        return
+    suffix = "m" if merchants else ""
+    rows = [
+        [
+            InlineKeyboardButton(
+                f"{town or await say.text('nearby.no_town')} ({count})",
+                callback_data=TOWN.data(current.id, f"{index}{suffix}"),
+            )
+        ]
+        for index, (town, count) in enumerate(towns[:40])
+    ]
+    await say.reply("nearby.pick_town", reply_markup=InlineKeyboardMarkup(rows))
+
+
+@allow(Audience.ANYONE)
+async def on_location(update: Update, context: BotContext) -> None:
+    """A shared location: the answer to "near me" if it asked for one (and no report draft
+    is in progress), else the report's (handlers/report.py)."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or user is None or message.location is None:
+        return
+    lat, lon = message.location.latitude, message.location.longitude
+    if await context.runtime.reporting.draft(user.id) is None and await places(context).answers_ask(
+        user.id, lat, lon
+    ):
+        await show_nearby(update, context, lat, lon, merchants=False, offset=0)
+        return
+    await report.on_location(update, context)
+
+
+async def show_nearby(
+    update: Update, context: BotContext, lat: float, lon: float, *, merchants: bool, offset: int
+) -> None:
+    """One page: a list message with [More] / [Merchants too], then a venue card each."""
+    say = Speaker(update, context)
+    page = await places(context).nearest(lat, lon, merchants=merchants, offset=offset, limit=PAGE)
+    if not page.found:
+        key = "nearby.none_open_more" if offset else "nearby.none_open"
+        await say.reply(key, reply_markup=_list_buttons(await say.language(), context, merchants))
+        return
+    lines = [await say.text("nearby.header_merchants" if merchants else "nearby.header")]
+    for number, found in enumerate(page.found, start=offset + 1):
+        lines.append(await describe(say, context, number, found))
+    flag = "m" if merchants else ""
+    buttons = []
+    if page.more:
+        buttons.append(
+            InlineKeyboardButton(
+                await say.text("nearby.more"), callback_data=MORE.data(offset + PAGE, flag)
+            )
+        )
+    buttons.append(
+        InlineKeyboardButton(
+            await say.text("nearby.stations_only" if merchants else "nearby.merchants_too"),
+            callback_data=MERCHANTS.data(0 if merchants else 1),
+        )
+    )
+    await say.send("\n\n".join(lines), reply_markup=InlineKeyboardMarkup([buttons]))
+    await send_venues(update, context, page.found)
+
+
+def _list_buttons(language: str, context: BotContext, merchants: bool) -> InlineKeyboardMarkup:
+    key = "nearby.stations_only" if merchants else "nearby.merchants_too"
+    label = context.runtime.texts.get(language, key)
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=MERCHANTS.data(0 if merchants else 1))]]
+    )
+
+
+async def send_venues(update: Update, context: BotContext, found: list[Found]) -> None:
+    """A location card per place (the map app navigates there) with the problem button."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    say = Speaker(update, context)
+    label = await say.text("nearby.problem_button")
+    for item in found:
+        place = item.place
+        await context.bot.send_venue(
+            chat.id,
+            latitude=place.lat,
+            longitude=place.lon,
+            title=place.name[:64],
+            address=place.address[:128],
+            reply_markup=InlineKeyboardMarkup(
+                [[InlineKeyboardButton(label, callback_data=PROBLEM.data(place.id))]]
+            ),
+        )
+
+
+async def describe(say: Speaker, context: BotContext, number: int, found: Found) -> str:
+    """One place for the list: name, distance and minutes, amenities, hours, phone, check."""
+    place = found.place
+    icon = "🏠" if place.kind == "station" else "🏪"
+    lines = [f"{number}. {icon} {place.name}"]
+    if not math.isnan(found.distance_m):
+        lines.append(
+            await say.text(
+                "nearby.distance",
+                distance=_distance(found.distance_m),
+                walk=walking_minutes(found.distance_m),
+                ride=riding_minutes(found.distance_m),
+            )
+        )
+    else:
+        key = "nearby.open_now" if places(context).is_open(place) else "nearby.closed_now"
+        lines.append(await say.text(key))
+    lines.append(f"📍 {place.address}")
+    if place.amenities:
+        names = [f"{AMENITY_ICONS[a]}{await say.text(f'amenity.{a}')}" for a in place.amenities]
+        lines.append(" ".join(names))
+    lines.append(f"⏰ {await hours_text(say, place)}")
+    if place.benefit:
+        lines.append(f"🎁 {place.benefit}")
+    if place.prices:
+        items = ", ".join(
+            [
+                await say.text("points.item", item=item.name, points=item.points)
+                for item in place.prices
+            ]
+        )
+        lines.append(f"⭐ {items}")
+    if place.phone:
+        lines.append(f"☎️ {place.phone}")
+    if found.checked_at is not None:
+        day = datetime.fromtimestamp(found.checked_at, UTC).astimezone(
+            context.runtime.settings.timezone
+        )
+        lines.append(await say.text("nearby.checked", date=f"{day:%Y-%m-%d}"))
+    return "\n".join(lines)
+
+
+async def hours_text(say: Speaker, place: Place) -> str:
+    days = (await say.text("nearby.day_names")).split(",")
+    return format_hours(place.hours, days, await say.text("nearby.always_open"))
+
+
+def _distance(metres: float) -> str:
+    return f"{round(metres / 10) * 10:.0f} m" if metres < 1000 else f"{metres / 1000:.1f} km"
+
+
+@allow(Audience.RIDERS)
+async def on_page(update: Update, context: BotContext) -> None:
+    """[More] and [Merchants too / Stations only] under a list."""
+    user = update.effective_user
+    pressed = parse(update.callback_query.data if update.callback_query else None)
+    say = Speaker(update, context)
+    if user is None or pressed is None:
+        await say.alert("button.expired")
+        return
+    await say.alert()
+    location = await places(context).last_location(user.id)
+    if location is None:
+        await ask_location(update, context)
+        return
+    if pressed.verb is MORE:
+        merchants, offset = pressed.argument == "m", max(pressed.item, 0)
+    else:
+        merchants, offset = pressed.item == 1, 0
+    await show_nearby(update, context, *location, merchants=merchants, offset=offset)
+
+
+@allow(Audience.RIDERS)
+async def on_town(update: Update, context: BotContext) -> None:
+    """A town picked from the list: its places, open ones marked."""
+    pressed = parse(update.callback_query.data if update.callback_query else None)
+    say = Speaker(update, context)
+    current = await places(context).current_set()
+    if pressed is None or current is None or pressed.item != current.id:
+        await say.alert("button.expired")
+        return
+    merchants = pressed.argument.endswith("m")
+    index = pressed.argument.removesuffix("m")
+    towns = await places(context).towns()
+    if not index.isdigit() or int(index) >= len(towns):
+        await say.alert("button.expired")
+        return
+    await say.alert()
+    found = await places(context).in_town(towns[int(index)][0], merchants=merchants)
+    lines = [await describe(say, context, n, item) for n, item in enumerate(found[:10], 1)]
+    await say.send("\n\n".join(lines) or await say.text("nearby.no_places"))
+    await send_venues(update, context, found[:PAGE])
+
+
+@allow(Audience.RIDERS)
+async def on_problem(update: Update, context: BotContext) -> None:
+    """[Closed / something broken here]: the admins hear of it; a photo may follow."""
+    user = update.effective_user
+    pressed = parse(update.callback_query.data if update.callback_query else None)
+    say = Speaker(update, context)
+    if user is None or pressed is None:
+        await say.alert("button.expired")
+        return
+    problem_id = await places(context).flag_problem(user.id, pressed.item)
+    if problem_id is None:
+        await say.alert("button.expired")
+        return
+    await say.alert("places.problem.thanks", popup=False)
+    await say.reply("places.problem.photo_prompt", reply_markup=ForceReply(selective=True))
+
+
+@allow(Audience.RIDERS)
+async def on_problem_photo(update: Update, context: BotContext) -> None:
+    """A photo replying to the problem prompt goes with the problem to the admins."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or user is None or not message.photo:
+        return
+    attached = await places(context).add_problem_photo(user.id, message.photo[-1].file_id)
+    await Speaker(update, context).reply(
+        "places.problem.photo_added_rider" if attached else "places.problem.photo_too_late"
+    )
+
+
+# --- admins: the places file ------------------------------------------------------------
+
+
+@allow(Audience.ADMINS)
+async def on_places_file(update: Update, context: BotContext) -> None:
+    """An admin sends the places file: check every row, replace the set if all are good."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or user is None or message.document is None:
+        return
+    say = Speaker(update, context)
+    document = message.document
+    if (document.file_size or 0) > 10 * 1024 * 1024:
+        await say.reply("places.file.too_big")
+        return
+    data = bytes(await (await context.bot.get_file(document.file_id)).download_as_bytearray())
+    outcome = await places(context).import_file(data, document.file_name or "", user.id)
+    if not isinstance(outcome, ImportRefused):
+        await say.reply(
+            "places.imported",
+            count=outcome.count,
+            stations=outcome.stations,
+            merchants=outcome.merchants,
+        )
+        return
+    if outcome.file_problem is not None:
+        await say.reply(f"places.file.{outcome.file_problem}", detail=outcome.detail)
+        return
+    lines = [await say.text("places.refused", count=len(outcome.refusals))]
+    for refusal in outcome.refusals[:MAX_REFUSALS_SHOWN]:
+        lines.append(
+            await say.text(
+                "places.refused_row",
+                row=refusal.row,
+                column=refusal.column,
+                problem=await say.text(f"places.problem_kind.{refusal.problem}"),
+                value=refusal.value,
+            )
+        )
+    if len(outcome.refusals) > MAX_REFUSALS_SHOWN:
+        lines.append(await say.text("places.refused_more", count=len(outcome.refusals)))
+    await say.send("\n".join(lines))
+
+
+@allow(Audience.ADMINS)
+async def places_command(update: Update, context: BotContext) -> None:
+    """/places [template | undo | problems | fixed <id> | photo <id>]."""
+    chat = update.effective_chat
+    user = update.effective_user
+    if chat is None or user is None:
+        return
+    say = Speaker(update, context)
+    args = context.args or []
+    action = args[0].lower() if args else ""
+    service = places(context)
+    if action == "template":
+        from services.places import template_xlsx
+
+        await context.bot.send_document(
+            chat.id,
+            template_xlsx(),
+            filename="places-template.xlsx",
+            caption=await say.text("places.template_caption"),
+        )
+    elif action == "undo":
+        restored = await service.undo()
+        if restored is None:
+            await say.reply("places.undo_nothing")
+        else:
+            await say.reply("places.undone", count=restored.place_count)
+    elif action == "problems":
+        problems = await service.open_problems()
+        if not problems:
+            await say.reply("places.problems_none")
+            return
+        lines = [
+            await say.text("places.problems_line", id=pid, name=name, photo="📷" if photo else "")
+            for pid, name, photo, _ in problems
+        ]
+        await say.send("\n".join(lines))
+    elif action == "fixed" and len(args) == 2 and args[1].isdigit():
+        done = await service.fix_problem(int(args[1]), user.id)
+        await say.reply("places.fixed" if done else "places.fixed_unknown", id=args[1])
+    elif action == "photo" and len(args) == 2 and args[1].isdigit():
+        file_id = await service.problem_photo(int(args[1]))
+        if file_id is None:
+            await say.reply("places.no_photo", id=args[1])
+        else:
+            await context.bot.send_photo(chat.id, file_id)
+    else:
+        current = await service.current_set()
+        await say.reply("places.usage", count=0 if current is None else current.place_count)

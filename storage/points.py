@@ -1,0 +1,181 @@
+"""SQL for points redemptions: one-time codes and their `redemption` ledger entries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiosqlite
+
+from storage.db import Connection, Database
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    rider_id: int
+    merchant_name: str
+    item: str
+    points: int
+    created_at: int
+    expires_at: int
+    status: str  # issued | used | cancelled
+    used_at: int | None
+    used_by: int | None
+
+
+_CODE_COLUMNS = (
+    "code, rider_id, merchant_name, item, points, created_at, expires_at, status, used_at, used_by"
+)
+
+
+async def ledger_points(conn: aiosqlite.Connection, rider_id: int) -> int:
+    async with conn.execute(
+        "SELECT COALESCE(SUM(points), 0) FROM ledger WHERE rider_id = ?", (rider_id,)
+    ) as cur:
+        row = await cur.fetchone()
+    return 0 if row is None else int(row[0])
+
+
+async def reserved_points(conn: aiosqlite.Connection, rider_id: int, now: int) -> int:
+    """Points held by the rider's codes that are issued and not yet expired."""
+    async with conn.execute(
+        "SELECT COALESCE(SUM(points), 0) FROM redemption_codes"
+        " WHERE rider_id = ? AND status = 'issued' AND expires_at > ?",
+        (rider_id, now),
+    ) as cur:
+        row = await cur.fetchone()
+    return 0 if row is None else int(row[0])
+
+
+async def codes_since(conn: aiosqlite.Connection, rider_id: int, since: int) -> int:
+    async with conn.execute(
+        "SELECT COUNT(*) FROM redemption_codes WHERE rider_id = ? AND created_at >= ?",
+        (rider_id, since),
+    ) as cur:
+        row = await cur.fetchone()
+    return 0 if row is None else int(row[0])
+
+
+async def insert_code(
+    conn: aiosqlite.Connection,
+    *,
+    code: str,
+    rider_id: int,
+    merchant: str,
+    item: str,
+    points: int,
+    now: int,
+    expires_at: int,
+) -> bool:
+    cursor = await conn.execute(
+        "INSERT INTO redemption_codes (code, rider_id, merchant_name, item, points, created_at,"
+        " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO NOTHING",
+        (code, rider_id, merchant, item, points, now, expires_at),
+    )
+    return cursor.rowcount == 1
+
+
+async def code(db: Database, value: str) -> Code | None:
+    row = await db.fetchone(
+        f"SELECT {_CODE_COLUMNS} FROM redemption_codes WHERE code = ?",  # noqa: S608
+        (value,),
+    )
+    return None if row is None else Code(*row)
+
+
+async def cancel(db: Database, value: str, rider_id: int) -> bool:
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "UPDATE redemption_codes SET status = 'cancelled'"
+            " WHERE code = ? AND rider_id = ? AND status = 'issued'",
+            (value, rider_id),
+        )
+        return cursor.rowcount == 1
+
+
+async def redemptions_since(conn: aiosqlite.Connection, merchant: str, since: int) -> int:
+    async with conn.execute(
+        "SELECT COUNT(*) FROM redemption_codes WHERE merchant_name = ? AND status = 'used'"
+        " AND used_at >= ?",
+        (merchant, since),
+    ) as cur:
+        row = await cur.fetchone()
+    return 0 if row is None else int(row[0])
+
+
+async def mark_used(
+    conn: aiosqlite.Connection, value: str, merchant: str, staff: int, now: int
+) -> bool:
+    """The guarded UPDATE: only an issued, unexpired code of this merchant; True if this
+    call spent it."""
+    cursor = await conn.execute(
+        "UPDATE redemption_codes SET status = 'used', used_at = ?, used_by = ?"
+        " WHERE code = ? AND merchant_name = ? AND status = 'issued' AND expires_at > ?",
+        (now, staff, value, merchant, now),
+    )
+    return cursor.rowcount == 1
+
+
+async def insert_redemption(
+    conn: aiosqlite.Connection, *, rider_id: int, points: int, code: str, memo: str, now: int
+) -> None:
+    """The `redeem:<code>` entry taking `points` (positive) off the rider's points."""
+    await conn.execute(
+        "INSERT INTO ledger (rider_id, kind, amount_fen, points, idempotency_key, memo,"
+        " created_at) VALUES (?, 'redemption', 0, ?, 'redeem:' || ?, ?, ?)",
+        (rider_id, -points, code, memo, now),
+    )
+
+
+async def used_between(db: Database, start: int, end: int) -> list[Code]:
+    """Codes used in [start, end), by merchant and time."""
+    rows = await db.fetchall(
+        f"SELECT {_CODE_COLUMNS} FROM redemption_codes"  # noqa: S608
+        " WHERE status = 'used' AND used_at >= ? AND used_at < ?"
+        " ORDER BY merchant_name, used_at, code",
+        (start, end),
+    )
+    return [Code(*row) for row in rows]
+
+
+async def anomalies(conn: Connection) -> list[tuple[str, str]]:
+    """(problem, code or rider) where points and codes disagree.
+
+    Problems: used_without_entry, entry_without_used_code, entry_mismatch, negative_points.
+    """
+    async with conn.execute(
+        """
+        SELECT 'used_without_entry', c.code FROM redemption_codes AS c
+        WHERE c.status = 'used' AND NOT EXISTS (
+            SELECT 1 FROM ledger AS l WHERE l.idempotency_key = 'redeem:' || c.code)
+        UNION ALL
+        SELECT 'entry_without_used_code', substr(l.idempotency_key, 8) FROM ledger AS l
+        WHERE l.kind = 'redemption' AND NOT EXISTS (
+            SELECT 1 FROM redemption_codes AS c
+            WHERE 'redeem:' || c.code = l.idempotency_key AND c.status = 'used')
+        UNION ALL
+        SELECT 'entry_mismatch', c.code FROM redemption_codes AS c
+        JOIN ledger AS l ON l.idempotency_key = 'redeem:' || c.code
+        WHERE l.rider_id <> c.rider_id OR l.points <> -c.points
+        UNION ALL
+        SELECT 'negative_points', CAST(rider_id AS TEXT) FROM ledger
+        GROUP BY rider_id HAVING SUM(points) < 0
+        """
+    ) as cursor:
+        return [(str(row[0]), str(row[1])) for row in await cursor.fetchall()]
+
+
+async def code_in(conn: aiosqlite.Connection, value: str) -> Code | None:
+    """The code as the caller's transaction sees it."""
+    async with conn.execute(
+        f"SELECT {_CODE_COLUMNS} FROM redemption_codes WHERE code = ?",  # noqa: S608
+        (value,),
+    ) as cur:
+        row = await cur.fetchone()
+    return None if row is None else Code(*row)
+
+
+async def telegram_id_of(conn: aiosqlite.Connection, rider_id: int) -> int | None:
+    async with conn.execute("SELECT telegram_id FROM users WHERE id = ?", (rider_id,)) as cur:
+        row = await cur.fetchone()
+    return None if row is None or row[0] is None else int(row[0])

@@ -1,0 +1,84 @@
+"""The 联新卡: signed short-lived tokens, the card image, and what merchant staff see."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+
+from services.card import card_number, check_token, make_token
+from tests.conftest import RunningBot
+from tests.fakegram import FakeTelegram, TgUser
+from tests.money_helpers import Money
+from tests.riders import Chat
+from tests.test_places import MERCHANT, admin_chat, csv_file, load_places
+
+SECRET = "card-secret-for-tests-0123456789"
+RIDER = TgUser(801, first_name="Wang", language_code="en")
+STAFF = TgUser(802, language_code="en")
+
+
+def test_tokens_are_compact_signed_and_expire() -> None:
+    token = make_token(12345, 2_000_000_000, SECRET)
+    assert len(f"c{token}") <= 64
+    assert token.replace("-", "").replace("_", "").isalnum()
+    assert check_token(token, SECRET, 1_999_999_999).rider_id == 12345
+    assert check_token(token, SECRET, 2_000_000_000).expired
+    assert check_token(token, "another-secret-0123456789", 0).rider_id is None
+    raw = bytearray(base64.urlsafe_b64decode(token + "=="))
+    raw[3] ^= 1  # another rider's number, same signature
+    forged = base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
+    assert check_token(forged, SECRET, 0).rider_id is None
+    assert check_token("not a token!", SECRET, 0).rider_id is None
+
+
+async def staff_opens(fake: FakeTelegram, staff: Chat, token: str) -> str:
+    fake.send_text(staff.user, f"/start c{token}")
+    return (await staff.one()).text
+
+
+async def test_staff_see_a_valid_card_and_refuse_expired_or_forged_ones(
+    start_bot: object, fake: FakeTelegram
+) -> None:
+    bot: RunningBot = await start_bot(card_secret=SECRET)  # type: ignore[operator]
+    await load_places(fake, csv_file(MERCHANT))
+    admin = admin_chat(fake)
+    fake.send_text(admin.user, f"/merchants add 好味快餐 {STAFF.id}")
+    await admin.one()
+    rider_id = await Money(bot.app.bot_data["runtime"].db).rider(telegram_id=RIDER.id, payee=False)
+    rider = Chat(fake, RIDER)
+    rider.text("/card")
+    card = await rider.one()
+    assert card.kind == "photo"
+    assert card.file_bytes
+    assert card.file_bytes[:4] == b"\x89PNG"
+    assert "W***" in card.text
+    assert card_number(rider_id) in card.text
+
+    cards = bot.app.bot_data["runtime"].cards
+    now = datetime.now(UTC)
+    token = make_token(rider_id, int((now + timedelta(minutes=10)).timestamp()), SECRET)
+    staff = Chat(fake, STAFF)
+    seen = await staff_opens(fake, staff, token)
+    assert "Valid Lianxin card: W***" in seen
+    assert "好味快餐" in seen
+    assert "持卡九折" in (await staff.one()).text  # the shop's benefit
+
+    cards.clock = lambda: now + timedelta(minutes=11)
+    assert "expired" in await staff_opens(fake, staff, token)
+    forged = make_token(rider_id, int((now + timedelta(hours=1)).timestamp()), "x" * 32)
+    assert "Not a valid" in await staff_opens(fake, staff, forged)
+
+    outsider = Chat(fake, TgUser(803, language_code="en"))
+    fake.send_text(outsider.user, f"/start c{token}")
+    greeting = (await outsider.one()).text
+    assert "card" not in greeting.lower()
+    assert "W***" not in greeting
+
+
+async def test_card_without_a_secret_says_it_is_not_available(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    await Money(bot.app.bot_data["runtime"].db).rider(telegram_id=RIDER.id, payee=False)
+    rider = Chat(fake, RIDER)
+    rider.text("/card")
+    assert "not available" in (await rider.one()).text
