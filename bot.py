@@ -196,7 +196,7 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
 
 def build_application(settings: Settings) -> BotApplication:
     """The configured PTB Application, ready for `run_polling` (or a test's own start)."""
-    db = Database(settings.database_path)
+    db = Database(settings.database)
     texts = Texts()
     outbox = Outbox(db)
     case_work = Cases(db, settings, outbox)

@@ -161,6 +161,8 @@ class Settings:
     bot_token: str = field(repr=False)
     bot_api_url: str = DEFAULT_API_URL
     database_path: Path = Path("data/bot.db")
+    database_url: str | None = field(default=None, repr=False)
+    """A postgresql:// URL (it may carry a password); None: SQLite at `database_path`."""
     moderator_chat_id: int | None = None
     moderator_ids: frozenset[int] = frozenset()
     admin_ids: frozenset[int] = frozenset()
@@ -178,6 +180,11 @@ class Settings:
     # From HTTPS_PROXY / ALL_PROXY (HTTP_PROXY for an http:// BOT_API_URL), unless NO_PROXY
     # names the Bot API's host. It may carry a password, so it stays out of repr().
     proxy: str | None = field(default=None, repr=False)
+
+    @property
+    def database(self) -> Path | str:
+        """What `storage.db.Database` opens: the PostgreSQL URL if set, else the SQLite file."""
+        return self.database_url or self.database_path
 
     def payout_trigger(self) -> CronTrigger:
         return CronTrigger.from_crontab(self.payout_schedule, timezone=self.timezone)
@@ -209,10 +216,12 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
 
     config_path = Path(get("CONFIG_FILE") or cwd / "config.toml")
     api_url = _api_url(get("BOT_API_URL") or DEFAULT_API_URL)
+    database_url = get("DATABASE_URL") or DEFAULT_DATABASE_URL
     return Settings(
         bot_token=token,
         bot_api_url=api_url,
-        database_path=_database_path(get("DATABASE_URL") or DEFAULT_DATABASE_URL, cwd),
+        database_path=_database_path(database_url, cwd),
+        database_url=database_url if database_url.startswith(("postgresql://", "postgres://")) else None,
         moderator_chat_id=_optional_id("MODERATOR_CHAT_ID", get("MODERATOR_CHAT_ID")),
         moderator_ids=_id_list("MODERATOR_IDS", get("MODERATOR_IDS")),
         admin_ids=_id_list("ADMIN_IDS", get("ADMIN_IDS")),
@@ -327,9 +336,15 @@ def _api_url(url: str) -> str:
 
 
 def _database_path(url: str, cwd: Path) -> Path:
+    """The SQLite file; for a PostgreSQL URL, the default path (unused)."""
     prefix = "sqlite:///"
+    if re.fullmatch(r"postgres(ql)?://[^\s/]*/[^\s/?]+(\?\S*)?", url):
+        return cwd / "data" / "bot.db"
     if not url.startswith(prefix) or len(url) == len(prefix):
-        raise SettingsError("DATABASE_URL", "expected sqlite:///relative.db or sqlite:////abs.db")
+        raise SettingsError(
+            "DATABASE_URL",
+            "expected sqlite:///relative.db, sqlite:////abs.db or postgresql://user@host/db",
+        )
     path = Path(url[len(prefix) :])
     return path if path.is_absolute() else cwd / path
 
