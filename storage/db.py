@@ -51,6 +51,11 @@ IntegrityError = sqlite3.IntegrityError
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
+def dialect(conn: Connection) -> str:
+    """"sqlite" or "postgresql": for the few statements the two engines spell differently."""
+    return str(getattr(conn, "engine", "sqlite"))
+
+
 def is_postgres_url(target: object) -> bool:
     return isinstance(target, str) and target.startswith(POSTGRES_SCHEMES)
 

@@ -230,7 +230,7 @@ async def recomputed_balances(conn: aiosqlite.Connection) -> dict[int, tuple[int
             WHERE r.status = 'approved' AND d.action = 'approve'
             UNION ALL
             SELECT rider_id, 0, amount_fen FROM payout_lines
-        )
+        ) AS amounts
         GROUP BY rider_id
         """,
     )
@@ -263,7 +263,7 @@ async def report_anomalies(conn: aiosqlite.Connection) -> list[tuple[str, int, s
         """
         SELECT 'credited_twice', l.report_id, r.reference FROM ledger AS l
             LEFT JOIN reports AS r ON r.id = l.report_id
-        WHERE l.kind = 'reward' GROUP BY l.report_id HAVING COUNT(*) > 1
+        WHERE l.kind = 'reward' GROUP BY l.report_id, r.reference HAVING COUNT(*) > 1
         UNION ALL
         SELECT 'wrong_rider', r.id, r.reference FROM ledger AS l JOIN reports AS r
             ON r.id = l.report_id WHERE l.rider_id <> r.rider_id
@@ -296,7 +296,7 @@ async def report_anomalies(conn: aiosqlite.Connection) -> list[tuple[str, int, s
         UNION ALL
         SELECT 'reward_not_decided', r.id, r.reference FROM ledger AS l JOIN reports AS r
             ON r.id = l.report_id
-        WHERE l.kind = 'reward' AND l.amount_fen IS NOT (
+        WHERE l.kind = 'reward' AND l.amount_fen IS DISTINCT FROM (
             SELECT SUM(d.amount_fen) FROM decisions AS d
             WHERE d.report_id = l.report_id AND d.action = 'approve')
         """,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -36,6 +36,9 @@ LEADER_LOCK_KEY = 0x4C45_4144  # "LEAD": held by the process that talks to Teleg
 IDLE_READERS = 2
 _INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
 _RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
+_NAME = re.compile(r"[A-Za-z_]\w*")
+_DIGITS = re.compile(r"\d+")
+Parameters = Iterable[Any] | Mapping[str, Any]
 _SCHEMA_VERSION = """
 CREATE TABLE IF NOT EXISTS schema_version (
     version     INTEGER PRIMARY KEY,
@@ -44,9 +47,11 @@ CREATE TABLE IF NOT EXISTS schema_version (
 )"""
 
 
-def placeholders(sql: str) -> str:
-    """`?` placeholders as `$1..$n`, leaving quoted text and comments alone."""
+def placeholders(sql: str) -> tuple[str, tuple[str, ...]]:
+    """`?` and `:name` placeholders as `$1..$n` (quoted text and comments left alone), and
+    the names in the order of their numbers (empty for `?`)."""
     out: list[str] = []
+    names: list[str] = []
     number = 0
     i = 0
     while i < len(sql):
@@ -63,13 +68,28 @@ def placeholders(sql: str) -> str:
             out.append(sql[i:end])
             i = end
             continue
+        if char == "?" and (digits := _DIGITS.match(sql, i + 1)):
+            out.append(f"${digits.group(0)}")  # ?NNN: numbered, as SQLite allows
+            i = digits.end()
+            continue
         if char == "?":
             number += 1
             out.append(f"${number}")
+        elif char == ":" and sql.startswith("::", i):
+            out.append("::")
+            i += 2
+            continue
+        elif char == ":" and (named := _NAME.match(sql, i + 1)):
+            name = named.group(0)
+            if name not in names:
+                names.append(name)
+            out.append(f"${names.index(name) + 1}")
+            i = named.end()
+            continue
         else:
             out.append(char)
         i += 1
-    return "".join(out)
+    return "".join(out), tuple(names)
 
 
 def _numeric(text: str) -> int | float:
@@ -83,6 +103,37 @@ async def connect(url: str) -> asyncpg.Connection:
         "numeric", schema="pg_catalog", encoder=str, decoder=_numeric, format="text"
     )
     return connection
+
+
+def _text(value: Any) -> Any:
+    return str(value) if isinstance(value, int | float) else value
+
+
+def _integer(value: Any) -> Any:
+    return int(value) if isinstance(value, bool) or (isinstance(value, str) and value.lstrip("-").isdigit()) else value
+
+
+def _real(value: Any) -> Any:
+    return float(value) if isinstance(value, int) else value
+
+
+_COERCE: dict[str, Callable[[Any], Any]] = {
+    "text": _text,
+    "varchar": _text,
+    "int8": _integer,
+    "int4": _integer,
+    "int2": _integer,
+    "float8": _real,
+    "float4": _real,
+    "numeric": _real,
+}
+_COERCERS: dict[str, tuple[Callable[[Any], Any] | None, ...]] = {}
+
+
+def _arguments(names: tuple[str, ...], parameters: Parameters) -> tuple[Any, ...]:
+    if isinstance(parameters, Mapping):
+        return tuple(parameters[name] for name in names)
+    return tuple(parameters)
 
 
 class PgCursor:
@@ -124,31 +175,49 @@ class PgConnection:
     def __init__(self, raw: asyncpg.Connection, tables_with_id: frozenset[str]) -> None:
         self.raw = raw
         self._tables_with_id = tables_with_id
-        self._sql: dict[str, tuple[str, bool]] = {}
+        self._sql: dict[str, tuple[str, tuple[str, ...], bool]] = {}
 
-    def _translate(self, sql: str) -> tuple[str, bool]:
-        """The statement for asyncpg, and whether it returns the inserted id."""
+    def _translate(self, sql: str) -> tuple[str, tuple[str, ...], bool]:
+        """The statement for asyncpg, its parameters' names, whether it returns the new id."""
         known = self._sql.get(sql)
         if known is not None:
             return known
-        text = placeholders(sql).rstrip().rstrip(";")
+        text, names = placeholders(sql)
+        text = text.rstrip().rstrip(";")
         insert = _INSERT.match(text)
         returns_id = bool(
             insert and insert.group(1).lower() in self._tables_with_id and not _RETURNING.search(text)
         )
         if returns_id:
             text += " RETURNING id"
-        self._sql[sql] = (text, returns_id)
-        return text, returns_id
+        self._sql[sql] = (text, names, returns_id)
+        return text, names, returns_id
 
-    def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> Result[PgCursor]:
-        return Result(self._execute(sql, tuple(parameters or ())))
+    def execute(self, sql: str, parameters: Parameters | None = None) -> Result[PgCursor]:
+        return Result(self._execute(sql, parameters or ()))
 
-    def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> Result[PgCursor]:
-        return Result(self._executemany(sql, [tuple(p) for p in parameters]))
+    def executemany(self, sql: str, parameters: Iterable[Parameters]) -> Result[PgCursor]:
+        return Result(self._executemany(sql, parameters))
 
-    async def _execute(self, sql: str, args: tuple[Any, ...]) -> PgCursor:
-        text, returns_id = self._translate(sql)
+    async def _coerced(self, text: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The arguments converted the way SQLite's type affinity would: a number bound where
+        text is expected becomes its text (`'reward:' || ?`), and so on."""
+        coercers = _COERCERS.get(text)
+        if coercers is None:
+            try:
+                statement = await self.raw.prepare(text)
+            except asyncpg.IntegrityConstraintViolationError as exc:
+                raise IntegrityError(str(exc)) from exc
+            coercers = tuple(_COERCE.get(kind.name) for kind in statement.get_parameters())
+            _COERCERS[text] = coercers
+        return tuple(
+            value if coerce is None or value is None else coerce(value)
+            for coerce, value in zip(coercers, args, strict=False)
+        )
+
+    async def _execute(self, sql: str, parameters: Parameters) -> PgCursor:
+        text, names, returns_id = self._translate(sql)
+        args = await self._coerced(text, _arguments(names, parameters))
         try:
             # The public API gives rows or the command tag, not both; this gives both.
             rows, status, _ = await self.raw._execute(text, args, 0, None, return_status=True)
@@ -159,9 +228,12 @@ class PgConnection:
         lastrowid = int(rows[-1][0]) if returns_id and rows else None
         return PgCursor([] if returns_id else rows, rowcount, lastrowid)
 
-    async def _executemany(self, sql: str, args: list[tuple[Any, ...]]) -> PgCursor:
-        text = placeholders(sql).rstrip().rstrip(";")
+    async def _executemany(self, sql: str, parameters: Iterable[Parameters]) -> PgCursor:
+        text, names, _ = self._translate(sql)
+        if text.endswith(" RETURNING id") and not _RETURNING.search(sql):
+            text = text.removesuffix(" RETURNING id")
         try:
+            args = [await self._coerced(text, _arguments(names, p)) for p in parameters]
             await self.raw.executemany(text, args)
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise IntegrityError(str(exc)) from exc

@@ -653,7 +653,9 @@ async def test_exported_batches_are_frozen_and_one_way(db: Database, money: Mone
     outcome = await batch(db, MON_30)
     for statement in (
         "UPDATE payout_batches SET total_fen = 1",
-        "UPDATE payout_batches SET file_csv = x'00'",
+        "UPDATE payout_batches SET file_csv = CAST('0' AS BYTEA)"
+        if db.engine == "postgresql"
+        else "UPDATE payout_batches SET file_csv = x'00'",
         "UPDATE payout_batches SET status = 'open'",
         "DELETE FROM payout_batches",
         "UPDATE payout_lines SET amount_fen = 1",
