@@ -21,7 +21,6 @@ import datetime
 import functools
 import logging
 import os
-import sqlite3
 import sys
 import time
 import urllib.parse
@@ -79,7 +78,7 @@ from services.points import Points
 from services.reporting import Reporting
 from services.users import Languages
 from settings import Settings, SettingsError, load_settings, redact_url
-from storage.db import Database
+from storage.db import DATABASE_ERRORS, Database
 
 log = logging.getLogger("bot")
 handled = logging.getLogger("bot.updates")
@@ -312,7 +311,8 @@ def schedule_jobs(app: BotApplication) -> None:
     app.job_queue.run_daily(
         cases.overdue_job, time=datetime.time(9, 0, tzinfo=zone), name="overdue cases"
     )
-    app.job_queue.run_daily(jobs.backup, time=datetime.time(3, 0, tzinfo=zone), name="backup")
+    if settings.database_url is None:  # PostgreSQL is backed up by its own tools (pg_dump)
+        app.job_queue.run_daily(jobs.backup, time=datetime.time(3, 0, tzinfo=zone), name="backup")
     app.job_queue.run_daily(
         jobs.retention, time=datetime.time(3, 30, tzinfo=zone), name="retention"
     )
@@ -332,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(check(settings))
     level = getattr(logging, settings.log_level.upper())
     configure_logging(secrets(settings), settings.log_format, level, [UnparsedUpdates()])
+    if command == ["backup"] and settings.database_url is not None:
+        print("bot.py backup: PostgreSQL is backed up with pg_dump", file=sys.stderr)
+        return 2
     if command == ["backup"]:
         path = backups.backup(
             settings.database_path,
@@ -435,17 +438,18 @@ def network_failure(exc: NetworkError) -> str:
 
 async def check(settings: Settings) -> int:
     """Pre-deploy checks, one line each; stops at the first failure with a non-zero code."""
-    print(f"ok    settings (database {settings.database_path}, timezone {settings.timezone})")
-    db = Database(settings.database_path)
+    where = "PostgreSQL" if settings.database_url else settings.database_path
+    print(f"ok    settings (database {where}, timezone {settings.timezone})")
+    db = Database(settings.database)
     try:
         await db.open()
         version = await db.schema_version()
-    except (OSError, sqlite3.Error) as exc:
-        print(f"FAIL  database {settings.database_path}: {exc}")
+    except DATABASE_ERRORS as exc:
+        print(f"FAIL  database {where}: {exc}")
         return 1
     finally:
         await db.close()
-    print(f"ok    database (schema version {version})")
+    print(f"ok    database (engine {db.engine}, schema version {version})")
     api = settings.bot_api_url
     bot = Bot(
         settings.bot_token,

@@ -221,7 +221,9 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         bot_token=token,
         bot_api_url=api_url,
         database_path=_database_path(database_url, cwd),
-        database_url=database_url if database_url.startswith(("postgresql://", "postgres://")) else None,
+        database_url=database_url
+        if database_url.startswith(("postgresql://", "postgres://"))
+        else None,
         moderator_chat_id=_optional_id("MODERATOR_CHAT_ID", get("MODERATOR_CHAT_ID")),
         moderator_ids=_id_list("MODERATOR_IDS", get("MODERATOR_IDS")),
         admin_ids=_id_list("ADMIN_IDS", get("ADMIN_IDS")),

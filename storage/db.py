@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import aiosqlite
+import asyncpg
 
 if TYPE_CHECKING:
     from storage.postgres import PgConnection
@@ -49,10 +50,17 @@ iteration; rows are read by column name or position on both engines."""
 IntegrityError = sqlite3.IntegrityError
 """Raised on both engines when a constraint or an append-only trigger refuses a write."""
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    sqlite3.Error,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+"""What either engine raises when the database cannot be opened or refuses a statement."""
 
 
 def dialect(conn: Connection) -> str:
-    """"sqlite" or "postgresql": for the few statements the two engines spell differently."""
+    """ "sqlite" or "postgresql": for the few statements the two engines spell differently."""
     return str(getattr(conn, "engine", "sqlite"))
 
 

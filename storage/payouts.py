@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiosqlite
-
 from storage.db import Connection, Database, dialect
 
 REVERSAL_MARK = "(冲正)"
@@ -79,7 +77,7 @@ _BATCH_COLUMNS = (
 )
 
 
-async def batch_by_key(conn: aiosqlite.Connection, period_key: str) -> BatchRecord | None:
+async def batch_by_key(conn: Connection, period_key: str) -> BatchRecord | None:
     async with conn.execute(
         f"SELECT {_BATCH_COLUMNS} FROM payout_batches WHERE period_key = ?",  # noqa: S608
         (period_key,),
@@ -116,7 +114,8 @@ async def unfinished_batches(db: Database) -> list[BatchRecord]:
 async def latest_period_end(db: Database, kind: str | None = None) -> int | None:
     """The end of the latest batch (of `kind`, if given), None when there is none."""
     row = await db.fetchone(
-        "SELECT MAX(period_end) FROM payout_batches WHERE CAST(? AS TEXT) IS NULL OR kind = ?", (kind, kind)
+        "SELECT MAX(period_end) FROM payout_batches WHERE CAST(? AS TEXT) IS NULL OR kind = ?",
+        (kind, kind),
     )
     return None if row is None or row[0] is None else int(row[0])
 
@@ -126,7 +125,7 @@ async def first_entry_time(db: Database) -> int | None:
     return None if row is None or row[0] is None else int(row[0])
 
 
-async def stage_due(conn: aiosqlite.Connection, *, period_end: int, minimum_fen: int) -> None:
+async def stage_due(conn: Connection, *, period_end: int, minimum_fen: int) -> None:
     """Fill temp tables with what a batch ending at `period_end` would settle.
 
     `payout_due`: every unsettled reward credited before `period_end`, and every
@@ -163,19 +162,19 @@ async def stage_due(conn: aiosqlite.Connection, *, period_end: int, minimum_fen:
     )
 
 
-async def drop_stage(conn: aiosqlite.Connection) -> None:
+async def drop_stage(conn: Connection) -> None:
     await conn.execute("DROP TABLE IF EXISTS payout_due")
     await conn.execute("DROP TABLE IF EXISTS payout_due_riders")
 
 
-async def staged_payable(conn: aiosqlite.Connection) -> int:
+async def staged_payable(conn: Connection) -> int:
     """How many staged riders would get a line (they are due and have payee details)."""
     async with conn.execute("SELECT COUNT(*) FROM payout_due_riders WHERE has_payee") as cur:
         row = await cur.fetchone()
     return 0 if row is None else int(row[0])
 
 
-async def staged_missing_payees(conn: aiosqlite.Connection) -> list[RiderDue]:
+async def staged_missing_payees(conn: Connection) -> list[RiderDue]:
     """Staged riders who are due but have no payee details, so cannot be paid."""
     async with conn.execute(
         "SELECT d.rider_id, u.telegram_id, d.amount_fen FROM payout_due_riders AS d"
@@ -185,7 +184,7 @@ async def staged_missing_payees(conn: aiosqlite.Connection) -> list[RiderDue]:
 
 
 async def insert_batch(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     period_key: str,
     kind: str,
@@ -202,7 +201,7 @@ async def insert_batch(
     return cursor.lastrowid
 
 
-async def settle_staged(conn: aiosqlite.Connection, *, batch_id: int, now: int) -> None:
+async def settle_staged(conn: Connection, *, batch_id: int, now: int) -> None:
     """Write the batch's lines, their payout entries and items, and its totals."""
     await conn.execute(
         f"""
@@ -274,14 +273,14 @@ async def lines(db: Database, batch_id: int) -> list[LineRecord]:
     return [LineRecord(*row) for row in await db.fetchall(_LINES_SQL, (batch_id,))]
 
 
-async def lines_in(conn: aiosqlite.Connection, batch_id: int) -> list[LineRecord]:
+async def lines_in(conn: Connection, batch_id: int) -> list[LineRecord]:
     """`lines`, inside the caller's transaction."""
     async with conn.execute(_LINES_SQL, (batch_id,)) as cur:
         return [LineRecord(*row) async for row in cur]
 
 
 async def export(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     batch_id: int,
     xlsx: bytes,
@@ -337,7 +336,7 @@ async def release(db: Database, batch_id: int, token: str) -> int:
     return 0 if row is None else int(row[0])
 
 
-async def mark_announced(conn: aiosqlite.Connection, batch_id: int, now: int) -> bool:
+async def mark_announced(conn: Connection, batch_id: int, now: int) -> bool:
     """Inside the caller's transaction: announced now, unless it already was."""
     cursor = await conn.execute(
         "UPDATE payout_batches SET announced_at = ?, announcing_at = NULL, announcing_by = NULL"
@@ -364,7 +363,7 @@ async def delivered_to(db: Database, batch_id: int) -> set[int]:
     return {int(row[0]) for row in rows}
 
 
-async def mark_paid(conn: aiosqlite.Connection, batch_id: int, admin_id: int, now: int) -> bool:
+async def mark_paid(conn: Connection, batch_id: int, admin_id: int, now: int) -> bool:
     """Inside the caller's transaction: exported -> paid; False if it was not exported."""
     cursor = await conn.execute(
         "UPDATE payout_batches SET status = 'paid', paid_at = ?, paid_by = ?"
@@ -374,7 +373,7 @@ async def mark_paid(conn: aiosqlite.Connection, batch_id: int, admin_id: int, no
     return cursor.rowcount == 1
 
 
-async def telegram_id_of(conn: aiosqlite.Connection, rider_id: int) -> int | None:
+async def telegram_id_of(conn: Connection, rider_id: int) -> int | None:
     """The rider's Telegram id, None once erased."""
     async with conn.execute("SELECT telegram_id FROM users WHERE id = ?", (rider_id,)) as cur:
         row = await cur.fetchone()
@@ -390,7 +389,7 @@ async def recent_batches(db: Database, limit: int) -> list[BatchRecord]:
     return [BatchRecord(*row) for row in rows]
 
 
-async def payee_changed_at(conn: aiosqlite.Connection, batch_id: int) -> dict[int, int]:
+async def payee_changed_at(conn: Connection, batch_id: int) -> dict[int, int]:
     """Per rider of the batch whose payout details differ from those of their previous
     batch: when they were last changed (riders paid for the first time are not listed)."""
     async with conn.execute(
@@ -413,7 +412,7 @@ async def payee_changed_at(conn: aiosqlite.Connection, batch_id: int) -> dict[in
         return {int(row[0]): int(row[1]) async for row in cur}
 
 
-async def batch_checks(conn: aiosqlite.Connection) -> list[BatchCheck]:
+async def batch_checks(conn: Connection) -> list[BatchCheck]:
     """For every batch, its stored total beside sums over its lines, entries and items."""
     async with conn.execute(
         f"""
@@ -463,7 +462,7 @@ async def batch_checks(conn: aiosqlite.Connection) -> list[BatchCheck]:
 
 
 async def stored_file_hashes(
-    conn: aiosqlite.Connection,
+    conn: Connection,
 ) -> list[tuple[int, str | None, bytes, bytes]]:
     """(batch id, stored sha256, xlsx, csv) of every exported or paid batch."""
     async with conn.execute(
@@ -477,7 +476,7 @@ async def stored_file_hashes(
     return [(int(row[0]), row[1], bytes(row[2] or b""), bytes(row[3] or b"")) for row in rows]
 
 
-async def reports_paid_twice(conn: aiosqlite.Connection) -> list[str]:
+async def reports_paid_twice(conn: Connection) -> list[str]:
     """References listed in more than one payout line (a report paid twice)."""
     if dialect(conn) == "postgresql":
         sql = """

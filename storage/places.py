@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import aiosqlite
-
-from storage.db import Database, Row
+from storage.db import Connection, Database, Row
 
 
 @dataclass(frozen=True)
@@ -158,9 +156,7 @@ async def in_town(db: Database, town: str, kinds: Sequence[str]) -> list[Place]:
 # --- problems ---------------------------------------------------------------------------
 
 
-async def add_problem(
-    conn: aiosqlite.Connection, *, place: Place, rider_id: int | None, now: int
-) -> int:
+async def add_problem(conn: Connection, *, place: Place, rider_id: int | None, now: int) -> int:
     cursor = await conn.execute(
         "INSERT INTO place_problems (place_kind, place_name, rider_id, created_at)"
         " VALUES (?, ?, ?, ?)",
@@ -195,7 +191,7 @@ async def problem(db: Database, problem_id: int) -> Row | None:
     )
 
 
-async def fix_problem(conn: aiosqlite.Connection, problem_id: int, admin: int, now: int) -> bool:
+async def fix_problem(conn: Connection, problem_id: int, admin: int, now: int) -> bool:
     """Mark the problem fixed; False if unknown or fixed already."""
     cursor = await conn.execute(
         "UPDATE place_problems SET fixed_at = ?, fixed_by = ? WHERE id = ? AND fixed_at IS NULL",

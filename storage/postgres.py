@@ -110,7 +110,11 @@ def _text(value: Any) -> Any:
 
 
 def _integer(value: Any) -> Any:
-    return int(value) if isinstance(value, bool) or (isinstance(value, str) and value.lstrip("-").isdigit()) else value
+    return (
+        int(value)
+        if isinstance(value, bool) or (isinstance(value, str) and value.lstrip("-").isdigit())
+        else value
+    )
 
 
 def _real(value: Any) -> Any:
@@ -186,7 +190,9 @@ class PgConnection:
         text = text.rstrip().rstrip(";")
         insert = _INSERT.match(text)
         returns_id = bool(
-            insert and insert.group(1).lower() in self._tables_with_id and not _RETURNING.search(text)
+            insert
+            and insert.group(1).lower() in self._tables_with_id
+            and not _RETURNING.search(text)
         )
         if returns_id:
             text += " RETURNING id"
@@ -252,7 +258,7 @@ class PgDatabase(Database):
 
     engine = "postgresql"
 
-    def __init__(self, url: str) -> None:  # noqa: D107
+    def __init__(self, url: str) -> None:
         self.url = url
         self._writer: PgConnection | None = None
         self._lock = asyncio.Lock()
@@ -307,7 +313,7 @@ class PgDatabase(Database):
         self._release(reader)
 
     @asynccontextmanager
-    async def snapshot(self) -> AsyncIterator[PgConnection]:  # type: ignore[override]
+    async def snapshot(self) -> AsyncIterator[PgConnection]:
         """One committed state of the database for every query inside; never blocks writers."""
         async with self._read("snapshot") as reader:
             yield reader
@@ -337,14 +343,18 @@ class PgDatabase(Database):
             await raw.execute(f"SELECT pg_advisory_lock({WRITE_LOCK_KEY})")
             try:
                 await raw.execute(_SCHEMA_VERSION)
-                current = int(await raw.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
+                current = int(
+                    await raw.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+                )
                 for number, name, sql in migrations("postgresql"):
                     if number <= current:
                         continue
                     async with raw.transaction():
                         await raw.execute(sql)
                         await raw.execute(
-                            "INSERT INTO schema_version (version, name) VALUES ($1, $2)", number, name
+                            "INSERT INTO schema_version (version, name) VALUES ($1, $2)",
+                            number,
+                            name,
                         )
                     applied.append(name)
             finally:
@@ -352,7 +362,7 @@ class PgDatabase(Database):
         return applied
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PgConnection]:  # type: ignore[override]
+    async def transaction(self) -> AsyncIterator[PgConnection]:
         """A write transaction: serialised with every other writer, rolled back on error."""
         async with self._lock:
             writer = self.writer

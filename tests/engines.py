@@ -67,7 +67,9 @@ async def _admin(statements: list[str]) -> None:
 
 
 async def _make_template() -> None:
-    await _admin([f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)", f"CREATE DATABASE {TEMPLATE}"])
+    await _admin(
+        [f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)", f"CREATE DATABASE {TEMPLATE}"]
+    )
     database = Database(_url(TEMPLATE))
     await database.open()
     await database.close()

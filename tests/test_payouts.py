@@ -22,14 +22,13 @@ from typing import Any
 from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
-import aiosqlite
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
 from services import finance_file, ledger, payouts
 from services.audit import audit
 from storage import ledger as ledger_store
-from storage.db import Database
+from storage.db import Connection, Database
 from tests.money_helpers import DAY, T0, Money, open_db, seed_weeks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -418,7 +417,7 @@ class CrashingDatabase(Database):
         self.statements = 0
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[Connection]:
         async with super().transaction() as conn:
             database = self
             real_execute = conn.execute
