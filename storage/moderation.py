@@ -91,7 +91,8 @@ async def record_decision(
 async def track_record(conn: Connection, rider_id: int) -> tuple[int, int, int]:
     """(approved, rejected, submitted) for a rider."""
     async with conn.execute(
-        "SELECT COALESCE(SUM(status = 'approved'), 0), COALESCE(SUM(status = 'rejected'), 0), "
+        "SELECT COALESCE(SUM(CASE WHEN status = 'approved' THEN 1 ELSE 0 END), 0),"
+        " COALESCE(SUM(CASE WHEN status = 'rejected' THEN 1 ELSE 0 END), 0), "
         "COUNT(*) FROM reports WHERE rider_id = ? AND reference IS NOT NULL",
         (rider_id,),
     ) as cursor:

@@ -314,7 +314,7 @@ async def claim(db: Database, batch_id: int, *, now: int, token: str, stale_befo
             "UPDATE payout_batches SET announcing_at = :now, announcing_by = :token,"
             " announce_attempts = announce_attempts + 1"
             " WHERE id = :id AND status <> 'open' AND announced_at IS NULL"
-            " AND (announcing_at IS NULL OR announcing_by IS NOT :token"
+            " AND (announcing_at IS NULL OR announcing_by IS DISTINCT FROM :token"
             " OR announcing_at < :stale)",
             {"now": now, "token": token, "id": batch_id, "stale": stale_before},
         )
