@@ -9,9 +9,10 @@ as on SQLite. SUM and AVG (numeric) come back as int, or float when not whole.
 
 Transactions keep SQLite's meaning: writes are serialised, in this process by an asyncio lock
 on the one write connection and across processes by a transaction-scoped advisory lock, so a
-read-then-write inside `transaction()` is as safe as under `BEGIN IMMEDIATE`. Reads
-(`fetchone`/`fetchall`) run on separate connections and see only committed data;
-`snapshot()` is a REPEATABLE READ, READ ONLY transaction: one committed state throughout.
+read-then-write inside `transaction()` is as safe as under `BEGIN IMMEDIATE`. `fetchone` and
+`fetchall` take the same lock, as on SQLite, so a read that follows a wake-up sent from
+inside a transaction waits for that transaction's commit. `snapshot()` runs on a reader
+connection of its own, REPEATABLE READ and READ ONLY: one committed state throughout.
 
 Migrations live in storage/migrations/postgresql/, numbered like the SQLite ones, and are
 tracked in `schema_version`. Leadership (one bot polls Telegram, the others wait) is a
@@ -374,11 +375,11 @@ class PgDatabase(Database):
                     raise IntegrityError(str(exc)) from exc
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        async with self._read(None) as reader, reader.execute(sql, tuple(params)) as cursor:
+        async with self._lock, self.writer.execute(sql, tuple(params)) as cursor:
             return await cursor.fetchone()
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-        async with self._read(None) as reader, reader.execute(sql, tuple(params)) as cursor:
+        async with self._lock, self.writer.execute(sql, tuple(params)) as cursor:
             return await cursor.fetchall()
 
 

@@ -115,8 +115,10 @@ async def erase_rider(conn: Connection, telegram_id: int, now: int) -> bool:
 
 
 async def checkpoint(db: Database) -> None:
-    """Copy the WAL into the database file and empty it, so erased rows leave no old copy."""
-    await db.fetchone("PRAGMA wal_checkpoint(TRUNCATE)")
+    """Copy the WAL into the database file and empty it, so erased rows leave no old copy.
+    (PostgreSQL: autovacuum reclaims dead rows; there is no file of ours to rewrite.)"""
+    if db.engine == "sqlite":
+        await db.fetchone("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 # --- drafts -----------------------------------------------------------------------------
