@@ -151,3 +151,13 @@ def raw(db: Database, *, recursive_triggers: bool = False) -> Iterator[Any]:
         yield conn
     finally:
         conn.close()
+
+
+def fetchone(path: Path, sql: str) -> Any:
+    """One row from the database a bot process keeps where its SQLite file would be `path`,
+    read from outside the process (sqlite3, or a plain PostgreSQL connection)."""
+    target = database_for(path)
+    if isinstance(target, str):
+        return RawPostgres(target).execute(sql).fetchone()
+    with sqlite3.connect(target) as conn:
+        return conn.execute(sql).fetchone()

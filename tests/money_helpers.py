@@ -12,6 +12,7 @@ from services import ledger
 from settings import Programme
 from storage import moderation as moderation_store
 from storage.db import Connection, Database
+from tests import engines
 
 DAY = 86_400
 T0 = 1_795_000_000  # 2026-11-18, a Wednesday, in Asia/Shanghai
@@ -33,7 +34,7 @@ async def record_approval(
 
 
 async def open_db(path: Path) -> Database:
-    db = Database(path)
+    db = Database(engines.database_for(path))
     await db.open()
     return db
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +15,8 @@ from apscheduler.triggers.cron import CronTrigger
 from services import ledger
 from services.audit import audit
 from storage.db import Database
-from tests.conftest import ADMIN, BotProcess
+from tests import engines
+from tests.conftest import ADMIN, BotProcess, database_url
 from tests.fakegram import FakeTelegram, TgUser
 from tests.money_helpers import record_approval, seed_weeks
 
@@ -40,7 +40,7 @@ def last_two_mondays() -> list[int]:
 
 async def credit_more(path: Path, round_number: int) -> None:
     """New approved rewards for some riders, credited now (while the bot is down)."""
-    db = Database(path)
+    db = Database(engines.database_for(path))
     await db.open()
     now = int(datetime.now(UTC).timestamp())
     async with db.transaction() as conn:
@@ -67,13 +67,12 @@ async def killed_after(bot: BotProcess, seconds: float, path: Path, tally: dict[
     """SIGKILL after `seconds`, and note what the kill interrupted (read from the database)."""
     await asyncio.sleep(seconds)
     assert await bot.stop(signal.SIGKILL) == -signal.SIGKILL
-    with sqlite3.connect(path) as check:
-        (open_batches,) = check.execute(
-            "SELECT COUNT(*) FROM payout_batches WHERE status = 'open'"
-        ).fetchone()
-        (unannounced,) = check.execute(
-            "SELECT COUNT(*) FROM payout_batches WHERE announced_at IS NULL AND line_count > 0"
-        ).fetchone()
+    (open_batches,) = engines.fetchone(
+        path, "SELECT COUNT(*) FROM payout_batches WHERE status = 'open'"
+    )
+    (unannounced,) = engines.fetchone(
+        path, "SELECT COUNT(*) FROM payout_batches WHERE announced_at IS NULL AND line_count > 0"
+    )
     moment = "mid-build" if open_batches else "mid-announce" if unannounced else "elsewhere"
     tally[moment] = tally.get(moment, 0) + 1
 
@@ -83,7 +82,7 @@ async def test_sigkill_during_payouts_pays_everyone_exactly_once(
 ) -> None:
     path = tmp_path / "bot.db"
     await seed_weeks(path, RIDERS, last_two_mondays())
-    env = {"ADMIN_IDS": str(ADMIN), "DATABASE_URL": f"sqlite:///{path}"}
+    env = {"ADMIN_IDS": str(ADMIN), "DATABASE_URL": database_url(path)}
     chance = random.Random(20261127)
     tally: dict[str, int] = {}
     # The start-up catch-up builds last week's batch and announces it to 100-odd riders.
@@ -111,10 +110,9 @@ async def test_sigkill_during_payouts_pays_everyone_exactly_once(
         fake.send_text(BOSS, "/payout")
         await fake.wait_for(lambda: len(fake.sent_to(ADMIN)) > answered, timeout=60)
         for _ in range(600):
-            with sqlite3.connect(path) as check:
-                (unannounced,) = check.execute(
-                    "SELECT COUNT(*) FROM payout_batches WHERE announced_at IS NULL"
-                ).fetchone()
+            (unannounced,) = engines.fetchone(
+                path, "SELECT COUNT(*) FROM payout_batches WHERE announced_at IS NULL"
+            )
             if unannounced == 0:
                 break
             await asyncio.sleep(0.1)
@@ -130,7 +128,7 @@ async def test_sigkill_during_payouts_pays_everyone_exactly_once(
         if message.text.startswith("💰"):
             told[message.chat_id] = told.get(message.chat_id, 0) + 1
 
-    db = Database(path)
+    db = Database(engines.database_for(path))
     await db.open()
     try:
         assert await audit(db) == []

@@ -435,6 +435,7 @@ class CrashingDatabase(Database):
                 conn.execute = real_execute  # type: ignore[method-assign]
 
 
+@pytest.mark.sqlite_only  # copies a seeded SQLite file for every run
 async def test_a_crash_at_any_statement_then_a_rerun_pays_each_rider_once(tmp_path: Path) -> None:
     setup = await open_db(tmp_path / "seed.db")
     money = Money(setup)
@@ -488,6 +489,7 @@ asyncio.run(main(sys.argv[1], [int(a) for a in sys.argv[2:]]))
 """
 
 
+@pytest.mark.sqlite_only  # copies a seeded SQLite file for every run
 async def test_sigkill_during_batches_then_rerun_pays_exactly_what_was_earned(
     tmp_path: Path,
 ) -> None:
