@@ -21,6 +21,7 @@ import datetime
 import functools
 import logging
 import os
+import signal
 import sys
 import time
 import urllib.parse
@@ -219,6 +220,9 @@ def build_application(settings: Settings) -> BotApplication:
 
     async def post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         await runtime.db.open()
+        # With PostgreSQL, one process leads (polls or serves the webhook, runs the jobs);
+        # any other waits here until the leader's database lease is gone.
+        await runtime.db.lead(on_wait=standing_by, on_lost=lease_lost)
         await start.set_command_menus(app.bot, texts)
         senders.append(asyncio.create_task(review.card_sender(app, runtime.card_wake)))
         senders.append(asyncio.create_task(notify.deliver_notices(app)))
@@ -263,6 +267,16 @@ def build_application(settings: Settings) -> BotApplication:
 
 
 Callback = Callable[[Any, BotContext], Coroutine[Any, Any, Any]]
+
+
+def standing_by() -> None:
+    log.info("standby: another process leads; waiting to take over")
+
+
+def lease_lost() -> None:
+    """The leader's database lease is gone: stop at once, so two never poll together."""
+    log.critical("leadership lost (database connection dropped); stopping")
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def logged(callback: Callback) -> Callback:
@@ -444,12 +458,14 @@ async def check(settings: Settings) -> int:
     try:
         await db.open()
         version = await db.schema_version()
+        leads = await db.would_lead()
     except DATABASE_ERRORS as exc:
         print(f"FAIL  database {where}: {exc}")
         return 1
     finally:
         await db.close()
-    print(f"ok    database (engine {db.engine}, schema version {version})")
+    role = "would lead" if leads else "would wait: another process leads"
+    print(f"ok    database (engine {db.engine}, schema version {version}, {role})")
     api = settings.bot_api_url
     bot = Bot(
         settings.bot_token,

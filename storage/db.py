@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -159,6 +159,13 @@ class Database:
             self._idle_readers.append(reader)
         else:
             await reader.close()
+
+    async def would_lead(self) -> bool:
+        """SQLite: one process owns the file, so it always leads."""
+        return True
+
+    async def lead(self, on_wait: Callable[[], None], on_lost: Callable[[], None]) -> None:
+        """SQLite: nothing to wait for (a standby needs PostgreSQL)."""
 
     async def close(self) -> None:
         readers, self._idle_readers = self._idle_readers, []

@@ -35,6 +35,7 @@ from storage.db import Database, IntegrityError, migrations
 WRITE_LOCK_KEY = 0x5355_4950  # "SUIP": every write transaction, across processes
 LEADER_LOCK_KEY = 0x4C45_4144  # "LEAD": held by the process that talks to Telegram
 IDLE_READERS = 2
+LEADER_POLL_SECONDS = 1.0
 _INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
 _RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
 _NAME = re.compile(r"[A-Za-z_]\w*")
@@ -261,6 +262,7 @@ class PgDatabase(Database):
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self._leader: asyncpg.Connection | None = None
         self._writer: PgConnection | None = None
         self._lock = asyncio.Lock()
         self._idle: list[PgConnection] = []
@@ -319,7 +321,42 @@ class PgDatabase(Database):
         async with self._read("snapshot") as reader:
             yield reader
 
+    async def would_lead(self) -> bool:
+        """Whether this process would lead now (no other process holds the leader lock)."""
+        if self._leader is not None:
+            return True
+        probe = await connect(self.url)
+        try:
+            free = bool(await probe.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_KEY))
+            if free:
+                await probe.execute("SELECT pg_advisory_unlock($1)", LEADER_LOCK_KEY)
+            return free
+        finally:
+            await probe.close()
+
+    async def lead(self, on_wait: Callable[[], None], on_lost: Callable[[], None]) -> None:
+        """Wait until this process holds the leader lock, on a connection of its own that
+        keeps it until the process ends. The server releases it when that connection drops
+        (the process died), so a standby's next try succeeds within `LEADER_POLL_SECONDS`.
+        `on_lost` is called if the connection is lost while leading: stop talking to Telegram."""
+        connection = await connect(self.url)
+        waited = False
+        while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_KEY):
+            if not waited:
+                on_wait()
+                waited = True
+            await asyncio.sleep(LEADER_POLL_SECONDS)
+        def lost(_: object) -> None:
+            if self._leader is not None:  # not our own close()
+                on_lost()
+
+        connection.add_termination_listener(lost)
+        self._leader = connection
+
     async def close(self) -> None:
+        if self._leader is not None:
+            leader, self._leader = self._leader, None
+            await leader.close()
         idle, self._idle = self._idle, []
         for reader in idle:
             await reader.raw.close()
