@@ -36,6 +36,8 @@ WRITE_LOCK_KEY = 0x5355_4950  # "SUIP": every write transaction, across processe
 LEADER_LOCK_KEY = 0x4C45_4144  # "LEAD": held by the process that talks to Telegram
 IDLE_READERS = 2
 LEADER_POLL_SECONDS = 1.0
+LEADER_NAME = "suishoupai leader"
+STANDBY_NAME = "suishoupai standby"
 _INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
 _RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
 _NAME = re.compile(r"[A-Za-z_]\w*")
@@ -343,9 +345,13 @@ class PgDatabase(Database):
         waited = False
         while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_KEY):
             if not waited:
+                # Operators (and tests) see the roles in pg_stat_activity.application_name.
+                await connection.execute(f"SET application_name = '{STANDBY_NAME}'")
                 on_wait()
                 waited = True
             await asyncio.sleep(LEADER_POLL_SECONDS)
+        await connection.execute(f"SET application_name = '{LEADER_NAME}'")
+
         def lost(_: object) -> None:
             if self._leader is not None:  # not our own close()
                 on_lost()
