@@ -26,7 +26,7 @@ RIDERS = [TgUser(5100 + n, language_code="en") for n in range(3)]
 async def standby_waiting(tmp_path: Path) -> None:
     """Until a process waits as the standby of the bot's database."""
     sql = (
-        "SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
+        "SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"  # noqa: S608
         f" AND application_name = '{STANDBY_NAME}'"
     )
     for _ in range(600):
