@@ -119,7 +119,8 @@ async def test_delete_erases_everything_but_the_exported_accounting_records(
     for needle in (*ERASED, NAME, OLD_ACCOUNT):  # the search finds them before /delete
         assert any(contains(value, needle) for _, _, value in values), needle
     assert any(value == RIDER.id for _, _, value in values)
-    assert all(needle.encode() in raw_bytes(bot) for needle in ERASED)
+    if runtime.db.engine == "sqlite":
+        assert all(needle.encode() in raw_bytes(bot) for needle in ERASED)
 
     rider.text("/delete")
     confirm = await told(fake, rider, "确定要删除")

@@ -54,7 +54,9 @@ async def test_a_decision_killed_before_its_notice_is_told_once_after_restart(
         await fake.wait_for(
             lambda: any(m.text.startswith("🎉") for m in fake.sent_to(RIDER.id)), timeout=30
         )
-        await wait_for_row(path, "SELECT 1 FROM outbox WHERE message = 'payee.ask' AND sent_at")
+        await wait_for_row(
+            path, "SELECT 1 FROM outbox WHERE message = 'payee.ask' AND sent_at IS NOT NULL"
+        )
     finally:
         assert await restarted.stop() == 0, restarted.log
     approvals = [m for m in fake.sent_to(RIDER.id) if m.text.startswith("🎉")]
