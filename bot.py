@@ -3,6 +3,7 @@
     python bot.py           run the bot
     python bot.py backup    make an online backup of the database now
     python bot.py check     validate settings, open the database, call getMe; one line each
+    python bot.py migrate-to postgresql://…   copy the SQLite database into PostgreSQL, audit both
 
 A start that cannot reach the Bot API says so in one line (what was tried, what failed, what
 to check) and exits 1; the lines logged on the way are dropped unless LOG_LEVEL=debug.
@@ -68,6 +69,7 @@ from handlers.transport import PacedRateLimiter
 from handlers.unparsed import SkipUnparsedUpdates, UnparsedUpdates
 from locales import Texts
 from services import backup as backups
+from services import migration
 from services.card import Cards
 from services.care import Places
 from services.cases import Cases
@@ -79,7 +81,8 @@ from services.points import Points
 from services.reporting import Reporting
 from services.users import Languages
 from settings import Settings, SettingsError, load_settings, redact_url
-from storage.db import DATABASE_ERRORS, Database
+from storage import transfer
+from storage.db import DATABASE_ERRORS, Database, is_postgres_url
 
 log = logging.getLogger("bot")
 handled = logging.getLogger("bot.updates")
@@ -333,9 +336,13 @@ def schedule_jobs(app: BotApplication) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    command = (sys.argv[1:] if argv is None else argv)[:1]
-    if command not in ([], ["backup"], ["check"]):
-        print(f"usage: python bot.py [backup | check]; got {command[0]!r}", file=sys.stderr)
+    arguments = sys.argv[1:] if argv is None else argv
+    command = arguments[:1]
+    if command not in ([], ["backup"], ["check"], ["migrate-to"]):
+        print(
+            f"usage: python bot.py [backup | check | migrate-to URL]; got {command[0]!r}",
+            file=sys.stderr,
+        )
         return 2
     try:
         settings = load_settings()
@@ -344,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if command == ["check"]:
         return asyncio.run(check(settings))
+    if command == ["migrate-to"]:
+        return asyncio.run(migrate_to(settings, arguments[1:]))
     level = getattr(logging, settings.log_level.upper())
     configure_logging(secrets(settings), settings.log_format, level, [UnparsedUpdates()])
     if command == ["backup"] and settings.database_url is not None:
@@ -448,6 +457,32 @@ def network_failure(exc: NetworkError) -> str:
             return str(reason).lower()
         cause = cause.__cause__ or cause.__context__
     return exc.message.split(": ", 1)[-1] if exc.message.startswith("httpx.") else exc.message
+
+
+MIGRATION_ERRORS: tuple[type[Exception], ...] = (*DATABASE_ERRORS, transfer.NotEmpty)
+
+
+async def migrate_to(settings: Settings, target: list[str]) -> int:
+    """Copy this county's SQLite database into an empty PostgreSQL database, audit both."""
+    if len(target) != 1 or not is_postgres_url(target[0]) or settings.database_url:
+        print(
+            "usage: DATABASE_URL=sqlite:///… python bot.py migrate-to postgresql://…",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        copied, problems = await migration.migrate(settings.database_path, target[0])
+    except MIGRATION_ERRORS as exc:
+        print(f"FAIL  migrate-to: {exc}")
+        return 1
+    for table, rows in transfer.summary(copied):
+        print(f"ok    copied {rows} rows of {table}")
+    for problem in problems:
+        print(f"FAIL  {problem}")
+    if problems:
+        return 1
+    print("ok    both audits clean; balances, reports, photos, ledger and batches are equal")
+    return 0
 
 
 async def check(settings: Settings) -> int:
