@@ -23,17 +23,22 @@ pytestmark = pytest.mark.skipif(engines.ENGINE != "postgresql", reason="a standb
 RIDERS = [TgUser(5100 + n, language_code="en") for n in range(3)]
 
 
-async def standby_waiting(tmp_path: Path) -> None:
-    """Until a process waits as the standby of the bot's database."""
-    sql = (
-        "SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"  # noqa: S608
-        f" AND application_name = '{STANDBY_NAME}'"
-    )
+async def until(tmp_path: Path, sql: str) -> None:
+    """Until `sql` finds a row in the bot's database."""
     for _ in range(600):
         if engines.fetchone(tmp_path / "bot.db", sql):
             return
         await asyncio.sleep(0.05)
-    raise AssertionError("no process became the standby")
+    raise AssertionError(f"never true: {sql}")
+
+
+async def standby_waiting(tmp_path: Path) -> None:
+    """Until a process waits as the standby of the bot's database."""
+    await until(
+        tmp_path,
+        "SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"  # noqa: S608
+        f" AND application_name = '{STANDBY_NAME}'",
+    )
 
 
 async def test_the_standby_takes_over_when_the_leader_is_killed(
@@ -53,8 +58,10 @@ async def test_the_standby_takes_over_when_the_leader_is_killed(
     )
 
     # (A card being sent at the moment of a kill is sent again by the next leader: the card
-    # sender records a card after Telegram took it. Wait for it, to test the takeover alone.)
+    # sender records a card after Telegram took it. Wait for the record, to test the takeover
+    # alone.)
     await fake.wait_for_messages(MODERATOR_CHAT, 1)
+    await until(tmp_path, "SELECT 1 FROM reports WHERE card_message_id IS NOT NULL")
     assert await first.stop(signal.SIGKILL) == -signal.SIGKILL
     # The standby notices the lease is free and starts polling; the next rider is answered.
     late = Chat(fake, RIDERS[1])
