@@ -134,8 +134,10 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeTelegram]:
+    """The stand-in; the test fails if a fault it injected never fired."""
     async with FakeTelegram(token=TOKEN) as server:
         yield server
+        assert server.unfired_faults() == [], "injected faults never fired"
 
 
 BotStarter = Callable[..., Awaitable[RunningBot]]

@@ -327,6 +327,13 @@ class FakeTelegram:
         self._faults.clear()
         self._download_faults.clear()
 
+    def unfired_faults(self) -> list[str]:
+        """Faults injected but never triggered (`method x times left`): a test that leaves any
+        never exercised what it meant to."""
+        return [
+            f"{fault.method} x{fault.remaining}" for fault in self._faults + self._download_faults
+        ]
+
     @staticmethod
     def _take_fault(faults: list[_Fault], method: str, params: Json) -> _Fault | None:
         for fault in faults:
