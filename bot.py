@@ -63,7 +63,7 @@ from handlers.callbacks import pattern
 from handlers.common import BotApplication, BotContext, Runtime
 from handlers.errors import on_error
 from handlers.labels import KeyboardLabel
-from handlers.ordering import PerUserUpdateProcessor
+from handlers.ordering import PerUserUpdateProcessor, slow_down_notice
 from handlers.transport import PacedRateLimiter
 from handlers.unparsed import SkipUnparsedUpdates, UnparsedUpdates
 from locales import Texts
@@ -248,7 +248,12 @@ def build_application(settings: Settings) -> BotApplication:
         .base_file_url(f"{api}/file/bot")
         .context_types(ContextTypes(context=BotContext))
         .rate_limiter(PacedRateLimiter(settings.rate_limits))
-        .concurrent_updates(PerUserUpdateProcessor())
+        .concurrent_updates(
+            PerUserUpdateProcessor(
+                max_queued=settings.rate_limits.max_queued_updates,
+                on_overflow=slow_down_notice(runtime),
+            )
+        )
         .post_init(post_init)
         .post_stop(post_stop)
         .post_shutdown(post_shutdown)

@@ -137,6 +137,12 @@ class RateLimits:
     messages_per_second: int = 30
     group_messages: int = 20
     group_window_seconds: float = 60.0
+    # About one message a second into one private chat; Telegram lets short bursts through,
+    # so a rider's quick steps are not slowed, only a long run of messages is.
+    private_messages: int = 10
+    private_window_seconds: float = 10.0
+    # A user's updates waiting beyond this many are dropped, with one "slow down" answer.
+    max_queued_updates: int = 20
     max_retries: int = 5
     network_retries: int = 3
 
