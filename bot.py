@@ -54,6 +54,7 @@ from handlers import (
     onboarding,
     places,
     report,
+    reports,
     review,
     review_card,
     start,
@@ -132,6 +133,9 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         CommandHandler("batch", money.batch_command),
         CommandHandler("places", places.places_command),
         CommandHandler("merchants", care.merchants_command),
+        # reports upward (issue 13): the incident picture (moderators), the register (admins)
+        CommandHandler("map", reports.map_command),
+        CommandHandler("export", reports.export_command),
         # departments (即时办): moderators and department staff
         CommandHandler("cases", cases.cases_command),
         CommandHandler("staff", cases.staff_command),
@@ -312,6 +316,14 @@ def schedule_jobs(app: BotApplication) -> None:
     app.job_queue.run_daily(
         cases.overdue_job, time=datetime.time(9, 0, tzinfo=zone), name="overdue cases"
     )
+    programme = settings.programme
+    if programme.digest_enabled:  # run_daily numbers days 0 = Sunday
+        app.job_queue.run_daily(
+            reports.digest_job,
+            time=datetime.time(programme.digest_time[0], programme.digest_time[1], tzinfo=zone),
+            days=((programme.digest_weekday + 1) % 7,),
+            name="weekly digest",
+        )
     app.job_queue.run_daily(jobs.backup, time=datetime.time(3, 0, tzinfo=zone), name="backup")
     app.job_queue.run_daily(
         jobs.retention, time=datetime.time(3, 30, tzinfo=zone), name="retention"

@@ -97,6 +97,13 @@ def last_week(now: datetime, zone: tzinfo) -> Period:
     )
 
 
+def last_month(now: datetime, zone: tzinfo) -> Period:
+    """The calendar month before this one (the incident picture's default)."""
+    local = now.astimezone(zone)
+    year, month = (local.year, local.month - 1) if local.month > 1 else (local.year - 1, 12)
+    return month_period(year, month, zone)
+
+
 def parse_period(argument: str | None, now: datetime, zone: tzinfo) -> Period | None:
     """The period a command asks for; None when the argument makes no sense."""
     local = now.astimezone(zone)

@@ -42,6 +42,8 @@ class RegisterRow:
     case_state: str | None
     dispatched_at: int | None
     fixed_at: int | None
+    due_at: int | None  # the case's service level
+    deadline_at: int | None  # the review promise
     updated_at: int
     payout_batch: str | None
     photos: int
@@ -123,7 +125,7 @@ async def register(conn: Connection, start: int, end: int) -> list[RegisterRow]:
     async with conn.execute(
         "SELECT r.reference, r.submitted_at, r.decided_at, r.status, r.category,"
         " r.latitude, r.longitude, r.description, r.reward_fen, r.points,"
-        " c.department, c.state, c.dispatched_at, c.fixed_at,"
+        " c.department, c.state, c.dispatched_at, c.fixed_at, c.due_at, r.deadline_at,"
         " MAX(r.updated_at, COALESCE(c.updated_at, 0)), b.period_key,"
         " (SELECT COUNT(*) FROM report_photos p WHERE p.report_id = r.id)"
         " FROM reports r"
@@ -152,9 +154,11 @@ async def register(conn: Connection, start: int, end: int) -> list[RegisterRow]:
             case_state=r[11],
             dispatched_at=r[12],
             fixed_at=r[13],
-            updated_at=int(r[14]),
-            payout_batch=r[15],
-            photos=int(r[16]),
+            due_at=r[14],
+            deadline_at=r[15],
+            updated_at=int(r[16]),
+            payout_batch=r[17],
+            photos=int(r[18]),
         )
         for r in rows
     ]
