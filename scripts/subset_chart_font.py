@@ -72,7 +72,8 @@ def main() -> None:
             )
     TARGET.parent.mkdir(parents=True, exist_ok=True)
     subset.save_font(font, str(TARGET), options)
-    print(f"{TARGET.relative_to(ROOT)}: {len(characters)} characters, {TARGET.stat().st_size:,} bytes")
+    size = TARGET.stat().st_size
+    print(f"{TARGET.relative_to(ROOT)}: {len(characters)} characters, {size:,} bytes")
 
 
 if __name__ == "__main__":
