@@ -23,6 +23,7 @@ Nothing here imports Telegram or matplotlib.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -229,8 +230,17 @@ def week_starts(period: Period) -> tuple[date, ...]:
     return tuple(found)
 
 
+QUARTER_HOUR = 900  # every zone's offset is a whole number of quarter hours
+
+
+@functools.lru_cache(maxsize=65_536)
+def _local_day(quarter: int, zone: tzinfo) -> date:
+    """The local date of a quarter hour: one zone lookup per quarter hour, not per row."""
+    return datetime.fromtimestamp(quarter * QUARTER_HOUR, zone).date()
+
+
 def _week_of(moment: int, zone: tzinfo) -> date:
-    day = datetime.fromtimestamp(moment, zone).date()
+    day = _local_day(moment // QUARTER_HOUR, zone)
     return day - timedelta(days=day.weekday())
 
 
@@ -332,8 +342,8 @@ def monthly_rewards(
     sums = dict.fromkeys(months, 0)
     rewards = 0
     for created_at, amount, kind in entries:
-        moment = datetime.fromtimestamp(created_at, zone)
-        key = (moment.year, moment.month)
+        day = _local_day(created_at // QUARTER_HOUR, zone)
+        key = (day.year, day.month)
         if key in sums:
             sums[key] += amount
             rewards += kind == "reward"
