@@ -167,7 +167,8 @@ async def in_process(path: Path) -> None:
             db, programme.service_area, data.month_period(2026, 10, TZ), t
         )
         print(
-            f"incident picture, 2026-10: {time.perf_counter() - started:.3f} s for {points:,} reports"
+            f"incident picture, 2026-10: {time.perf_counter() - started:.3f} s"
+            f" for {points:,} reports"
             f" (density grid), PNG {len(picture) / 1024:.0f} KB"
         )
     finally:

@@ -28,8 +28,9 @@ def _label(text: str, family: list[str]) -> np.ndarray:
     figure = Figure(figsize=(3, 1), dpi=100)
     figure.text(0.05, 0.3, text, fontsize=24, family=family)
     canvas = FigureCanvasAgg(figure)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[:, :, 0].copy()
+    canvas.draw()  # type: ignore[no-untyped-call]
+    pixels = canvas.buffer_rgba()  # type: ignore[no-untyped-call]
+    return np.asarray(pixels)[:, :, 0].copy()
 
 
 def test_the_bundled_font_has_every_chart_character() -> None:

@@ -17,7 +17,7 @@ from settings import Department, Programme, Settings
 from storage.db import Database
 from tests.conftest import ADMIN, BOT_SCRIPT, MODERATOR_CHAT, PYTHON, BotStarter, bot_process_env
 from tests.fakegram import FakeTelegram, TgUser
-from tests.reports_helpers import SHANGHAI, Seed, local
+from tests.reports_helpers import Seed, local
 
 DEPARTMENTS = (Department("roads", "公路段", "Roads office", -1, ("road_hazard",)),)
 LONG = "路面塌陷🚧" + "很" * 492 + "危险！"  # 500 characters, with an emoji
