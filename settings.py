@@ -28,6 +28,7 @@ DEFAULT_API_URL = "https://api.telegram.org"
 DEFAULT_DATABASE_URL = "sqlite:///data/bot.db"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class SettingsError(Exception):
@@ -113,6 +114,12 @@ class Programme:
     nearby_max_km: int = 30
     codes_per_rider_per_day: int = 5
     redemptions_per_merchant_per_hour: int = 30
+    # Reports upward (issue 13): the reward budget ([payout]) and the weekly digest ([digest]).
+    budget_month_fen: int | None = None  # None: no monthly budget
+    budget_year_fen: int | None = None
+    digest_weekday: int = 0  # 0 = Monday (Python's numbering); the digest covers last week
+    digest_time: tuple[int, int] = (9, 0)  # hour, minute in TIMEZONE
+    digest_enabled: bool = True
 
     def category(self, key: str) -> Category | None:
         return next((c for c in self.categories if c.key == key), None)
@@ -451,7 +458,41 @@ class _ProgrammeReader:
                 "redemptions_per_merchant_per_hour",
                 defaults.redemptions_per_merchant_per_hour,
             ),
+            budget_month_fen=self._budget("budget_yuan_per_month"),
+            budget_year_fen=self._budget("budget_yuan_per_year"),
+            digest_weekday=self._weekday(),
+            digest_time=self._clock_time(),
+            digest_enabled=self._flag("digest", "enabled", True),
         )
+
+    def _flag(self, section: str, key: str, default: bool) -> bool:
+        table = self.data.get(section, {})
+        value = table.get(key, default) if isinstance(table, dict) else default
+        if not isinstance(value, bool):
+            raise SettingsError(f"{section}.{key}", f"expected true or false, got {value!r}")
+        return value
+
+    def _budget(self, key: str) -> int | None:
+        """`[payout] budget_yuan_per_month` / `_per_year`: a positive whole number, or unset."""
+        value = self._get("payout", key, int, 0)
+        if value < 0:
+            raise SettingsError(f"payout.{key}", "must not be negative")
+        return _yuan_to_fen(f"payout.{key}", value) or None
+
+    def _weekday(self) -> int:
+        """`[digest] weekday`: mon, tue, ... sun."""
+        value = str(self._get("digest", "weekday", str, "mon")).lower()[:3]
+        if value not in WEEKDAYS:
+            raise SettingsError("digest.weekday", f"expected one of {', '.join(WEEKDAYS)}")
+        return WEEKDAYS.index(value)
+
+    def _clock_time(self) -> tuple[int, int]:
+        """`[digest] time`: HH:MM in TIMEZONE."""
+        value = self._get("digest", "time", str, "09:00")
+        match = re.fullmatch(r"(\d{1,2}):(\d{2})", value)
+        if not match or int(match[1]) > 23 or int(match[2]) > 59:
+            raise SettingsError("digest.time", f"expected HH:MM, got {value!r}")
+        return int(match[1]), int(match[2])
 
     def _get(self, section: str, key: str, kind: type[Any], default: Any) -> Any:
         table = self.data.get(section, {})
