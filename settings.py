@@ -109,7 +109,6 @@ class Programme:
     # Cases (即时办): none configured means approved reports do not become cases.
     departments: tuple[Department, ...] = ()
     case_confirm_days: int = 3  # the rider's silence after "fixed" confirms it
-    case_answer_points: int = 0  # points for answering "is it fixed?"; never money
     # Care for the riders (issue 12): [care] in config.toml.
     nearby_max_km: int = 30
     codes_per_rider_per_day: int = 5
@@ -411,7 +410,6 @@ class _ProgrammeReader:
             categories=categories,
             departments=self._departments(categories),
             case_confirm_days=count("cases", "confirm_days", defaults.case_confirm_days),
-            case_answer_points=count("cases", "answer_points", defaults.case_answer_points),
             reward_tiers_fen=tiers,
             second_confirmation_fen=_yuan_to_fen(
                 "review.second_confirmation_yuan",
