@@ -4,6 +4,8 @@
     python bot.py backup    make an online backup of the database now
     python bot.py check     validate settings, open the database, call getMe; one line each
     python bot.py migrate-to postgresql://…   copy the SQLite database into PostgreSQL, audit both
+    python bot.py export --format xlsx|geojson|open311 --from YYYY-MM-DD --to YYYY-MM-DD --out PATH
+                            the register of reports submitted in those days (both included)
 
 A start that cannot reach the Bot API says so in one line (what was tried, what failed, what
 to check) and exits 1; the lines logged on the way are dropped unless LOG_LEVEL=debug.
@@ -16,13 +18,16 @@ the runtime (database, texts) is wired in. The database opens in `post_init` and
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import datetime
 import functools
 import logging
 import os
+import pathlib
 import signal
+import sqlite3
 import sys
 import time
 import urllib.parse
@@ -55,6 +60,7 @@ from handlers import (
     onboarding,
     places,
     report,
+    reports,
     review,
     review_card,
     start,
@@ -64,12 +70,12 @@ from handlers.callbacks import pattern
 from handlers.common import BotApplication, BotContext, Runtime
 from handlers.errors import on_error
 from handlers.labels import KeyboardLabel
-from handlers.ordering import PerUserUpdateProcessor
+from handlers.ordering import PerUserUpdateProcessor, slow_down_notice
 from handlers.transport import PacedRateLimiter
 from handlers.unparsed import SkipUnparsedUpdates, UnparsedUpdates
 from locales import Texts
 from services import backup as backups
-from services import migration
+from services import exports, migration
 from services.card import Cards
 from services.care import Places
 from services.cases import Cases
@@ -135,6 +141,9 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         CommandHandler("batch", money.batch_command),
         CommandHandler("places", places.places_command),
         CommandHandler("merchants", care.merchants_command),
+        # reports upward (issue 13): the incident picture (moderators), the register (admins)
+        CommandHandler("map", reports.map_command),
+        CommandHandler("export", reports.export_command),
         # departments (即时办): moderators and department staff
         CommandHandler("cases", cases.cases_command),
         CommandHandler("staff", cases.staff_command),
@@ -254,7 +263,12 @@ def build_application(settings: Settings) -> BotApplication:
         .base_file_url(f"{api}/file/bot")
         .context_types(ContextTypes(context=BotContext))
         .rate_limiter(PacedRateLimiter(settings.rate_limits))
-        .concurrent_updates(PerUserUpdateProcessor())
+        .concurrent_updates(
+            PerUserUpdateProcessor(
+                max_queued=settings.rate_limits.max_queued_updates,
+                on_overflow=slow_down_notice(runtime),
+            )
+        )
         .post_init(post_init)
         .post_stop(post_stop)
         .post_shutdown(post_shutdown)
@@ -328,6 +342,14 @@ def schedule_jobs(app: BotApplication) -> None:
     app.job_queue.run_daily(
         cases.overdue_job, time=datetime.time(9, 0, tzinfo=zone), name="overdue cases"
     )
+    programme = settings.programme
+    if programme.digest_enabled:  # run_daily numbers days 0 = Sunday
+        app.job_queue.run_daily(
+            reports.digest_job,
+            time=datetime.time(programme.digest_time[0], programme.digest_time[1], tzinfo=zone),
+            days=((programme.digest_weekday + 1) % 7,),
+            name="weekly digest",
+        )
     if settings.database_url is None:  # PostgreSQL is backed up by its own tools (pg_dump)
         app.job_queue.run_daily(jobs.backup, time=datetime.time(3, 0, tzinfo=zone), name="backup")
     app.job_queue.run_daily(
@@ -338,9 +360,9 @@ def schedule_jobs(app: BotApplication) -> None:
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
     command = arguments[:1]
-    if command not in ([], ["backup"], ["check"], ["migrate-to"]):
+    if command not in ([], ["backup"], ["check"], ["export"], ["migrate-to"]):
         print(
-            f"usage: python bot.py [backup | check | migrate-to URL]; got {command[0]!r}",
+            f"usage: python bot.py [backup | check | export ... | migrate-to URL]; got {command[0]!r}",
             file=sys.stderr,
         )
         return 2
@@ -353,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(check(settings))
     if command == ["migrate-to"]:
         return asyncio.run(migrate_to(settings, arguments[1:]))
+    if command == ["export"]:
+        return export_command(settings, arguments[1:])
     level = getattr(logging, settings.log_level.upper())
     configure_logging(secrets(settings), settings.log_format, level, [UnparsedUpdates()])
     if command == ["backup"] and settings.database_url is not None:
@@ -392,6 +416,47 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if hold is not None:
             hold.end()
+    return 0
+
+
+def export_command(settings: Settings, arguments: list[str]) -> int:
+    """`python bot.py export ...`: the register as a file (a folder for open311)."""
+    parser = argparse.ArgumentParser(prog="python bot.py export")
+    parser.add_argument("--format", choices=("xlsx", "geojson", "open311"), required=True)
+    parser.add_argument("--from", dest="first", type=datetime.date.fromisoformat, required=True)
+    parser.add_argument("--to", dest="last", type=datetime.date.fromisoformat, required=True)
+    parser.add_argument("--out", type=pathlib.Path, required=True)
+    try:
+        options = parser.parse_args(arguments)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if options.last < options.first:
+        print("bot.py export: --to is before --from", file=sys.stderr)
+        return 2
+    zone = settings.timezone
+    start = datetime.datetime.combine(options.first, datetime.time(), tzinfo=zone)
+    end = datetime.datetime.combine(
+        options.last + datetime.timedelta(days=1), datetime.time(), tzinfo=zone
+    )
+
+    async def build() -> exports.Files:
+        db = Database(settings.database_path)
+        await db.open()
+        try:
+            return await exports.export(db, settings, start, end, datetime.datetime.now(zone))
+        finally:
+            await db.close()
+
+    files = asyncio.run(build())
+    out: pathlib.Path = options.out
+    if options.format == "open311":
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "services.json").write_bytes(files.services_json)
+        (out / "requests.json").write_bytes(files.requests_json)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(files.xlsx if options.format == "xlsx" else files.geojson)
+    print(f"{files.count} reports written to {out}")
     return 0
 
 

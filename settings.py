@@ -28,6 +28,7 @@ DEFAULT_API_URL = "https://api.telegram.org"
 DEFAULT_DATABASE_URL = "sqlite:///data/bot.db"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class SettingsError(Exception):
@@ -108,11 +109,16 @@ class Programme:
     # Cases (即时办): none configured means approved reports do not become cases.
     departments: tuple[Department, ...] = ()
     case_confirm_days: int = 3  # the rider's silence after "fixed" confirms it
-    case_answer_points: int = 0  # points for answering "is it fixed?"; never money
     # Care for the riders (issue 12): [care] in config.toml.
     nearby_max_km: int = 30
     codes_per_rider_per_day: int = 5
     redemptions_per_merchant_per_hour: int = 30
+    # Reports upward (issue 13): the reward budget ([payout]) and the weekly digest ([digest]).
+    budget_month_fen: int | None = None  # None: no monthly budget
+    budget_year_fen: int | None = None
+    digest_weekday: int = 0  # 0 = Monday (Python's numbering); the digest covers last week
+    digest_time: tuple[int, int] = (9, 0)  # hour, minute in TIMEZONE
+    digest_enabled: bool = True
 
     def category(self, key: str) -> Category | None:
         return next((c for c in self.categories if c.key == key), None)
@@ -137,6 +143,12 @@ class RateLimits:
     messages_per_second: int = 30
     group_messages: int = 20
     group_window_seconds: float = 60.0
+    # About one message a second into one private chat; Telegram lets short bursts through,
+    # so a rider's quick steps are not slowed, only a long run of messages is.
+    private_messages: int = 10
+    private_window_seconds: float = 10.0
+    # A user's updates waiting beyond this many are dropped, with one "slow down" answer.
+    max_queued_updates: int = 20
     max_retries: int = 5
     network_retries: int = 3
 
@@ -415,7 +427,6 @@ class _ProgrammeReader:
             categories=categories,
             departments=self._departments(categories),
             case_confirm_days=count("cases", "confirm_days", defaults.case_confirm_days),
-            case_answer_points=count("cases", "answer_points", defaults.case_answer_points),
             reward_tiers_fen=tiers,
             second_confirmation_fen=_yuan_to_fen(
                 "review.second_confirmation_yuan",
@@ -462,7 +473,41 @@ class _ProgrammeReader:
                 "redemptions_per_merchant_per_hour",
                 defaults.redemptions_per_merchant_per_hour,
             ),
+            budget_month_fen=self._budget("budget_yuan_per_month"),
+            budget_year_fen=self._budget("budget_yuan_per_year"),
+            digest_weekday=self._weekday(),
+            digest_time=self._clock_time(),
+            digest_enabled=self._flag("digest", "enabled", True),
         )
+
+    def _flag(self, section: str, key: str, default: bool) -> bool:
+        table = self.data.get(section, {})
+        value = table.get(key, default) if isinstance(table, dict) else default
+        if not isinstance(value, bool):
+            raise SettingsError(f"{section}.{key}", f"expected true or false, got {value!r}")
+        return value
+
+    def _budget(self, key: str) -> int | None:
+        """`[payout] budget_yuan_per_month` / `_per_year`: a positive whole number, or unset."""
+        value = self._get("payout", key, int, 0)
+        if value < 0:
+            raise SettingsError(f"payout.{key}", "must not be negative")
+        return _yuan_to_fen(f"payout.{key}", value) or None
+
+    def _weekday(self) -> int:
+        """`[digest] weekday`: mon, tue, ... sun."""
+        value = str(self._get("digest", "weekday", str, "mon")).lower()[:3]
+        if value not in WEEKDAYS:
+            raise SettingsError("digest.weekday", f"expected one of {', '.join(WEEKDAYS)}")
+        return WEEKDAYS.index(value)
+
+    def _clock_time(self) -> tuple[int, int]:
+        """`[digest] time`: HH:MM in TIMEZONE."""
+        value = self._get("digest", "time", str, "09:00")
+        match = re.fullmatch(r"(\d{1,2}):(\d{2})", value)
+        if not match or int(match[1]) > 23 or int(match[2]) > 59:
+            raise SettingsError("digest.time", f"expected HH:MM, got {value!r}")
+        return int(match[1]), int(match[2])
 
     def _get(self, section: str, key: str, kind: type[Any], default: Any) -> Any:
         table = self.data.get(section, {})

@@ -39,7 +39,7 @@ from handlers.common import BotApplication, BotContext, Runtime
 from handlers.review_card import amap_link
 from handlers.speak import Speaker
 from services import cases as service
-from services.cases import Action, Case, Changed, Refused, Role, State
+from services.cases import Action, Case, CaseRefused, Changed, Role, State
 from services.photos import PhotoRejected
 
 log = logging.getLogger(__name__)
@@ -278,13 +278,13 @@ async def _edit(
         )
 
 
-async def refusal(say: Speaker, refused: Refused) -> str:
+async def refusal(say: Speaker, refused: CaseRefused) -> str:
     state = await say.text(f"case.state.{refused.state}") if refused.state else ""
     return await say.text(f"case.refused.{refused.problem}", state=state, by=refused.by or "-")
 
 
-async def _answer(say: Speaker, outcome: Changed | Refused) -> None:
-    if isinstance(outcome, Refused):
+async def _answer(say: Speaker, outcome: Changed | CaseRefused) -> None:
+    if isinstance(outcome, CaseRefused):
         await say.alert(await refusal(say, outcome), popup=True)
     else:
         await say.alert(f"case.done.{outcome.action}")
@@ -397,7 +397,7 @@ async def on_prompt_reply(update: Update, context: BotContext) -> None:
     if outcome is None:
         await say.reply("case.prompt_used")
         return
-    if isinstance(outcome, Refused):
+    if isinstance(outcome, CaseRefused):
         await say.send(await refusal(say, outcome))
         return
     await say.reply(f"case.done.{outcome.action}")

@@ -38,14 +38,17 @@ async def retention(context: BotContext) -> None:
     """The daily purge the privacy notice promises; logs counts, never contents."""
     runtime = context.runtime
     now = runtime.reporting.clock()
-    purged = await purge(runtime.db, now, runtime.settings.programme.photo_retention_days)
+    days = runtime.settings.programme.photo_retention_days
+    purged = await purge(runtime.db, now, days)
+    case_photos = await runtime.cases.purge_photos(days)
     notices = await runtime.outbox.purge()
     log.info(
         "retention: %d photos deleted, %d expired drafts purged, %d photos of erased riders, "
-        "%d settled notices forgotten",
+        "%d case photos deleted, %d settled notices forgotten",
         purged.photos,
         purged.drafts,
         purged.erased_riders_photos,
+        case_photos,
         notices,
     )
 

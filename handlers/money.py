@@ -19,6 +19,7 @@ from handlers.callbacks import Verb, parse
 from handlers.common import BotContext
 from handlers.prompts import PromptReply
 from handlers.speak import Speaker
+from services.budget import payout_over_budget
 from services.money import PAYEE_MARK, Money, payee_prompt
 from services.payouts import BatchOutcome
 
@@ -291,6 +292,10 @@ async def _send_files(
         total=texts.money(language, outcome.total_fen),
         count=len(outcome.paid),
     )
+    programme = runtime.settings.programme
+    if payout_over_budget(programme, outcome.total_fen) and programme.budget_month_fen:
+        budget = texts.money(language, programme.budget_month_fen)
+        caption += "\n" + texts.get(language, "payout.over_budget", budget=budget)
     button = None
     if copy:
         caption = texts.get(

@@ -3,47 +3,145 @@
 A rider's album arrives as several updates at once, and a moderator may tap twice: handling
 one person's updates one after another keeps their draft's steps in order, while a crowd of
 riders is still served in parallel.
+
+PTB's `BaseUpdateProcessor.process_update` takes a shared slot (of `max_concurrent_updates`)
+before `do_process_update` runs, so a user's updates waiting for their turn would each hold
+one: a single user forwarding hundreds of messages would fill every slot and stall everyone.
+Here an update first waits for its user's turn, holding nothing shared, and takes a slot only
+when it is at the head of its user's queue. A user with more than `max_queued` updates waiting
+loses the excess and is asked, once per flood, to slow down.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import Any
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import BaseUpdateProcessor
+
+if TYPE_CHECKING:
+    from handlers.common import Runtime
+
+log = logging.getLogger(__name__)
+
+# A user who keeps flooding is asked to slow down again after this many seconds at most.
+SLOW_DOWN_REPEAT_SECONDS = 60.0
+
+OverflowNotice = Callable[[Update], Awaitable[None]]
+
+
+@dataclass
+class _Queue:
+    """One user's updates held by the processor: the running one and those waiting."""
+
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    held: int = 0  # running or waiting
+    waiting: int = 0
+    dropped: int = 0
 
 
 class PerUserUpdateProcessor(BaseUpdateProcessor):
-    """Serialises updates per user (or per chat when there is no user)."""
+    """Serialises updates per user (or per chat when there is no user), capping each queue."""
 
-    def __init__(self, max_concurrent_updates: int = 256) -> None:
+    def __init__(
+        self,
+        max_concurrent_updates: int = 256,
+        max_queued: int = 20,
+        on_overflow: OverflowNotice | None = None,
+    ) -> None:
         super().__init__(max_concurrent_updates)
-        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
+        if max_queued < 1:
+            raise ValueError("max_queued must be >= 1")
+        self._max_queued = max_queued
+        self._on_overflow = on_overflow
+        self._queues: dict[int, _Queue] = {}
+        self._warned_at: dict[int, float] = {}
 
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+    # PTB marks `process_update` final and takes the shared slot there, around
+    # `do_process_update`; the slot must be taken only after the user's turn has come.
+    async def process_update(  # type: ignore[misc]
+        self, update: object, coroutine: Awaitable[Any]
+    ) -> None:
         key = _owner(update)
         if key is None:
-            await coroutine
+            async with self._semaphore:
+                await self.do_process_update(update, coroutine)
             return
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
+        queue = self._queues.setdefault(key, _Queue())
+        if queue.waiting >= self._max_queued:
+            await self._drop(key, queue, update, coroutine)
+            return
+        queue.held += 1
         try:
-            async with lock:
-                await coroutine
+            queue.waiting += 1
+            try:
+                await queue.turn.acquire()
+            finally:
+                queue.waiting -= 1
+            try:
+                async with self._semaphore:
+                    await self.do_process_update(update, coroutine)
+            finally:
+                queue.turn.release()
         finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
+            queue.held -= 1
+            if queue.held == 0:
+                del self._queues[key]
+                if queue.dropped:
+                    log.warning("dropped %d updates of user %s (flood)", queue.dropped, key)
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Run the update's handlers (the user's turn and a slot are already held)."""
+        await coroutine
+
+    async def _drop(
+        self, key: int, queue: _Queue, update: object, coroutine: Awaitable[Any]
+    ) -> None:
+        """Discard an update beyond the user's cap; the first of a flood gets a notice."""
+        if isinstance(coroutine, Coroutine):
+            coroutine.close()  # never started; closing avoids "was never awaited"
+        queue.dropped += 1
+        now = time.monotonic()
+        self._warned_at = {
+            user: at for user, at in self._warned_at.items() if now - at < SLOW_DOWN_REPEAT_SECONDS
+        }
+        if key in self._warned_at or self._on_overflow is None or not isinstance(update, Update):
+            return
+        self._warned_at[key] = now
+        await self._on_overflow(update)
 
     async def initialize(self) -> None:
         """Nothing to set up."""
 
     async def shutdown(self) -> None:
         """Nothing to release."""
+
+
+def slow_down_notice(runtime: Runtime) -> OverflowNotice:
+    """Tells a flooding user, in their private chat, that the excess was not handled."""
+
+    async def notice(update: Update) -> None:
+        chat, user = update.effective_chat, update.effective_user
+        if chat is None or chat.type != chat.PRIVATE:
+            return
+        try:
+            language = (
+                await runtime.languages.of(user.id, user.language_code)
+                if user is not None
+                else runtime.languages.default
+            )
+            text = runtime.texts.get(language, "flood.slow_down")
+            await update.get_bot().send_message(chat.id, text)
+        except (TelegramError, OSError) as exc:
+            log.warning("could not ask chat %s to slow down: %r", chat.id, exc)
+
+    return notice
 
 
 def _owner(update: object) -> int | None:

@@ -95,6 +95,17 @@ class CardView:
             lines.append(t("card.question", question=_short(card.question, QUOTE_LIMIT)))
         if card.answer:
             lines.append(t("card.answer", answer=_short(card.answer, QUOTE_LIMIT)))
+        if card.budget is not None and card.status == ReportStatus.PENDING:
+            used, budget = card.budget.used_fen, card.budget.budget_fen
+            money = texts.money
+            lines.append(
+                t(
+                    "card.budget",
+                    used=money(language, used),
+                    budget=money(language, budget),
+                    percent=card.budget.percent,
+                )
+            )
         lines.append(self.state_line(card))
         description = (
             t("card.description", description=card.description) if card.description else ""

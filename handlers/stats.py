@@ -12,8 +12,10 @@ from telegram import Update
 
 from handlers.access import Audience, allow
 from handlers.common import BotContext
+from handlers.reports import send_stats_image
 from handlers.speak import Speaker
 from locales import Phrases
+from services.reports_data import parse_period
 from services.stats import DepartmentStats, PeriodStats, Snapshot, Stats, case_stats
 from settings import Settings
 
@@ -82,10 +84,17 @@ def render(t: Phrases, settings: Settings, snapshot: Snapshot) -> str:
 
 @allow(Audience.MODERATORS)
 async def stats_command(update: Update, context: BotContext) -> None:
-    """/stats: reports, times to decision and breaches, by period."""
+    """/stats [month | year | 2026-10]: the charts as one image, then the text figures."""
     say = Speaker(update, context)
-    snapshot = await service(context).snapshot()
     runtime = context.runtime
+    period = parse_period(
+        " ".join(context.args or []), runtime.moderation.clock(), runtime.settings.timezone
+    )
+    if period is None:
+        await say.reply("stats.usage")
+        return
+    await send_stats_image(update, context, period)
+    snapshot = await service(context).snapshot()
     t = await say.phrases()
     text = render(t, runtime.settings, snapshot)
     departments = [d.key for d in runtime.settings.programme.departments]

@@ -15,6 +15,7 @@ import hmac
 import io
 import struct
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import segno
@@ -30,12 +31,13 @@ TOKEN_MINUTES = 10
 _MAC_BYTES = 8
 _PACK = struct.Struct(">II")
 CARD_SIZE = (1012, 638)  # ID-1 card proportions
+# The CJK subset the project ships for its charts (services/fonts, SIL OFL), then fonts a
+# machine may have with every character, for names the subset lacks.
+BUNDLED_FONT = "NotoSansCJKsc-Subset.otf"
 CJK_FONTS = (
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
     "/usr/share/fonts/truetype/noto/NotoSansCJK-Regular.ttc",
     "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
 )
 LATIN_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
@@ -73,8 +75,11 @@ def check_token(token: str, secret: str, now: int) -> Checked:
 
 
 def cjk_font_path() -> str | None:
-    """A font that can draw Chinese, if the machine has one."""
-    return next((path for path in CJK_FONTS if Path(path).is_file()), None)
+    """A font that can draw Chinese: a full one if the machine has it, else the bundled
+    subset (which every install has)."""
+    found = next((path for path in CJK_FONTS if Path(path).is_file()), None)
+    bundled = Path(str(resources.files("services").joinpath("fonts", BUNDLED_FONT)))
+    return found or (str(bundled) if bundled.is_file() else None)
 
 
 def _font(path: str | None, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:

@@ -174,7 +174,9 @@ def _case(row: Row) -> Case:
 
 
 @dataclass(frozen=True)
-class Refused:
+class CaseRefused:
+    """A case action that changed nothing, and why (distinct from a report's `Refused`)."""
+
     problem: Problem
     state: State | None = None
     by: int | None = None
@@ -368,7 +370,7 @@ class Cases:
 
     async def answer_prompt(
         self, chat_id: int, message_id: int, telegram_id: int, text: str, photo: bytes | None
-    ) -> Changed | Refused | None:
+    ) -> Changed | CaseRefused | None:
         """A reply to one of the bot's prompts; None when it answers no open prompt."""
         async with self.db.transaction() as conn:
             prompt = await store.take_prompt(conn, chat_id, message_id, telegram_id)
@@ -390,18 +392,20 @@ class Cases:
 
     async def check(
         self, case_id: int, telegram_id: int, action: Action, expected: State
-    ) -> Refused | None:
+    ) -> CaseRefused | None:
         """Whether `action` would be allowed now (before asking for its reason or photo)."""
         async with self.db.transaction() as conn:
             row = await store.case(conn, case_id)
             if row is None:
-                return Refused(Problem.UNKNOWN)
+                return CaseRefused(Problem.UNKNOWN)
             case = _case(row)
             if case.state != expected:
-                return Refused(Problem.CHANGED, case.state, case.last_actor)
+                return CaseRefused(Problem.CHANGED, case.state, case.last_actor)
             if next_state(case.state, action, await self.roles(conn, telegram_id, case)) is None:
                 possible = any((case.state, action, role) in TRANSITIONS for role in Role)
-                return Refused(Problem.NOT_YOURS if possible else Problem.NOT_POSSIBLE, case.state)
+                return CaseRefused(
+                    Problem.NOT_YOURS if possible else Problem.NOT_POSSIBLE, case.state
+                )
         return None
 
     # --- changes ------------------------------------------------------------------------
@@ -416,29 +420,29 @@ class Cases:
         note: str | None = None,
         photo: bytes | None = None,
         department: str | None = None,
-    ) -> Changed | Refused:
+    ) -> Changed | CaseRefused:
         """Carry out one action on a case shown in state `expected`; None actor: the clock."""
         note = (note or "").strip()[:REASON_MAX_CHARS] or None
         if action in NEEDS_REASON and note is None:
-            return Refused(Problem.NEEDS_REASON)
+            return CaseRefused(Problem.NEEDS_REASON)
         if action == Action.REROUTE and self.programme.department(department or "") is None:
-            return Refused(Problem.BAD_DEPARTMENT)
+            return CaseRefused(Problem.BAD_DEPARTMENT)
         jpeg = await self._clean(photo) if photo is not None else None
         now = self._now()
         async with self.db.transaction() as conn:
             row = await store.case(conn, case_id)
             if row is None:
-                return Refused(Problem.UNKNOWN)
+                return CaseRefused(Problem.UNKNOWN)
             before = _case(row)
             if before.state != expected:
-                return Refused(Problem.CHANGED, before.state, before.last_actor)
+                return CaseRefused(Problem.CHANGED, before.state, before.last_actor)
             roles = (
                 {Role.CLOCK} if telegram_id is None else await self.roles(conn, telegram_id, before)
             )
             new = next_state(before.state, action, roles)
             if new is None:
                 possible = any((before.state, action, role) in TRANSITIONS for role in Role)
-                return Refused(
+                return CaseRefused(
                     Problem.NOT_YOURS if possible else Problem.NOT_POSSIBLE, before.state
                 )
             role = next(r for r in roles if (before.state, action, r) in TRANSITIONS)
@@ -448,7 +452,7 @@ class Cases:
                 photo_id = await store.add_photo(conn, case_id, "after", jpeg, now)
                 fields["after_photo_id"] = photo_id
             if not await store.move(conn, case_id, before.state, new, **fields):
-                return Refused(Problem.CHANGED, before.state, before.last_actor)
+                return CaseRefused(Problem.CHANGED, before.state, before.last_actor)
             moved_to = str(fields.get("department", before.department))
             await store.record_event(
                 conn,
@@ -571,17 +575,17 @@ class Cases:
 
     async def add_rider_photo(
         self, case_id: int, telegram_id: int, text: str, photo: bytes | None
-    ) -> Changed | Refused:
+    ) -> Changed | CaseRefused:
         """The rider's photo (and words) after saying "not fixed": recorded on the case."""
         jpeg = await self._clean(photo) if photo is not None else None
         now = self._now()
         async with self.db.transaction() as conn:
             row = await store.case(conn, case_id)
             if row is None:
-                return Refused(Problem.UNKNOWN)
+                return CaseRefused(Problem.UNKNOWN)
             case = _case(row)
             if case.rider_telegram_id != telegram_id:
-                return Refused(Problem.NOT_YOURS, case.state)
+                return CaseRefused(Problem.NOT_YOURS, case.state)
             photo_id = (
                 None if jpeg is None else await store.add_photo(conn, case_id, "rider", jpeg, now)
             )

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from services import budget as budgets
 from services import ledger
+from services.budget import BudgetUse
 from services.cases import Cases
 from services.clock import Clock, utc_now
 from services.geo import bounding_box, haversine_m
@@ -47,6 +49,7 @@ class Problem(StrEnum):
     UNKNOWN_REPORT = "unknown_report"
     BAD_CHOICE = "bad_choice"
     PROPOSAL_VOID = "proposal_void"
+    OVER_BUDGET = "over_budget"  # past the month's reward budget: an admin must approve it
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,7 @@ class Card:
     proposed_by: int | None
     card_chat_id: int | None
     card_message_id: int | None
+    budget: BudgetUse | None = None  # this month's rewards against the budget, if one is set
 
 
 @dataclass(frozen=True)
@@ -239,6 +243,7 @@ class Moderation:
             proposed_by=row["proposed_by"],
             card_chat_id=row["card_chat_id"],
             card_message_id=row["card_message_id"],
+            budget=await budgets.use(conn, self.programme, self.settings.timezone, self.clock()),
         )
 
     async def photo(self, report_id: int, position: int) -> tuple[bytes | None, str | None]:
@@ -367,6 +372,10 @@ class Moderation:
             action, amount_fen = "approve", row["proposed_fen"]
         if action == "approve":
             assert amount_fen is not None
+            moment = datetime.fromtimestamp(now, UTC)
+            spent = await budgets.use(conn, self.programme, self.settings.timezone, moment)
+            if spent and spent.exceeded_by(amount_fen) and not self.is_admin(moderator_id):
+                return Declined(Problem.OVER_BUDGET)
             points = ledger.points_for(amount_fen, self.programme)
             if not await store.set_status(
                 conn,
@@ -388,6 +397,10 @@ class Moderation:
             )
             if self.cases is not None:
                 await self.cases.open(conn, row, now)
+            if spent is not None:
+                after = await budgets.use(conn, self.programme, self.settings.timezone, moment)
+                assert after is not None
+                await self.outbox.queue(conn, budgets.warnings(self.settings, spent, after))
             detail = f"confirmed proposal by {row['proposed_by']}" if row["proposed_by"] else None
         elif action == "reject":
             if not await store.set_status(

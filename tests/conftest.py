@@ -42,8 +42,9 @@ def settings_for(fake: FakeTelegram, tmp_path: Path, **overrides: Any) -> Settin
         moderator_ids=frozenset({MODERATOR}),
         admin_ids=frozenset({ADMIN}),
         programme=Programme(),
-        # Telegram's 20 a minute into a group, compressed to 20 a second to keep tests short.
-        rate_limits=RateLimits(group_window_seconds=1.0),
+        # Telegram's 20 a minute into a group and ~1 a second into a private chat, compressed
+        # (20 a second, 10 a second) to keep tests short; tests of the caps set their own.
+        rate_limits=RateLimits(group_window_seconds=1.0, private_window_seconds=1.0),
     )
     return dataclasses.replace(base, **overrides)
 
@@ -167,8 +168,10 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeTelegram]:
+    """The stand-in; the test fails if a fault it injected never fired."""
     async with FakeTelegram(token=TOKEN) as server:
         yield server
+        assert server.unfired_faults() == [], "injected faults never fired"
 
 
 BotStarter = Callable[..., Awaitable[RunningBot]]

@@ -82,3 +82,21 @@ async def test_card_without_a_secret_says_it_is_not_available(
     rider = Chat(fake, RIDER)
     rider.text("/card")
     assert "not available" in (await rider.one()).text
+
+
+def test_the_card_draws_chinese_with_the_font_every_install_has() -> None:
+    from PIL import ImageFont
+
+    from locales import Texts
+    from services import card as cards
+
+    path = cards.cjk_font_path()
+    assert path is not None  # the bundled subset at least
+    font = ImageFont.truetype(path, 40)
+    title = Texts().get("zh", "card.title")
+    missing = font.getmask("\uffff").getbbox()  # a glyph the font lacks: its fallback box
+    assert all(font.getmask(char).getbbox() != missing for char in title)
+    face = cards.CardFace(
+        "新就业群体服务", title, "王**", "LX00000001", "有效至 12:00", "https://t.me/x"
+    )
+    assert cards.draw_card(face, path)[:8] == b"\x89PNG\r\n\x1a\n"

@@ -352,7 +352,9 @@ async def test_stats_shows_departments(start_bot: BotStarter, fake: FakeTelegram
     await approved_case(fake)
     boss = Chat(fake, BOSS)
     boss.text("/stats")
-    text = (await boss.one()).text
+    picture, message = await boss.next(2)  # the charts, then the text figures
+    assert picture.kind == "photo"
+    text = message.text
     assert "🛠 处置部门" in text
     assert "公路段：1 件（少于 5 件，不计算）" in text
     await bot.settled(fake)

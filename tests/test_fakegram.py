@@ -355,6 +355,17 @@ async def test_caps(fake: FakeTelegram, bot: Bot) -> None:
     await bot.send_message(RIDER.id, "fine")
 
 
+async def test_private_chat_cap(fake: FakeTelegram, bot: Bot) -> None:
+    fake.enforce_caps(per_second=None, per_group=None, per_private=2, private_window=60.0)
+    await bot.send_message(RIDER.id, "one")
+    await bot.edit_message_text("one, edited", chat_id=RIDER.id, message_id=1)
+    with pytest.raises(RetryAfter) as caught:
+        await bot.send_message(RIDER.id, "too many for this chat")
+    assert 55 <= retry_seconds(caught.value) <= 60
+    await bot.send_message(RIDER.id + 1, "another chat is counted apart")
+    await bot.send_message(-100, "and groups are not counted here")
+
+
 async def test_commands_and_menu_button(fake: FakeTelegram, bot: Bot) -> None:
     commands = [BotCommand("start", "开始"), BotCommand("report", "随手拍")]
     scope = BotCommandScopeChat(-100)

@@ -55,6 +55,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.reversed: defaultdict[int, int] = defaultdict(int)
         self.approved: list[tuple[int, int]] = []  # (report, rider), not reversed
         self.batches: list[int] = []
+        self.minimum_of: dict[str, int] = {}  # period key -> the minimum its batch was built with
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coroutine)
@@ -104,6 +105,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def scheduled_batch(self, lag: int, minimum: int, crash: bool) -> None:
         """A batch whose end may lie a little in the past (a catch-up), maybe interrupted."""
         end = self.tick() - lag * 600
+        self.minimum_of.setdefault(f"P{end}", minimum)
         kwargs: dict[str, Any] = {"render": interrupted} if crash else {}
         try:
             outcome = self.run(
@@ -120,7 +122,9 @@ class LedgerMachine(RuleBasedStateMachine):
             )
         except RuntimeError:
             return
-        assert all(due.amount_fen >= max(minimum, 1) for due in outcome.paid)
+        # The same period again gets its batch as first built (idempotent), with that minimum.
+        built_with = self.minimum_of[f"P{end}"]
+        assert all(due.amount_fen >= max(built_with, 1) for due in outcome.paid)
         if outcome.batch_id is not None:
             self.batches.append(outcome.batch_id)
 

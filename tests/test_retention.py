@@ -56,3 +56,21 @@ async def test_photos_go_after_the_retention_period_and_expired_drafts_are_purge
     await fake.wait_for(lambda: "retention:" in caplog.text)
     assert "1 photos deleted, 0 expired drafts purged" in caplog.text
     assert await photo_evidence(bot) == [("approved", False), ("pending", True)]
+
+
+async def test_case_photos_go_after_the_retention_period(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    runtime = bot.app.bot_data["runtime"]
+    now = int(datetime.now(UTC).timestamp())
+    old, fresh = now - 91 * 86400, now - 89 * 86400
+    async with runtime.db.transaction() as conn:
+        for created in (old, fresh):
+            await conn.execute(
+                "INSERT INTO case_photos (case_id, kind, jpeg, file_id, created_at) "
+                "VALUES (1, 'after', x'ffd8', 'F', ?)",
+                (created,),
+            )
+    await bot.run_job(fake, jobs.retention)
+    rows = await runtime.db.fetchall("SELECT jpeg IS NOT NULL FROM case_photos ORDER BY id")
+    assert [bool(row[0]) for row in rows] == [False, True]  # 91 days old gone, 89 kept

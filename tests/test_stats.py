@@ -286,7 +286,10 @@ async def test_stats_command_end_to_end(start_bot: BotStarter, fake: FakeTelegra
     bot.app.bot_data["runtime"].moderation.clock = lambda: started
 
     fake.send_text(moderator, "/stats")
-    (message,) = await fake.wait_for_messages(MODERATOR, 1)
+    picture, message = await fake.wait_for_messages(MODERATOR, 2)
+    assert picture.kind == "photo"
+    assert picture.text.startswith("近12周")
+    assert "收到线索3条，核实有效1起" in picture.text
     assert "parse_mode" not in message.params
     title, *sections = message.text.split("\n\n")
     assert title.startswith("📊 线索统计 · ")
@@ -301,8 +304,8 @@ async def test_stats_command_end_to_end(start_bot: BotStarter, fake: FakeTelegra
     assert sections[0].startswith("【今天】")
 
     admin = TgUser(ADMIN, first_name="Boss", language_code="en")
-    fake.send_text(admin, "/stats")
-    (english,) = await fake.wait_for_messages(ADMIN, 1)
+    fake.send_text(admin, "/stats month")
+    _, english = await fake.wait_for_messages(ADMIN, 2)
     assert english.text.startswith("📊 Report stats · ")
     today = english.text.split("\n\n")[1].splitlines()
     assert today[:2] == [
@@ -315,4 +318,7 @@ async def test_stats_command_end_to_end(start_bot: BotStarter, fake: FakeTelegra
     (refusal,) = await fake.wait_for_messages(stranger.id, 1)
     assert refusal.text == "只有审核员可以操作。"
     # Nothing more arrived for the moderator (no second reply from another handler).
-    assert len(fake.sent_to(MODERATOR)) == 1
+    assert len(fake.sent_to(MODERATOR)) == 2
+    fake.send_text(moderator, "/stats someday")
+    _, _, usage = await fake.wait_for_messages(MODERATOR, 3)
+    assert usage.text.startswith("用法：/stats")

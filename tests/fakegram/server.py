@@ -132,8 +132,10 @@ class FakeTelegram:
         self._download_faults: list[_Fault] = []
         self._cap_per_second: int | None = None
         self._cap_per_group: int | None = None
+        self._cap_per_private: int | None = None
         self._second_window = 1.0
         self._group_window = 60.0
+        self._private_window = 10.0
         self._cap_log: deque[tuple[float, int | str]] = deque()
 
     # ------------------------------------------------------------------ lifecycle
@@ -327,6 +329,13 @@ class FakeTelegram:
         self._faults.clear()
         self._download_faults.clear()
 
+    def unfired_faults(self) -> list[str]:
+        """Faults injected but never triggered (`method x times left`): a test that leaves any
+        never exercised what it meant to."""
+        return [
+            f"{fault.method} x{fault.remaining}" for fault in self._faults + self._download_faults
+        ]
+
     @staticmethod
     def _take_fault(faults: list[_Fault], method: str, params: Json) -> _Fault | None:
         for fault in faults:
@@ -341,29 +350,35 @@ class FakeTelegram:
         self,
         per_second: int | None = 30,
         per_group: int | None = 20,
+        per_private: int | None = 10,
         *,
         group_window: float = 60.0,
         second_window: float = 1.0,
+        private_window: float = 10.0,
     ) -> None:
         """Refuse chat requests beyond Telegram's flood limits with 429 (None disables a cap).
 
         Sliding windows over accepted requests that carry a ``chat_id``: at most ``per_second``
-        within ``second_window`` overall and ``per_group`` within ``group_window`` per negative
-        chat id. Calling this resets the windows.
+        within ``second_window`` overall, ``per_group`` within ``group_window`` per negative
+        chat id and ``per_private`` within ``private_window`` per positive (private) chat id
+        (Telegram: about one a second, short bursts allowed). Calling this resets the windows.
         """
-        for cap in (per_second, per_group):
+        for cap in (per_second, per_group, per_private):
             if cap is not None and cap < 1:
                 raise ValueError("caps must be >= 1 or None")
         self._cap_per_second, self._cap_per_group = per_second, per_group
+        self._cap_per_private = per_private
         self._second_window, self._group_window = second_window, group_window
+        self._private_window = private_window
         self._cap_log.clear()
 
     def _check_caps(self, params: Json, at: float) -> int | None:
         """None if the request may pass (and is counted), else the retry_after to answer."""
         chat = params.get("chat_id")
-        if chat is None or (self._cap_per_second is None and self._cap_per_group is None):
+        caps = (self._cap_per_second, self._cap_per_group, self._cap_per_private)
+        if chat is None or all(cap is None for cap in caps):
             return None
-        horizon = at - max(self._second_window, self._group_window)
+        horizon = at - max(self._second_window, self._group_window, self._private_window)
         while self._cap_log and self._cap_log[0][0] <= horizon:
             self._cap_log.popleft()
         waits: list[float] = []
@@ -375,6 +390,11 @@ class FakeTelegram:
             group = [t for t, c in self._cap_log if c == chat and t > at - self._group_window]
             if len(group) >= self._cap_per_group:
                 waits.append(group[-self._cap_per_group] + self._group_window - at)
+        if self._cap_per_private is not None and isinstance(chat, int) and chat > 0:
+            window = self._private_window
+            private = [t for t, c in self._cap_log if c == chat and t > at - window]
+            if len(private) >= self._cap_per_private:
+                waits.append(private[-self._cap_per_private] + window - at)
         if waits:
             return max(1, math.ceil(max(waits)))
         self._cap_log.append((at, chat))

@@ -1,0 +1,246 @@
+"""How long does /stats take at 100,000 reports, and does the bot keep answering meanwhile?
+
+Builds a temporary database (the real migrations) with REPORTS reports over the year before
+2026-11-30: categories at random, 80% decided 1-40 hours after submission, 60% approved
+with their reward entries, cases for the approved ones in two departments. Then:
+
+- the chart data for `/stats year` (read on a snapshot, bucketed off the loop), and the image
+  drawn on the charts thread, timed separately with the PNG's size;
+- the real bot (`python bot.py` against tests/fakegram) on that database: a moderator sends
+  `/stats year` and, while it renders, a new user sends /start every half second; printed:
+  the /stats answer time and the /start answer times (first, median, slowest).
+
+Figures only; timings are never asserted.
+
+    .venv/bin/python -m bench.stats_render [REPORTS]      (default 100000)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from locales import Phrases, Texts
+from services import charts
+from services import reports_data as data
+from settings import DEFAULT_CATEGORIES, Department, Programme
+from storage.db import Database
+from tests.fakegram import FakeTelegram, TgUser
+
+TZ = ZoneInfo("Asia/Shanghai")
+END = 1_796_004_000  # 2026-11-30 10:00 Asia/Shanghai
+YEAR = 365 * 86_400
+MODERATOR = TgUser(4_242, language_code="zh-hans")
+NEWCOMER = TgUser(4_444, language_code="en")
+START_DELAY = 0.3
+START_INTERVAL = 0.5
+ROOT = Path(__file__).resolve().parent.parent
+DEPARTMENTS = (
+    Department("roads", "公路段", "Roads office", -1, ("road_hazard", "public_facility", "other")),
+    Department(
+        "safety", "应急管理", "Emergencies", -2, ("fire_risk", "traffic_accident", "public_order")
+    ),
+)
+CONFIG = """
+[payout]
+budget_yuan_per_month = 20000
+[[departments]]
+key = "roads"
+zh = "公路段"
+en = "Roads office"
+chat_id = -1
+categories = ["road_hazard", "public_facility", "other", "sanitation"]
+[[departments]]
+key = "safety"
+zh = "应急管理"
+en = "Emergencies"
+chat_id = -2
+categories = ["fire_risk", "traffic_accident", "public_order"]
+"""
+
+
+def build(path: Path, count: int) -> None:
+    randomly = random.Random(13)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("BEGIN")
+    conn.executemany(
+        "INSERT INTO users (id, telegram_id, created_at, consented_at) VALUES (?, ?, 0, 0)",
+        ((r, 5_000_000 + r) for r in range(1, 1001)),
+    )
+    keys = [c.key for c in DEFAULT_CATEGORIES]
+    reports, rewards, cases = [], [], []
+    for report_id in range(1, count + 1):
+        submitted = END - randomly.randrange(YEAR)
+        category = randomly.choice(keys)
+        decided = (
+            submitted + randomly.randrange(3600, 40 * 3600) if randomly.random() < 0.8 else None
+        )
+        approved = decided is not None and randomly.random() < 0.75
+        status = "approved" if approved else "rejected" if decided else "pending"
+        reward = randomly.choice((5000, 10000)) if approved else None
+        rider = randomly.randint(1, 1000)
+        reports.append(
+            (
+                report_id,
+                f"R-B-{report_id:07d}",
+                rider,
+                status,
+                category,
+                submitted,
+                decided,
+                reward,
+                29.3 + randomly.uniform(-0.1, 0.1),
+                117.2 + randomly.uniform(-0.1, 0.1),
+            )
+        )
+        if approved and decided is not None and reward is not None:
+            rewards.append((rider, reward, report_id, f"reward:{report_id}", decided))
+            fixed = (
+                decided + randomly.randrange(3600, 72 * 3600) if randomly.random() < 0.8 else None
+            )
+            department = (
+                "safety"
+                if category in ("fire_risk", "traffic_accident", "public_order")
+                else "roads"
+            )
+            cases.append(
+                (
+                    report_id,
+                    department,
+                    "fixed" if fixed else "dispatched",
+                    decided,
+                    decided,
+                    decided + 24 * 3600,
+                    fixed,
+                    fixed or decided,
+                )
+            )
+    conn.executemany(
+        "INSERT INTO reports (id, reference, rider_id, status, category, created_at, updated_at,"
+        " submitted_at, deadline_at, decided_at, reward_fen, latitude, longitude)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6, ?6 + 86400, ?7, ?8, ?9, ?10)",
+        reports,
+    )
+    conn.executemany(
+        "INSERT INTO ledger (rider_id, kind, amount_fen, points, report_id, idempotency_key,"
+        " created_at) VALUES (?, 'reward', ?, 0, ?, ?, ?)",
+        rewards,
+    )
+    conn.executemany(
+        "INSERT INTO cases (report_id, department, state, opened_at, dispatched_at, due_at,"
+        " fixed_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        cases,
+    )
+    conn.execute("COMMIT")
+    conn.execute("ANALYZE")
+    conn.close()
+
+
+async def in_process(path: Path) -> None:
+    db = Database(path)
+    await db.open()
+    programme = Programme(departments=DEPARTMENTS, budget_month_fen=2_000_000)
+    period = data.year_period(2026, TZ)
+    t = Phrases(Texts(), "zh", TZ)
+    try:
+        started = time.perf_counter()
+        found = await data.charts(db, programme, TZ, period)
+        read = time.perf_counter() - started
+        started = time.perf_counter()
+        png = await charts.draw_in_pool(lambda: charts.stats_png(found, t, programme))
+        drawn = time.perf_counter() - started
+        print(
+            f"/stats year data: {read:.3f} s (n={found.weekly.n:,}); drawing: {drawn:.3f} s;"
+            f" PNG {len(png) / 1024:.0f} KB"
+        )
+        started = time.perf_counter()
+        picture, points = await charts.render_incidents(
+            db, programme.service_area, data.month_period(2026, 10, TZ), t
+        )
+        print(
+            f"incident picture, 2026-10: {time.perf_counter() - started:.3f} s"
+            f" for {points:,} reports"
+            f" (density grid), PNG {len(picture) / 1024:.0f} KB"
+        )
+    finally:
+        await db.close()
+
+
+async def in_the_bot(path: Path, workdir: Path) -> None:
+    (workdir / "config.toml").write_text(CONFIG, encoding="utf-8")
+    async with FakeTelegram() as fake:
+        env = {
+            **os.environ,
+            "BOT_TOKEN": fake.token,
+            "BOT_API_URL": fake.base_url,
+            "DATABASE_URL": f"sqlite:///{path}",
+            "MODERATOR_CHAT_ID": str(MODERATOR.id),
+            "MODERATOR_IDS": str(MODERATOR.id),
+            "PYTHONPATH": str(ROOT),
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(ROOT / "bot.py"),
+            env=env,
+            cwd=workdir,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            await fake.wait_for(lambda: bool(fake.calls_to("getUpdates")), timeout=300)
+            for attempt in range(2):  # the first /stats also loads matplotlib and the font
+                fake.send_text(MODERATOR, "/stats year")
+                sent = time.perf_counter()
+                answer = asyncio.ensure_future(
+                    fake.wait_for_messages(MODERATOR.id, 2 * (attempt + 1), timeout=600)
+                )
+                finished: list[float] = []
+                answer.add_done_callback(lambda _: finished.append(time.perf_counter()))  # noqa: B023
+                times: list[float] = []
+                await asyncio.sleep(START_DELAY)
+                while not answer.done():
+                    newcomer = TgUser(NEWCOMER.id + attempt * 1000 + len(times), language_code="en")
+                    start_sent = time.perf_counter()
+                    fake.send_text(newcomer, "/start")
+                    await fake.wait_for_messages(newcomer.id, 1, timeout=600)
+                    times.append(time.perf_counter() - start_sent)
+                    await asyncio.sleep(START_INTERVAL)
+                messages = await answer
+                label = "first" if attempt == 0 else "second"
+                print(
+                    f"bot, {label} /stats year: image and text after {finished[0] - sent:.3f} s"
+                    f" ({messages[-2].kind})"
+                )
+                if times:
+                    print(
+                        f"  {len(times)} /start during it: first {times[0]:.3f} s, median"
+                        f" {statistics.median(times):.3f} s, slowest {max(times):.3f} s"
+                    )
+        finally:
+            process.terminate()
+            await process.wait()
+
+
+async def main(count: int) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "bench.db"
+        db = Database(path)
+        await db.open()
+        await db.close()
+        started = time.perf_counter()
+        build(path, count)
+        print(f"built {count:,} reports in {time.perf_counter() - started:.1f} s")
+        await in_process(path)
+        await in_the_bot(path, Path(folder))
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000))

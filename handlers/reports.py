@@ -1,0 +1,114 @@
+"""What the county reports upward: the /stats image, /map, /export and the weekly digest.
+
+Glue only: the numbers come from services/reports_data.py, the pictures from
+services/charts.py (drawn on their own thread), the files from services/exports.py.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.error import TelegramError
+
+from handlers.access import Audience, allow
+from handlers.common import BotContext
+from handlers.speak import Speaker
+from locales import Phrases
+from services import charts, exports
+from services import reports_data as data
+from services.clock import utc_now
+
+log = logging.getLogger(__name__)
+
+
+async def send_stats_image(update: Update, context: BotContext, period: data.Period) -> None:
+    """The /stats picture for `period`, its headline as the caption."""
+    say = Speaker(update, context)
+    chat = update.effective_chat
+    if chat is None:
+        return
+    runtime = context.runtime
+    settings = runtime.settings
+    t = await say.phrases()
+    png, caption = await charts.render_stats(
+        runtime.db, settings.programme, settings.timezone, period, t
+    )
+    await context.bot.send_photo(chat.id, png, caption=caption)
+
+
+@allow(Audience.MODERATORS)
+async def map_command(update: Update, context: BotContext) -> None:
+    """/map [2026-10]: where a month's reports were (last month by default), by state."""
+    say = Speaker(update, context)
+    chat = update.effective_chat
+    runtime = context.runtime
+    settings = runtime.settings
+    now = runtime.moderation.clock()
+    argument = " ".join(context.args or [])
+    period = data.parse_period(argument, now, settings.timezone) if argument else None
+    if period is None:
+        period = data.last_month(now, settings.timezone)
+        if argument:
+            await say.reply("map.usage")
+            return
+    t = await say.phrases()
+    png, _ = await charts.render_incidents(runtime.db, settings.programme.service_area, period, t)
+    if chat is not None:
+        await context.bot.send_photo(chat.id, png, caption=t("charts.map.caption"))
+
+
+@allow(Audience.ADMINS)
+async def export_command(update: Update, context: BotContext) -> None:
+    """/export [2026-10 | 2026]: the register (台账) as XLSX, GeoJSON and Open311 files."""
+    say = Speaker(update, context)
+    chat = update.effective_chat
+    runtime = context.runtime
+    settings = runtime.settings
+    now = runtime.moderation.clock()
+    argument = " ".join(context.args or [])
+    period = data.parse_period(argument or "month", now, settings.timezone)
+    if period is None or period.kind == "weeks":
+        await say.reply("export.usage")
+        return
+    files = await exports.export(runtime.db, settings, period.start, period.end, now)
+    t = await say.phrases()
+    caption = t(
+        "export.caption",
+        period=charts.period_label(t, period),
+        count=files.count,
+    )
+    if chat is None:
+        return
+    await context.bot.send_document(
+        chat.id, files.xlsx, filename=files.name("xlsx"), caption=caption
+    )
+    await context.bot.send_document(chat.id, files.geojson, filename=files.name("geojson"))
+    await context.bot.send_document(chat.id, files.open311_zip, filename=files.name("zip"))
+
+
+async def digest_job(context: BotContext) -> None:
+    """The weekly digest image to the moderators' chat and every admin; failures logged."""
+    runtime = context.runtime
+    settings = runtime.settings
+    period = data.last_week(utc_now(), settings.timezone)
+    chats = sorted(settings.admin_ids)
+    if settings.moderator_chat_id is not None:
+        chats.insert(0, settings.moderator_chat_id)
+    drawn: dict[str, tuple[bytes, str]] = {}
+    for chat_id in chats:
+        language = (
+            runtime.languages.default
+            if chat_id == settings.moderator_chat_id
+            else await runtime.languages.of(chat_id, None)
+        )
+        if language not in drawn:
+            t = Phrases(runtime.texts, language, settings.timezone)
+            drawn[language] = await charts.render_digest(
+                runtime.db, settings.programme, settings.timezone, period, t
+            )
+        png, caption = drawn[language]
+        try:
+            await context.bot.send_photo(chat_id, png, caption=caption)
+        except TelegramError as exc:
+            log.warning("weekly digest to %s not delivered: %s", chat_id, exc.message)

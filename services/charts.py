@@ -1,0 +1,408 @@
+"""Drawing /stats, the weekly digest and the incident picture: PNG bytes, off the event loop.
+
+matplotlib's Agg backend, its object API (no pyplot state), and one worker thread of its own
+(`draw_in_pool`), so a chart being drawn never holds up other updates and two never draw at
+once (matplotlib's settings are global). The labels are Chinese or English; the font ships
+with the project (services/fonts/: a subset of Noto Sans CJK SC, SIL OFL 1.1) and is
+registered with matplotlib's font manager the first time anything is drawn, so Chinese
+renders on a fresh machine without system fonts.
+
+The incident picture is drawn locally over the service area's outline (box or polygon),
+without map tiles: none is reachable from the county's network, and publishing a map of
+the mainland needs approval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import math
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta, tzinfo
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib import font_manager, rc_context
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from locales import Phrases
+from services import reports_data as data
+from services.geo import BoundingBox, ServiceArea
+from services.reports_data import Charts, Period
+from settings import Programme
+from storage import reports_data as store
+from storage.db import Database
+
+T = TypeVar("T")
+FONT_FILE: Final = "NotoSansCJKsc-Subset.otf"
+DPI: Final = 100
+SIZE_INCHES: Final = (12.0, 9.0)
+PALETTE: Final = (
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+)
+_POOL: Final = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charts")
+_font_lock = threading.Lock()
+_font_name: str | None = None
+
+
+def font_path() -> Path:
+    """The bundled CJK font (package data)."""
+    return Path(str(resources.files("services").joinpath("fonts", FONT_FILE)))
+
+
+def chart_font() -> str:
+    """Register the bundled font with matplotlib (once) and return its family name."""
+    global _font_name
+    with _font_lock:
+        if _font_name is None:
+            path = font_path()
+            font_manager.fontManager.addfont(str(path))
+            _font_name = font_manager.FontProperties(fname=str(path)).get_name()
+        return _font_name
+
+
+def _style() -> Any:  # matplotlib types rc keys as literals
+    return {
+        "font.family": "sans-serif",
+        "font.sans-serif": [chart_font(), "DejaVu Sans"],
+        "axes.unicode_minus": False,  # the font's hyphen, not U+2212
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.titlesize": 12,
+        "font.size": 10,
+    }
+
+
+async def draw_in_pool(draw: Callable[[], T]) -> T:
+    """Run `draw` on the charts' own thread, never the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(_POOL, draw)
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def period_label(t: Phrases, period: Period) -> str:
+    end = (period.end - timedelta(seconds=1)).date()
+    return t(
+        f"charts.period.{period.kind}",
+        year=period.year,
+        month=period.month,
+        weeks=round((period.end - period.start) / timedelta(weeks=1)),
+        start=period.start.date().isoformat(),
+        end=end.isoformat(),
+    )
+
+
+def headline(t: Phrases, charts: Charts) -> str:
+    """The sentence the county reports upward with."""
+    line = charts.headline
+    return t(
+        "charts.headline",
+        period=period_label(t, charts.period),
+        submitted=line.submitted,
+        verified=line.verified,
+        amount=t.money(line.rewards_fen),
+        fixed=line.fixed,
+    )
+
+
+def _note(axes: Axes, title: str, text: str) -> None:
+    axes.set_title(title, loc="left")
+    axes.set_axis_off()
+    axes.text(0.5, 0.5, text, ha="center", va="center", fontsize=12, color="#666666")
+
+
+def _week_ticks(axes: Axes, weeks: Sequence[date]) -> None:
+    step = max(1, math.ceil(len(weeks) / 12))
+    positions = list(range(0, len(weeks), step))
+    axes.set_xticks(positions, [weeks[i].strftime("%m-%d") for i in positions], rotation=0)
+
+
+def _weekly(axes: Axes, t: Phrases, charts: Charts, programme: Programme) -> None:
+    weekly = charts.weekly
+    title = t("charts.weekly.title", period=period_label(t, charts.period), n=weekly.n)
+    if not weekly.enough:
+        _note(axes, title, t("charts.few", n=weekly.n))
+        return
+    axes.set_title(title, loc="left")
+    bottom = [0] * len(weekly.weeks)
+    for index, (category, counts) in enumerate(zip(weekly.categories, weekly.counts, strict=True)):
+        known = programme.category(category or "")
+        label = known.name(t.language) if known else category or "-"
+        positions = range(len(weekly.weeks))
+        axes.bar(positions, counts, bottom=bottom, label=label, color=PALETTE[index % 10])
+        bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
+    _week_ticks(axes, weekly.weeks)
+    axes.set_ylabel(t("charts.reports"))
+    axes.legend(fontsize=8, ncols=2, frameon=False)
+
+
+def _verification(axes: Axes, t: Phrases, charts: Charts) -> None:
+    times = charts.verification
+    title = t("charts.verification.title", period=period_label(t, charts.period), n=times.n)
+    if not times.enough or times.median is None or times.p90 is None:
+        _note(axes, title, t("charts.few", n=times.n))
+        return
+    axes.set_title(title, loc="left")
+    positions = range(len(times.weeks))
+    nan = float("nan")
+    axes.plot(
+        positions,
+        [nan if h is None else h for h in times.median_hours],
+        marker="o",
+        label=t("charts.verification.median", hours=f"{times.median:.1f}"),
+        color=PALETTE[0],
+    )
+    axes.plot(
+        positions,
+        [nan if h is None else h for h in times.p90_hours],
+        marker="s",
+        label=t("charts.verification.p90", hours=f"{times.p90:.1f}"),
+        color=PALETTE[1],
+    )
+    axes.axhline(
+        times.promise_hours,
+        color=PALETTE[2],
+        linestyle="--",
+        label=t("charts.verification.promise", hours=times.promise_hours),
+    )
+    axes.set_ylim(bottom=0)
+    _week_ticks(axes, times.weeks)
+    axes.set_ylabel(t("charts.hours"))
+    axes.legend(fontsize=8, frameon=False)
+
+
+def _handling(axes: Axes, t: Phrases, charts: Charts, programme: Programme) -> None:
+    handling = charts.handling
+    assert handling is not None
+    title = t("charts.handling.title", period=period_label(t, charts.period), n=handling.n)
+    if not handling.enough:
+        _note(axes, title, t("charts.few", n=handling.n))
+        return
+    axes.set_title(title, loc="left")
+    names, medians, levels, notes = [], [], [], []
+    for line in handling.departments:
+        department = programme.department(line.department)
+        names.append(department.name(t.language) if department else line.department)
+        if not line.enough:
+            medians.append(0.0)
+            levels.append(float("nan"))
+            notes.append(t("charts.handling.few", n=line.n))
+            continue
+        medians.append(line.median_hours or 0.0)
+        levels.append(line.service_hours or float("nan"))
+        within = "-" if line.within_share is None else f"{line.within_share * 100:.0f}"
+        notes.append(t("charts.handling.line", within=within, n=line.n, fixed=line.fixed))
+    positions = range(len(names))
+    axes.barh(positions, medians, color=PALETTE[4], label=t("charts.handling.median"))
+    axes.scatter(
+        levels, positions, marker="|", s=400, color=PALETTE[2], label=t("charts.handling.level")
+    )
+    for position, (median, note) in enumerate(zip(medians, notes, strict=True)):
+        axes.text(median, position, f"  {note}", va="center", fontsize=8)
+    axes.set_yticks(list(positions), names)
+    axes.invert_yaxis()
+    axes.set_xlabel(t("charts.hours"))
+    axes.legend(fontsize=8, frameon=False, loc="lower right")
+
+
+def _rewards(axes: Axes, t: Phrases, charts: Charts) -> None:
+    rewards = charts.rewards
+    first, last = rewards.months[0], rewards.months[-1]
+    title = t(
+        "charts.rewards.title",
+        start=f"{first[0]}-{first[1]:02d}",
+        end=f"{last[0]}-{last[1]:02d}",
+        n=rewards.n,
+    )
+    if not rewards.enough:
+        _note(axes, title, t("charts.few", n=rewards.n))
+        return
+    axes.set_title(title, loc="left")
+    yuan = [fen / 100 for fen in rewards.fen]
+    budget = None if rewards.budget_fen is None else rewards.budget_fen / 100
+    colours = [PALETTE[2] if budget is not None and y > budget else PALETTE[0] for y in yuan]
+    axes.bar(range(len(yuan)), yuan, color=colours)
+    if budget is not None:
+        axes.axhline(budget, color=PALETTE[1], linestyle="--", label=t("charts.rewards.budget"))
+        axes.legend(fontsize=8, frameon=False)
+    axes.set_xticks(range(len(yuan)), [f"{y}-{m:02d}" for y, m in rewards.months], fontsize=8)
+    axes.set_ylabel(t("charts.yuan"))
+
+
+def stats_png(charts: Charts, t: Phrases, programme: Programme) -> bytes:
+    """One image: the headline, then 3 or 4 charts (handling only where departments exist)."""
+    with rc_context(_style()):
+        figure = Figure(figsize=SIZE_INCHES, layout="constrained")
+        figure.suptitle(headline(t, charts), fontsize=13, wrap=True)
+        grid = figure.add_gridspec(2, 2)
+        panels: list[Callable[[Axes], None]] = [
+            lambda axes: _weekly(axes, t, charts, programme),
+            lambda axes: _verification(axes, t, charts),
+            lambda axes: _rewards(axes, t, charts),
+        ]
+        if charts.handling is not None:
+            panels.insert(2, lambda axes: _handling(axes, t, charts, programme))
+            places = [grid[0, 0], grid[0, 1], grid[1, 0], grid[1, 1]]
+        else:
+            places = [grid[0, 0], grid[0, 1], grid[1, :]]
+        for draw, place in zip(panels, places, strict=True):
+            draw(figure.add_subplot(place))
+        return _png(figure)
+
+
+# --- where last month's reports were -------------------------------------------------------
+
+STATE_COLOURS: Final = {
+    "waiting": "#f28e2b",
+    "verified": "#4e79a7",
+    "fixed": "#59a14f",
+    "closed": "#9d9d9d",
+}
+
+
+def point_state(status: str, case_state: str | None) -> str:
+    """The colour group of a report: waiting, verified (being handled), fixed, or closed."""
+    if case_state in ("fixed", "confirmed"):
+        return "fixed"
+    if status in ("pending", "needs_info"):
+        return "waiting"
+    if status == "approved":
+        return "verified"
+    return "closed"
+
+
+def _outline(area: ServiceArea) -> list[tuple[float, float]] | None:
+    """The area's outline as (lon, lat) points, closed; None for "everywhere"."""
+    shape = area.shape
+    if shape is None:
+        return None
+    if isinstance(shape, BoundingBox):
+        corners = [
+            (shape.min_lon, shape.min_lat),
+            (shape.max_lon, shape.min_lat),
+            (shape.max_lon, shape.max_lat),
+            (shape.min_lon, shape.max_lat),
+        ]
+        return [*corners, corners[0]]
+    points = [(lon, lat) for lat, lon in shape]
+    return [*points, points[0]]
+
+
+GRID_FROM: Final = 2000  # more points than this: a density grid instead of dots
+
+
+def incidents_png(
+    points: Sequence[tuple[float, float, str, str | None]],
+    area: ServiceArea,
+    t: Phrases,
+    period: Period,
+) -> bytes:
+    """Reports as dots (or a density grid when many) over the service area's outline."""
+    with rc_context(_style()):
+        figure = Figure(figsize=(9.0, 9.0), layout="constrained")
+        axes = figure.add_subplot()
+        title = t("charts.map.title", period=period_label(t, period), n=len(points))
+        outline = _outline(area)
+        if outline is not None:
+            axes.plot(*zip(*outline, strict=True), color="#333333", linewidth=1.5)
+        if not points:
+            _note(axes, title, t("charts.map.none"))
+            return _png(figure)
+        axes.set_title(title, loc="left")
+        if len(points) > GRID_FROM:
+            lons = [p[1] for p in points]
+            lats = [p[0] for p in points]
+            image = axes.hexbin(lons, lats, gridsize=40, mincnt=1, cmap="YlOrRd")
+            figure.colorbar(image, ax=axes, label=t("charts.reports"))
+        else:
+            for state, colour in STATE_COLOURS.items():
+                chosen = [p for p in points if point_state(p[2], p[3]) == state]
+                if chosen:
+                    axes.scatter(
+                        [p[1] for p in chosen],
+                        [p[0] for p in chosen],
+                        s=18,
+                        color=colour,
+                        alpha=0.8,
+                        label=f"{t(f'charts.map.{state}')} ({len(chosen)})",
+                    )
+            axes.legend(fontsize=9, frameon=False, loc="best")
+        # Degrees of longitude shrink with latitude: keep distances honest on the picture.
+        middle = sum(p[0] for p in points) / len(points)
+        axes.set_aspect(1 / max(math.cos(math.radians(middle)), 0.01))
+        axes.set_xlabel(t("charts.map.note"))
+        axes.tick_params(labelsize=8)
+        return _png(figure)
+
+
+# --- what the handlers and the bench call ----------------------------------------------------
+
+
+async def render_stats(
+    db: Database, programme: Programme, zone: tzinfo, period: Period, t: Phrases
+) -> tuple[bytes, str]:
+    """(PNG, headline) of /stats for `period`: read from a snapshot, drawn off the loop."""
+    found = await data.charts(db, programme, zone, period)
+    png = await draw_in_pool(lambda: stats_png(found, t, programme))
+    return png, headline(t, found)
+
+
+async def render_incidents(
+    db: Database, area: ServiceArea, period: Period, t: Phrases
+) -> tuple[bytes, int]:
+    """(PNG, reports drawn) of the incident picture for `period`."""
+    async with db.snapshot() as conn:
+        points = await store.points_in(conn, period.start_ts, period.end_ts)
+    return await draw_in_pool(lambda: incidents_png(points, area, t, period)), len(points)
+
+
+def _change(t: Phrases, now: int, before: int, money: bool = False) -> str:
+    difference = now - before
+    shown = t.money(abs(difference)) if money else str(abs(difference))
+    return f"+{shown}" if difference > 0 else f"-{shown}" if difference < 0 else "±0"
+
+
+async def render_digest(
+    db: Database, programme: Programme, zone: tzinfo, last: Period, t: Phrases
+) -> tuple[bytes, str]:
+    """(PNG, caption) of the weekly digest: `last` week against the week before."""
+    before = last.previous()
+    both = Period("weeks", before.start, last.end, before.year)
+    week = await data.charts(db, programme, zone, last)
+    earlier = await data.charts(db, programme, zone, before)
+    pictured = await data.charts(db, programme, zone, both)
+    png = await draw_in_pool(lambda: stats_png(pictured, t, programme))
+    now, then = week.headline, earlier.headline
+    caption = t(
+        "digest.caption",
+        period=period_label(t, last),
+        headline=headline(t, week),
+        submitted=now.submitted,
+        submitted_change=_change(t, now.submitted, then.submitted),
+        verified=now.verified,
+        verified_change=_change(t, now.verified, then.verified),
+        amount=t.money(now.rewards_fen),
+        amount_change=_change(t, now.rewards_fen, then.rewards_fen, money=True),
+    )
+    return png, caption

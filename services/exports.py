@@ -1,0 +1,385 @@
+"""The register (台账) of a period as files other systems take: XLSX, GeoJSON, Open311.
+
+One row per report submitted in the period, read on one snapshot. What is in it: reference,
+submitted / decided / dispatched / fixed times in the programme's time zone, category, place
+(WGS-84 coordinates and the town or street of the nearest place within TOWN_RADIUS_M, when
+the places file names one), status, handling department, reward, points, payout batch and
+the rider's description. What never is: the rider's name, account, Telegram id or photos
+(Open311 gets a note of how many photos there are, not a URL).
+
+- XLSX: sheet 台账 (headers in Chinese with the English beneath), sheet 汇总 (per department
+  and per category), sheet 概况 (the headline figures). Amounts are exact (Decimal).
+- GeoJSON (RFC 7946): a FeatureCollection of Points [lon, lat]; reports without a place have
+  `geometry: null`.
+- Open311 GeoReport v2: `services.json` from the categories, `requests.json` with the
+  standard fields; datetimes ISO 8601 with the zone's offset (+08:00).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+import xlsxwriter
+
+from locales import Texts
+from services import reports_data as data
+from services.finance_file import exact_yuan
+from services.geo import haversine_m
+from settings import Settings
+from storage import reports_data as store
+from storage.db import Database
+
+TOWN_RADIUS_M = 3000
+CLOSED_STATUSES = ("rejected", "duplicate", "reversed", "expired", "withdrawn")
+CLOSED_CASES = ("fixed", "confirmed", "cannot_fix")
+REGISTER_COLUMNS = (
+    ("编号", "Reference"),
+    ("提交时间", "Submitted"),
+    ("审核时间", "Decided"),
+    ("派单时间", "Dispatched"),
+    ("处置时间", "Fixed"),
+    ("类别", "Category"),
+    ("纬度", "Latitude"),
+    ("经度", "Longitude"),
+    ("镇街", "Town/street"),
+    ("状态", "Status"),
+    ("处置单位", "Department"),
+    ("奖励（元）", "Reward (yuan)"),
+    ("积分", "Points"),
+    ("发放批次", "Payout batch"),
+    ("描述", "Description"),
+)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One report as every format shows it (times already local)."""
+
+    row: store.RegisterRow
+    town: str
+    category_name: str
+    status_name: str
+    department_name: str
+
+
+@dataclass(frozen=True)
+class Files:
+    period_name: str  # 2026-10, 2026 or 2026-10-01_2026-10-15
+    count: int
+    xlsx: bytes
+    geojson: bytes
+    services_json: bytes
+    requests_json: bytes
+
+    def name(self, extension: str) -> str:
+        stem = {"zip": "open311"}.get(extension, "register")
+        return f"{stem}-{self.period_name}.{extension}"
+
+    @property
+    def open311_zip(self) -> bytes:
+        """services.json and requests.json in one file, for a chat."""
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("services.json", self.services_json)
+            archive.writestr("requests.json", self.requests_json)
+        return buffer.getvalue()
+
+
+def local_time(seconds: int | None, zone: tzinfo) -> str:
+    """ISO 8601 with the zone's offset (2026-10-05T09:30:00+08:00); "" for None."""
+    if seconds is None:
+        return ""
+    return datetime.fromtimestamp(seconds, zone).isoformat(timespec="seconds")
+
+
+def nearest_town(
+    lat: float | None, lon: float | None, towns: Sequence[tuple[float, float, str]]
+) -> str:
+    if lat is None or lon is None:
+        return ""
+    best, found = float(TOWN_RADIUS_M), ""
+    for town_lat, town_lon, town in towns:
+        distance = haversine_m(lat, lon, town_lat, town_lon)
+        if distance <= best:
+            best, found = distance, town
+    return found
+
+
+def period_name(start: datetime, end: datetime, zone: tzinfo) -> str:
+    first = start.astimezone(zone)
+    period = data.Period("range", start, end, first.year)
+    if data.month_period(first.year, first.month, zone) == data.Period(
+        "month", start, end, first.year, first.month
+    ):
+        return f"{first.year}-{first.month:02d}"
+    if data.year_period(first.year, zone) == data.Period("year", start, end, first.year):
+        return str(first.year)
+    last = (period.end.astimezone(zone)).date()
+    return f"{first.date().isoformat()}_{last.isoformat()}"
+
+
+async def export(
+    db: Database, settings: Settings, start: datetime, end: datetime, now: datetime
+) -> Files:
+    """Every format for the reports submitted in `[start, end)`."""
+    zone = settings.timezone
+    begin, finish = int(start.timestamp()), int(end.timestamp())
+    async with db.snapshot() as conn:
+        rows = await store.register(conn, begin, finish)
+        towns = await store.towns(conn)
+    period = data.Period("range", start, end, start.astimezone(zone).year)
+    found = await data.charts(db, settings.programme, zone, period)
+    texts = Texts()
+    programme = settings.programme
+    lines = []
+    for row in rows:
+        category = programme.category(row.category or "")
+        department = programme.department(row.department or "")
+        lines.append(
+            Line(
+                row=row,
+                town=nearest_town(row.latitude, row.longitude, towns),
+                category_name=category.name_zh if category else row.category or "",
+                status_name=texts.get("zh", f"status.{row.status}"),
+                department_name=department.name_zh if department else row.department or "",
+            )
+        )
+    return Files(
+        period_name=period_name(start, end, zone),
+        count=len(lines),
+        xlsx=register_xlsx(lines, found, zone, now),
+        geojson=geojson(lines, zone),
+        services_json=services_json(settings),
+        requests_json=requests_json(lines, settings, texts),
+    )
+
+
+# --- XLSX ----------------------------------------------------------------------------
+
+
+def register_xlsx(lines: Sequence[Line], found: data.Charts, zone: tzinfo, now: datetime) -> bytes:
+    buffer = io.BytesIO()
+    workbook = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_urls": False})
+    bold = workbook.add_format({"bold": True, "bg_color": "#DDEBF7"})
+    english = workbook.add_format({"italic": True, "font_color": "#666666"})
+    money = workbook.add_format({"num_format": "0.00"})
+    coordinate = workbook.add_format({"num_format": "0.000000"})
+
+    sheet = workbook.add_worksheet("台账")
+    for column, (chinese, english_name) in enumerate(REGISTER_COLUMNS):
+        sheet.write_string(0, column, chinese, bold)
+        sheet.write_string(1, column, english_name, english)
+    sheet.freeze_panes(2, 1)
+    for index, line in enumerate(lines, start=2):
+        row = line.row
+        times = (row.submitted_at, row.decided_at, row.dispatched_at, row.fixed_at)
+        cells: list[Any] = [row.reference, *(_excel_time(t, zone) for t in times)]
+        cells += [line.category_name]
+        for column, value in enumerate(cells):
+            sheet.write_string(index, column, value)
+        if row.latitude is not None and row.longitude is not None:
+            sheet.write_number(index, 6, row.latitude, coordinate)
+            sheet.write_number(index, 7, row.longitude, coordinate)
+        sheet.write_string(index, 8, line.town)
+        sheet.write_string(index, 9, line.status_name)
+        sheet.write_string(index, 10, line.department_name)
+        if row.reward_fen is not None:
+            sheet.write_number(index, 11, exact_yuan(row.reward_fen), money)
+        if row.points is not None:
+            sheet.write_number(index, 12, row.points)
+        sheet.write_string(index, 13, row.payout_batch or "")
+        sheet.write_string(index, 14, row.description or "")
+    sheet.set_column(0, 0, 18)
+    sheet.set_column(1, 4, 17)
+    sheet.set_column(14, 14, 40)
+
+    totals = workbook.add_worksheet("汇总")
+    headers = (
+        ("分组", "Group"),
+        ("名称", "Name"),
+        ("线索", "Reports"),
+        ("核实有效", "Verified"),
+        ("奖励（元）", "Rewards (yuan)"),
+        ("已处置", "Fixed"),
+    )
+    for column, (chinese, english_name) in enumerate(headers):
+        totals.write_string(0, column, chinese, bold)
+        totals.write_string(1, column, english_name, english)
+    row_index = 2
+    for group, key in (("处置单位 Department", "department"), ("类别 Category", "category")):
+        for name, sums in _totals(lines, key).items():
+            totals.write_string(row_index, 0, group)
+            totals.write_string(row_index, 1, name or "-")
+            totals.write_number(row_index, 2, sums[0])
+            totals.write_number(row_index, 3, sums[1])
+            totals.write_number(row_index, 4, exact_yuan(sums[2]), money)
+            totals.write_number(row_index, 5, sums[3])
+            row_index += 1
+    totals.set_column(0, 1, 20)
+
+    summary = workbook.add_worksheet("概况")
+    summary.write_string(0, 0, "项目", bold)
+    summary.write_string(0, 1, "数值", bold)
+    summary.write_string(1, 0, "Figure", english)
+    summary.write_string(1, 1, "Value", english)
+    headline = found.headline
+    decisions = found.verification
+    span = found.period
+    figures: list[tuple[str, Any]] = [
+        (
+            "期间 Period",
+            f"{_excel_time(span.start_ts, zone)} – {_excel_time(span.end_ts, zone)}",
+        ),
+        ("收到线索 Reports received", headline.submitted),
+        ("核实有效 Verified", headline.verified),
+        ("发放奖励（元） Rewards (yuan)", exact_yuan(headline.rewards_fen)),
+        ("处置完成 Hazards fixed", headline.fixed),
+        ("审核用时中位数（小时） Median hours to decision", _rounded(decisions.median)),
+        ("审核用时90%分位（小时） 90th percentile hours", _rounded(decisions.p90)),
+        ("导出时间 Exported", _excel_time(int(now.timestamp()), zone)),
+    ]
+    for index, (name, value) in enumerate(figures, start=2):
+        summary.write_string(index, 0, name)
+        if isinstance(value, str):
+            summary.write_string(index, 1, value)
+        else:
+            summary.write_number(index, 1, value, money if index == 5 else None)
+    summary.set_column(0, 0, 42)
+    summary.set_column(1, 1, 40)
+    workbook.close()
+    return buffer.getvalue()
+
+
+def _rounded(hours: float | None) -> Any:
+    return "-" if hours is None else round(hours, 1)
+
+
+def _excel_time(seconds: int | None, zone: tzinfo) -> str:
+    if seconds is None:
+        return ""
+    return datetime.fromtimestamp(seconds, zone).strftime("%Y-%m-%d %H:%M")
+
+
+def _totals(lines: Sequence[Line], key: str) -> dict[str, list[int]]:
+    """name -> [reports, verified, rewards in fen, fixed]."""
+    found: dict[str, list[int]] = {}
+    for line in lines:
+        name = line.department_name if key == "department" else line.category_name
+        figures = found.setdefault(name, [0, 0, 0, 0])
+        figures[0] += 1
+        figures[1] += line.row.status == "approved"
+        figures[2] += line.row.reward_fen or 0 if line.row.status == "approved" else 0
+        figures[3] += line.row.fixed_at is not None
+    return found
+
+
+# --- GeoJSON and Open311 -------------------------------------------------------------
+
+
+def geojson(lines: Sequence[Line], zone: tzinfo) -> bytes:
+    features = []
+    for line in lines:
+        row = line.row
+        geometry = (
+            None
+            if row.latitude is None or row.longitude is None
+            else {"type": "Point", "coordinates": [row.longitude, row.latitude]}
+        )
+        features.append(
+            {
+                "type": "Feature",
+                "id": row.reference,
+                "geometry": geometry,
+                "properties": {
+                    "reference": row.reference,
+                    "submitted": local_time(row.submitted_at, zone),
+                    "decided": local_time(row.decided_at, zone),
+                    "dispatched": local_time(row.dispatched_at, zone),
+                    "fixed": local_time(row.fixed_at, zone),
+                    "category": row.category,
+                    "category_name": line.category_name,
+                    "town": line.town,
+                    "status": row.status,
+                    "case_state": row.case_state,
+                    "department": row.department,
+                    "reward_yuan": None
+                    if row.reward_fen is None
+                    else str(exact_yuan(row.reward_fen)),
+                    "points": row.points,
+                    "payout_batch": row.payout_batch,
+                    "description": row.description or "",
+                },
+            }
+        )
+    collection = {"type": "FeatureCollection", "features": features}
+    return json.dumps(collection, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def services_json(settings: Settings) -> bytes:
+    """Open311 GET services: one service per category."""
+    services = [
+        {
+            "service_code": category.key,
+            "service_name": category.name_zh,
+            "description": category.name_en,
+            "metadata": False,
+            "type": "realtime",
+            "keywords": "urgent" if category.urgent else "",
+            "group": "随手拍",
+        }
+        for category in settings.programme.categories
+    ]
+    return json.dumps(services, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def open311_status(row: store.RegisterRow) -> str:
+    """open while waiting for review or being handled; closed once settled either way."""
+    if row.status in CLOSED_STATUSES:
+        return "closed"
+    if row.status == "approved":
+        return (
+            "open"
+            if row.case_state is not None and row.case_state not in CLOSED_CASES
+            else "closed"
+        )
+    return "open"
+
+
+def requests_json(lines: Sequence[Line], settings: Settings, texts: Texts) -> bytes:
+    """Open311 GET requests: no personal data, photos as a note."""
+    zone = settings.timezone
+    requests = []
+    for line in lines:
+        row = line.row
+        notes = [line.status_name]
+        if row.case_state is not None:
+            notes.append(texts.get("zh", f"case.state.{row.case_state}"))
+        if row.photos:
+            notes.append(f"照片 {row.photos} 张，存于系统内，不公开")
+        expected = row.due_at if row.due_at is not None else row.deadline_at
+        request: dict[str, Any] = {
+            "service_request_id": row.reference,
+            "status": open311_status(row),
+            "status_notes": "；".join(notes),
+            "service_name": line.category_name,
+            "service_code": row.category or "",
+            "description": row.description or "",
+            "agency_responsible": line.department_name,
+            "service_notice": "",
+            "requested_datetime": local_time(row.submitted_at, zone),
+            "updated_datetime": local_time(row.updated_at, zone),
+            "expected_datetime": local_time(expected, zone),
+            "address": line.town,
+            "address_id": "",
+            "zipcode": "",
+            "lat": row.latitude,
+            "long": row.longitude,
+        }
+        requests.append(request)
+    return json.dumps(requests, ensure_ascii=False, indent=1).encode("utf-8")

@@ -1,0 +1,184 @@
+"""The numbers behind /stats's charts, from storage, without Telegram or matplotlib."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from services import reports_data as data
+from settings import Department, Programme
+from storage.db import Database
+from tests.reports_helpers import SHANGHAI, Seed, local
+
+DEPARTMENTS = (
+    Department("roads", "公路段", "Roads office", -1, ("road_hazard", "public_facility")),
+    Department("power", "供电所", "Power company", -2, ("fire_risk", "traffic_accident")),
+)
+NOW = local(2026, 10, 21, 15)  # a Wednesday
+
+
+@pytest.mark.parametrize(
+    ("argument", "kind", "start", "end"),
+    [
+        (None, "weeks", local(2026, 8, 3, 0), local(2026, 10, 26, 0)),
+        ("month", "month", local(2026, 10, 1, 0), local(2026, 11, 1, 0)),
+        ("year", "year", local(2026, 1, 1, 0), local(2027, 1, 1, 0)),
+        ("2026-02", "month", local(2026, 2, 1, 0), local(2026, 3, 1, 0)),
+        ("2025-12", "month", local(2025, 12, 1, 0), local(2026, 1, 1, 0)),
+        ("2025", "year", local(2025, 1, 1, 0), local(2026, 1, 1, 0)),
+    ],
+)
+def test_periods(argument: str | None, kind: str, start: object, end: object) -> None:
+    period = data.parse_period(argument, NOW, SHANGHAI)
+    assert period is not None
+    assert (period.kind, period.start, period.end) == (kind, start, end)
+
+
+@pytest.mark.parametrize("argument", ["2026-13", "soon", "26-10", "1999"])
+def test_nonsense_periods(argument: str) -> None:
+    assert data.parse_period(argument, NOW, SHANGHAI) is None
+
+
+def test_last_week_and_the_week_before() -> None:
+    week = data.last_week(NOW, SHANGHAI)
+    assert (week.start, week.end) == (local(2026, 10, 12, 0), local(2026, 10, 19, 0))
+    before = week.previous()
+    assert (before.start, before.end) == (local(2026, 10, 5, 0), local(2026, 10, 12, 0))
+
+
+async def test_reports_per_week_by_category(db: Database) -> None:
+    seed = Seed(db)
+    # October 2026 touches the weeks of Sep 28, Oct 5, 12, 19, 26.
+    for day in (1, 2, 6):
+        await seed.report(local(2026, 10, day), "road_hazard")
+    await seed.report(local(2026, 10, 7), "fire_risk")
+    await seed.report(local(2026, 10, 31, 23, 59), "other")
+    await seed.report(local(2026, 11, 1, 0, 0), "other")  # the next month: not counted
+    await seed.report(local(2026, 9, 30, 23, 59), "other")  # the month before: not counted
+    period = data.month_period(2026, 10, SHANGHAI)
+    charts = await data.charts(db, Programme(), SHANGHAI, period)
+    weekly = charts.weekly
+    assert weekly.weeks == tuple(
+        date(2026, m, d) for m, d in ((9, 28), (10, 5), (10, 12), (10, 19), (10, 26))
+    )
+    assert weekly.categories == ("road_hazard", "fire_risk", "other")
+    assert weekly.counts == ((2, 1, 0, 0, 0), (0, 1, 0, 0, 0), (0, 0, 0, 0, 1))
+    assert weekly.n == 5
+    assert weekly.enough
+    assert charts.headline.submitted == 5
+
+
+async def test_fewer_than_five_is_a_note(db: Database) -> None:
+    seed = Seed(db)
+    for day in range(1, 5):
+        await seed.report(
+            local(2026, 10, day),
+            status="approved",
+            decided=local(2026, 10, day, 14),
+            reward_fen=5000,
+        )
+    charts = await data.charts(
+        db, Programme(departments=DEPARTMENTS), SHANGHAI, data.month_period(2026, 10, SHANGHAI)
+    )
+    assert charts.weekly.n == 4
+    assert not charts.weekly.enough
+    assert charts.verification.n == 4
+    assert not charts.verification.enough
+    assert charts.verification.median is None
+    assert charts.rewards.n == 4
+    assert not charts.rewards.enough
+    assert charts.handling is not None
+    assert not charts.handling.enough
+
+
+async def test_verification_times_against_the_promise(db: Database) -> None:
+    seed = Seed(db)
+    hours = [1, 2, 3, 4, 30]  # one report took longer than the 24-hour promise
+    for index, spent in enumerate(hours):
+        submitted = local(2026, 10, 5 + index, 8)
+        await seed.report(submitted, status="rejected", decided=submitted + timedelta(hours=spent))
+    # Decided the week after, alone in its week: counted overall, no weekly point.
+    await seed.report(local(2026, 10, 14, 8), status="rejected", decided=local(2026, 10, 14, 10))
+    times = (
+        await data.charts(db, Programme(), SHANGHAI, data.month_period(2026, 10, SHANGHAI))
+    ).verification
+    assert times.n == 6
+    assert times.promise_hours == 24
+    assert times.median == pytest.approx(2.5)  # of 1, 2, 2, 3, 4, 30
+    assert times.p90 == pytest.approx(17.0)  # 4 + (30 - 4) * 0.5
+    week = times.weeks.index(date(2026, 10, 5))
+    assert times.median_hours[week] == pytest.approx(3.0)
+    assert times.p90_hours[week] == pytest.approx(4 + 26 * 0.6)
+    assert times.median_hours[times.weeks.index(date(2026, 10, 12))] is None
+
+
+async def test_handling_time_by_department(db: Database) -> None:
+    seed = Seed(db)
+    for index, spent in enumerate([2, 4, 6, 8, 30]):
+        report = await seed.report(
+            local(2026, 10, 2 + index),
+            status="approved",
+            decided=local(2026, 10, 2 + index, 13),
+            reward_fen=10000,
+        )
+        opened = local(2026, 10, 2 + index, 13)
+        await seed.case(report, "roads", opened, 24, opened + timedelta(hours=spent))
+    report = await seed.report(
+        local(2026, 10, 9), status="approved", decided=local(2026, 10, 9, 13), reward_fen=10000
+    )
+    await seed.case(report, "roads", local(2026, 10, 9, 13), 24)  # not fixed yet
+    report = await seed.report(
+        local(2026, 10, 9),
+        "fire_risk",
+        status="approved",
+        decided=local(2026, 10, 9, 13),
+        reward_fen=15000,
+    )
+    await seed.case(report, "power", local(2026, 10, 9, 13), 4, local(2026, 10, 9, 15))
+    charts = await data.charts(
+        db, Programme(departments=DEPARTMENTS), SHANGHAI, data.month_period(2026, 10, SHANGHAI)
+    )
+    assert charts.handling is not None
+    roads, power = charts.handling.departments
+    assert (roads.department, roads.n, roads.fixed) == ("roads", 6, 5)
+    assert roads.median_hours == pytest.approx(6.0)
+    assert roads.p90_hours == pytest.approx(8 + 22 * 0.6)
+    assert roads.within_share == pytest.approx(0.8)
+    assert roads.service_hours == pytest.approx(24.0)
+    assert (power.n, power.enough, power.median_hours) == (1, False, None)
+    assert charts.handling.enough
+    assert charts.headline.fixed == 6
+    assert charts.headline.verified == 7
+
+
+async def test_rewards_per_month_against_the_budget(db: Database) -> None:
+    seed = Seed(db)
+    for day in range(1, 6):
+        await seed.report(
+            local(2026, 10, day),
+            status="approved",
+            decided=local(2026, 10, day, 14),
+            reward_fen=10000,
+        )
+    await seed.report(
+        local(2026, 8, 3),
+        status="reversed",
+        decided=local(2026, 8, 3, 14),
+        reward_fen=20000,
+        reversed_at=local(2026, 10, 20),
+    )
+    await seed.report(
+        local(2026, 9, 3), status="approved", decided=local(2026, 9, 3, 14), reward_fen=5000
+    )
+    programme = Programme(budget_month_fen=300_000)
+    charts = await data.charts(db, programme, SHANGHAI, data.month_period(2026, 10, SHANGHAI))
+    rewards = charts.rewards
+    assert rewards.months == ((2026, 5), (2026, 6), (2026, 7), (2026, 8), (2026, 9), (2026, 10))
+    assert rewards.fen == (0, 0, 0, 20000, 5000, 50000 - 20000)
+    assert rewards.budget_fen == 300_000
+    assert rewards.n == 7
+    assert rewards.enough
+    # The headline: October's rewards less October's reversal; verified: still approved.
+    assert charts.headline.rewards_fen == 30000
+    assert charts.headline.verified == 5
