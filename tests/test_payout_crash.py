@@ -81,9 +81,8 @@ async def killed_after(bot: BotProcess, seconds: float, path: Path, tally: dict[
 async def wait_until(path: Path, sql: str, seconds: float = 60) -> None:
     """Until `sql` (one boolean) holds in the bot's database."""
     for _ in range(int(seconds * 10)):
-        with sqlite3.connect(path) as check:
-            if check.execute(sql).fetchone()[0]:
-                return
+        if engines.fetchone(path, sql)[0]:
+            return
         await asyncio.sleep(0.1)
     raise AssertionError(f"never true: {sql}")
 
@@ -91,14 +90,13 @@ async def wait_until(path: Path, sql: str, seconds: float = 60) -> None:
 async def killed_while_building(bot: BotProcess, path: Path, tally: dict[str, int]) -> None:
     """SIGKILL the moment a batch is seen open (its lines written, its files not yet): the
     window is tens of milliseconds, so watch for it rather than guess a delay."""
-    with sqlite3.connect(path, timeout=5) as watch:
-        for _ in range(20_000):
-            (building,) = watch.execute(
-                "SELECT COUNT(*) FROM payout_batches WHERE status = 'open'"
-            ).fetchone()
-            if building:
-                break
-            await asyncio.sleep(0.001)
+    for _ in range(20_000):
+        (building,) = engines.fetchone(
+            path, "SELECT COUNT(*) FROM payout_batches WHERE status = 'open'"
+        )
+        if building:
+            break
+        await asyncio.sleep(0.001)
     await killed_after(bot, 0, path, tally)
 
 
