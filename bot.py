@@ -27,7 +27,6 @@ import logging
 import os
 import pathlib
 import signal
-import sqlite3
 import sys
 import time
 import urllib.parse
@@ -69,6 +68,7 @@ from handlers import (
 from handlers.callbacks import pattern
 from handlers.common import BotApplication, BotContext, Runtime
 from handlers.errors import on_error
+from handlers.inbox import JournalingQueue
 from handlers.labels import KeyboardLabel
 from handlers.ordering import PerUserUpdateProcessor, slow_down_notice
 from handlers.transport import PacedRateLimiter
@@ -79,6 +79,7 @@ from services import exports, migration
 from services.card import Cards
 from services.care import Places
 from services.cases import Cases
+from services.inbox import Inbox
 from services.logs import StartupHold, configure_logging
 from services.moderation import Moderation
 from services.money import Money
@@ -225,7 +226,9 @@ def build_application(settings: Settings) -> BotApplication:
         places=Places(db, settings, outbox),
         points=Points(db, settings, outbox),
         cards=Cards(db, settings),
+        inbox=Inbox(db),
     )
+    updates = JournalingQueue(runtime.inbox)
 
     # Long-running senders: review cards to the moderators, notices from the outbox.
     senders: list[asyncio.Task[None]] = []
@@ -235,6 +238,7 @@ def build_application(settings: Settings) -> BotApplication:
         # With PostgreSQL, one process leads (polls or serves the webhook, runs the jobs);
         # any other waits here until the leader's database lease is gone.
         await runtime.db.lead(on_wait=standing_by, on_lost=lease_lost)
+        await updates.replay(app.bot)  # what a killed process took and never finished
         await start.set_command_menus(app.bot, texts)
         senders.append(asyncio.create_task(review.card_sender(app, runtime.card_wake)))
         senders.append(asyncio.create_task(notify.deliver_notices(app)))
@@ -259,6 +263,7 @@ def build_application(settings: Settings) -> BotApplication:
         builder = builder.proxy(settings.proxy)
     app: BotApplication = (
         builder.token(settings.bot_token)
+        .update_queue(updates)
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .context_types(ContextTypes(context=BotContext))
@@ -267,6 +272,7 @@ def build_application(settings: Settings) -> BotApplication:
             PerUserUpdateProcessor(
                 max_queued=settings.rate_limits.max_queued_updates,
                 on_overflow=slow_down_notice(runtime),
+                on_settled=lambda update: runtime.inbox.handled(update.update_id),
             )
         )
         .post_init(post_init)
@@ -362,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     command = arguments[:1]
     if command not in ([], ["backup"], ["check"], ["export"], ["migrate-to"]):
         print(
-            f"usage: python bot.py [backup | check | export ... | migrate-to URL]; got {command[0]!r}",
+            "usage: python bot.py [backup | check | export ... | migrate-to URL];"
+            f" got {command[0]!r}",
             file=sys.stderr,
         )
         return 2
