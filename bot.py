@@ -80,7 +80,7 @@ from services.card import Cards
 from services.care import Places
 from services.cases import Cases
 from services.inbox import Inbox
-from services.logs import StartupHold, configure_logging
+from services.logs import StartupHold, configure_logging, release_held_logs
 from services.moderation import Moderation
 from services.money import Money
 from services.outbox import Outbox
@@ -293,6 +293,7 @@ Callback = Callable[[Any, BotContext], Coroutine[Any, Any, Any]]
 
 
 def standing_by() -> None:
+    release_held_logs()  # start-up went well (Telegram answered); waiting is no failure
     log.info("standby: another process leads; waiting to take over")
 
 
@@ -343,7 +344,14 @@ def schedule_jobs(app: BotApplication) -> None:
     # The cron only wakes the job; the database decides which periods are due, so a run
     # missed while the bot was down is caught up by the run at start-up.
     app.job_queue.run_custom(money.payout_job, job_kwargs={"trigger": settings.payout_trigger()})
-    app.job_queue.run_once(money.payout_job, when=1, name="payout catch-up")
+    # The job queue starts when this process leads, which for a standby is long after this
+    # call: without a grace time a start-up job would be dropped as missed.
+    app.job_queue.run_once(
+        money.payout_job,
+        when=1,
+        name="payout catch-up",
+        job_kwargs={"misfire_grace_time": None},
+    )
     app.job_queue.run_repeating(cases.service_job, interval=CASE_CHECK_SECONDS, first=45)
     app.job_queue.run_daily(
         cases.overdue_job, time=datetime.time(9, 0, tzinfo=zone), name="overdue cases"
@@ -407,7 +415,9 @@ def main(argv: list[str] | None = None) -> int:
         async def started(_: BotContext) -> None:
             hold.end()
 
-        app.job_queue.run_once(started, when=0, name="start-up logs")
+        app.job_queue.run_once(
+            started, when=0, name="start-up logs", job_kwargs={"misfire_grace_time": None}
+        )
     try:
         run(app, settings)
     except InvalidToken:
