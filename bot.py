@@ -457,7 +457,7 @@ def export_command(settings: Settings, arguments: list[str]) -> int:
     )
 
     async def build() -> exports.Files:
-        db = Database(settings.database_path)
+        db = Database(settings.database)
         await db.open()
         try:
             return await exports.export(db, settings, start, end, datetime.datetime.now(zone))
