@@ -14,8 +14,8 @@ import re
 import sqlite3
 import threading
 import uuid
-from collections.abc import Coroutine, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -161,3 +161,28 @@ def fetchone(path: Path, sql: str) -> Any:
         return RawPostgres(target).execute(sql).fetchone()
     with sqlite3.connect(target) as conn:
         return conn.execute(sql).fetchone()
+
+
+@asynccontextmanager
+async def watching(path: Path) -> AsyncIterator[Callable[[str], Awaitable[Any]]]:
+    """`fetchone(sql)` on one connection kept open, to read a bot process's database many
+    times a second (`fetchone` above opens a connection per call)."""
+    target = database_for(path)
+    if isinstance(target, str):
+        pg = await asyncpg.connect(target)
+        try:
+
+            async def from_postgres(sql: str) -> Any:
+                row = await pg.fetchrow(sql)
+                return None if row is None else tuple(row)
+
+            yield from_postgres
+        finally:
+            await pg.close()
+        return
+    with sqlite3.connect(target, timeout=5) as lite:
+
+        async def from_sqlite(sql: str) -> Any:
+            return lite.execute(sql).fetchone()
+
+        yield from_sqlite

@@ -25,6 +25,7 @@ SCHEDULED_KILLS = 20
 ADHOC_KILLS = 12
 BUILD_KILLS = 6  # ad hoc rounds killed the moment a batch is seen half built
 BOSS = TgUser(ADMIN, language_code="en")
+OPEN_BATCHES = "SELECT COUNT(*) FROM payout_batches WHERE status = 'open'"
 
 
 def last_two_mondays() -> list[int]:
@@ -90,13 +91,12 @@ async def wait_until(path: Path, sql: str, seconds: float = 60) -> None:
 async def killed_while_building(bot: BotProcess, path: Path, tally: dict[str, int]) -> None:
     """SIGKILL the moment a batch is seen open (its lines written, its files not yet): the
     window is tens of milliseconds, so watch for it rather than guess a delay."""
-    for _ in range(20_000):
-        (building,) = engines.fetchone(
-            path, "SELECT COUNT(*) FROM payout_batches WHERE status = 'open'"
-        )
-        if building:
-            break
-        await asyncio.sleep(0.001)
+    async with engines.watching(path) as fetchone:
+        for _ in range(20_000):
+            (building,) = await fetchone(OPEN_BATCHES)
+            if building:
+                break
+            await asyncio.sleep(0.001)
     await killed_after(bot, 0, path, tally)
 
 
