@@ -171,6 +171,21 @@ async def cards_to_send(db: Database, limit: int, urgent: Sequence[str] = ()) ->
     return [int(row[0]) for row in rows]
 
 
+async def begin_card(conn: Connection, report_id: int, now: int) -> bool:
+    """Note that a card is being sent; True if an earlier attempt's fate is unknown."""
+    async with conn.execute(
+        "SELECT card_attempted_at FROM reports WHERE id = ?", (report_id,)
+    ) as cursor:
+        row = await cursor.fetchone()
+    await conn.execute("UPDATE reports SET card_attempted_at = ? WHERE id = ?", (now, report_id))
+    return row is not None and row[0] is not None
+
+
+async def card_refused(conn: Connection, report_id: int) -> None:
+    """Telegram answered the send with an error: no copy of the card exists."""
+    await conn.execute("UPDATE reports SET card_attempted_at = NULL WHERE id = ?", (report_id,))
+
+
 async def record_card(conn: Connection, report_id: int, chat_id: int, message_id: int) -> None:
     await conn.execute(
         "UPDATE reports SET card_chat_id = ?, card_message_id = ? WHERE id = ?",
