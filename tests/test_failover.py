@@ -264,7 +264,7 @@ async def test_200_riders_and_three_leader_kills_lose_nothing_and_do_nothing_twi
     )
     assert tuple(batches) == (1, RIDERS)
     # Riders are told at most once: a notice a kill cut mid-send is not sent again (the new
-    # leader logs how many), every other one arrives.
+    # leader logs how many; it may have arrived, or been someone else's), every other arrives.
     cut_short = sum(int(n) for n in re.findall(r"(\d+) notices were being sent when", log))
     on_the_way = Counter(m.chat_id for m in fake.sent if m.text.startswith("💰"))
     approved = Counter(m.chat_id for m in fake.sent if m.text.startswith("🎉"))
@@ -274,4 +274,4 @@ async def test_200_riders_and_three_leader_kills_lose_nothing_and_do_nothing_twi
         f" handled by the next leader, {cut_short} notices cut short"
     )
     assert set(on_the_way.values()) == set(approved.values()) == {1}
-    assert (RIDERS - len(on_the_way)) + (RIDERS - len(approved)) == cut_short
+    assert (RIDERS - len(on_the_way)) + (RIDERS - len(approved)) <= cut_short
