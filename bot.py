@@ -3,6 +3,7 @@
     python bot.py           run the bot
     python bot.py backup    make an online backup of the database now
     python bot.py check     validate settings, open the database, call getMe; one line each
+    python bot.py migrate-to postgresql://…   copy the SQLite database into PostgreSQL, audit both
     python bot.py export --format xlsx|geojson|open311 --from YYYY-MM-DD --to YYYY-MM-DD --out PATH
                             the register of reports submitted in those days (both included)
 
@@ -25,7 +26,7 @@ import functools
 import logging
 import os
 import pathlib
-import sqlite3
+import signal
 import sys
 import time
 import urllib.parse
@@ -67,17 +68,19 @@ from handlers import (
 from handlers.callbacks import pattern
 from handlers.common import BotApplication, BotContext, Runtime
 from handlers.errors import on_error
+from handlers.inbox import JournalingQueue
 from handlers.labels import KeyboardLabel
 from handlers.ordering import PerUserUpdateProcessor, slow_down_notice
 from handlers.transport import PacedRateLimiter
 from handlers.unparsed import SkipUnparsedUpdates, UnparsedUpdates
 from locales import Texts
 from services import backup as backups
-from services import exports
+from services import exports, migration
 from services.card import Cards
 from services.care import Places
 from services.cases import Cases
-from services.logs import StartupHold, configure_logging
+from services.inbox import Inbox
+from services.logs import StartupHold, configure_logging, release_held_logs
 from services.moderation import Moderation
 from services.money import Money
 from services.outbox import Outbox
@@ -85,7 +88,8 @@ from services.points import Points
 from services.reporting import Reporting
 from services.users import Languages
 from settings import Settings, SettingsError, load_settings, redact_url
-from storage.db import Database
+from storage import transfer
+from storage.db import DATABASE_ERRORS, Database, is_postgres_url
 
 log = logging.getLogger("bot")
 handled = logging.getLogger("bot.updates")
@@ -205,7 +209,7 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
 
 def build_application(settings: Settings) -> BotApplication:
     """The configured PTB Application, ready for `run_polling` (or a test's own start)."""
-    db = Database(settings.database_path)
+    db = Database(settings.database)
     texts = Texts()
     outbox = Outbox(db)
     case_work = Cases(db, settings, outbox)
@@ -222,13 +226,19 @@ def build_application(settings: Settings) -> BotApplication:
         places=Places(db, settings, outbox),
         points=Points(db, settings, outbox),
         cards=Cards(db, settings),
+        inbox=Inbox(db),
     )
+    updates = JournalingQueue(runtime.inbox)
 
     # Long-running senders: review cards to the moderators, notices from the outbox.
     senders: list[asyncio.Task[None]] = []
 
     async def post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         await runtime.db.open()
+        # With PostgreSQL, one process leads (polls or serves the webhook, runs the jobs);
+        # any other waits here until the leader's database lease is gone.
+        await runtime.db.lead(on_wait=standing_by, on_lost=lease_lost)
+        await updates.replay(app.bot)  # what a killed process took and never finished
         await start.set_command_menus(app.bot, texts)
         senders.append(asyncio.create_task(review.card_sender(app, runtime.card_wake)))
         senders.append(asyncio.create_task(notify.deliver_notices(app)))
@@ -253,6 +263,7 @@ def build_application(settings: Settings) -> BotApplication:
         builder = builder.proxy(settings.proxy)
     app: BotApplication = (
         builder.token(settings.bot_token)
+        .update_queue(updates)
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .context_types(ContextTypes(context=BotContext))
@@ -261,6 +272,7 @@ def build_application(settings: Settings) -> BotApplication:
             PerUserUpdateProcessor(
                 max_queued=settings.rate_limits.max_queued_updates,
                 on_overflow=slow_down_notice(runtime),
+                on_settled=lambda update: runtime.inbox.handled(update.update_id),
             )
         )
         .post_init(post_init)
@@ -278,6 +290,17 @@ def build_application(settings: Settings) -> BotApplication:
 
 
 Callback = Callable[[Any, BotContext], Coroutine[Any, Any, Any]]
+
+
+def standing_by() -> None:
+    release_held_logs()  # start-up went well (Telegram answered); waiting is no failure
+    log.info("standby: another process leads; waiting to take over")
+
+
+def lease_lost() -> None:
+    """The leader's database lease is gone: stop at once, so two never poll together."""
+    log.critical("leadership lost (database connection dropped); stopping")
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def logged(callback: Callback) -> Callback:
@@ -321,7 +344,14 @@ def schedule_jobs(app: BotApplication) -> None:
     # The cron only wakes the job; the database decides which periods are due, so a run
     # missed while the bot was down is caught up by the run at start-up.
     app.job_queue.run_custom(money.payout_job, job_kwargs={"trigger": settings.payout_trigger()})
-    app.job_queue.run_once(money.payout_job, when=1, name="payout catch-up")
+    # The job queue starts when this process leads, which for a standby is long after this
+    # call: without a grace time a start-up job would be dropped as missed.
+    app.job_queue.run_once(
+        money.payout_job,
+        when=1,
+        name="payout catch-up",
+        job_kwargs={"misfire_grace_time": None},
+    )
     app.job_queue.run_repeating(cases.service_job, interval=CASE_CHECK_SECONDS, first=45)
     app.job_queue.run_daily(
         cases.overdue_job, time=datetime.time(9, 0, tzinfo=zone), name="overdue cases"
@@ -334,7 +364,8 @@ def schedule_jobs(app: BotApplication) -> None:
             days=((programme.digest_weekday + 1) % 7,),
             name="weekly digest",
         )
-    app.job_queue.run_daily(jobs.backup, time=datetime.time(3, 0, tzinfo=zone), name="backup")
+    if settings.database_url is None:  # PostgreSQL is backed up by its own tools (pg_dump)
+        app.job_queue.run_daily(jobs.backup, time=datetime.time(3, 0, tzinfo=zone), name="backup")
     app.job_queue.run_daily(
         jobs.retention, time=datetime.time(3, 30, tzinfo=zone), name="retention"
     )
@@ -343,9 +374,10 @@ def schedule_jobs(app: BotApplication) -> None:
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
     command = arguments[:1]
-    if command not in ([], ["backup"], ["check"], ["export"]):
+    if command not in ([], ["backup"], ["check"], ["export"], ["migrate-to"]):
         print(
-            f"usage: python bot.py [backup | check | export ...]; got {command[0]!r}",
+            "usage: python bot.py [backup | check | export ... | migrate-to URL];"
+            f" got {command[0]!r}",
             file=sys.stderr,
         )
         return 2
@@ -356,10 +388,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if command == ["check"]:
         return asyncio.run(check(settings))
+    if command == ["migrate-to"]:
+        return asyncio.run(migrate_to(settings, arguments[1:]))
     if command == ["export"]:
         return export_command(settings, arguments[1:])
     level = getattr(logging, settings.log_level.upper())
     configure_logging(secrets(settings), settings.log_format, level, [UnparsedUpdates()])
+    if command == ["backup"] and settings.database_url is not None:
+        print("bot.py backup: PostgreSQL is backed up with pg_dump", file=sys.stderr)
+        return 2
     if command == ["backup"]:
         path = backups.backup(
             settings.database_path,
@@ -378,7 +415,9 @@ def main(argv: list[str] | None = None) -> int:
         async def started(_: BotContext) -> None:
             hold.end()
 
-        app.job_queue.run_once(started, when=0, name="start-up logs")
+        app.job_queue.run_once(
+            started, when=0, name="start-up logs", job_kwargs={"misfire_grace_time": None}
+        )
     try:
         run(app, settings)
     except InvalidToken:
@@ -418,7 +457,7 @@ def export_command(settings: Settings, arguments: list[str]) -> int:
     )
 
     async def build() -> exports.Files:
-        db = Database(settings.database_path)
+        db = Database(settings.database)
         await db.open()
         try:
             return await exports.export(db, settings, start, end, datetime.datetime.now(zone))
@@ -502,19 +541,48 @@ def network_failure(exc: NetworkError) -> str:
     return exc.message.split(": ", 1)[-1] if exc.message.startswith("httpx.") else exc.message
 
 
+MIGRATION_ERRORS: tuple[type[Exception], ...] = (*DATABASE_ERRORS, transfer.NotEmpty)
+
+
+async def migrate_to(settings: Settings, target: list[str]) -> int:
+    """Copy this county's SQLite database into an empty PostgreSQL database, audit both."""
+    if len(target) != 1 or not is_postgres_url(target[0]) or settings.database_url:
+        print(
+            "usage: DATABASE_URL=sqlite:///… python bot.py migrate-to postgresql://…",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        copied, problems = await migration.migrate(settings.database_path, target[0])
+    except MIGRATION_ERRORS as exc:
+        print(f"FAIL  migrate-to: {exc}")
+        return 1
+    for table, rows in transfer.summary(copied):
+        print(f"ok    copied {rows} rows of {table}")
+    for problem in problems:
+        print(f"FAIL  {problem}")
+    if problems:
+        return 1
+    print("ok    both audits clean; balances, reports, photos, ledger and batches are equal")
+    return 0
+
+
 async def check(settings: Settings) -> int:
     """Pre-deploy checks, one line each; stops at the first failure with a non-zero code."""
-    print(f"ok    settings (database {settings.database_path}, timezone {settings.timezone})")
-    db = Database(settings.database_path)
+    where = "PostgreSQL" if settings.database_url else settings.database_path
+    print(f"ok    settings (database {where}, timezone {settings.timezone})")
+    db = Database(settings.database)
     try:
         await db.open()
         version = await db.schema_version()
-    except (OSError, sqlite3.Error) as exc:
-        print(f"FAIL  database {settings.database_path}: {exc}")
+        leads = await db.would_lead()
+    except DATABASE_ERRORS as exc:
+        print(f"FAIL  database {where}: {exc}")
         return 1
     finally:
         await db.close()
-    print(f"ok    database (schema version {version})")
+    role = "would lead" if leads else "would wait: another process leads"
+    print(f"ok    database (engine {db.engine}, schema version {version}, {role})")
     api = settings.bot_api_url
     bot = Bot(
         settings.bot_token,

@@ -8,6 +8,7 @@ The token's value never appears in an error message.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
@@ -173,6 +174,8 @@ class Settings:
     bot_token: str = field(repr=False)
     bot_api_url: str = DEFAULT_API_URL
     database_path: Path = Path("data/bot.db")
+    database_url: str | None = field(default=None, repr=False)
+    """A postgresql:// URL (it may carry a password); None: SQLite at `database_path`."""
     moderator_chat_id: int | None = None
     moderator_ids: frozenset[int] = frozenset()
     admin_ids: frozenset[int] = frozenset()
@@ -190,6 +193,11 @@ class Settings:
     # From HTTPS_PROXY / ALL_PROXY (HTTP_PROXY for an http:// BOT_API_URL), unless NO_PROXY
     # names the Bot API's host. It may carry a password, so it stays out of repr().
     proxy: str | None = field(default=None, repr=False)
+
+    @property
+    def database(self) -> Path | str:
+        """What `storage.db.Database` opens: the PostgreSQL URL if set, else the SQLite file."""
+        return self.database_url or self.database_path
 
     def payout_trigger(self) -> CronTrigger:
         return CronTrigger.from_crontab(self.payout_schedule, timezone=self.timezone)
@@ -221,17 +229,23 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
 
     config_path = Path(get("CONFIG_FILE") or cwd / "config.toml")
     api_url = _api_url(get("BOT_API_URL") or DEFAULT_API_URL)
+    database_url = get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    config = _ConfigReader(read_config(config_path, required=bool(get("CONFIG_FILE"))))
     return Settings(
         bot_token=token,
         bot_api_url=api_url,
-        database_path=_database_path(get("DATABASE_URL") or DEFAULT_DATABASE_URL, cwd),
+        database_path=_database_path(database_url, cwd),
+        database_url=database_url
+        if database_url.startswith(("postgresql://", "postgres://"))
+        else None,
         moderator_chat_id=_optional_id("MODERATOR_CHAT_ID", get("MODERATOR_CHAT_ID")),
         moderator_ids=_id_list("MODERATOR_IDS", get("MODERATOR_IDS")),
         admin_ids=_id_list("ADMIN_IDS", get("ADMIN_IDS")),
         finance_chat_id=_optional_id("FINANCE_CHAT_ID", get("FINANCE_CHAT_ID")),
         timezone=timezone,
         payout_schedule=schedule,
-        programme=load_programme(config_path, required=bool(get("CONFIG_FILE"))),
+        programme=config.programme(),
+        rate_limits=config.rate_limits(),
         webhook=_webhook(get("WEBHOOK_URL"), get("WEBHOOK_LISTEN"), get("WEBHOOK_SECRET")),
         backup_dir=_folder("BACKUP_DIR", get("BACKUP_DIR") or "data/backups", cwd),
         backups_kept=_positive("BACKUPS_KEPT", get("BACKUPS_KEPT") or "14"),
@@ -339,9 +353,15 @@ def _api_url(url: str) -> str:
 
 
 def _database_path(url: str, cwd: Path) -> Path:
+    """The SQLite file; for a PostgreSQL URL, the default path (unused)."""
     prefix = "sqlite:///"
+    if re.fullmatch(r"postgres(ql)?://[^\s/]*/[^\s/?]+(\?\S*)?", url):
+        return cwd / "data" / "bot.db"
     if not url.startswith(prefix) or len(url) == len(prefix):
-        raise SettingsError("DATABASE_URL", "expected sqlite:///relative.db or sqlite:////abs.db")
+        raise SettingsError(
+            "DATABASE_URL",
+            "expected sqlite:///relative.db, sqlite:////abs.db or postgresql://user@host/db",
+        )
     path = Path(url[len(prefix) :])
     return path if path.is_absolute() else cwd / path
 
@@ -367,26 +387,44 @@ def _id_list(name: str, value: str) -> frozenset[int]:
     return frozenset(ids)
 
 
-def load_programme(path: Path, *, required: bool = False) -> Programme:
-    """Parse `config.toml`; a missing file means the built-in defaults."""
+def read_config(path: Path, *, required: bool = False) -> dict[str, Any]:
+    """Parse `config.toml`; a missing file means the built-in defaults (an empty table)."""
     if not path.exists() and not required:
-        return Programme()
+        return {}
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SettingsError("config.toml", f"cannot read {path}: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SettingsError("config.toml", f"not valid TOML: {exc}") from None
-    return _ProgrammeReader(data).read()
 
 
-class _ProgrammeReader:
-    """Reads `config.toml` tables into a `Programme`, naming the key of any bad value."""
+class _ConfigReader:
+    """Reads `config.toml` tables into a `Programme` and the `RateLimits`, naming the key of
+    any bad value."""
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = data
 
-    def read(self) -> Programme:
+    def rate_limits(self) -> RateLimits:
+        """[telegram]: the caps the bot paces its sends to. Telegram's are the defaults; raise
+        them only where Telegram has (paid broadcasts lift the overall cap) or for a stand-in."""
+        defaults = RateLimits()
+        limits = {
+            "messages_per_second": defaults.messages_per_second,
+            "group_messages_per_minute": defaults.group_messages,
+        }
+        for key, default in limits.items():
+            limits[key] = int(self._get("telegram", key, int, default))
+            if limits[key] < 1:
+                raise SettingsError(f"telegram.{key}", "must be at least 1")
+        return dataclasses.replace(
+            defaults,
+            messages_per_second=limits["messages_per_second"],
+            group_messages=limits["group_messages_per_minute"],
+        )
+
+    def programme(self) -> Programme:
         defaults = Programme()
         tiers = tuple(
             _yuan_to_fen("review.tiers_yuan", v)

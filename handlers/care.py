@@ -58,22 +58,22 @@ async def card_command(update: Update, context: BotContext) -> None:
     service = context.runtime.cards
     if not service.enabled:
         log.warning("/card asked, but CARD_SECRET is not set")
-        await say.reply("card.not_configured")
+        await say.reply("membercard.not_configured")
         return
     opened = await service.open(user.id, user.first_name)
     if opened is None:
-        await say.reply("card.not_configured")
+        await say.reply("membercard.not_configured")
         return
     masked, number, token, expires = opened
     font = cards.cjk_font_path()
     language = await say.language() if font else "en"  # no Chinese font: draw in English
     texts = context.runtime.texts
     face = cards.CardFace(
-        programme=texts.get(language, "card.programme"),
-        title=texts.get(language, "card.title"),
+        programme=texts.get(language, "membercard.programme"),
+        title=texts.get(language, "membercard.title"),
         name=masked,
         number=number,
-        validity=texts.get(language, "card.validity", until=_when(context, expires)),
+        validity=texts.get(language, "membercard.validity", until=_when(context, expires)),
         link=link(context, f"c{token}"),
     )
     started = time.perf_counter()
@@ -82,7 +82,7 @@ async def card_command(update: Update, context: BotContext) -> None:
     await context.bot.send_photo(
         chat.id,
         image,
-        caption=await say.text("card.caption", name=masked, number=number),
+        caption=await say.text("membercard.caption", name=masked, number=number),
     )
 
 
@@ -104,7 +104,7 @@ async def start_link(update: Update, context: BotContext) -> None:
         return
     scan = await context.runtime.cards.scan(user.id, payload[1:])
     await say.reply(
-        f"card.scan.{scan.outcome}",
+        f"membercard.scan.{scan.outcome}",
         name=scan.masked_name,
         number=scan.number,
         merchant=scan.merchant,
@@ -112,7 +112,7 @@ async def start_link(update: Update, context: BotContext) -> None:
     if scan.outcome == "valid":
         merchant = await places.places(context).merchant(scan.merchant)
         if merchant is not None and merchant.benefit:
-            await say.reply("card.scan.benefit", benefit=merchant.benefit)
+            await say.reply("membercard.scan.benefit", benefit=merchant.benefit)
 
 
 # --- merchants (admins) -----------------------------------------------------------------

@@ -13,6 +13,7 @@ from locales import Texts
 from services.card import Cards
 from services.care import Places
 from services.cases import Cases
+from services.inbox import Inbox
 from services.moderation import Moderation
 from services.money import Money
 from services.outbox import Outbox
@@ -39,6 +40,7 @@ class Runtime:
     places: Places
     points: Points
     cards: Cards
+    inbox: Inbox
     # Set when a report is submitted, to wake the card sender.
     card_wake: asyncio.Event = field(default_factory=asyncio.Event)
 

@@ -42,14 +42,16 @@ async def retention(context: BotContext) -> None:
     purged = await purge(runtime.db, now, days)
     case_photos = await runtime.cases.purge_photos(days)
     notices = await runtime.outbox.purge()
+    update_ids = await runtime.inbox.purge()
     log.info(
         "retention: %d photos deleted, %d expired drafts purged, %d photos of erased riders, "
-        "%d case photos deleted, %d settled notices forgotten",
+        "%d case photos deleted, %d settled notices forgotten, %d handled update ids forgotten",
         purged.photos,
         purged.drafts,
         purged.erased_riders_photos,
         case_photos,
         notices,
+        update_ids,
     )
 
 

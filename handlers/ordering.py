@@ -10,6 +10,10 @@ one: a single user forwarding hundreds of messages would fill every slot and sta
 Here an update first waits for its user's turn, holding nothing shared, and takes a slot only
 when it is at the head of its user's queue. A user with more than `max_queued` updates waiting
 loses the excess and is asked, once per flood, to slow down.
+
+Whichever way an update's handling ends (handled, failed, dropped), `on_settled` hears of it:
+the inbox then marks it handled. An update whose handling was cut short by the process dying
+is never settled, and is handled again by the next process (services/inbox.py).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ log = logging.getLogger(__name__)
 SLOW_DOWN_REPEAT_SECONDS = 60.0
 
 OverflowNotice = Callable[[Update], Awaitable[None]]
+Settled = Callable[[Update], Awaitable[None]]
 
 
 @dataclass
@@ -54,12 +59,14 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         max_concurrent_updates: int = 256,
         max_queued: int = 20,
         on_overflow: OverflowNotice | None = None,
+        on_settled: Settled | None = None,
     ) -> None:
         super().__init__(max_concurrent_updates)
         if max_queued < 1:
             raise ValueError("max_queued must be >= 1")
         self._max_queued = max_queued
         self._on_overflow = on_overflow
+        self._on_settled = on_settled
         self._queues: dict[int, _Queue] = {}
         self._warned_at: dict[int, float] = {}
 
@@ -71,11 +78,12 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         key = _owner(update)
         if key is None:
             async with self._semaphore:
-                await self.do_process_update(update, coroutine)
+                await self._handle(update, coroutine)
             return
         queue = self._queues.setdefault(key, _Queue())
         if queue.waiting >= self._max_queued:
             await self._drop(key, queue, update, coroutine)
+            await self._settle(update)
             return
         queue.held += 1
         try:
@@ -86,7 +94,7 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
                 queue.waiting -= 1
             try:
                 async with self._semaphore:
-                    await self.do_process_update(update, coroutine)
+                    await self._handle(update, coroutine)
             finally:
                 queue.turn.release()
         finally:
@@ -95,6 +103,23 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
                 del self._queues[key]
                 if queue.dropped:
                     log.warning("dropped %d updates of user %s (flood)", queue.dropped, key)
+
+    async def _handle(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Run the update, then settle it, unless the run is cancelled (the process stops)."""
+        try:
+            await self.do_process_update(update, coroutine)
+        except Exception:
+            await self._settle(update)
+            raise
+        await self._settle(update)
+
+    async def _settle(self, update: object) -> None:
+        if self._on_settled is None or not isinstance(update, Update):
+            return
+        try:
+            await self._on_settled(update)
+        except Exception:  # it will be handled again after a restart: logged, not fatal
+            log.exception("could not mark update %d handled", update.update_id)
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         """Run the update's handlers (the user's turn and a slot are already held)."""

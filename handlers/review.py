@@ -26,6 +26,7 @@ from handlers.common import BotApplication, BotContext, Runtime
 from handlers.money import ask_payee
 from handlers.prompts import PromptReply
 from handlers.speak import Speaker
+from handlers.transport import telegram_answered
 from services.moderation import REJECT_REASONS, Card, Decided, Declined, Moderation, Problem
 from services.outbox import Notice
 from services.reporting import ReportStatus
@@ -63,18 +64,27 @@ def view(runtime: Runtime, language: str | None = None) -> rc.CardView:
 
 
 async def send_card(
-    context: BotContext | BotApplication, chat_id: int, card: Card, language: str
+    context: BotContext | BotApplication,
+    chat_id: int,
+    card: Card,
+    language: str,
+    *,
+    sent_before: bool = False,
 ) -> Message:
-    """One message: the first photo (re-encoded, no metadata), the caption and the buttons."""
+    """One message: the first photo (re-encoded, no metadata), the caption and the buttons;
+    `sent_before` says on the card that an earlier copy may be above it."""
     runtime: Runtime = context.bot_data["runtime"]
     drawn = view(runtime, language)
     jpeg, file_id = await runtime.moderation.photo(card.report_id, 1)
     photo = file_id or jpeg
     assert photo is not None, f"report {card.reference} has no photo"
+    caption = drawn.caption(card)
+    if sent_before:
+        caption = f"{drawn.t('card.sent_again')}\n{caption}"
     message = await context.bot.send_photo(
         chat_id,
         photo=photo,
-        caption=drawn.caption(card),
+        caption=caption,
         reply_markup=drawn.decision_buttons(card),
     )
     if file_id is None and message.photo:
@@ -97,9 +107,17 @@ async def card_sender(app: BotApplication, wake: asyncio.Event) -> None:
                 card = await runtime.moderation.card(report_id)
                 if card is None:
                     continue
+                # A send whose fate is unknown (the process died, the connection dropped) is
+                # sent again: a report without a card would miss its 24 hours, a second copy
+                # only costs a glance, and says so. Both copies' buttons decide it once.
+                sent_before = await runtime.moderation.begin_card(report_id)
                 try:
-                    message = await send_card(app, chat_id, card, language)
-                except BadRequest as exc:
+                    message = await send_card(app, chat_id, card, language, sent_before=sent_before)
+                except TelegramError as exc:
+                    if telegram_answered(exc):
+                        await runtime.moderation.card_refused(report_id)
+                    if not isinstance(exc, BadRequest):
+                        raise
                     # Telegram will never take this card; don't let it hold up the others.
                     # The report stays pending, in /queue and in the reminder digests.
                     log.error("card for %s refused by Telegram: %s", card.reference, exc.message)

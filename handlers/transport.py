@@ -134,3 +134,9 @@ def _private_chat(chat_id: object) -> int | None:
     if isinstance(chat_id, str) and chat_id.isdigit():
         chat_id = int(chat_id)
     return chat_id if isinstance(chat_id, int) and chat_id > 0 else None
+
+
+def telegram_answered(error: TelegramError) -> bool:
+    """Whether Telegram itself answered the call with `error`, so that it took no effect; a
+    timeout or a dropped connection (or a proxy's 5xx) leaves that unknown."""
+    return isinstance(error, BadRequest) or not isinstance(error, NetworkError)

@@ -22,14 +22,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 
-import aiosqlite
-
 from services import finance_file
 from services.ledger import yuan
 from storage import ledger as ledger_store
 from storage import payouts as payout_store
 from storage import points as points_store
-from storage.db import Database
+from storage.db import Connection, Database
 
 _REPORT_PROBLEMS = {
     "credited_twice": "credited more than once",
@@ -58,7 +56,7 @@ async def audit(db: Database) -> list[str]:
         ]
 
 
-async def _riders(conn: aiosqlite.Connection) -> list[str]:
+async def _riders(conn: Connection) -> list[str]:
     balances = await ledger_store.balances(conn)
     unsettled = await ledger_store.unsettled_sums(conn)
     recomputed = await ledger_store.recomputed_balances(conn)
@@ -124,16 +122,14 @@ def _batches(checks: list[payout_store.BatchCheck]) -> list[str]:
     return problems
 
 
-async def _paid_twice(conn: aiosqlite.Connection) -> list[str]:
+async def _paid_twice(conn: Connection) -> list[str]:
     return [
         f"report {reference} is listed in more than one payout line"
         for reference in await payout_store.reports_paid_twice(conn)
     ]
 
 
-async def _files(
-    conn: aiosqlite.Connection, batches: dict[int, payout_store.BatchRecord]
-) -> list[str]:
+async def _files(conn: Connection, batches: dict[int, payout_store.BatchRecord]) -> list[str]:
     problems = []
     for batch_id, sha256, xlsx, csv in await payout_store.stored_file_hashes(conn):
         batch = batches[batch_id]
@@ -161,7 +157,7 @@ async def _files(
     return problems
 
 
-async def _reports(conn: aiosqlite.Connection) -> list[str]:
+async def _reports(conn: Connection) -> list[str]:
     return [
         f"report {reference or '#' + str(report_id)} {_REPORT_PROBLEMS[problem]}"
         for problem, report_id, reference in await ledger_store.report_anomalies(conn)
@@ -176,7 +172,7 @@ _POINTS_PROBLEMS = {
 }
 
 
-async def _points(conn: aiosqlite.Connection) -> list[str]:
+async def _points(conn: Connection) -> list[str]:
     """Every used redemption code has exactly its debit, and nobody's points are negative."""
     return [
         _POINTS_PROBLEMS[problem].format(subject)

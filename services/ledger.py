@@ -11,11 +11,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-import aiosqlite
-
 from settings import Programme
 from storage import ledger as store
-from storage.db import Database
+from storage.db import Connection, Database
 from storage.ledger import Balance, Entry, Payee
 
 __all__ = [
@@ -74,7 +72,7 @@ def yuan(fen: int) -> str:
 
 
 async def credit_reward(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     report_id: int,
     rider_id: int,
@@ -101,7 +99,7 @@ async def credit_reward(
 
 
 async def record_reversal(
-    conn: aiosqlite.Connection, *, report_id: int, reason: str, now: int
+    conn: Connection, *, report_id: int, reason: str, now: int
 ) -> Reversal | None:
     """Add the reversal entry inside the caller's transaction; None if no reward exists.
 

@@ -107,3 +107,10 @@ class StartupHold(logging.Handler):
             for handler in self._targets:
                 if record.levelno >= handler.level:
                     handler.handle(record)
+
+
+def release_held_logs() -> None:
+    """End a `StartupHold`, if one holds the log, keeping what it held."""
+    for handler in logging.getLogger().handlers[:]:
+        if isinstance(handler, StartupHold):
+            handler.end()

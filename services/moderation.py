@@ -260,6 +260,17 @@ class Moderation:
         urgent = [c.key for c in self.programme.categories if c.urgent]
         return await store.cards_to_send(self.db, limit, urgent)
 
+    async def begin_card(self, report_id: int) -> bool:
+        """A card is about to be sent; True if an earlier send may have reached the chat
+        (the process died mid-send, or the connection dropped before Telegram answered)."""
+        async with self.db.transaction() as conn:
+            return await store.begin_card(conn, report_id, _ts(self.clock()))
+
+    async def card_refused(self, report_id: int) -> None:
+        """Telegram answered the send with an error, so no copy of it is in the chat."""
+        async with self.db.transaction() as conn:
+            await store.card_refused(conn, report_id)
+
     async def card_sent(self, report_id: int, chat_id: int, message_id: int) -> None:
         async with self.db.transaction() as conn:
             await store.record_card(conn, report_id, chat_id, message_id)

@@ -225,8 +225,9 @@ async def save_prompt(
 ) -> None:
     async with db.transaction() as conn:
         await conn.execute(
-            "INSERT OR IGNORE INTO case_prompts (chat_id, message_id, case_id, action, "
-            "expected_state, department, asked_of, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO case_prompts (chat_id, message_id, case_id, action, "
+            "expected_state, department, asked_of, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
             (chat_id, message_id, case_id, action, expected_state, department, asked_of, now),
         )
 

@@ -1,4 +1,9 @@
-"""The one SQLite connection: pragmas, numbered migrations and serialised write transactions.
+"""The database: SQLite by default, PostgreSQL when DATABASE_URL says so, behind one API.
+
+`Database(path)` opens SQLite; `Database("postgresql://...")` returns a `PgDatabase`
+(storage/postgres.py) with the same methods. Services and handlers never learn which runs.
+
+SQLite: the one connection, pragmas, numbered migrations and serialised write transactions.
 
 aiosqlite runs every statement on one worker thread, but two coroutines' statements would
 interleave inside one transaction. `Database.transaction()` therefore holds an asyncio lock
@@ -20,13 +25,17 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import aiosqlite
+import asyncpg
+
+if TYPE_CHECKING:
+    from storage.postgres import PgConnection
 
 BUSY_TIMEOUT_MS = 5000
 IDLE_READERS = 2
@@ -34,13 +43,36 @@ IDLE_READERS = 2
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 Row = sqlite3.Row
-Connection = aiosqlite.Connection
+Connection: TypeAlias = "aiosqlite.Connection | PgConnection"
+"""What `Database.transaction()` and `snapshot()` yield: `execute(sql, params)` with `?`
+placeholders, giving a cursor with `rowcount`, `lastrowid`, `fetchone`, `fetchall` and async
+iteration; rows are read by column name or position on both engines."""
+IntegrityError = sqlite3.IntegrityError
+"""Raised on both engines when a constraint or an append-only trigger refuses a write."""
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    sqlite3.Error,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+"""What either engine raises when the database cannot be opened or refuses a statement."""
 
 
-def migrations() -> list[tuple[int, str, str]]:
-    """(number, file name, SQL) for every file in storage/migrations, in order."""
+def dialect(conn: Connection) -> str:
+    """ "sqlite" or "postgresql": for the few statements the two engines spell differently."""
+    return str(getattr(conn, "engine", "sqlite"))
+
+
+def is_postgres_url(target: object) -> bool:
+    return isinstance(target, str) and target.startswith(POSTGRES_SCHEMES)
+
+
+def migrations(engine: str = "sqlite") -> list[tuple[int, str, str]]:
+    """(number, file name, SQL) for every migration of `engine` ("sqlite" or "postgresql")."""
+    package = "storage.migrations" if engine == "sqlite" else f"storage.migrations.{engine}"
     found = []
-    for entry in resources.files("storage.migrations").iterdir():
+    for entry in resources.files(package).iterdir():
         match = _MIGRATION_NAME.match(entry.name)
         if match:
             found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
@@ -52,10 +84,21 @@ def migrations() -> list[tuple[int, str, str]]:
 
 
 class Database:
-    """Owns the aiosqlite connection; open in `post_init`, close in `post_shutdown`."""
+    """Owns the aiosqlite connection; open in `post_init`, close in `post_shutdown`.
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    Given a postgresql:// URL instead of a path, it is a `PgDatabase`."""
+
+    engine = "sqlite"
+
+    def __new__(cls, target: Path | str, *args: Any, **kwargs: Any) -> Database:
+        if cls is Database and is_postgres_url(target):
+            from storage.postgres import PgDatabase
+
+            return object.__new__(PgDatabase)
+        return object.__new__(cls)
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
         self._connection: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
         self._idle_readers: list[aiosqlite.Connection] = []
@@ -97,7 +140,7 @@ class Database:
         return reader
 
     @asynccontextmanager
-    async def snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def snapshot(self) -> AsyncIterator[Connection]:
         """A read transaction on a read-only connection of its own: every query inside sees
         the same committed state, and neither waits for nor holds up writers."""
         if self._connection is None:
@@ -116,6 +159,13 @@ class Database:
             self._idle_readers.append(reader)
         else:
             await reader.close()
+
+    async def would_lead(self) -> bool:
+        """SQLite: one process owns the file, so it always leads."""
+        return True
+
+    async def lead(self, on_wait: Callable[[], None], on_lost: Callable[[], None]) -> None:
+        """SQLite: nothing to wait for (a standby needs PostgreSQL)."""
 
     async def close(self) -> None:
         readers, self._idle_readers = self._idle_readers, []
@@ -152,7 +202,7 @@ class Database:
         return applied
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[Connection]:
         """A write transaction: serialised with other writers, rolled back on error."""
         async with self._lock:
             connection = self.connection

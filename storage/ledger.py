@@ -1,6 +1,6 @@
 """SQL for the money ledger (append-only entries in fen and points) and riders' payees.
 
-Functions taking an `aiosqlite.Connection` run inside the caller's `Database.transaction()`
+Functions taking an `Connection` run inside the caller's `Database.transaction()`
 (or, for the audit's reads, its `Database.snapshot()`); functions taking the `Database` are
 reads outside any transaction (or open their own).
 """
@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiosqlite
-
-from storage.db import Database
+from storage.db import Connection, Database, Row
 
 
 @dataclass(frozen=True)
@@ -70,7 +68,7 @@ class Payee:
 _UNLESS_KEY_EXISTS = "WHERE NOT EXISTS (SELECT 1 FROM ledger WHERE idempotency_key = ?)"
 
 
-async def report_rider(conn: aiosqlite.Connection, report_id: int) -> int | None:
+async def report_rider(conn: Connection, report_id: int) -> int | None:
     """The rider who sent the report, or None if there is no such report."""
     async with conn.execute("SELECT rider_id FROM reports WHERE id = ?", (report_id,)) as cur:
         row = await cur.fetchone()
@@ -78,7 +76,7 @@ async def report_rider(conn: aiosqlite.Connection, report_id: int) -> int | None
 
 
 async def insert_reward(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     report_id: int,
     rider_id: int,
@@ -96,7 +94,7 @@ async def insert_reward(
     return cursor.rowcount == 1
 
 
-async def reward(conn: aiosqlite.Connection, report_id: int) -> Reward | None:
+async def reward(conn: Connection, report_id: int) -> Reward | None:
     """The report's reward entry, if it was ever credited."""
     async with conn.execute(
         "SELECT l.report_id, r.reference, l.rider_id, l.amount_fen, l.points, i.batch_id"
@@ -118,7 +116,7 @@ async def reward(conn: aiosqlite.Connection, report_id: int) -> Reward | None:
     )
 
 
-async def reversal_memo(conn: aiosqlite.Connection, report_id: int) -> str | None:
+async def reversal_memo(conn: Connection, report_id: int) -> str | None:
     """The reason recorded with the report's reversal, or None if it was never reversed."""
     async with conn.execute(
         "SELECT COALESCE(memo, '') FROM ledger WHERE idempotency_key = 'reversal:' || ?",
@@ -128,9 +126,7 @@ async def reversal_memo(conn: aiosqlite.Connection, report_id: int) -> str | Non
     return None if row is None else str(row[0])
 
 
-async def insert_reversal(
-    conn: aiosqlite.Connection, *, reward: Reward, memo: str, now: int
-) -> bool:
+async def insert_reversal(conn: Connection, *, reward: Reward, memo: str, now: int) -> bool:
     """Add `reversal:<report>` cancelling the reward's money and points; True if added."""
     cursor = await conn.execute(
         "INSERT INTO ledger (rider_id, kind, amount_fen, points, report_id, idempotency_key,"
@@ -150,7 +146,7 @@ async def insert_reversal(
     return cursor.rowcount == 1
 
 
-async def mark_report_reversed(conn: aiosqlite.Connection, report_id: int, now: int) -> bool:
+async def mark_report_reversed(conn: Connection, report_id: int, now: int) -> bool:
     """Move the report from approved to reversed; False if it was not approved."""
     cursor = await conn.execute(
         "UPDATE reports SET status = 'reversed', updated_at = ?"
@@ -175,7 +171,7 @@ GROUP BY l.rider_id
 """
 
 
-def _balance(row: aiosqlite.Row) -> Balance:
+def _balance(row: Row) -> Balance:
     return Balance(
         points=row[1],
         unpaid_fen=row[2],
@@ -192,20 +188,18 @@ async def balance(db: Database, rider_id: int) -> Balance:
     return Balance(0, 0, 0, 0, 0, 0) if row is None else _balance(row)
 
 
-async def _rows(
-    conn: aiosqlite.Connection, sql: str, params: tuple[object, ...] = ()
-) -> list[aiosqlite.Row]:
+async def _rows(conn: Connection, sql: str, params: tuple[object, ...] = ()) -> list[Row]:
     async with conn.execute(sql, params) as cursor:
         return list(await cursor.fetchall())
 
 
-async def balances(conn: aiosqlite.Connection) -> dict[int, Balance]:
+async def balances(conn: Connection) -> dict[int, Balance]:
     """Every rider's balance, computed exactly as `balance` does (for the audit)."""
     rows = await _rows(conn, _BALANCE_SQL.format(where=""))
     return {int(row[0]): _balance(row) for row in rows}
 
 
-async def unsettled_sums(conn: aiosqlite.Connection) -> dict[int, int]:
+async def unsettled_sums(conn: Connection) -> dict[int, int]:
     """Each rider's rewards and reversals that no batch line has settled yet."""
     rows = await _rows(
         conn,
@@ -217,7 +211,7 @@ async def unsettled_sums(conn: aiosqlite.Connection) -> dict[int, int]:
     return {int(row[0]): int(row[1]) for row in rows}
 
 
-async def recomputed_balances(conn: aiosqlite.Connection) -> dict[int, tuple[int, int]]:
+async def recomputed_balances(conn: Connection) -> dict[int, tuple[int, int]]:
     """(decided, paid) per rider from data outside the ledger: the rewards moderators decided
     for the rider's reports that are approved now (not reversed), and the rider's payout
     lines. decided - paid is what the rider's ledger entries must sum to."""
@@ -230,7 +224,7 @@ async def recomputed_balances(conn: aiosqlite.Connection) -> dict[int, tuple[int
             WHERE r.status = 'approved' AND d.action = 'approve'
             UNION ALL
             SELECT rider_id, 0, amount_fen FROM payout_lines
-        )
+        ) AS amounts
         GROUP BY rider_id
         """,
     )
@@ -251,7 +245,7 @@ async def history(db: Database, rider_id: int, limit: int) -> list[Entry]:
     return [Entry(*row) for row in rows]
 
 
-async def report_anomalies(conn: aiosqlite.Connection) -> list[tuple[str, int, str | None]]:
+async def report_anomalies(conn: Connection) -> list[tuple[str, int, str | None]]:
     """(problem, report id, reference) for every report whose money disagrees with its status.
 
     Problems: credited_twice, wrong_rider, approved_without_reward, reversed_without_reversal,
@@ -263,7 +257,7 @@ async def report_anomalies(conn: aiosqlite.Connection) -> list[tuple[str, int, s
         """
         SELECT 'credited_twice', l.report_id, r.reference FROM ledger AS l
             LEFT JOIN reports AS r ON r.id = l.report_id
-        WHERE l.kind = 'reward' GROUP BY l.report_id HAVING COUNT(*) > 1
+        WHERE l.kind = 'reward' GROUP BY l.report_id, r.reference HAVING COUNT(*) > 1
         UNION ALL
         SELECT 'wrong_rider', r.id, r.reference FROM ledger AS l JOIN reports AS r
             ON r.id = l.report_id WHERE l.rider_id <> r.rider_id
@@ -296,7 +290,7 @@ async def report_anomalies(conn: aiosqlite.Connection) -> list[tuple[str, int, s
         UNION ALL
         SELECT 'reward_not_decided', r.id, r.reference FROM ledger AS l JOIN reports AS r
             ON r.id = l.report_id
-        WHERE l.kind = 'reward' AND l.amount_fen IS NOT (
+        WHERE l.kind = 'reward' AND l.amount_fen IS DISTINCT FROM (
             SELECT SUM(d.amount_fen) FROM decisions AS d
             WHERE d.report_id = l.report_id AND d.action = 'approve')
         """,
@@ -310,7 +304,7 @@ async def save_payee(db: Database, payee: Payee) -> None:
         await store_payee(conn, payee)
 
 
-async def store_payee(conn: aiosqlite.Connection, payee: Payee) -> None:
+async def store_payee(conn: Connection, payee: Payee) -> None:
     """`save_payee` inside the caller's transaction; the change is recorded with its time."""
     await conn.execute(
         "INSERT INTO payees (rider_id, real_name, account, updated_at) VALUES (?, ?, ?, ?)"
@@ -338,7 +332,7 @@ async def propose_payee(db: Database, payee: Payee) -> int:
 
 
 async def take_proposed_payee(
-    conn: aiosqlite.Connection, rider_id: int, token: int
+    conn: Connection, rider_id: int, token: int
 ) -> tuple[str, str] | None:
     """Remove and return (name, account) waiting under `token` for this rider, if any."""
     async with conn.execute(

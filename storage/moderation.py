@@ -91,7 +91,8 @@ async def record_decision(
 async def track_record(conn: Connection, rider_id: int) -> tuple[int, int, int]:
     """(approved, rejected, submitted) for a rider."""
     async with conn.execute(
-        "SELECT COALESCE(SUM(status = 'approved'), 0), COALESCE(SUM(status = 'rejected'), 0), "
+        "SELECT COALESCE(SUM(CASE WHEN status = 'approved' THEN 1 ELSE 0 END), 0),"
+        " COALESCE(SUM(CASE WHEN status = 'rejected' THEN 1 ELSE 0 END), 0), "
         "COUNT(*) FROM reports WHERE rider_id = ? AND reference IS NOT NULL",
         (rider_id,),
     ) as cursor:
@@ -168,6 +169,21 @@ async def cards_to_send(db: Database, limit: int, urgent: Sequence[str] = ()) ->
         (*urgent, limit),
     )
     return [int(row[0]) for row in rows]
+
+
+async def begin_card(conn: Connection, report_id: int, now: int) -> bool:
+    """Note that a card is being sent; True if an earlier attempt's fate is unknown."""
+    async with conn.execute(
+        "SELECT card_attempted_at FROM reports WHERE id = ?", (report_id,)
+    ) as cursor:
+        row = await cursor.fetchone()
+    await conn.execute("UPDATE reports SET card_attempted_at = ? WHERE id = ?", (now, report_id))
+    return row is not None and row[0] is not None
+
+
+async def card_refused(conn: Connection, report_id: int) -> None:
+    """Telegram answered the send with an error: no copy of the card exists."""
+    await conn.execute("UPDATE reports SET card_attempted_at = NULL WHERE id = ?", (report_id,))
 
 
 async def record_card(conn: Connection, report_id: int, chat_id: int, message_id: int) -> None:

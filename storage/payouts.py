@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiosqlite
-
-from storage.db import Database
+from storage.db import Connection, Database, dialect
 
 REVERSAL_MARK = "(冲正)"
 """Appended to a reference in `report_refs` when a reversal of an already-paid report is
@@ -79,7 +77,7 @@ _BATCH_COLUMNS = (
 )
 
 
-async def batch_by_key(conn: aiosqlite.Connection, period_key: str) -> BatchRecord | None:
+async def batch_by_key(conn: Connection, period_key: str) -> BatchRecord | None:
     async with conn.execute(
         f"SELECT {_BATCH_COLUMNS} FROM payout_batches WHERE period_key = ?",  # noqa: S608
         (period_key,),
@@ -116,7 +114,8 @@ async def unfinished_batches(db: Database) -> list[BatchRecord]:
 async def latest_period_end(db: Database, kind: str | None = None) -> int | None:
     """The end of the latest batch (of `kind`, if given), None when there is none."""
     row = await db.fetchone(
-        "SELECT MAX(period_end) FROM payout_batches WHERE ? IS NULL OR kind = ?", (kind, kind)
+        "SELECT MAX(period_end) FROM payout_batches WHERE CAST(? AS TEXT) IS NULL OR kind = ?",
+        (kind, kind),
     )
     return None if row is None or row[0] is None else int(row[0])
 
@@ -126,12 +125,12 @@ async def first_entry_time(db: Database) -> int | None:
     return None if row is None or row[0] is None else int(row[0])
 
 
-async def stage_due(conn: aiosqlite.Connection, *, period_end: int, minimum_fen: int) -> None:
+async def stage_due(conn: Connection, *, period_end: int, minimum_fen: int) -> None:
     """Fill temp tables with what a batch ending at `period_end` would settle.
 
-    `temp.payout_due`: every unsettled reward credited before `period_end`, and every
+    `payout_due`: every unsettled reward credited before `period_end`, and every
     unsettled reversal of such a reward (a reversal is netted as soon as it exists, so a
-    batch never pays a reward already taken back). `temp.payout_due_riders`: each rider whose
+    batch never pays a reward already taken back). `payout_due_riders`: each rider whose
     sum is positive and at least `minimum_fen`, and whether they have payee details.
     """
     await drop_stage(conn)
@@ -155,7 +154,7 @@ async def stage_due(conn: aiosqlite.Connection, *, period_end: int, minimum_fen:
         CREATE TEMP TABLE payout_due_riders AS
         SELECT d.rider_id, SUM(d.amount_fen) AS amount_fen,
             EXISTS (SELECT 1 FROM payees AS p WHERE p.rider_id = d.rider_id) AS has_payee
-        FROM temp.payout_due AS d
+        FROM payout_due AS d
         GROUP BY d.rider_id
         HAVING SUM(d.amount_fen) > 0 AND SUM(d.amount_fen) >= :minimum
         """,
@@ -163,29 +162,29 @@ async def stage_due(conn: aiosqlite.Connection, *, period_end: int, minimum_fen:
     )
 
 
-async def drop_stage(conn: aiosqlite.Connection) -> None:
-    await conn.execute("DROP TABLE IF EXISTS temp.payout_due")
-    await conn.execute("DROP TABLE IF EXISTS temp.payout_due_riders")
+async def drop_stage(conn: Connection) -> None:
+    await conn.execute("DROP TABLE IF EXISTS payout_due")
+    await conn.execute("DROP TABLE IF EXISTS payout_due_riders")
 
 
-async def staged_payable(conn: aiosqlite.Connection) -> int:
+async def staged_payable(conn: Connection) -> int:
     """How many staged riders would get a line (they are due and have payee details)."""
-    async with conn.execute("SELECT COUNT(*) FROM temp.payout_due_riders WHERE has_payee") as cur:
+    async with conn.execute("SELECT COUNT(*) FROM payout_due_riders WHERE has_payee") as cur:
         row = await cur.fetchone()
     return 0 if row is None else int(row[0])
 
 
-async def staged_missing_payees(conn: aiosqlite.Connection) -> list[RiderDue]:
+async def staged_missing_payees(conn: Connection) -> list[RiderDue]:
     """Staged riders who are due but have no payee details, so cannot be paid."""
     async with conn.execute(
-        "SELECT d.rider_id, u.telegram_id, d.amount_fen FROM temp.payout_due_riders AS d"
+        "SELECT d.rider_id, u.telegram_id, d.amount_fen FROM payout_due_riders AS d"
         " JOIN users AS u ON u.id = d.rider_id WHERE NOT d.has_payee ORDER BY d.rider_id"
     ) as cur:
         return [RiderDue(*row) async for row in cur]
 
 
 async def insert_batch(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     period_key: str,
     kind: str,
@@ -202,18 +201,18 @@ async def insert_batch(
     return cursor.lastrowid
 
 
-async def settle_staged(conn: aiosqlite.Connection, *, batch_id: int, now: int) -> None:
+async def settle_staged(conn: Connection, *, batch_id: int, now: int) -> None:
     """Write the batch's lines, their payout entries and items, and its totals."""
     await conn.execute(
-        """
+        f"""
         INSERT INTO payout_lines (batch_id, rider_id, amount_fen, report_refs, payee_name,
             payee_account)
         SELECT :batch, d.rider_id, d.amount_fen, COALESCE(refs.refs, ''), p.real_name, p.account
-        FROM temp.payout_due_riders AS d
+        FROM payout_due_riders AS d
         JOIN payees AS p ON p.rider_id = d.rider_id
         LEFT JOIN (
-            SELECT rider_id, group_concat(ref, ',') AS refs FROM (
-                SELECT e.rider_id, CASE
+            SELECT rider_id, {_joined_refs(conn)} AS refs FROM (
+                SELECT e.rider_id, e.ledger_id, CASE
                     WHEN e.kind = 'reward' AND NOT EXISTS (
                         SELECT 1 FROM ledger AS v
                         WHERE v.idempotency_key = 'reversal:' || e.report_id)
@@ -223,13 +222,13 @@ async def settle_staged(conn: aiosqlite.Connection, *, batch_id: int, now: int) 
                         WHERE w.idempotency_key = 'reward:' || e.report_id)
                     THEN r.reference || :mark
                 END AS ref
-                FROM temp.payout_due AS e JOIN reports AS r ON r.id = e.report_id
+                FROM payout_due AS e JOIN reports AS r ON r.id = e.report_id
                 ORDER BY e.rider_id, e.ledger_id
-            )
+            ) AS due_refs
             GROUP BY rider_id
         ) AS refs ON refs.rider_id = d.rider_id
         ORDER BY d.rider_id
-        """,
+        """,  # noqa: S608
         {"batch": batch_id, "mark": REVERSAL_MARK},
     )
     await conn.execute(
@@ -242,7 +241,7 @@ async def settle_staged(conn: aiosqlite.Connection, *, batch_id: int, now: int) 
     )
     await conn.execute(
         "INSERT INTO payout_items (ledger_id, batch_id, rider_id)"
-        " SELECT e.ledger_id, l.batch_id, l.rider_id FROM temp.payout_due AS e"
+        " SELECT e.ledger_id, l.batch_id, l.rider_id FROM payout_due AS e"
         " JOIN payout_lines AS l ON l.batch_id = :batch AND l.rider_id = e.rider_id",
         {"batch": batch_id},
     )
@@ -253,6 +252,13 @@ async def settle_staged(conn: aiosqlite.Connection, *, batch_id: int, now: int) 
         " WHERE id = :b",
         {"b": batch_id},
     )
+
+
+def _joined_refs(conn: Connection) -> str:
+    """The aggregate joining a rider's references in ledger order."""
+    if dialect(conn) == "postgresql":
+        return "string_agg(ref, ',' ORDER BY ledger_id)"
+    return "group_concat(ref, ',')"  # in the subquery's order
 
 
 _LINES_SQL = (
@@ -267,14 +273,14 @@ async def lines(db: Database, batch_id: int) -> list[LineRecord]:
     return [LineRecord(*row) for row in await db.fetchall(_LINES_SQL, (batch_id,))]
 
 
-async def lines_in(conn: aiosqlite.Connection, batch_id: int) -> list[LineRecord]:
+async def lines_in(conn: Connection, batch_id: int) -> list[LineRecord]:
     """`lines`, inside the caller's transaction."""
     async with conn.execute(_LINES_SQL, (batch_id,)) as cur:
         return [LineRecord(*row) async for row in cur]
 
 
 async def export(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     batch_id: int,
     xlsx: bytes,
@@ -308,7 +314,7 @@ async def claim(db: Database, batch_id: int, *, now: int, token: str, stale_befo
             "UPDATE payout_batches SET announcing_at = :now, announcing_by = :token,"
             " announce_attempts = announce_attempts + 1"
             " WHERE id = :id AND status <> 'open' AND announced_at IS NULL"
-            " AND (announcing_at IS NULL OR announcing_by IS NOT :token"
+            " AND (announcing_at IS NULL OR announcing_by IS DISTINCT FROM :token"
             " OR announcing_at < :stale)",
             {"now": now, "token": token, "id": batch_id, "stale": stale_before},
         )
@@ -330,7 +336,7 @@ async def release(db: Database, batch_id: int, token: str) -> int:
     return 0 if row is None else int(row[0])
 
 
-async def mark_announced(conn: aiosqlite.Connection, batch_id: int, now: int) -> bool:
+async def mark_announced(conn: Connection, batch_id: int, now: int) -> bool:
     """Inside the caller's transaction: announced now, unless it already was."""
     cursor = await conn.execute(
         "UPDATE payout_batches SET announced_at = ?, announcing_at = NULL, announcing_by = NULL"
@@ -343,7 +349,8 @@ async def mark_announced(conn: aiosqlite.Connection, batch_id: int, now: int) ->
 async def record_delivery(db: Database, batch_id: int, chat_id: int, now: int) -> None:
     async with db.transaction() as conn:
         await conn.execute(
-            "INSERT OR IGNORE INTO payout_deliveries (batch_id, chat_id, sent_at) VALUES (?, ?, ?)",
+            "INSERT INTO payout_deliveries (batch_id, chat_id, sent_at) VALUES (?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
             (batch_id, chat_id, now),
         )
 
@@ -356,7 +363,7 @@ async def delivered_to(db: Database, batch_id: int) -> set[int]:
     return {int(row[0]) for row in rows}
 
 
-async def mark_paid(conn: aiosqlite.Connection, batch_id: int, admin_id: int, now: int) -> bool:
+async def mark_paid(conn: Connection, batch_id: int, admin_id: int, now: int) -> bool:
     """Inside the caller's transaction: exported -> paid; False if it was not exported."""
     cursor = await conn.execute(
         "UPDATE payout_batches SET status = 'paid', paid_at = ?, paid_by = ?"
@@ -366,7 +373,7 @@ async def mark_paid(conn: aiosqlite.Connection, batch_id: int, admin_id: int, no
     return cursor.rowcount == 1
 
 
-async def telegram_id_of(conn: aiosqlite.Connection, rider_id: int) -> int | None:
+async def telegram_id_of(conn: Connection, rider_id: int) -> int | None:
     """The rider's Telegram id, None once erased."""
     async with conn.execute("SELECT telegram_id FROM users WHERE id = ?", (rider_id,)) as cur:
         row = await cur.fetchone()
@@ -382,7 +389,7 @@ async def recent_batches(db: Database, limit: int) -> list[BatchRecord]:
     return [BatchRecord(*row) for row in rows]
 
 
-async def payee_changed_at(conn: aiosqlite.Connection, batch_id: int) -> dict[int, int]:
+async def payee_changed_at(conn: Connection, batch_id: int) -> dict[int, int]:
     """Per rider of the batch whose payout details differ from those of their previous
     batch: when they were last changed (riders paid for the first time are not listed)."""
     async with conn.execute(
@@ -397,14 +404,15 @@ async def payee_changed_at(conn: aiosqlite.Connection, batch_id: int) -> dict[in
             SELECT MAX(pl.id) FROM payout_lines AS pl
             WHERE pl.rider_id = l.rider_id AND pl.batch_id < l.batch_id)
         WHERE l.batch_id = ?
-            AND (p.payee_name IS NOT l.payee_name OR p.payee_account IS NOT l.payee_account)
+            AND (p.payee_name IS DISTINCT FROM l.payee_name
+                OR p.payee_account IS DISTINCT FROM l.payee_account)
         """,
         (batch_id,),
     ) as cur:
         return {int(row[0]): int(row[1]) async for row in cur}
 
 
-async def batch_checks(conn: aiosqlite.Connection) -> list[BatchCheck]:
+async def batch_checks(conn: Connection) -> list[BatchCheck]:
     """For every batch, its stored total beside sums over its lines, entries and items."""
     async with conn.execute(
         f"""
@@ -420,8 +428,9 @@ async def batch_checks(conn: aiosqlite.Connection) -> list[BatchCheck]:
             GROUP BY i.batch_id, i.rider_id
         ), line_checks AS (
             SELECT l.batch_id,
-                SUM(p.id IS NULL OR p.amount_fen <> -l.amount_fen) AS without_entry,
-                SUM(COALESCE(s.fen, 0) <> l.amount_fen) AS not_matching
+                SUM(CASE WHEN p.id IS NULL OR p.amount_fen <> -l.amount_fen THEN 1 ELSE 0 END)
+                    AS without_entry,
+                SUM(CASE WHEN COALESCE(s.fen, 0) <> l.amount_fen THEN 1 ELSE 0 END) AS not_matching
             FROM payout_lines AS l
             LEFT JOIN ledger AS p
                 ON p.idempotency_key = 'payout:' || l.batch_id || ':' || l.rider_id
@@ -453,21 +462,29 @@ async def batch_checks(conn: aiosqlite.Connection) -> list[BatchCheck]:
 
 
 async def stored_file_hashes(
-    conn: aiosqlite.Connection,
+    conn: Connection,
 ) -> list[tuple[int, str | None, bytes, bytes]]:
     """(batch id, stored sha256, xlsx, csv) of every exported or paid batch."""
     async with conn.execute(
-        "SELECT id, file_sha256, CAST(file_xlsx AS BLOB), CAST(file_csv AS BLOB)"
+        "SELECT id, file_sha256, file_xlsx, file_csv FROM payout_batches"
+        " WHERE status <> 'open' ORDER BY id"
+        if dialect(conn) == "postgresql"
+        else "SELECT id, file_sha256, CAST(file_xlsx AS BLOB), CAST(file_csv AS BLOB)"
         " FROM payout_batches WHERE status <> 'open' ORDER BY id"
     ) as cursor:
         rows = await cursor.fetchall()
     return [(int(row[0]), row[1], bytes(row[2] or b""), bytes(row[3] or b"")) for row in rows]
 
 
-async def reports_paid_twice(conn: aiosqlite.Connection) -> list[str]:
+async def reports_paid_twice(conn: Connection) -> list[str]:
     """References listed in more than one payout line (a report paid twice)."""
-    async with conn.execute(
+    if dialect(conn) == "postgresql":
+        sql = """
+        SELECT ref FROM payout_lines, unnest(string_to_array(report_refs, ',')) AS ref
+        WHERE ref <> '' GROUP BY ref HAVING COUNT(*) > 1 ORDER BY ref
         """
+    else:
+        sql = """
         WITH RECURSIVE split(ref, rest) AS (
             SELECT '', report_refs || ',' FROM payout_lines
             UNION ALL
@@ -476,6 +493,6 @@ async def reports_paid_twice(conn: aiosqlite.Connection) -> list[str]:
         )
         SELECT ref FROM split WHERE ref <> '' GROUP BY ref HAVING COUNT(*) > 1 ORDER BY ref
         """
-    ) as cursor:
+    async with conn.execute(sql) as cursor:
         rows = await cursor.fetchall()
     return [str(row[0]) for row in rows]

@@ -2,7 +2,8 @@
 last shared locations.
 
 The current set is the one riders see; the previous one is kept for one undo. The R*Tree
-`places_rtree` holds every kept place as a point, filled by triggers.
+`places_rtree` holds every kept place as a point, filled by triggers (on PostgreSQL, a btree
+on (lat, lon) serves the same box prefilter).
 """
 
 from __future__ import annotations
@@ -10,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import aiosqlite
-
-from storage.db import Database, Row
+from storage.db import Connection, Database, Row
 
 
 @dataclass(frozen=True)
@@ -102,9 +101,15 @@ async def in_box(
     """Current places of `kinds` inside `box` = (min_lat, max_lat, min_lon, max_lon), found
     through the R*Tree."""
     marks = ",".join("?" * len(kinds))
+    if db.engine == "postgresql":  # no R*Tree there: the btree on (lat, lon) prefilters
+        source = "places AS p WHERE p.lat >= ? AND p.lat <= ? AND p.lon >= ? AND p.lon <= ?"
+    else:
+        source = (
+            "places_rtree AS r CROSS JOIN places AS p ON p.id = r.id"
+            " WHERE r.min_lat >= ? AND r.max_lat <= ? AND r.min_lon >= ? AND r.max_lon <= ?"
+        )
     rows = await db.fetchall(
-        f"SELECT {_PLACE_COLUMNS} FROM places_rtree AS r CROSS JOIN places AS p ON p.id = r.id"  # noqa: S608
-        " WHERE r.min_lat >= ? AND r.max_lat <= ? AND r.min_lon >= ? AND r.max_lon <= ?"
+        f"SELECT {_PLACE_COLUMNS} FROM {source}"  # noqa: S608
         f" AND {_CURRENT} AND p.kind IN ({marks})",
         (*box, *kinds),
     )
@@ -151,9 +156,7 @@ async def in_town(db: Database, town: str, kinds: Sequence[str]) -> list[Place]:
 # --- problems ---------------------------------------------------------------------------
 
 
-async def add_problem(
-    conn: aiosqlite.Connection, *, place: Place, rider_id: int | None, now: int
-) -> int:
+async def add_problem(conn: Connection, *, place: Place, rider_id: int | None, now: int) -> int:
     cursor = await conn.execute(
         "INSERT INTO place_problems (place_kind, place_name, rider_id, created_at)"
         " VALUES (?, ?, ?, ?)",
@@ -188,7 +191,7 @@ async def problem(db: Database, problem_id: int) -> Row | None:
     )
 
 
-async def fix_problem(conn: aiosqlite.Connection, problem_id: int, admin: int, now: int) -> bool:
+async def fix_problem(conn: Connection, problem_id: int, admin: int, now: int) -> bool:
     """Mark the problem fixed; False if unknown or fixed already."""
     cursor = await conn.execute(
         "UPDATE place_problems SET fixed_at = ?, fixed_by = ? WHERE id = ? AND fixed_at IS NULL",
@@ -284,7 +287,7 @@ async def last_location(db: Database, rider_id: int, since: int) -> tuple[float,
         " UNION ALL"
         " SELECT latitude, longitude, updated_at FROM reports WHERE rider_id = ?1"
         " AND latitude IS NOT NULL AND updated_at >= ?2 AND location_source <> 'photo'"
-        ") ORDER BY at DESC LIMIT 1",
+        ") AS seen ORDER BY at DESC LIMIT 1",
         (rider_id, since),
     )
     return None if row is None else (float(row[0]), float(row[1]))

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiosqlite
-
 from storage.db import Connection, Database
 
 
@@ -28,7 +26,7 @@ _CODE_COLUMNS = (
 )
 
 
-async def ledger_points(conn: aiosqlite.Connection, rider_id: int) -> int:
+async def ledger_points(conn: Connection, rider_id: int) -> int:
     async with conn.execute(
         "SELECT COALESCE(SUM(points), 0) FROM ledger WHERE rider_id = ?", (rider_id,)
     ) as cur:
@@ -36,7 +34,7 @@ async def ledger_points(conn: aiosqlite.Connection, rider_id: int) -> int:
     return 0 if row is None else int(row[0])
 
 
-async def reserved_points(conn: aiosqlite.Connection, rider_id: int, now: int) -> int:
+async def reserved_points(conn: Connection, rider_id: int, now: int) -> int:
     """Points held by the rider's codes that are issued and not yet expired."""
     async with conn.execute(
         "SELECT COALESCE(SUM(points), 0) FROM redemption_codes"
@@ -47,7 +45,7 @@ async def reserved_points(conn: aiosqlite.Connection, rider_id: int, now: int) -
     return 0 if row is None else int(row[0])
 
 
-async def codes_since(conn: aiosqlite.Connection, rider_id: int, since: int) -> int:
+async def codes_since(conn: Connection, rider_id: int, since: int) -> int:
     async with conn.execute(
         "SELECT COUNT(*) FROM redemption_codes WHERE rider_id = ? AND created_at >= ?",
         (rider_id, since),
@@ -57,7 +55,7 @@ async def codes_since(conn: aiosqlite.Connection, rider_id: int, since: int) -> 
 
 
 async def insert_code(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     code: str,
     rider_id: int,
@@ -93,7 +91,7 @@ async def cancel(db: Database, value: str, rider_id: int) -> bool:
         return cursor.rowcount == 1
 
 
-async def redemptions_since(conn: aiosqlite.Connection, merchant: str, since: int) -> int:
+async def redemptions_since(conn: Connection, merchant: str, since: int) -> int:
     async with conn.execute(
         "SELECT COUNT(*) FROM redemption_codes WHERE merchant_name = ? AND status = 'used'"
         " AND used_at >= ?",
@@ -103,9 +101,7 @@ async def redemptions_since(conn: aiosqlite.Connection, merchant: str, since: in
     return 0 if row is None else int(row[0])
 
 
-async def mark_used(
-    conn: aiosqlite.Connection, value: str, merchant: str, staff: int, now: int
-) -> bool:
+async def mark_used(conn: Connection, value: str, merchant: str, staff: int, now: int) -> bool:
     """The guarded UPDATE: only an issued, unexpired code of this merchant; True if this
     call spent it."""
     cursor = await conn.execute(
@@ -117,7 +113,7 @@ async def mark_used(
 
 
 async def insert_redemption(
-    conn: aiosqlite.Connection, *, rider_id: int, points: int, code: str, memo: str, now: int
+    conn: Connection, *, rider_id: int, points: int, code: str, memo: str, now: int
 ) -> None:
     """The `redeem:<code>` entry taking `points` (positive) off the rider's points."""
     await conn.execute(
@@ -165,7 +161,7 @@ async def anomalies(conn: Connection) -> list[tuple[str, str]]:
         return [(str(row[0]), str(row[1])) for row in await cursor.fetchall()]
 
 
-async def code_in(conn: aiosqlite.Connection, value: str) -> Code | None:
+async def code_in(conn: Connection, value: str) -> Code | None:
     """The code as the caller's transaction sees it."""
     async with conn.execute(
         f"SELECT {_CODE_COLUMNS} FROM redemption_codes WHERE code = ?",  # noqa: S608
@@ -175,7 +171,7 @@ async def code_in(conn: aiosqlite.Connection, value: str) -> Code | None:
     return None if row is None else Code(*row)
 
 
-async def telegram_id_of(conn: aiosqlite.Connection, rider_id: int) -> int | None:
+async def telegram_id_of(conn: Connection, rider_id: int) -> int | None:
     async with conn.execute("SELECT telegram_id FROM users WHERE id = ?", (rider_id,)) as cur:
         row = await cur.fetchone()
     return None if row is None or row[0] is None else int(row[0])

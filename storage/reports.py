@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import aiosqlite
-
-from storage.db import Database, Row
+from storage.db import Connection, Database, Row
 
 
 @dataclass(frozen=True)
@@ -46,7 +44,7 @@ async def rider_by_telegram_id(db: Database, telegram_id: int) -> Row | None:
 
 
 async def record_consent(
-    conn: aiosqlite.Connection, telegram_id: int, language: str | None, now: int
+    conn: Connection, telegram_id: int, language: str | None, now: int
 ) -> None:
     await conn.execute(
         "INSERT INTO users (telegram_id, language, created_at, consented_at) VALUES (?, ?, ?, ?) "
@@ -57,7 +55,7 @@ async def record_consent(
     )
 
 
-async def consented_rider_id(conn: aiosqlite.Connection, telegram_id: int) -> int | None:
+async def consented_rider_id(conn: Connection, telegram_id: int) -> int | None:
     async with conn.execute(
         "SELECT id FROM users WHERE telegram_id = ? AND consented_at IS NOT NULL", (telegram_id,)
     ) as cursor:
@@ -68,7 +66,7 @@ async def consented_rider_id(conn: aiosqlite.Connection, telegram_id: int) -> in
 ERASED_RIDER = 0  # stands in for an erased rider's Telegram id where one was recorded
 
 
-async def erase_rider(conn: aiosqlite.Connection, telegram_id: int, now: int) -> bool:
+async def erase_rider(conn: Connection, telegram_id: int, now: int) -> bool:
     """Forget who the rider is and what they sent; keep only what the accounts need.
 
     Erased: the Telegram id and language, photos, drafts, descriptions, locations, the
@@ -117,14 +115,16 @@ async def erase_rider(conn: aiosqlite.Connection, telegram_id: int, now: int) ->
 
 
 async def checkpoint(db: Database) -> None:
-    """Copy the WAL into the database file and empty it, so erased rows leave no old copy."""
-    await db.fetchone("PRAGMA wal_checkpoint(TRUNCATE)")
+    """Copy the WAL into the database file and empty it, so erased rows leave no old copy.
+    (PostgreSQL: autovacuum reclaims dead rows; there is no file of ours to rewrite.)"""
+    if db.engine == "sqlite":
+        await db.fetchone("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 # --- drafts -----------------------------------------------------------------------------
 
 
-async def draft_of(conn: aiosqlite.Connection, rider_id: int) -> Row | None:
+async def draft_of(conn: Connection, rider_id: int) -> Row | None:
     async with conn.execute(
         "SELECT id, rider_id, step, latitude, longitude, location_source, photo_distance_m, "
         "category, description, updated_at, reminded_at FROM reports "
@@ -135,7 +135,7 @@ async def draft_of(conn: aiosqlite.Connection, rider_id: int) -> Row | None:
         return row
 
 
-async def create_draft(conn: aiosqlite.Connection, rider_id: int, now: int) -> int:
+async def create_draft(conn: Connection, rider_id: int, now: int) -> int:
     cursor = await conn.execute(
         "INSERT INTO reports (rider_id, created_at, updated_at) VALUES (?, ?, ?)",
         (rider_id, now, now),
@@ -144,9 +144,7 @@ async def create_draft(conn: aiosqlite.Connection, rider_id: int, now: int) -> i
     return cursor.lastrowid
 
 
-async def update_draft(
-    conn: aiosqlite.Connection, draft_id: int, now: int, **fields: object
-) -> None:
+async def update_draft(conn: Connection, draft_id: int, now: int, **fields: object) -> None:
     """Set the given columns of a draft and mark it touched (clearing any expiry reminder)."""
     allowed = {
         "step",
@@ -168,14 +166,14 @@ async def update_draft(
     )
 
 
-async def delete_draft(conn: aiosqlite.Connection, rider_id: int) -> bool:
+async def delete_draft(conn: Connection, rider_id: int) -> bool:
     cursor = await conn.execute(
         "DELETE FROM reports WHERE rider_id = ? AND status = 'draft'", (rider_id,)
     )
     return cursor.rowcount > 0
 
 
-async def photos_of(conn: aiosqlite.Connection, report_id: int) -> list[PhotoRow]:
+async def photos_of(conn: Connection, report_id: int) -> list[PhotoRow]:
     async with conn.execute(
         "SELECT position, file_unique_id, sha256, phash, taken_at, gps_latitude, gps_longitude, "
         "not_fresh FROM report_photos WHERE report_id = ? ORDER BY position",
@@ -197,7 +195,7 @@ async def photos_of(conn: aiosqlite.Connection, report_id: int) -> list[PhotoRow
 
 
 async def add_photo(
-    conn: aiosqlite.Connection, report_id: int, position: int, photo: NewPhoto, now: int
+    conn: Connection, report_id: int, position: int, photo: NewPhoto, now: int
 ) -> None:
     lat, lon = photo.gps if photo.gps else (None, None)
     await conn.execute(
@@ -221,7 +219,7 @@ async def add_photo(
 
 
 async def report_using_photo(
-    conn: aiosqlite.Connection, draft_id: int | None, file_unique_id: str, sha256: str | None
+    conn: Connection, draft_id: int | None, file_unique_id: str, sha256: str | None
 ) -> Row | None:
     """The submitted report, or this draft, that already holds this photo (by either id)."""
     async with conn.execute(
@@ -235,7 +233,7 @@ async def report_using_photo(
         return row
 
 
-async def rider_of_report(conn: aiosqlite.Connection, report_id: int) -> int | None:
+async def rider_of_report(conn: Connection, report_id: int) -> int | None:
     async with conn.execute("SELECT rider_id FROM reports WHERE id = ?", (report_id,)) as cursor:
         row = await cursor.fetchone()
     return None if row is None else int(row[0])
@@ -245,7 +243,7 @@ async def rider_of_report(conn: aiosqlite.Connection, report_id: int) -> int | N
 
 
 async def take_photo_slot(
-    conn: aiosqlite.Connection, rider_id: int, now: int, since: int, limit: int
+    conn: Connection, rider_id: int, now: int, since: int, limit: int
 ) -> bool:
     """Record a photo from the rider, unless ``limit`` were already received since ``since``.
 
@@ -263,7 +261,7 @@ async def take_photo_slot(
 # --- submission -------------------------------------------------------------------------
 
 
-async def submitted_since(conn: aiosqlite.Connection, rider_id: int, since: int) -> int:
+async def submitted_since(conn: Connection, rider_id: int, since: int) -> int:
     async with conn.execute(
         "SELECT COUNT(*) FROM reports WHERE rider_id = ? AND submitted_at >= ?",
         (rider_id, since),
@@ -273,7 +271,7 @@ async def submitted_since(conn: aiosqlite.Connection, rider_id: int, since: int)
 
 
 async def submit(
-    conn: aiosqlite.Connection, draft_id: int, reference_prefix: str, now: int, deadline: int
+    conn: Connection, draft_id: int, reference_prefix: str, now: int, deadline: int
 ) -> str | None:
     """Turn the draft into a pending report with the next reference of the day."""
     # The day's counter compared as a number: as text, "...-10000" sorts before "...-9999".
@@ -293,7 +291,7 @@ async def submit(
     return reference if cursor.rowcount == 1 else None
 
 
-async def reference_of(conn: aiosqlite.Connection, report_id: int, rider_id: int) -> str | None:
+async def reference_of(conn: Connection, report_id: int, rider_id: int) -> str | None:
     """The reference of the rider's report, if it has been submitted."""
     async with conn.execute(
         "SELECT reference FROM reports WHERE id = ? AND rider_id = ?", (report_id, rider_id)
@@ -320,7 +318,7 @@ async def status_counts(db: Database, rider_id: int) -> dict[str, int]:
 # --- expiry -----------------------------------------------------------------------------
 
 
-async def drafts_to_remind(conn: aiosqlite.Connection, untouched_since: int) -> list[Row]:
+async def drafts_to_remind(conn: Connection, untouched_since: int) -> list[Row]:
     async with conn.execute(
         "SELECT r.id, u.telegram_id, u.language FROM reports r JOIN users u ON u.id = r.rider_id "
         "WHERE r.status = 'draft' AND r.updated_at <= ? AND r.reminded_at IS NULL",
@@ -329,14 +327,14 @@ async def drafts_to_remind(conn: aiosqlite.Connection, untouched_since: int) -> 
         return list(await cursor.fetchall())
 
 
-async def mark_reminded(conn: aiosqlite.Connection, draft_ids: Sequence[int], now: int) -> None:
+async def mark_reminded(conn: Connection, draft_ids: Sequence[int], now: int) -> None:
     await conn.executemany(
         "UPDATE reports SET reminded_at = ? WHERE id = ? AND status = 'draft'",
         [(now, draft_id) for draft_id in draft_ids],
     )
 
 
-async def expire_drafts(conn: aiosqlite.Connection, untouched_since: int, now: int) -> list[Row]:
+async def expire_drafts(conn: Connection, untouched_since: int, now: int) -> list[Row]:
     async with conn.execute(
         "SELECT r.id, u.telegram_id, u.language FROM reports r JOIN users u ON u.id = r.rider_id "
         "WHERE r.status = 'draft' AND r.updated_at <= ?",

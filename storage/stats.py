@@ -27,7 +27,8 @@ async def counts(conn: Connection, today: int, week: int) -> list[Count]:
     """Submitted reports by (status, category): submitted since `today`, since `week`, ever."""
     async with conn.execute(
         "SELECT status, category, "
-        "COALESCE(SUM(submitted_at >= ?), 0), COALESCE(SUM(submitted_at >= ?), 0), COUNT(*) "
+        "COALESCE(SUM(CASE WHEN submitted_at >= ? THEN 1 ELSE 0 END), 0),"
+        " COALESCE(SUM(CASE WHEN submitted_at >= ? THEN 1 ELSE 0 END), 0), COUNT(*) "
         "FROM reports WHERE submitted_at IS NOT NULL "
         "GROUP BY status, category ORDER BY status, category",
         (today, week),
@@ -53,7 +54,8 @@ async def decision_times(conn: Connection) -> list[tuple[int, int]]:
 async def breaches(conn: Connection, today: int, week: int) -> tuple[int, int, int]:
     """Reports whose review deadline was missed: recorded since `today`, since `week`, ever."""
     async with conn.execute(
-        "SELECT COALESCE(SUM(breached_at >= ?), 0), COALESCE(SUM(breached_at >= ?), 0), "
+        "SELECT COALESCE(SUM(CASE WHEN breached_at >= ? THEN 1 ELSE 0 END), 0),"
+        " COALESCE(SUM(CASE WHEN breached_at >= ? THEN 1 ELSE 0 END), 0), "
         "COUNT(*) FROM reports WHERE breached_at IS NOT NULL",
         (today, week),
     ) as cursor:

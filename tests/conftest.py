@@ -7,7 +7,7 @@ import dataclasses
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from telegram import Update
 from bot import build_application
 from settings import Programme, RateLimits, Settings
 from storage.db import Database
+from tests import engines
 from tests.fakegram import FakeTelegram
 
 # The `money` fixture and the helpers of the ledger and payout tests.
@@ -31,10 +32,12 @@ MODERATOR = 9002
 
 def settings_for(fake: FakeTelegram, tmp_path: Path, **overrides: Any) -> Settings:
     """Settings pointing at the stand-in, with a fresh database in `tmp_path`."""
+    database = engines.database_for(tmp_path / "bot.db")
     base = Settings(
         bot_token=fake.token,
         bot_api_url=fake.base_url,
         database_path=tmp_path / "bot.db",
+        database_url=database if isinstance(database, str) else None,
         moderator_chat_id=MODERATOR_CHAT,
         moderator_ids=frozenset({MODERATOR}),
         admin_ids=frozenset({ADMIN}),
@@ -122,10 +125,40 @@ class RunningBot:
             await app.post_shutdown(app)
 
 
+def database_url(path: Path) -> str:
+    """DATABASE_URL for a bot process whose SQLite file would be `path`."""
+    database = engines.database_for(path)
+    return database if isinstance(database, str) else f"sqlite:///{database}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: checks what only SQLite has (files, PRAGMAs)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if engines.ENGINE == "sqlite":
+        return
+    skip = pytest.mark.skip(reason="SQLite only: runs in the SQLite pass of the suite")
+    for item in items:
+        if item.get_closest_marker("sqlite_only"):
+            item.add_marker(skip)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    engines.drop_template()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_databases() -> Iterator[None]:
+    """On PostgreSQL, the databases a test created are dropped after it."""
+    yield
+    engines.drop_databases()
+
+
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
     """A fresh database with every migration applied."""
-    database = Database(tmp_path / "test.db")
+    database = Database(engines.database_for(tmp_path / "test.db"))
     await database.open()
     try:
         yield database
@@ -178,7 +211,7 @@ def bot_process_env(fake: FakeTelegram | None, tmp_path: Path, **env: str) -> di
         "HOME": str(tmp_path),
         "PYTHONUNBUFFERED": "1",
         "BOT_TOKEN": TOKEN,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+        "DATABASE_URL": database_url(tmp_path / "bot.db"),
     }
     if fake is not None:
         base["BOT_API_URL"] = fake.base_url

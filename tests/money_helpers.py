@@ -6,13 +6,13 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
 from services import ledger
 from settings import Programme
 from storage import moderation as moderation_store
-from storage.db import Database
+from storage.db import Connection, Database
+from tests import engines
 
 DAY = 86_400
 T0 = 1_795_000_000  # 2026-11-18, a Wednesday, in Asia/Shanghai
@@ -20,7 +20,7 @@ MODERATOR = 900_001
 
 
 async def record_approval(
-    conn: aiosqlite.Connection, report_id: int, amount_fen: int, points: int, now: int
+    conn: Connection, report_id: int, amount_fen: int, points: int, now: int
 ) -> None:
     """What an approval writes besides the credit: the decided reward and the decision."""
     await conn.execute(
@@ -34,7 +34,7 @@ async def record_approval(
 
 
 async def open_db(path: Path) -> Database:
-    db = Database(path)
+    db = Database(engines.database_for(path))
     await db.open()
     return db
 

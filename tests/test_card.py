@@ -93,7 +93,7 @@ def test_the_card_draws_chinese_with_the_font_every_install_has() -> None:
     path = cards.cjk_font_path()
     assert path is not None  # the bundled subset at least
     font = ImageFont.truetype(path, 40)
-    title = Texts().get("zh", "card.title")
+    title = Texts().get("zh", "membercard.title")
     missing = font.getmask("\uffff").getbbox()  # a glyph the font lacks: its fallback box
     assert all(font.getmask(char).getbbox() != missing for char in title)
     face = cards.CardFace(

@@ -15,7 +15,15 @@ from handlers import reports
 from services import exports
 from settings import Department, Programme, Settings
 from storage.db import Database
-from tests.conftest import ADMIN, BOT_SCRIPT, MODERATOR_CHAT, PYTHON, BotStarter, bot_process_env
+from tests.conftest import (
+    ADMIN,
+    BOT_SCRIPT,
+    MODERATOR_CHAT,
+    PYTHON,
+    BotStarter,
+    bot_process_env,
+    database_url,
+)
 from tests.fakegram import FakeTelegram, TgUser
 from tests.reports_helpers import Seed, local
 
@@ -162,7 +170,7 @@ async def test_open311(db: Database, tmp_path: Path) -> None:
 
 async def test_command_line_export(db: Database, tmp_path: Path) -> None:
     await seed(db)
-    env = bot_process_env(None, tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'test.db'}")
+    env = bot_process_env(None, tmp_path, DATABASE_URL=database_url(tmp_path / "test.db"))
 
     async def run(*arguments: str) -> tuple[int, str]:
         process = await asyncio.create_subprocess_exec(

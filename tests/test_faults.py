@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from tests import images
 from tests.conftest import MODERATOR, MODERATOR_CHAT, RunningBot
 from tests.fakegram import FakeTelegram, TgUser
-from tests.riders import BEIJING, Chat, reference_in
+from tests.riders import BEIJING, Chat, handled_again, reference_in
 
 MOD = TgUser(MODERATOR)
 
@@ -70,7 +70,7 @@ async def test_429_and_5xx_on_card_and_edit_make_one_decision(
     fake.fail_next("answerCallbackQuery", status=429, retry_after=1)
     press = fake.press_button(MOD, card, card.button("✅ 100"))
     await fake.wait_for(lambda: "✅ 核实有效" in card.text, timeout=20)
-    fake.inject(press)  # and Telegram delivers the press again
+    fake.inject(handled_again(press))  # the same press met again after a kill
     await fake.wait_for(lambda: len([a for a in fake.callback_answers if a.get("text")]) >= 2)
     assert await ledger_keys(bot) == ["reward:1"]
     approvals = [m for m in fake.sent_to(rider.user.id) if m.text.startswith("🎉")]
@@ -113,3 +113,41 @@ async def test_a_timed_out_confirmation_loses_no_report(
     listing = next(m for m in fake.sent_to(rider.user.id) if m.text.startswith("Your latest"))
     assert listing.text.startswith("Your latest reports:\nR-")
     assert "waiting for review" in listing.text
+
+
+async def test_a_card_whose_send_timed_out_is_sent_again_and_says_so(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    rider = Chat(fake, TgUser(954, language_code="en"))
+    await rider.agree()
+    # Telegram takes the card but its answer never comes back in time: the bot cannot know.
+    fake.fail_next("sendPhoto", status=200, delay=8, chat_id=MODERATOR_CHAT)
+    reference = reference_in(await rider.report())
+    first, second = await fake.wait_for_messages(MODERATOR_CHAT, 2, timeout=40)
+    assert reference in first.text
+    assert not first.text.startswith("↻")
+    assert second.text.startswith("↻ 再次发送")
+    assert reference in second.text
+    # The earlier copy's buttons work too; both copies then show the decision, made once.
+    late = second.button("✅ 100")
+    fake.press_button(MOD, first, first.button("✅ 50"))
+    for copy in (first, second):
+        await fake.wait_for(lambda: "✅ 核实有效" in copy.text.splitlines()[-1])  # noqa: B023
+    answered = len(fake.callback_answers)
+    fake.press_button(MOD, second, late)
+    await fake.wait_for(lambda: len(fake.callback_answers) > answered)
+    assert fake.callback_answers[-1]["text"].startswith("这条线索已处理")
+    assert await ledger_keys(bot) == ["reward:1"]
+
+
+async def test_a_card_telegram_refused_is_sent_again_without_a_warning(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    rider = Chat(fake, TgUser(955, language_code="en"))
+    await rider.agree()
+    fake.fail_next("sendPhoto", status=429, retry_after=1)
+    fake.fail_next("sendPhoto", status=500)
+    await rider.report()
+    (card,) = await fake.wait_for_messages(MODERATOR_CHAT, 1, timeout=30)
+    assert [c.status for c in fake.calls_to("sendPhoto")] == [429, 500, 200]
+    assert not card.text.startswith("↻")

@@ -39,8 +39,10 @@ async def test_a_flood_does_not_stall_another_rider_nor_earn_a_429(
     try:
         await fake.wait_for_messages(NEWCOMER.id, 1)
         (answer,) = [c for c in fake.calls_to("sendMessage") if c.params["chat_id"] == NEWCOMER.id]
-        # A behaviour bound, not a benchmark: the newcomer is not queued behind the flood.
-        assert answer.at - sent_at < 2.0
+        # A behaviour bound, not a benchmark: queued behind the flood, the newcomer would wait
+        # minutes (the flooder's messages go out at one a second); a busy machine takes a
+        # few seconds at most.
+        assert answer.at - sent_at < 10.0
         await running.settled(fake)
         texts = [m.text for m in fake.sent_to(FLOODER.id)]
         assert sum(text.startswith(SLOW_DOWN) for text in texts) == 1

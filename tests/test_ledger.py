@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,23 +11,13 @@ import pytest
 from services import ledger, payouts
 from settings import Programme
 from storage.db import Database
+from tests.engines import raw
 from tests.money_helpers import DAY, T0, Money
 
 TZ = ZoneInfo("Asia/Shanghai")
 
 
-@contextmanager
-def raw(db: Database, *, recursive_triggers: bool) -> Iterator[sqlite3.Connection]:
-    """A plain sqlite3 connection to the bot's database, as a stray script would open one."""
-    conn = sqlite3.connect(db.path, isolation_level=None, timeout=5)
-    try:
-        conn.execute(f"PRAGMA recursive_triggers = {int(recursive_triggers)}")
-        yield conn
-    finally:
-        conn.close()
-
-
-def refused(conn: sqlite3.Connection, sql: str, params: tuple[object, ...] = ()) -> bool:
+def refused(conn: Any, sql: str, params: tuple[object, ...] = ()) -> bool:
     """True if the statement failed on a trigger or constraint (and so changed nothing)."""
     try:
         conn.execute(sql, params)

@@ -37,6 +37,14 @@ def test_both_languages_have_the_same_keys() -> None:
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
+def test_no_key_is_given_twice(language: str) -> None:
+    """Babel keeps one of two entries with the same key, silently: the other text is lost."""
+    path = resources.files("locales").joinpath(language, "LC_MESSAGES", "bot.po")
+    keys = [line for line in path.read_text("utf-8").splitlines() if line.startswith("msgid ")]
+    assert sorted({key for key in keys if keys.count(key) > 1}) == []
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_no_message_is_empty(language: str) -> None:
     empty = [key for key, forms in catalog(language).items() if not all(forms)]
     assert empty == []

@@ -13,7 +13,7 @@ from settings import RateLimits
 from tests import images
 from tests.conftest import ADMIN, MODERATOR, MODERATOR_CHAT, BotStarter, RunningBot
 from tests.fakegram import FakeTelegram, SentMessage, TgUser
-from tests.riders import BEIJING, Chat, reference_in
+from tests.riders import BEIJING, Chat, handled_again, reference_in
 
 RIDER = TgUser(501, first_name="小张", language_code="zh-hans")
 EN_RIDER = TgUser(502, first_name="Lee", language_code="en")
@@ -185,7 +185,7 @@ async def test_stale_card_and_redelivered_press(bot: RunningBot, fake: FakeTeleg
     before = len(fake.callback_answers)
     press = fake.press_button(MOD, card, card.button("✅ 50"))
     await fake.wait_for(lambda: "✅ 核实有效" in card.text)
-    fake.inject(press)  # Telegram delivers the same press again
+    fake.inject(handled_again(press))  # the same press met again after a kill
     fake.press_button(MOD, card.message_id, "rr:1:other", chat_id=MODERATOR_CHAT)  # old buttons
     await fake.wait_for(lambda: len(fake.callback_answers) == before + 3)
     late = answers_after(fake, before)[1:]

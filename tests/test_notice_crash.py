@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
 from pathlib import Path
 
+from tests import engines
 from tests.conftest import MODERATOR, MODERATOR_CHAT, BotProcess
 from tests.fakegram import FakeTelegram, TgUser
 from tests.riders import Chat, reference_in
@@ -18,9 +18,8 @@ MOD = TgUser(MODERATOR)
 
 async def wait_for_row(path: Path, sql: str) -> None:
     for _ in range(400):
-        with sqlite3.connect(path) as check:
-            if check.execute(sql).fetchone():
-                return
+        if engines.fetchone(path, sql):
+            return
         await asyncio.sleep(0.05)
     raise AssertionError(f"never true: {sql}")
 
@@ -45,8 +44,8 @@ async def test_a_decision_killed_before_its_notice_is_told_once_after_restart(
         "AND sent_at IS NULL AND claimed_at IS NULL",
     )
     assert await bot.stop(signal.SIGKILL) == -signal.SIGKILL
-    with sqlite3.connect(path) as check:  # the decision committed; the notice did not go out
-        assert check.execute("SELECT status FROM reports").fetchone() == ("approved",)
+    # the decision committed; the notice did not go out
+    assert engines.fetchone(path, "SELECT status FROM reports") == ("approved",)
     assert not [m for m in fake.sent_to(RIDER.id) if m.text.startswith("🎉")]
 
     restarted = BotProcess(fake, tmp_path, **env)
@@ -55,7 +54,9 @@ async def test_a_decision_killed_before_its_notice_is_told_once_after_restart(
         await fake.wait_for(
             lambda: any(m.text.startswith("🎉") for m in fake.sent_to(RIDER.id)), timeout=30
         )
-        await wait_for_row(path, "SELECT 1 FROM outbox WHERE message = 'payee.ask' AND sent_at")
+        await wait_for_row(
+            path, "SELECT 1 FROM outbox WHERE message = 'payee.ask' AND sent_at IS NOT NULL"
+        )
     finally:
         assert await restarted.stop() == 0, restarted.log
     approvals = [m for m in fake.sent_to(RIDER.id) if m.text.startswith("🎉")]

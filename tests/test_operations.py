@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from services.audit import audit
 from storage.db import Database
@@ -93,6 +94,7 @@ def test_unknown_subcommand_is_refused(tmp_path: Path) -> None:
     assert "usage" in result.stderr
 
 
+@pytest.mark.sqlite_only  # PostgreSQL is backed up with pg_dump, not `bot.py backup`
 async def test_backup_while_running_restores_to_the_same_reports(
     fake: FakeTelegram, tmp_path: Path
 ) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
 
 from tests import images
 from tests.conftest import ADMIN, MODERATOR_CHAT, RunningBot
@@ -173,5 +172,5 @@ async def test_finance_file_marks_changed_details(bot: RunningBot, fake: FakeTel
     rows = list(csv.reader(io.StringIO((second_csv.file_bytes or b"").decode("utf-8-sig"))))
     line = next(row for row in rows if "zhengyi_new" in row)
     assert "details changed on" in line[-1]
-    with sqlite3.connect(bot.app.bot_data["runtime"].db.path) as check:
-        assert check.execute("SELECT COUNT(*) FROM payee_changes").fetchone()[0] == 2
+    changes = await bot.app.bot_data["runtime"].db.fetchone("SELECT COUNT(*) FROM payee_changes")
+    assert changes[0] == 2

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +15,8 @@ from apscheduler.triggers.cron import CronTrigger
 from services import ledger
 from services.audit import audit
 from storage.db import Database
-from tests.conftest import ADMIN, BotProcess
+from tests import engines
+from tests.conftest import ADMIN, BotProcess, database_url
 from tests.fakegram import FakeTelegram, TgUser
 from tests.money_helpers import record_approval, seed_weeks
 
@@ -25,6 +25,7 @@ SCHEDULED_KILLS = 20
 ADHOC_KILLS = 12
 BUILD_KILLS = 6  # ad hoc rounds killed the moment a batch is seen half built
 BOSS = TgUser(ADMIN, language_code="en")
+OPEN_BATCHES = "SELECT COUNT(*) FROM payout_batches WHERE status = 'open'"
 
 
 def last_two_mondays() -> list[int]:
@@ -41,7 +42,7 @@ def last_two_mondays() -> list[int]:
 
 async def credit_more(path: Path, round_number: int) -> None:
     """New approved rewards for some riders, credited now (while the bot is down)."""
-    db = Database(path)
+    db = Database(engines.database_for(path))
     await db.open()
     now = int(datetime.now(UTC).timestamp())
     async with db.transaction() as conn:
@@ -68,13 +69,12 @@ async def killed_after(bot: BotProcess, seconds: float, path: Path, tally: dict[
     """SIGKILL after `seconds`, and note what the kill interrupted (read from the database)."""
     await asyncio.sleep(seconds)
     assert await bot.stop(signal.SIGKILL) == -signal.SIGKILL
-    with sqlite3.connect(path) as check:
-        (open_batches,) = check.execute(
-            "SELECT COUNT(*) FROM payout_batches WHERE status = 'open'"
-        ).fetchone()
-        (unannounced,) = check.execute(
-            "SELECT COUNT(*) FROM payout_batches WHERE announced_at IS NULL AND line_count > 0"
-        ).fetchone()
+    (open_batches,) = engines.fetchone(
+        path, "SELECT COUNT(*) FROM payout_batches WHERE status = 'open'"
+    )
+    (unannounced,) = engines.fetchone(
+        path, "SELECT COUNT(*) FROM payout_batches WHERE announced_at IS NULL AND line_count > 0"
+    )
     moment = "mid-build" if open_batches else "mid-announce" if unannounced else "elsewhere"
     tally[moment] = tally.get(moment, 0) + 1
 
@@ -82,9 +82,8 @@ async def killed_after(bot: BotProcess, seconds: float, path: Path, tally: dict[
 async def wait_until(path: Path, sql: str, seconds: float = 60) -> None:
     """Until `sql` (one boolean) holds in the bot's database."""
     for _ in range(int(seconds * 10)):
-        with sqlite3.connect(path) as check:
-            if check.execute(sql).fetchone()[0]:
-                return
+        if engines.fetchone(path, sql)[0]:
+            return
         await asyncio.sleep(0.1)
     raise AssertionError(f"never true: {sql}")
 
@@ -92,11 +91,9 @@ async def wait_until(path: Path, sql: str, seconds: float = 60) -> None:
 async def killed_while_building(bot: BotProcess, path: Path, tally: dict[str, int]) -> None:
     """SIGKILL the moment a batch is seen open (its lines written, its files not yet): the
     window is tens of milliseconds, so watch for it rather than guess a delay."""
-    with sqlite3.connect(path, timeout=5) as watch:
+    async with engines.watching(path) as fetchone:
         for _ in range(20_000):
-            (building,) = watch.execute(
-                "SELECT COUNT(*) FROM payout_batches WHERE status = 'open'"
-            ).fetchone()
+            (building,) = await fetchone(OPEN_BATCHES)
             if building:
                 break
             await asyncio.sleep(0.001)
@@ -108,7 +105,7 @@ async def test_sigkill_during_payouts_pays_everyone_exactly_once(
 ) -> None:
     path = tmp_path / "bot.db"
     await seed_weeks(path, RIDERS, last_two_mondays())
-    env = {"ADMIN_IDS": str(ADMIN), "DATABASE_URL": f"sqlite:///{path}"}
+    env = {"ADMIN_IDS": str(ADMIN), "DATABASE_URL": database_url(path)}
     chance = random.Random(20261127)
     tally: dict[str, int] = {}
     # The start-up catch-up builds last week's batch and announces it to 100-odd riders.
@@ -148,10 +145,9 @@ async def test_sigkill_during_payouts_pays_everyone_exactly_once(
         fake.send_text(BOSS, "/payout")
         await fake.wait_for(lambda: len(fake.sent_to(ADMIN)) > answered, timeout=60)
         for _ in range(600):
-            with sqlite3.connect(path) as check:
-                (unannounced,) = check.execute(
-                    "SELECT COUNT(*) FROM payout_batches WHERE announced_at IS NULL"
-                ).fetchone()
+            (unannounced,) = engines.fetchone(
+                path, "SELECT COUNT(*) FROM payout_batches WHERE announced_at IS NULL"
+            )
             if unannounced == 0:
                 break
             await asyncio.sleep(0.1)
@@ -199,7 +195,7 @@ async def test_sigkill_during_payouts_pays_everyone_exactly_once(
         ):
             paid_told[message.chat_id] = paid_told.get(message.chat_id, 0) + 1
 
-    db = Database(path)
+    db = Database(engines.database_for(path))
     await db.open()
     try:
         assert await audit(db) == []

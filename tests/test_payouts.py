@@ -22,14 +22,13 @@ from typing import Any
 from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
-import aiosqlite
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
 from services import finance_file, ledger, payouts
 from services.audit import audit
 from storage import ledger as ledger_store
-from storage.db import Database
+from storage.db import Connection, Database
 from tests.money_helpers import DAY, T0, Money, open_db, seed_weeks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -418,7 +417,7 @@ class CrashingDatabase(Database):
         self.statements = 0
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[Connection]:
         async with super().transaction() as conn:
             database = self
             real_execute = conn.execute
@@ -436,6 +435,7 @@ class CrashingDatabase(Database):
                 conn.execute = real_execute  # type: ignore[method-assign]
 
 
+@pytest.mark.sqlite_only  # copies a seeded SQLite file for every run
 async def test_a_crash_at_any_statement_then_a_rerun_pays_each_rider_once(tmp_path: Path) -> None:
     setup = await open_db(tmp_path / "seed.db")
     money = Money(setup)
@@ -489,6 +489,7 @@ asyncio.run(main(sys.argv[1], [int(a) for a in sys.argv[2:]]))
 """
 
 
+@pytest.mark.sqlite_only  # copies a seeded SQLite file for every run
 async def test_sigkill_during_batches_then_rerun_pays_exactly_what_was_earned(
     tmp_path: Path,
 ) -> None:
@@ -653,7 +654,9 @@ async def test_exported_batches_are_frozen_and_one_way(db: Database, money: Mone
     outcome = await batch(db, MON_30)
     for statement in (
         "UPDATE payout_batches SET total_fen = 1",
-        "UPDATE payout_batches SET file_csv = x'00'",
+        "UPDATE payout_batches SET file_csv = CAST('0' AS BYTEA)"
+        if db.engine == "postgresql"
+        else "UPDATE payout_batches SET file_csv = x'00'",
         "UPDATE payout_batches SET status = 'open'",
         "DELETE FROM payout_batches",
         "UPDATE payout_lines SET amount_fen = 1",

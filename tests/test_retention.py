@@ -68,8 +68,8 @@ async def test_case_photos_go_after_the_retention_period(
         for created in (old, fresh):
             await conn.execute(
                 "INSERT INTO case_photos (case_id, kind, jpeg, file_id, created_at) "
-                "VALUES (1, 'after', x'ffd8', 'F', ?)",
-                (created,),
+                "VALUES (1, 'after', ?, 'F', ?)",
+                (b"\xff\xd8", created),
             )
     await bot.run_job(fake, jobs.retention)
     rows = await runtime.db.fetchall("SELECT jpeg IS NOT NULL FROM case_photos ORDER BY id")

@@ -10,7 +10,7 @@ from settings import Programme
 from tests import images
 from tests.conftest import BotStarter, RunningBot
 from tests.fakegram import FakeTelegram, TgUser
-from tests.riders import BEIJING, Chat, reference_in, today_prefix
+from tests.riders import BEIJING, Chat, handled_again, reference_in, today_prefix
 
 ZH = TgUser(401, first_name="老王", language_code="zh-hans")
 EN = TgUser(402, first_name="Bo", language_code="en")
@@ -129,7 +129,7 @@ async def test_text_delivered_twice_is_kept_once(bot: RunningBot, fake: FakeTele
     chat = await started(fake, EN)
     update = fake.send_text(EN, "Manhole cover missing")
     await chat.one()
-    fake.inject(update)
+    fake.inject(handled_again(update))  # the same update met again after a kill
     again = await chat.one()
     assert again.text.count("Manhole cover missing") == 1
     row = await bot.app.bot_data["runtime"].db.fetchone("SELECT description FROM reports")
@@ -175,7 +175,7 @@ async def test_updates_delivered_twice_change_nothing(bot: RunningBot, fake: Fak
     await chat.agree()
     update = fake.send_photo(ZH, images.jpeg())
     await chat.one()
-    fake.inject(update)  # Telegram delivers the same update again
+    fake.inject(handled_again(update))  # the same update met again after a kill
     again = await chat.one()
     assert again.text.startswith("这张照片已经在当前线索里了")
     assert await draft_photos(bot) == 1

@@ -93,6 +93,17 @@ def test_malformed_token_is_not_echoed(tmp_path: Path) -> None:
     assert "hunter2" not in str(caught.value)
 
 
+def test_telegram_caps_default_to_telegrams_and_may_be_raised(tmp_path: Path) -> None:
+    assert load_settings({"BOT_TOKEN": TOKEN}, cwd=tmp_path).rate_limits.group_messages == 20
+    (tmp_path / "config.toml").write_text(
+        "[telegram]\nmessages_per_second = 100\ngroup_messages_per_minute = 600\n",
+        encoding="utf-8",
+    )
+    limits = load_settings({"BOT_TOKEN": TOKEN}, cwd=tmp_path).rate_limits
+    assert (limits.messages_per_second, limits.group_messages) == (100, 600)
+    assert limits.group_window_seconds == 60
+
+
 def test_config_toml_overrides_rules(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text(
         """
@@ -141,6 +152,7 @@ tier_yuan = 80
             "categories[0].tier_yuan",
         ),
         ("[service_area]\nbox = [1, 2]\n", "service_area"),
+        ("[telegram]\ngroup_messages_per_minute = 0\n", "telegram.group_messages_per_minute"),
     ],
 )
 def test_bad_config_toml_names_the_key(tmp_path: Path, toml: str, setting: str) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 
 import pytest
 
-from storage.db import Database, migrations
+from storage.db import DATABASE_ERRORS, Database, migrations
+from tests import engines
 
 INSERT_USER = "INSERT INTO users (id, telegram_id, created_at) VALUES (?, ?, ?)"
 
@@ -41,7 +41,7 @@ async def test_open_creates_folder_and_applies_migrations(tmp_path: Path) -> Non
 
 
 async def test_reopening_applies_nothing_twice(tmp_path: Path) -> None:
-    path = tmp_path / "bot.db"
+    path = engines.database_for(tmp_path / "bot.db")
     first = Database(path)
     await first.open()
     await first.close()
@@ -54,7 +54,7 @@ async def test_reopening_applies_nothing_twice(tmp_path: Path) -> None:
 
 
 async def test_failed_transaction_rolls_back(tmp_path: Path) -> None:
-    db = Database(tmp_path / "bot.db")
+    db = Database(engines.database_for(tmp_path / "bot.db"))
     await db.open()
     try:
 
@@ -72,7 +72,7 @@ async def test_failed_transaction_rolls_back(tmp_path: Path) -> None:
 
 async def test_concurrent_writers_do_not_interleave(tmp_path: Path) -> None:
     """Each writer reads then writes; without the lock, increments would be lost or raise."""
-    db = Database(tmp_path / "bot.db")
+    db = Database(engines.database_for(tmp_path / "bot.db"))
     await db.open()
     try:
         async with db.transaction() as conn:
@@ -94,7 +94,7 @@ async def test_concurrent_writers_do_not_interleave(tmp_path: Path) -> None:
 
 
 async def test_reads_do_not_see_another_writers_uncommitted_rows(tmp_path: Path) -> None:
-    db = Database(tmp_path / "bot.db")
+    db = Database(engines.database_for(tmp_path / "bot.db"))
     await db.open()
     try:
         inside = asyncio.Event()
@@ -124,7 +124,7 @@ async def test_reads_do_not_see_another_writers_uncommitted_rows(tmp_path: Path)
 async def test_a_snapshot_reads_committed_rows_without_waiting_for_writers(
     tmp_path: Path,
 ) -> None:
-    db = Database(tmp_path / "bot.db")
+    db = Database(engines.database_for(tmp_path / "bot.db"))
     await db.open()
     try:
         async with db.transaction() as conn:
@@ -155,7 +155,7 @@ async def test_a_snapshot_reads_committed_rows_without_waiting_for_writers(
 
 
 async def test_a_snapshot_is_one_state_and_read_only(tmp_path: Path) -> None:
-    db = Database(tmp_path / "bot.db")
+    db = Database(engines.database_for(tmp_path / "bot.db"))
     await db.open()
     try:
         async with db.snapshot() as snapshot:
@@ -165,13 +165,40 @@ async def test_a_snapshot_is_one_state_and_read_only(tmp_path: Path) -> None:
                 await conn.execute(INSERT_USER, (1, 1, 0))
             async with snapshot.execute("SELECT COUNT(*) FROM users") as cur:
                 assert tuple(await cur.fetchone()) == (0,)  # type: ignore[arg-type]
-            with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            with pytest.raises(DATABASE_ERRORS, match=r"(?i)read-?only"):
                 await snapshot.execute(INSERT_USER, (2, 2, 0))
         row = await db.fetchone("SELECT COUNT(*) FROM users")
         assert row is not None
         assert row[0] == 1
     finally:
         await db.close()
+
+
+async def test_two_databases_on_one_store_do_not_interleave_writes(tmp_path: Path) -> None:
+    """Two processes (here: two `Database` objects) writing to the same database: each
+    read-then-write transaction sees the other's committed result, none is lost."""
+    target = engines.database_for(tmp_path / "bot.db")
+    first, second = Database(target), Database(target)
+    await first.open()
+    await second.open()
+    try:
+        async with first.transaction() as conn:
+            await conn.execute(INSERT_USER, (1, 1, 0))
+
+        async def increment(db: Database) -> None:
+            async with db.transaction() as conn:
+                async with conn.execute("SELECT created_at FROM users WHERE id = 1") as cur:
+                    (value,) = await cur.fetchone()  # type: ignore[misc]
+                await asyncio.sleep(0.001)
+                await conn.execute("UPDATE users SET created_at = ? WHERE id = 1", (value + 1,))
+
+        await asyncio.gather(*(increment(db) for _ in range(20) for db in (first, second)))
+        row = await first.fetchone("SELECT created_at FROM users WHERE id = 1")
+        assert row is not None
+        assert row[0] == 40
+    finally:
+        await first.close()
+        await second.close()
 
 
 def test_migration_files_are_numbered_without_gaps() -> None:

@@ -1,0 +1,50 @@
+"""The update inbox: nothing Telegram delivered is lost when the process dies.
+
+Telegram forgets an update once the bot confirms it: with long polling, the next getUpdates
+call's offset confirms everything before it, and PTB makes that call while the updates it just
+took may still wait in the bot's queues; a webhook is confirmed by its 200. So each update is
+written here first (before the confirmation can happen) and marked handled when its handling
+ends. After a crash, the next leader (a restart, or the standby) handles what was taken but not
+finished. Handling is at least once: an update killed after its effects committed but before
+it was marked is handled again, which the guarded changes underneath (one decision per report,
+one credit per approval, a draft submitted once) absorb.
+
+Handled updates keep their id, not their contents, for `KEPT_AFTER_HANDLING`: Telegram resends
+an update whose offset was never confirmed (up to 24 hours), and a known id is not handled
+twice.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from services.clock import Clock, utc_now
+from storage import inbox as store
+from storage.db import Database
+
+KEPT_AFTER_HANDLING = timedelta(days=2)
+
+
+class Inbox:
+    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
+        self.db = db
+        self.clock = clock
+
+    def _now(self) -> int:
+        return int(self.clock().timestamp())
+
+    async def take(self, update_id: int, payload: str) -> bool:
+        """Write an update down before it is confirmed; False if it was taken before."""
+        return await store.take(self.db, update_id, payload, self._now())
+
+    async def handled(self, update_id: int) -> None:
+        await store.handled(self.db, update_id, self._now())
+
+    async def unhandled(self) -> list[tuple[int, str]]:
+        """What a process took and never finished, oldest first, to handle now."""
+        return [(row["update_id"], row["payload"]) for row in await store.unhandled(self.db)]
+
+    async def purge(self) -> int:
+        """Forget the ids of updates handled more than `KEPT_AFTER_HANDLING` ago."""
+        before = self.clock() - KEPT_AFTER_HANDLING
+        return await store.purge(self.db, int(before.timestamp()))

@@ -1,0 +1,41 @@
+"""SQL for the update inbox: each update from Telegram, kept until it has been handled."""
+
+from __future__ import annotations
+
+from storage.db import Database, Row
+
+
+async def take(db: Database, update_id: int, payload: str, now: int) -> bool:
+    """Write an update down; False if it was taken before (pending or already handled)."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "INSERT INTO update_inbox (update_id, payload, received_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (update_id) DO NOTHING",
+            (update_id, payload, now),
+        )
+        return cursor.rowcount == 1
+
+
+async def handled(db: Database, update_id: int, now: int) -> None:
+    """The update's handling ended: forget what it said, keep that it was seen."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE update_inbox SET payload = NULL, handled_at = ? "
+            "WHERE update_id = ? AND handled_at IS NULL",
+            (now, update_id),
+        )
+
+
+async def unhandled(db: Database) -> list[Row]:
+    """Updates taken but never handled, oldest first."""
+    return await db.fetchall(
+        "SELECT update_id, payload FROM update_inbox WHERE handled_at IS NULL ORDER BY update_id"
+    )
+
+
+async def purge(db: Database, handled_before: int) -> int:
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "DELETE FROM update_inbox WHERE handled_at < ?", (handled_before,)
+        )
+        return cursor.rowcount

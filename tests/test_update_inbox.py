@@ -1,0 +1,67 @@
+"""Updates Telegram delivered are not lost when the bot dies before handling them, and an
+update Telegram delivers again is not handled twice (services/inbox.py)."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from tests import engines, images
+from tests.conftest import BotProcess, RunningBot
+from tests.fakegram import FakeTelegram, TgUser
+from tests.riders import Chat
+
+RIDER = TgUser(7301, language_code="en")
+
+
+async def test_an_update_the_killed_bot_took_is_handled_after_the_restart(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    first = BotProcess(fake, tmp_path)
+    await first.start()
+    rider = Chat(fake, RIDER)
+    await rider.agree()
+    # The answer to /help hangs (Telegram took it, its reply is slow), so the rider's photo
+    # waits behind it, in the bot's memory: the bot polls again meanwhile, which tells Telegram
+    # to forget the photo, and is killed before its turn.
+    fake.fail_next("sendMessage", status=200, delay=30, chat_id=RIDER.id)
+    rider.text("/help")
+    await rider.one()
+    fake.send_photo(RIDER, images.jpeg(images.picture(4)))
+    await fake.wait_for(lambda: fake.pending_updates == 0, timeout=4)  # confirmed by an offset
+    assert await first.stop(signal.SIGKILL) == -signal.SIGKILL
+    assert "1/5 photos received" not in fake.last_sent(RIDER.id).text
+
+    second = BotProcess(fake, tmp_path)
+    await second.start()
+    try:
+        # /help was cut short mid-answer, so it is answered again (at least once), then the photo.
+        help_again, photo_taken = await rider.next(2)
+        assert "/help" in help_again.text or "help" in help_again.text.lower()
+        assert "1/5 photos received" in photo_taken.text
+        rider.location(39.9, 116.4)
+        assert "What kind of hazard" in (await rider.one()).text
+    finally:
+        assert await second.stop() == 0, second.log
+    assert "handling 2 updates an earlier process took and never finished" in second.log
+    (photos,) = engines.fetchone(tmp_path / "bot.db", "SELECT COUNT(*) FROM report_photos")
+    assert photos == 1
+    # Handled: what the rider sent is no longer kept beside the update's id.
+    (kept,) = engines.fetchone(
+        tmp_path / "bot.db", "SELECT COUNT(*) FROM update_inbox WHERE payload IS NOT NULL"
+    )
+    assert kept == 0
+
+
+async def test_an_update_delivered_again_is_not_handled_again(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    rider = Chat(fake, RIDER)
+    await rider.agree()
+    photo = fake.send_photo(RIDER, images.jpeg(images.picture(5)))
+    assert "1/5 photos received" in (await rider.one()).text
+    fake.inject(photo)  # Telegram sends it again (as it does when its offset was never confirmed)
+    rider.location(39.9, 116.4)
+    assert "What kind of hazard" in (await rider.one()).text  # and nothing about the photo
+    row = await bot.app.bot_data["runtime"].db.fetchone("SELECT COUNT(*) FROM report_photos")
+    assert row[0] == 1
