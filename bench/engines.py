@@ -14,6 +14,7 @@ first, as a new SQLite file is.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import tempfile
 import uuid
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import asyncpg
 
+from bench.process import TICKS
 from storage.db import Database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,16 +43,44 @@ def add_engine_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+@dataclass(frozen=True)
+class Server:
+    """A running throwaway PostgreSQL server: its URL and its folder (scripts/postgres)."""
+
+    url: str
+    folder: Path
+
+    def cpu_seconds(self) -> float:
+        """CPU the server has used so far: the postmaster with its reaped backends, plus the
+        backends still running (SQLite's work is in the bot's own process; this is not)."""
+        postmaster = int((self.folder / "data" / "postmaster.pid").read_text().split()[0])
+        total = _stat_seconds(postmaster, with_children=True)
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == postmaster:
+                    total += _stat_seconds(int(stat.parent.name), with_children=False)
+        return total
+
+
+def _stat_seconds(pid: int, *, with_children: bool) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    if with_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / TICKS
+
+
 @contextmanager
-def throwaway_server() -> Iterator[str]:
-    """A PostgreSQL server of our own for the duration (scripts/postgres); yields its URL."""
+def throwaway_server() -> Iterator[Server]:
+    """A PostgreSQL server of our own for the duration (scripts/postgres)."""
     with tempfile.TemporaryDirectory(prefix="bench-pg-") as folder:
         script = str(ROOT / "scripts" / "postgres")
         try:
             started = subprocess.run(
                 [script, "start", folder], check=True, stdout=subprocess.PIPE, text=True
             )
-            yield started.stdout.strip().splitlines()[-1]
+            yield Server(started.stdout.strip().splitlines()[-1], Path(folder))
         finally:
             subprocess.run([script, "stop", folder], check=False)
 
@@ -87,13 +117,17 @@ class Databases:
 
     engine: str
     folder: Path
-    server_url: str | None = None
+    server: Server | None = None
 
     async def fresh(self, name: str) -> Target:
         """A new, empty database: `folder/name.db`, or a new database on the server."""
-        if self.server_url is None:
+        if self.server is None:
             return self.folder / f"{name}.db"
-        return await fresh_database(self.server_url)
+        return await fresh_database(self.server.url)
+
+    def server_cpu_seconds(self) -> float:
+        """CPU used so far by the PostgreSQL server (0 on SQLite, which has none)."""
+        return 0.0 if self.server is None else self.server.cpu_seconds()
 
 
 @contextmanager
@@ -104,5 +138,5 @@ def databases(engine: str, folder: Path) -> Iterator[Databases]:
         return
     if engine != "postgresql":
         raise ValueError(f"unknown engine {engine!r}; expected one of {ENGINES}")
-    with throwaway_server() as url:
-        yield Databases(engine, folder, url)
+    with throwaway_server() as server:
+        yield Databases(engine, folder, server)
