@@ -2,8 +2,8 @@
 
 Builds a temporary database (the real migrations) with RIDERS riders, all with payout details,
 and ENTRIES ledger entries: rewards of 50-200 yuan, one approved report each, spread over the
-52 weeks before the period's end, and 2% of them reversed. Synthetic rows go in with
-`executemany`, bypassing the services. Then times, with the real services:
+52 weeks before the period's end, and 2% of them reversed. Synthetic rows go in bypassing the
+services (`executemany` on SQLite, COPY on PostgreSQL). Then times, with the real services:
 
 - the first batch, which settles every entry at once (the worst case: nothing paid before);
 - the next week's batch after 2% more rewards (the steady state: most entries settled);
@@ -14,34 +14,68 @@ and ENTRIES ledger entries: rewards of 50-200 yuan, one approved report each, sp
 
 Printed: seconds, and the process's resident memory before each step and at its peak during
 the step (VmHWM, reset before each step where Linux allows; it includes SQLite's page cache
-and the rendered files). Figures only; timings are never asserted.
+and the rendered files; PostgreSQL's server processes are not counted). Figures only; timings
+are never asserted.
 
-    .venv/bin/python -m bench.payout [RIDERS] [ENTRIES]      (default 100000 1000000)
+With --engine postgresql the database is a fresh one on a throwaway PostgreSQL server that
+the bench starts and stops itself (bench/engines.py), for the services and for the bot.
+
+    .venv/bin/python -m bench.payout [RIDERS] [ENTRIES] [--engine sqlite|postgresql]
+                                                        (default 100000 1000000 sqlite)
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import itertools
 import os
 import random
-import sqlite3
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Set
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
+from bench import engines
 from services import ledger, payouts
 from services.audit import audit
 from settings import Programme
-from storage.db import Database
+from storage.db import Connection, Database
+from storage.postgres import PgConnection
 from tests.fakegram import FakeTelegram, TgUser
 
 T = TypeVar("T")
+Row = tuple[object, ...]
+Table = tuple[str, tuple[str, ...]]  # name, columns
+USERS: Table = ("users", ("id", "telegram_id", "created_at", "consented_at"))
+PAYEES: Table = ("payees", ("rider_id", "real_name", "account", "updated_at"))
+REPORTS: Table = (
+    "reports",
+    (
+        *("id", "reference", "rider_id", "status"),
+        *("created_at", "updated_at", "submitted_at", "reward_fen", "points"),
+    ),
+)
+DECISIONS: Table = (
+    "decisions",
+    (
+        *("report_id", "moderator_id", "action", "previous_status", "new_status"),
+        *("amount_fen", "created_at"),
+    ),
+)
+LEDGER: Table = (
+    "ledger",
+    (
+        *("rider_id", "kind", "amount_fen", "points", "report_id", "idempotency_key"),
+        *("memo", "created_at"),
+    ),
+)
 TZ = ZoneInfo("Asia/Shanghai")
 WEEK = 7 * 86_400
 PERIOD_END = 1_796_004_000  # Monday 2026-11-30 10:00 Asia/Shanghai, ends 2026-W48
@@ -84,130 +118,172 @@ async def measure(name: str, step: Callable[[], Awaitable[T]]) -> T:
     return result
 
 
-def insert_rewards(
-    conn: sqlite3.Connection, riders: int, count: int, first_id: int, since: int, until: int
-) -> int:
-    """`count` approved reports and their rewards by random riders; returns how many."""
+@dataclass(frozen=True)
+class Reward:
+    """One synthetic approved report and its reward."""
+
+    report_id: int
+    rider_id: int
+    at: int
+    amount_fen: int
+    points: int
+
+
+def rewards(riders: int, count: int, first_id: int, since: int, until: int) -> Iterator[Reward]:
+    """`count` rewards by random riders, report ids from `first_id` (seeded by it)."""
     randomly = random.Random(first_id)
-
-    def rows() -> Iterator[tuple[int, str, int, int, int, int]]:
-        for report_id in range(first_id, first_id + count):
-            amount = randomly.choice(TIERS)
-            yield (
-                report_id,
-                f"R-20261127-{report_id:07d}",
-                randomly.randint(1, riders),
-                randomly.randrange(since, until),
-                amount,
-                ledger.points_for(amount, _PROGRAMME),
-            )
-
-    batch: list[tuple[int, str, int, int, int, int]] = []
-    for row in rows():
-        batch.append(row)
-        if len(batch) == CHUNK:
-            _write_rewards(conn, batch)
-            batch.clear()
-    _write_rewards(conn, batch)
-    return count
-
-
-def _write_rewards(
-    conn: sqlite3.Connection, rows: list[tuple[int, str, int, int, int, int]]
-) -> None:
-    conn.executemany(
-        "INSERT INTO reports (id, reference, rider_id, status, created_at, updated_at,"
-        " submitted_at, reward_fen, points) VALUES (?, ?, ?, 'approved', ?, ?, ?, ?, ?)",
-        ((r, ref, rider, at, at, at, amount, points) for r, ref, rider, at, amount, points in rows),
-    )
-    conn.executemany(
-        "INSERT INTO decisions (report_id, moderator_id, action, previous_status, new_status,"
-        " amount_fen, created_at) VALUES (?, ?, 'approve', 'pending', 'approved', ?, ?)",
-        ((r, MODERATOR, amount, at) for r, _, _, at, amount, _ in rows),
-    )
-    conn.executemany(
-        "INSERT INTO ledger (rider_id, kind, amount_fen, points, report_id, idempotency_key,"
-        " created_at) VALUES (?, 'reward', ?, ?, ?, ?, ?)",
-        ((rider, amount, points, r, f"reward:{r}", at) for r, _, rider, at, amount, points in rows),
-    )
-
-
-def reverse_some(conn: sqlite3.Connection, share: float, seed: int, at: int) -> int:
-    """Reverse a random `share` of the approved reports at time `at`."""
-    reports = [row[0] for row in conn.execute("SELECT id FROM reports WHERE status = 'approved'")]
-    chosen = random.Random(seed).sample(reports, int(len(reports) * share))
-    conn.executemany("UPDATE reports SET status = 'reversed' WHERE id = ?", ((r,) for r in chosen))
-    conn.execute("CREATE TEMP TABLE chosen AS SELECT value AS id FROM json_each(?)", (str(chosen),))
-    conn.execute(
-        "INSERT INTO ledger (rider_id, kind, amount_fen, points, report_id, idempotency_key,"
-        " memo, created_at) SELECT rider_id, 'reversal', -amount_fen, -points, report_id,"
-        " 'reversal:' || report_id, 'bench', ? FROM ledger"
-        " WHERE kind = 'reward' AND report_id IN (SELECT id FROM temp.chosen)",
-        (at,),
-    )
-    conn.execute("DROP TABLE temp.chosen")
-    return len(chosen)
-
-
-def build(path: Path, riders: int, entries: int) -> int:
-    """Riders, payees, rewards and reversals; returns the number of ledger entries."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA synchronous = OFF")
-    conn.execute("BEGIN")
-    conn.executemany(
-        "INSERT INTO users (id, telegram_id, created_at, consented_at) VALUES (?, ?, ?, ?)",
-        (
-            (r, 5_000_000_000 + r, PERIOD_END - 60 * WEEK, PERIOD_END - 60 * WEEK)
-            for r in range(1, riders + 1)
-        ),
-    )
-    conn.executemany(
-        "INSERT INTO payees (rider_id, real_name, account, updated_at) VALUES (?, ?, ?, ?)",
-        ((r, f"骑手{r}", f"1{r:010d}", PERIOD_END - 60 * WEEK) for r in range(1, riders + 1)),
-    )
-    rewards = round(entries / (1 + REVERSED_SHARE))
-    insert_rewards(conn, riders, rewards, 1, PERIOD_END - 52 * WEEK, PERIOD_END)
-    reversed_count = reverse_some(conn, REVERSED_SHARE, 7, PERIOD_END - 3600)
-    conn.execute("COMMIT")
-    conn.execute("ANALYZE")
-    conn.close()
-    return rewards + reversed_count
-
-
-async def main(riders: int, entries: int) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "bench.db"
-        db = Database(path)
-        await db.open()  # the real migrations
-        await db.close()
-        started = time.perf_counter()
-        total = build(path, riders, entries)
-        print(
-            f"built {riders:,} riders and {total:,} ledger entries"
-            f" in {time.perf_counter() - started:.1f} s"
+    for report_id in range(first_id, first_id + count):
+        amount = randomly.choice(TIERS)
+        yield Reward(
+            report_id,
+            randomly.randint(1, riders),
+            randomly.randrange(since, until),
+            amount,
+            ledger.points_for(amount, _PROGRAMME),
         )
 
-        db = Database(path)
-        await db.open()
+
+def reward_rows(batch: list[Reward], reversed_ids: Set[int]) -> Iterator[tuple[Table, list[Row]]]:
+    """The reports (reversed or approved), approve decisions and reward entries of `batch`."""
+    yield (
+        REPORTS,
+        [
+            (
+                r.report_id,
+                f"R-20261127-{r.report_id:07d}",
+                r.rider_id,
+                "reversed" if r.report_id in reversed_ids else "approved",
+                r.at,
+                r.at,
+                r.at,
+                r.amount_fen,
+                r.points,
+            )
+            for r in batch
+        ],
+    )
+    yield (
+        DECISIONS,
+        [
+            (r.report_id, MODERATOR, "approve", "pending", "approved", r.amount_fen, r.at)
+            for r in batch
+        ],
+    )
+    yield (
+        LEDGER,
+        [
+            (
+                r.rider_id,
+                "reward",
+                r.amount_fen,
+                r.points,
+                r.report_id,
+                f"reward:{r.report_id}",
+                None,
+                r.at,
+            )
+            for r in batch
+        ],
+    )
+
+
+def reversal_rows(reversed_rewards: list[Reward], at: int) -> list[Row]:
+    """Ledger reversals, at time `at`, of `reversed_rewards`."""
+    return [
+        (
+            r.rider_id,
+            "reversal",
+            -r.amount_fen,
+            -r.points,
+            r.report_id,
+            f"reversal:{r.report_id}",
+            "bench",
+            at,
+        )
+        for r in reversed_rewards
+    ]
+
+
+async def write(conn: Connection, table: Table, rows: list[Row]) -> None:
+    """Bulk insert, bypassing the services: COPY on PostgreSQL, executemany on SQLite."""
+    name, columns = table
+    if isinstance(conn, PgConnection):
+        await conn.raw.copy_records_to_table(name, records=rows, columns=list(columns))
+    else:
+        marks = ", ".join("?" * len(columns))
+        insert = f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608 constants
+        await conn.executemany(insert, rows)
+
+
+async def insert_rewards(
+    conn: Connection,
+    made: Iterator[Reward],
+    reversed_ids: Set[int] = frozenset(),
+) -> list[Reward]:
+    """Writes the rewards `made`, in chunks; returns those whose report is in `reversed_ids`."""
+    reversed_rewards: list[Reward] = []
+    while batch := list(itertools.islice(made, CHUNK)):
+        for table, rows in reward_rows(batch, reversed_ids):
+            await write(conn, table, rows)
+        reversed_rewards += [r for r in batch if r.report_id in reversed_ids]
+    return reversed_rewards
+
+
+async def build(db: Database, riders: int, entries: int) -> int:
+    """Riders, payees, rewards and reversals; returns the number of ledger entries."""
+    joined = PERIOD_END - 60 * WEEK
+    count = round(entries / (1 + REVERSED_SHARE))
+    reversed_ids = frozenset(
+        random.Random(7).sample(range(1, count + 1), int(count * REVERSED_SHARE))
+    )
+    async with db.transaction() as conn:
+        ids = range(1, riders + 1)
+        await write(conn, USERS, [(r, 5_000_000_000 + r, joined, joined) for r in ids])
+        await write(conn, PAYEES, [(r, f"骑手{r}", f"1{r:010d}", joined) for r in ids])
+        made = rewards(riders, count, 1, PERIOD_END - 52 * WEEK, PERIOD_END)
+        reversed_rewards = await insert_rewards(conn, made, reversed_ids)
+        await write(conn, LEDGER, reversal_rows(reversed_rewards, PERIOD_END - 3600))
+        if isinstance(conn, PgConnection):  # ids were given: the identities continue after them
+            await conn.raw.execute(
+                "SELECT setval(pg_get_serial_sequence('users', 'id'), max(id)) FROM users;"
+                "SELECT setval(pg_get_serial_sequence('reports', 'id'), max(id)) FROM reports"
+            )
+    async with db.transaction() as conn:
+        await conn.execute("ANALYZE")
+    return count + len(reversed_rewards)
+
+
+async def main(riders: int, entries: int, engine: str) -> None:
+    with tempfile.TemporaryDirectory() as folder, engines.databases(engine, Path(folder)) as dbs:
+        target = await dbs.fresh("bench")
+        db = Database(target)
+        await db.open()  # the real migrations
         try:
-            await run(db, path, riders)
+            started = time.perf_counter()
+            total = await build(db, riders, entries)
+            print(
+                f"built {riders:,} riders and {total:,} ledger entries on {engine}"
+                f" in {time.perf_counter() - started:.1f} s"
+            )
+            await run(db, riders)
+            size = await engines.database_bytes(db)
+            print(f"database size {size / 2**20:.0f} MB")
+            async with db.transaction() as conn:
+                # As if announced already, so that the bot does not send the files at start-up.
+                await conn.execute("UPDATE payout_batches SET announced_at = exported_at")
         finally:
             await db.close()
-        print(f"database file {path.stat().st_size / 2**20:.0f} MB")
-        await start_during_audit(path, Path(folder))
+        await start_during_audit(target, Path(folder))
 
 
-async def start_during_audit(path: Path, workdir: Path) -> None:
+async def start_during_audit(target: engines.Target, workdir: Path) -> None:
     """The real bot on the bench database: /start from a new user while /audit runs."""
-    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
-        # As if announced already, so that the bot does not send the files at start-up.
-        conn.execute("UPDATE payout_batches SET announced_at = exported_at")
     async with FakeTelegram() as fake:
         env = {
             **os.environ,
             "BOT_TOKEN": fake.token,
             "BOT_API_URL": fake.base_url,
-            "DATABASE_URL": f"sqlite:///{path}",
+            "DATABASE_URL": engines.database_url(target),
             "MODERATOR_CHAT_ID": str(MODERATOR),
             "ADMIN_IDS": str(ADMIN.id),
             "PYTHONPATH": str(ROOT),
@@ -254,7 +330,7 @@ async def starts_during_audit(fake: FakeTelegram) -> None:
         )
 
 
-async def run(db: Database, path: Path, riders: int) -> None:
+async def run(db: Database, riders: int) -> None:
     def week(end: int) -> Callable[[], Awaitable[payouts.BatchOutcome]]:
         return lambda: payouts.run_batch(
             db,
@@ -272,12 +348,13 @@ async def run(db: Database, path: Path, riders: int) -> None:
         f" XLSX {len(first.files.xlsx) / 2**20 if first.files else 0:.1f} MB"
     )
 
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("BEGIN")
-    row = conn.execute("SELECT MAX(id) FROM reports").fetchone()
-    added = insert_rewards(conn, riders, riders // 5, row[0] + 1, PERIOD_END, PERIOD_END + WEEK)
-    conn.execute("COMMIT")
-    conn.close()
+    row = await db.fetchone("SELECT MAX(id) FROM reports")
+    assert row is not None
+    added = riders // 5
+    async with db.transaction() as conn:
+        await insert_rewards(
+            conn, rewards(riders, added, row[0] + 1, PERIOD_END, PERIOD_END + WEEK)
+        )
 
     second = await measure(f"next week's batch (+{added:,} rewards)", week(PERIOD_END + WEEK))
     print(
@@ -292,6 +369,11 @@ async def run(db: Database, path: Path, riders: int) -> None:
 
 
 if __name__ == "__main__":
-    arguments = [int(a) for a in sys.argv[1:3]]
-    riders, entries = [*arguments, *(100_000, 1_000_000)[len(arguments) :]]
-    asyncio.run(main(riders, entries))
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.payout", description="A payout batch at RIDERS riders."
+    )
+    parser.add_argument("riders", nargs="?", type=int, default=100_000, metavar="RIDERS")
+    parser.add_argument("entries", nargs="?", type=int, default=1_000_000, metavar="ENTRIES")
+    engines.add_engine_option(parser)
+    args = parser.parse_args()
+    asyncio.run(main(args.riders, args.entries, args.engine))

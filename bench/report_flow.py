@@ -19,9 +19,19 @@ Printed: reports completed, wall seconds, CPU milliseconds of the bot process pe
 report (from /proc/<pid>/stat over the reporting window only; this covers the photo download,
 decode, re-encode, hashing, the database writes and every message), its peak memory (VmHWM),
 the database size at the end, and a check that every report got its reference: distinct
-references seen in the riders' chats and rows with status 'pending' in the database file
-(read with sqlite3 after the bot has stopped), both compared with N. Figures only, timings
-are never asserted; the exit code is 1 only if reports were lost.
+references seen in the riders' chats and rows with status 'pending' in the database (read
+after the bot has stopped), both compared with N. Figures only, timings are never asserted;
+the exit code is 1 only if reports were lost.
+
+Then Submit -> card latency: a second bot, on a fresh database and with MODERATOR_CHAT_ID
+set, gets CARD_SAMPLES of the same reports from one rider each, one at a time, spaced so that
+the bot's own pacing of the moderators' group (20 messages a minute) never delays a card;
+printed: median and 95th percentile seconds from the Submit press to the card's sendPhoto
+reaching the stand-in. (In the first run cards would queue behind that pacing, and the
+latency would measure the queue, so there MODERATOR_CHAT_ID stays unset.)
+
+With --engine postgresql each bot's database is a fresh one on a throwaway PostgreSQL server
+the bench starts and stops itself (bench/engines.py); the default is a SQLite file.
 
 With --webhook the bot runs in webhook mode instead of long polling (WEBHOOK_URL,
 WEBHOOK_LISTEN, WEBHOOK_SECRET): every update a rider sends is POSTed to the bot's webhook
@@ -38,7 +48,8 @@ what each sender was answered; the exit code is 1 if a sender got no answer or t
 reached 350 MB.
 
     .venv/bin/python -m bench.report_flow [N] [RIDERS] [--webhook] [--hostile]
-                                                (default N = 1000, RIDERS = 50, long polling)
+                                          [--engine sqlite|postgresql]
+                                    (default N = 1000, RIDERS = 50, long polling, sqlite)
 """
 
 from __future__ import annotations
@@ -50,7 +61,6 @@ import io
 import os
 import random
 import re
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -62,8 +72,11 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from bench import engines
+from bench.cards import SAMPLE_SPACING_SECONDS
 from bench.delivery import BenchTelegram, Delivery
 from bench.process import cpu_seconds, peak_rss_mb
+from storage.db import Database
 from tests import images
 from tests.fakegram import FakeTelegram, SentMessage, TgUser
 from tests.riders import Chat
@@ -83,6 +96,8 @@ DESCRIPTIONS = (
 )
 # Settings that would add moderators' work to the run; left unset for this benchmark.
 UNSET = ("MODERATOR_CHAT_ID", "MODERATOR_IDS", "ADMIN_IDS", "FINANCE_CHAT_ID", "CONFIG_FILE")
+MODERATOR_GROUP = -100200300  # the Submit -> card run's MODERATOR_CHAT_ID
+CARD_SAMPLES = 20
 
 
 # --- the photos, made before anything is measured ------------------------------------------
@@ -218,6 +233,7 @@ class Rider(Chat):
     def __init__(self, fake: FakeTelegram, user: TgUser, inbox: Inbox) -> None:
         super().__init__(fake, user)
         self.inbox = inbox
+        self.submitted_at = 0.0  # time.monotonic() of the last Submit press, as Call.at
 
     async def next(self, count: int = 1) -> list[SentMessage]:
         await self.fake.wait_for(
@@ -274,6 +290,7 @@ class Rider(Chat):
         else:
             self.tap(ask, "skip:")
         summary = await self.until(callback_with("sub:"), "the description")
+        self.submitted_at = time.monotonic()
         self.tap(summary, "sub:")
         confirmation = await self.until(has_reference, "Submit")
         found = REFERENCE.search(confirmation.text)
@@ -395,21 +412,14 @@ async def send_burst(rider: Rider, pictures: list[Crafted]) -> list[str]:
     return answers + ["no answer"] * (len(pictures) - len(answers))
 
 
-async def run_hostile(workdir: Path, webhook: bool) -> int:
+async def run_hostile(dbs: engines.Databases, webhook: bool) -> int:
     started = time.perf_counter()
     pictures = crafted_pictures()
     made = time.perf_counter() - started
-    database = workdir / "bot.db"
+    workdir = dbs.folder
     log = workdir / "bot.log"
     async with BenchTelegram() as fake, Delivery(fake, webhook) as delivery:
-        env = {key: value for key, value in os.environ.items() if key not in UNSET}
-        env |= {
-            "BOT_TOKEN": fake.token,
-            "BOT_API_URL": fake.base_url,
-            "DATABASE_URL": f"sqlite:///{database}",
-            "PYTHONPATH": str(ROOT),
-            **delivery.bot_env(),
-        }
+        env = bot_env(fake, delivery, await dbs.fresh("bot"))
         fake.enforce_caps(per_second=None, per_group=None)
         bot = await start_bot(delivery, env, workdir, log)
         try:
@@ -436,6 +446,7 @@ async def run_hostile(workdir: Path, webhook: bool) -> int:
 
     print(f"hostile pictures: {len(pictures)} sent at once as files by {HOSTILE_RIDERS} riders")
     print(f"mode: {'WEBHOOK' if webhook else 'long polling'}; {delivery.summary()}")
+    print(f"database: {dbs.engine}")
     by_kind: defaultdict[str, list[str]] = defaultdict(list)
     sizes: defaultdict[str, list[int]] = defaultdict(list)
     for share, answered in zip(shares, answers, strict=True):
@@ -462,14 +473,82 @@ async def run_hostile(workdir: Path, webhook: bool) -> int:
 # --- measuring the bot ---------------------------------------------------------------------
 
 
-def database_figures(path: Path) -> tuple[int, int, int, int]:
-    """(bytes on disk incl. any -wal/-shm, pending reports, distinct references, photo bytes)."""
-    size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-        pending = conn.execute("SELECT COUNT(*) FROM reports WHERE status = 'pending'").fetchone()
-        references = conn.execute("SELECT COUNT(DISTINCT reference) FROM reports").fetchone()
-        evidence = conn.execute("SELECT SUM(LENGTH(evidence)) FROM report_photos").fetchone()
-    return size, int(pending[0]), int(references[0]), int(evidence[0] or 0)
+async def database_figures(target: engines.Target) -> tuple[int, int, int, int]:
+    """(bytes on disk, pending reports, distinct references, photo bytes), read after the
+    bot has stopped."""
+    db = Database(target)
+    await db.open()
+    try:
+        size = await engines.database_bytes(db)
+        row = await db.fetchone(
+            "SELECT (SELECT COUNT(*) FROM reports WHERE status = 'pending'),"
+            " (SELECT COUNT(DISTINCT reference) FROM reports),"
+            " (SELECT SUM(LENGTH(evidence)) FROM report_photos)"
+        )
+    finally:
+        await db.close()
+    assert row is not None
+    return size, int(row[0]), int(row[1]), int(row[2] or 0)
+
+
+def bot_env(
+    fake: FakeTelegram, delivery: Delivery, database: engines.Target, **settings: str
+) -> dict[str, str]:
+    """The bot's environment: ours without UNSET, the stand-in, `database` and `settings`."""
+    env = {key: value for key, value in os.environ.items() if key not in UNSET}
+    return env | {
+        "BOT_TOKEN": fake.token,
+        "BOT_API_URL": fake.base_url,
+        "DATABASE_URL": engines.database_url(database),
+        "PYTHONPATH": str(ROOT),
+        **delivery.bot_env(),
+        **settings,
+    }
+
+
+async def card_arrival(fake: FakeTelegram, reference: str) -> float:
+    """When the review card of `reference` reached the stand-in (its sendPhoto's Call.at)."""
+    found: list[float] = []
+
+    def arrived() -> bool:
+        for call in reversed(fake.calls):
+            if (
+                call.method == "sendPhoto"
+                and str(call.params.get("chat_id")) == str(MODERATOR_GROUP)
+                and reference in str(call.params.get("caption", ""))
+            ):
+                found.append(call.at)
+                return True
+        return False
+
+    await fake.wait_for(arrived, STEP_TIMEOUT)
+    return found[0]
+
+
+async def card_latency(
+    dbs: engines.Databases, config: Path, shots: list[Shot], webhook: bool
+) -> list[float]:
+    """A bot of its own with MODERATOR_CHAT_ID set: riders file one report each, one at a
+    time; seconds from each Submit press to its card's sendPhoto reaching the stand-in.
+    Spaced SAMPLE_SPACING_SECONDS apart, so the group's pacing (20 a minute) never enters."""
+    log = dbs.folder / "cards.log"
+    async with BenchTelegram() as fake, Delivery(fake, webhook) as delivery:
+        settings = {"MODERATOR_CHAT_ID": str(MODERATOR_GROUP), "CONFIG_FILE": str(config)}
+        env = bot_env(fake, delivery, await dbs.fresh("cards"), **settings)
+        fake.enforce_caps(per_second=None, per_group=None)
+        bot = await start_bot(delivery, env, dbs.folder, log)
+        try:
+            inbox = Inbox(fake)
+            seconds = []
+            for number, shot in enumerate(shots):
+                rider = Rider(fake, TgUser(4_000_000 + number, f"骑手{number}", "zh-hans"), inbox)
+                await rider.agree()
+                reference = await rider.file_report(shot)
+                seconds.append(await card_arrival(fake, reference) - rider.submitted_at)
+                await asyncio.sleep(SAMPLE_SPACING_SECONDS)
+            return seconds
+        finally:
+            await stop_bot(bot)
 
 
 def read_log(path: Path) -> str:
@@ -519,7 +598,7 @@ async def stop_bot(process: asyncio.subprocess.Process) -> None:
         await process.wait()
 
 
-async def run(total: int, rider_count: int, workdir: Path, webhook: bool) -> int:
+async def run(total: int, rider_count: int, dbs: engines.Databases, webhook: bool) -> int:
     rider_count = max(1, min(rider_count, total))
     started = time.perf_counter()
     shots = make_shots(total)
@@ -527,20 +606,13 @@ async def run(total: int, rider_count: int, workdir: Path, webhook: bool) -> int
     sizes = sorted(len(shot.data) for shot in shots)
     documents = sum(shot.as_document for shot in shots)
 
-    database = workdir / "bot.db"
+    workdir = dbs.folder
+    database = await dbs.fresh("bot")
     config = workdir / "config.toml"
     config.write_text("[reports]\ndaily_cap = 100000\n", encoding="utf-8")
     log = workdir / "bot.log"
     async with BenchTelegram() as fake, Delivery(fake, webhook) as delivery:
-        env = {key: value for key, value in os.environ.items() if key not in UNSET}
-        env |= {
-            "BOT_TOKEN": fake.token,
-            "BOT_API_URL": fake.base_url,
-            "DATABASE_URL": f"sqlite:///{database}",
-            "CONFIG_FILE": str(config),
-            "PYTHONPATH": str(ROOT),
-            **delivery.bot_env(),
-        }
+        env = bot_env(fake, delivery, database, CONFIG_FILE=str(config))
         fake.enforce_caps(per_second=None, per_group=None)  # OFF: the bot's cost, not Telegram's
         bot = await start_bot(delivery, env, workdir, log)
         try:
@@ -561,6 +633,7 @@ async def run(total: int, rider_count: int, workdir: Path, webhook: bool) -> int
             shares = [shots[i::rider_count] for i in range(rider_count)]
             calls_before = len(fake.calls)
             cpu_before = cpu_seconds(bot.pid)
+            server_before = dbs.server_cpu_seconds()
             own_cpu_before = time.process_time()
             window_started = time.perf_counter()
             ticker = asyncio.ensure_future(progress(outcome, total, window_started))
@@ -572,6 +645,7 @@ async def run(total: int, rider_count: int, workdir: Path, webhook: bool) -> int
             )
             wall = time.perf_counter() - window_started
             cpu = cpu_seconds(bot.pid) - cpu_before
+            server_cpu = dbs.server_cpu_seconds() - server_before
             own_cpu = time.process_time() - own_cpu_before
             ticker.cancel()
             window_calls = fake.calls[calls_before:]
@@ -580,7 +654,8 @@ async def run(total: int, rider_count: int, workdir: Path, webhook: bool) -> int
             await stop_bot(bot)
         rejections = fake.cap_rejections
 
-    size, pending, stored_references, evidence = database_figures(database)
+    size, pending, stored_references, evidence = await database_figures(database)
+    card_seconds = await card_latency(dbs, config, shots[:CARD_SAMPLES], webhook)
     completed = len(outcome.references)
     distinct = len(set(outcome.references))
     paced = sum(1 for call in window_calls if "chat_id" in call.params)
@@ -589,6 +664,7 @@ async def run(total: int, rider_count: int, workdir: Path, webhook: bool) -> int
 
     print(f"report flow: {total} reports by {rider_count} riders at once, each in sequence")
     print(f"mode: {'WEBHOOK' if webhook else 'long polling'}; {delivery.summary()}")
+    print(f"database: {dbs.engine}")
     print("stand-in caps OFF (no 429s; the bot's own limiter still paces sends at 30/s)")
     print(
         f"photos: {total} distinct {WIDTH}x{HEIGHT} JPEGs, {total - documents} as photo, "
@@ -599,6 +675,10 @@ async def run(total: int, rider_count: int, workdir: Path, webhook: bool) -> int
     print(f"wall seconds                 {wall:.1f}")
     if completed:
         print(f"CPU ms per completed report  {1000 * cpu / completed:.1f}  (bot process)")
+        if dbs.server is not None:
+            print(
+                f"  + PostgreSQL server        {1000 * server_cpu / completed:.1f}  ms per report"
+            )
     print(f"bot CPU seconds in window    {cpu:.1f}  ({100 * cpu / wall:.0f}% of one core)")
     print(f"peak memory (VmHWM)          {peak:.1f} MB")
     print(
@@ -613,6 +693,16 @@ async def run(total: int, rider_count: int, workdir: Path, webhook: bool) -> int
             f"seconds per report (photo -> reference): median "
             f"{statistics.median(latency):.2f}, p95 {p95:.2f}, max {latency[-1]:.2f}"
         )
+    card_p95 = (
+        statistics.quantiles(card_seconds, n=20, method="inclusive")[-1]
+        if len(card_seconds) > 1
+        else card_seconds[0]
+    )
+    print(
+        f"Submit -> card (sendPhoto at the stand-in), {len(card_seconds)} reports one at a time"
+        f" by a second bot with MODERATOR_CHAT_ID: median {statistics.median(card_seconds):.3f},"
+        f" p95 {card_p95:.3f}, max {max(card_seconds):.3f} s"
+    )
     print(
         f"bot requests with a chat_id  {paced} ({paced / wall:.1f}/s; "
         f"{paced / max(completed, 1):.1f} per report, {sent_to_riders} sendMessage); "
@@ -642,11 +732,15 @@ def main() -> int:
     parser.add_argument(
         "--hostile", action="store_true", help="20 crafted pictures at once by 5 riders (memory)"
     )
+    engines.add_engine_option(parser)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="report_flow-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="report_flow-") as tmp,
+        engines.databases(args.engine, Path(tmp)) as dbs,
+    ):
         if args.hostile:
-            return asyncio.run(run_hostile(Path(tmp), args.webhook))
-        return asyncio.run(run(args.total, args.riders, Path(tmp), args.webhook))
+            return asyncio.run(run_hostile(dbs, args.webhook))
+        return asyncio.run(run(args.total, args.riders, dbs, args.webhook))
 
 
 if __name__ == "__main__":
