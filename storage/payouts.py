@@ -394,20 +394,29 @@ async def payee_changed_at(conn: Connection, batch_id: int) -> dict[int, int]:
     batch: when they were last changed (riders paid for the first time are not listed)."""
     async with conn.execute(
         """
+        WITH lines AS (
+            -- The batch's riders' lines, each beside the same rider's line before it: one
+            -- sort, where a lookup per line runs once per pair of lines on a planner that
+            -- has not seen the batch's fresh lines counted (PostgreSQL, same transaction).
+            SELECT rider_id, batch_id, payee_name, payee_account,
+                LAG(batch_id) OVER earlier AS previous_batch,
+                LAG(payee_name) OVER earlier AS previous_name,
+                LAG(payee_account) OVER earlier AS previous_account
+            FROM payout_lines
+            WHERE rider_id IN (SELECT rider_id FROM payout_lines WHERE batch_id = :batch)
+            WINDOW earlier AS (PARTITION BY rider_id ORDER BY batch_id)
+        )
         SELECT l.rider_id, COALESCE(
             (SELECT MAX(c.changed_at) FROM payee_changes AS c
              WHERE c.rider_id = l.rider_id AND c.changed_at <= b.created_at),
             b.created_at)
-        FROM payout_lines AS l
+        FROM lines AS l
         JOIN payout_batches AS b ON b.id = l.batch_id
-        JOIN payout_lines AS p ON p.id = (
-            SELECT MAX(pl.id) FROM payout_lines AS pl
-            WHERE pl.rider_id = l.rider_id AND pl.batch_id < l.batch_id)
-        WHERE l.batch_id = ?
-            AND (p.payee_name IS DISTINCT FROM l.payee_name
-                OR p.payee_account IS DISTINCT FROM l.payee_account)
+        WHERE l.batch_id = :batch AND l.previous_batch IS NOT NULL
+            AND (l.previous_name IS DISTINCT FROM l.payee_name
+                OR l.previous_account IS DISTINCT FROM l.payee_account)
         """,
-        (batch_id,),
+        {"batch": batch_id},
     ) as cur:
         return {int(row[0]): int(row[1]) async for row in cur}
 
