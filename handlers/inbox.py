@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 
 class JournalingQueue(asyncio.Queue[object]):
+    """Updates go into the queue only once written down, and only the first time."""
+
     def __init__(self, inbox: Inbox) -> None:
         super().__init__()
         self.inbox = inbox
