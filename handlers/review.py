@@ -26,7 +26,7 @@ from handlers.common import BotApplication, BotContext, Runtime
 from handlers.money import ask_payee
 from handlers.prompts import PromptReply
 from handlers.speak import Speaker
-from handlers.transport import telegram_answered
+from handlers.transport import sent_maybe
 from services.moderation import REJECT_REASONS, Card, Decided, Declined, Moderation, Problem
 from services.outbox import Notice
 from services.reporting import ReportStatus
@@ -114,7 +114,7 @@ async def card_sender(app: BotApplication, wake: asyncio.Event) -> None:
                 try:
                     message = await send_card(app, chat_id, card, language, sent_before=sent_before)
                 except TelegramError as exc:
-                    if telegram_answered(exc):
+                    if not sent_maybe(exc):
                         await runtime.moderation.card_refused(report_id)
                     if not isinstance(exc, BadRequest):
                         raise

@@ -76,7 +76,11 @@ class PacedRateLimiter(AIORateLimiter):
                 ):
                     raise
             except NetworkError as exc:
-                if attempt == self._network_retries:
+                # A send cut off mid-way may have been delivered: sending it again could post
+                # it twice, so the caller decides (a review card is sent again marked as such).
+                if attempt == self._network_retries or (
+                    sent_maybe(exc) and not endpoint.startswith(_REPEATABLE_PREFIXES)
+                ):
                     raise
                 log.info("%s failed (%s); retry %d", endpoint, exc.message, attempt + 1)
             await asyncio.sleep(0.5 * 2**attempt)
@@ -136,7 +140,12 @@ def _private_chat(chat_id: object) -> int | None:
     return chat_id if isinstance(chat_id, int) and chat_id > 0 else None
 
 
-def telegram_answered(error: TelegramError) -> bool:
-    """Whether Telegram itself answered the call with `error`, so that it took no effect; a
-    timeout or a dropped connection (or a proxy's 5xx) leaves that unknown."""
-    return isinstance(error, BadRequest) or not isinstance(error, NetworkError)
+def sent_maybe(error: TelegramError) -> bool:
+    """Whether a call that failed with `error` may still have taken effect: it timed out or
+    its connection broke after the request went out. Not when Telegram (or a proxy before it)
+    answered with an error, nor when the connection was refused."""
+    if isinstance(error, TimedOut):
+        return True
+    if isinstance(error, BadRequest) or not isinstance(error, NetworkError):
+        return False
+    return error.message.startswith("httpx.") and not error.message.startswith("httpx.ConnectError")

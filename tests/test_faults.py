@@ -151,3 +151,17 @@ async def test_a_card_telegram_refused_is_sent_again_without_a_warning(
     (card,) = await fake.wait_for_messages(MODERATOR_CHAT, 1, timeout=30)
     assert [c.status for c in fake.calls_to("sendPhoto")] == [429, 500, 200]
     assert not card.text.startswith("↻")
+
+
+def test_which_failed_sends_may_have_reached_the_chat() -> None:
+    from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
+
+    from handlers.transport import sent_maybe
+
+    assert sent_maybe(TimedOut())
+    assert sent_maybe(NetworkError("httpx.ReadError: connection reset"))
+    assert sent_maybe(NetworkError("httpx.RemoteProtocolError: peer closed connection"))
+    assert not sent_maybe(NetworkError("httpx.ConnectError: connection refused"))
+    assert not sent_maybe(NetworkError("Bad Gateway"))  # answered with an error
+    assert not sent_maybe(BadRequest("Bad Request: chat not found"))
+    assert not sent_maybe(RetryAfter(3))
