@@ -22,18 +22,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench.process import start_bot as start_bot_process
 from tests import images
 from tests.fakegram import FakeTelegram, SentMessage, TgUser
 from tests.riders import BEIJING, Chat, reference_in
 
-ROOT = Path(__file__).resolve().parent.parent
 GROUP = -100200300
 MODERATOR = 4242
 LATENCY_SAMPLES = 20
@@ -62,27 +61,17 @@ categories = ["{key}"]
 async def start_bot(
     fake: FakeTelegram, workdir: Path, name: str, extra_config: str = ""
 ) -> asyncio.subprocess.Process:
-    env = {
-        **os.environ,
-        "BOT_TOKEN": fake.token,
-        "BOT_API_URL": fake.base_url,
-        "DATABASE_URL": f"sqlite:///{workdir / (name + '.db')}",
-        "MODERATOR_CHAT_ID": str(GROUP),
-        "MODERATOR_IDS": str(MODERATOR),
-        "PYTHONPATH": str(ROOT),
-    }
     config = workdir / "config.toml"
     config.write_text("[reports]\ndaily_cap = 100000\n" + extra_config, encoding="utf-8")
-    env["CONFIG_FILE"] = str(config)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(ROOT / "bot.py"),
-        env=env,
-        cwd=workdir,
-        stderr=asyncio.subprocess.DEVNULL,
+    return await start_bot_process(
+        fake,
+        workdir,
+        f"sqlite:///{workdir / (name + '.db')}",
+        poll_within=60,
+        MODERATOR_CHAT_ID=str(GROUP),
+        MODERATOR_IDS=str(MODERATOR),
+        CONFIG_FILE=str(config),
     )
-    await fake.wait_for(lambda: bool(fake.calls_to("getUpdates")), timeout=60)
-    return process
 
 
 async def ready_to_submit(chat: Chat, seed: int, category: str = "Road hazard") -> SentMessage:

@@ -30,10 +30,8 @@ import argparse
 import asyncio
 import contextlib
 import itertools
-import os
 import random
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator, Set
@@ -43,6 +41,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from bench import engines
+from bench.process import start_bot
 from services import ledger, payouts
 from services.audit import audit
 from settings import Programme
@@ -87,7 +86,6 @@ ADMIN = TgUser(4_343, language_code="en")
 NEWCOMER = TgUser(4_444, language_code="en")
 START_DELAY = 1.0  # seconds after /audit is sent, so that the audit is well under way
 START_INTERVAL = 0.5
-ROOT = Path(__file__).resolve().parent.parent
 _PROGRAMME = Programme()
 
 
@@ -279,24 +277,14 @@ async def main(riders: int, entries: int, engine: str) -> None:
 async def start_during_audit(target: engines.Target, workdir: Path) -> None:
     """The real bot on the bench database: /start from a new user while /audit runs."""
     async with FakeTelegram() as fake:
-        env = {
-            **os.environ,
-            "BOT_TOKEN": fake.token,
-            "BOT_API_URL": fake.base_url,
-            "DATABASE_URL": engines.database_url(target),
-            "MODERATOR_CHAT_ID": str(MODERATOR),
-            "ADMIN_IDS": str(ADMIN.id),
-            "PYTHONPATH": str(ROOT),
-        }
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(ROOT / "bot.py"),
-            env=env,
-            cwd=workdir,
-            stderr=asyncio.subprocess.DEVNULL,
+        process = await start_bot(
+            fake,
+            workdir,
+            engines.database_url(target),
+            MODERATOR_CHAT_ID=str(MODERATOR),
+            ADMIN_IDS=str(ADMIN.id),
         )
         try:
-            await fake.wait_for(lambda: bool(fake.calls_to("getUpdates")), timeout=300)
             await starts_during_audit(fake)
         finally:
             process.terminate()

@@ -1,9 +1,15 @@
-"""What a benchmarked child process has used, read from /proc (Linux)."""
+"""A real `python bot.py` for a benchmark, and what it has used, read from /proc (Linux)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 from pathlib import Path
+
+from tests.fakegram import FakeTelegram
+
+ROOT = Path(__file__).resolve().parent.parent
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -20,3 +26,30 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+async def start_bot(
+    fake: FakeTelegram, workdir: Path, database_url: str, poll_within: float = 300, **env: str
+) -> asyncio.subprocess.Process:
+    """`python bot.py` against the stand-in with `env` added, once it polls for updates."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "bot.py"),
+        env={
+            **os.environ,
+            "BOT_TOKEN": fake.token,
+            "BOT_API_URL": fake.base_url,
+            "DATABASE_URL": database_url,
+            "PYTHONPATH": str(ROOT),
+            **env,
+        },
+        cwd=workdir,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        await fake.wait_for(lambda: bool(fake.calls_to("getUpdates")), timeout=poll_within)
+    except BaseException:
+        process.terminate()
+        await process.wait()
+        raise
+    return process

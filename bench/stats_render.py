@@ -18,7 +18,6 @@ Figures only; timings are never asserted.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import sqlite3
 import statistics
@@ -28,6 +27,7 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bench.process import start_bot
 from locales import Phrases, Texts
 from services import charts
 from services import reports_data as data
@@ -42,7 +42,6 @@ MODERATOR = TgUser(4_242, language_code="zh-hans")
 NEWCOMER = TgUser(4_444, language_code="en")
 START_DELAY = 0.3
 START_INTERVAL = 0.5
-ROOT = Path(__file__).resolve().parent.parent
 DEPARTMENTS = (
     Department("roads", "公路段", "Roads office", -1, ("road_hazard", "public_facility", "other")),
     Department(
@@ -178,24 +177,14 @@ async def in_process(path: Path) -> None:
 async def in_the_bot(path: Path, workdir: Path) -> None:
     (workdir / "config.toml").write_text(CONFIG, encoding="utf-8")
     async with FakeTelegram() as fake:
-        env = {
-            **os.environ,
-            "BOT_TOKEN": fake.token,
-            "BOT_API_URL": fake.base_url,
-            "DATABASE_URL": f"sqlite:///{path}",
-            "MODERATOR_CHAT_ID": str(MODERATOR.id),
-            "MODERATOR_IDS": str(MODERATOR.id),
-            "PYTHONPATH": str(ROOT),
-        }
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(ROOT / "bot.py"),
-            env=env,
-            cwd=workdir,
-            stderr=asyncio.subprocess.DEVNULL,
+        process = await start_bot(
+            fake,
+            workdir,
+            f"sqlite:///{path}",
+            MODERATOR_CHAT_ID=str(MODERATOR.id),
+            MODERATOR_IDS=str(MODERATOR.id),
         )
         try:
-            await fake.wait_for(lambda: bool(fake.calls_to("getUpdates")), timeout=300)
             for attempt in range(2):  # the first /stats also loads matplotlib and the font
                 fake.send_text(MODERATOR, "/stats year")
                 sent = time.perf_counter()
