@@ -357,11 +357,11 @@ def schedule_jobs(app: BotApplication) -> None:
         cases.overdue_job, time=datetime.time(9, 0, tzinfo=zone), name="overdue cases"
     )
     programme = settings.programme
-    if programme.digest_enabled:  # run_daily numbers days 0 = Sunday
+    if programme.digest.enabled:  # run_daily numbers days 0 = Sunday
         app.job_queue.run_daily(
             reports.digest_job,
-            time=datetime.time(programme.digest_time[0], programme.digest_time[1], tzinfo=zone),
-            days=((programme.digest_weekday + 1) % 7,),
+            time=datetime.time(programme.digest.time[0], programme.digest.time[1], tzinfo=zone),
+            days=((programme.digest.weekday + 1) % 7,),
             name="weekly digest",
         )
     if settings.database_url is None:  # PostgreSQL is backed up by its own tools (pg_dump)

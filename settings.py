@@ -16,13 +16,18 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 from dotenv import dotenv_values
 
 from services.geo import ServiceArea
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_Rules = TypeVar("_Rules", bound="DataclassInstance")
 
 TOKEN_PATTERN = re.compile(r"^\d+:[A-Za-z0-9_-]{1,200}$")
 DEFAULT_API_URL = "https://api.telegram.org"
@@ -81,17 +86,10 @@ class Department:
 
 
 @dataclass(frozen=True)
-class Programme:
-    """The programme's rules from `config.toml`; every field has a built-in default."""
+class ReportRules:
+    """`[reports]`: what a rider's report may hold."""
 
-    categories: tuple[Category, ...] = DEFAULT_CATEGORIES
-    reward_tiers_fen: tuple[int, ...] = (5000, 10000, 15000, 20000)
-    second_confirmation_fen: int = 20000
-    points_per_report: int = 10
-    points_per_10_yuan: int = 1
-    payout_minimum_fen: int = 0
-    service_area: ServiceArea = field(default_factory=ServiceArea.everywhere)
-    daily_report_cap: int = 10
+    daily_cap: int = 10
     max_photos: int = 5
     description_max_chars: int = 500
     photo_max_pixels: int = 50_000_000
@@ -99,27 +97,88 @@ class Programme:
     photos_per_hour: int = 20  # per rider, across drafts (cancelled ones too)
     photo_fresh_hours: int = 24
     location_mismatch_m: int = 500
-    duplicate_radius_m: int = 200
     draft_expiry_hours: int = 24
-    review_deadline_hours: int = 24
+
+
+@dataclass(frozen=True)
+class ReviewRules:
+    """`[review]`: reward tiers and the moderators' 24-hour promise."""
+
+    tiers_fen: tuple[int, ...] = (5000, 10000, 15000, 20000)
+    second_confirmation_fen: int = 20000
+    duplicate_radius_m: int = 200
+    deadline_hours: int = 24
     digest_after_hours: int = 2
     escalate_after_hours: int = 20
     question_remind_hours: int = 6
     question_expiry_hours: int = 24
-    photo_retention_days: int = 90
-    # Cases (即时办): none configured means approved reports do not become cases.
-    departments: tuple[Department, ...] = ()
-    case_confirm_days: int = 3  # the rider's silence after "fixed" confirms it
-    # Care for the riders (issue 12): [care] in config.toml.
-    nearby_max_km: int = 30
+
+
+@dataclass(frozen=True)
+class PointsRules:
+    """`[points]`: points earned per report and spent at merchants."""
+
+    per_report: int = 10
+    per_10_yuan: int = 1
     codes_per_rider_per_day: int = 5
     redemptions_per_merchant_per_hour: int = 30
-    # Reports upward (issue 13): the reward budget ([payout]) and the weekly digest ([digest]).
-    budget_month_fen: int | None = None  # None: no monthly budget
+
+
+@dataclass(frozen=True)
+class PayoutRules:
+    """`[payout]`: the smallest payout and the reward budget (None: no budget)."""
+
+    minimum_fen: int = 0
+    budget_month_fen: int | None = None
     budget_year_fen: int | None = None
-    digest_weekday: int = 0  # 0 = Monday (Python's numbering); the digest covers last week
-    digest_time: tuple[int, int] = (9, 0)  # hour, minute in TIMEZONE
-    digest_enabled: bool = True
+
+
+@dataclass(frozen=True)
+class RetentionRules:
+    """`[retention]`: how long report photos are kept."""
+
+    photo_days: int = 90
+
+
+@dataclass(frozen=True)
+class PlacesRules:
+    """`[places]`: stations and merchants near the rider."""
+
+    nearby_max_km: int = 30
+
+
+@dataclass(frozen=True)
+class CaseRules:
+    """`[cases]`: a case's life after "fixed"."""
+
+    confirm_days: int = 3  # the rider's silence after "fixed" confirms it
+
+
+@dataclass(frozen=True)
+class DigestRules:
+    """`[digest]`: the weekly digest of last week."""
+
+    weekday: int = 0  # 0 = Monday (Python's numbering)
+    time: tuple[int, int] = (9, 0)  # hour, minute in TIMEZONE
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Programme:
+    """The programme's rules from `config.toml`, nested as its tables are; every field has a
+    built-in default. No departments means approved reports do not become cases."""
+
+    categories: tuple[Category, ...] = DEFAULT_CATEGORIES
+    departments: tuple[Department, ...] = ()
+    service_area: ServiceArea = field(default_factory=ServiceArea.everywhere)
+    reports: ReportRules = field(default_factory=ReportRules)
+    review: ReviewRules = field(default_factory=ReviewRules)
+    points: PointsRules = field(default_factory=PointsRules)
+    payout: PayoutRules = field(default_factory=PayoutRules)
+    retention: RetentionRules = field(default_factory=RetentionRules)
+    places: PlacesRules = field(default_factory=PlacesRules)
+    cases: CaseRules = field(default_factory=CaseRules)
+    digest: DigestRules = field(default_factory=DigestRules)
 
     def category(self, key: str) -> Category | None:
         return next((c for c in self.categories if c.key == key), None)
@@ -425,81 +484,67 @@ class _ConfigReader:
         )
 
     def programme(self) -> Programme:
-        defaults = Programme()
         tiers = tuple(
             _yuan_to_fen("review.tiers_yuan", v)
             for v in self._get("review", "tiers_yuan", list, [50, 100, 150, 200])
         )
         if not tiers or list(tiers) != sorted(set(tiers)):
             raise SettingsError("review.tiers_yuan", "expected increasing positive amounts")
-
-        def count(section: str, key: str, default: int) -> int:
-            value = int(self._get(section, key, int, default))
-            if value < 0:
-                raise SettingsError(f"{section}.{key}", "must not be negative")
-            return value
-
         try:
             area = ServiceArea.from_config(self.data.get("service_area"))
         except ValueError as exc:
             raise SettingsError("service_area", str(exc)) from None
         categories = self._categories(tiers)
+        review = self._counts("review", ReviewRules(), frozenset({"second_confirmation_fen"}))
         return Programme(
             categories=categories,
             departments=self._departments(categories),
-            case_confirm_days=count("cases", "confirm_days", defaults.case_confirm_days),
-            reward_tiers_fen=tiers,
-            second_confirmation_fen=_yuan_to_fen(
-                "review.second_confirmation_yuan",
-                self._get("review", "second_confirmation_yuan", int, 200),
-            ),
-            points_per_report=count("points", "per_report", defaults.points_per_report),
-            points_per_10_yuan=count("points", "per_10_yuan", defaults.points_per_10_yuan),
-            payout_minimum_fen=_yuan_to_fen(
-                "payout.minimum_yuan", self._get("payout", "minimum_yuan", int, 0)
-            ),
             service_area=area,
-            daily_report_cap=count("reports", "daily_cap", defaults.daily_report_cap),
-            max_photos=count("reports", "max_photos", defaults.max_photos),
-            description_max_chars=count(
-                "reports", "description_max_chars", defaults.description_max_chars
+            reports=self._counts("reports", ReportRules()),
+            review=dataclasses.replace(
+                review,
+                tiers_fen=tiers,
+                second_confirmation_fen=_yuan_to_fen(
+                    "review.second_confirmation_yuan",
+                    self._get("review", "second_confirmation_yuan", int, 200),
+                ),
             ),
-            photo_max_pixels=count("reports", "photo_max_pixels", defaults.photo_max_pixels),
-            photo_decode_mb=count("reports", "photo_decode_mb", defaults.photo_decode_mb),
-            photos_per_hour=count("reports", "photos_per_hour", defaults.photos_per_hour),
-            photo_fresh_hours=count("reports", "photo_fresh_hours", defaults.photo_fresh_hours),
-            location_mismatch_m=count(
-                "reports", "location_mismatch_m", defaults.location_mismatch_m
+            points=self._counts("points", PointsRules()),
+            payout=PayoutRules(
+                minimum_fen=_yuan_to_fen(
+                    "payout.minimum_yuan", self._get("payout", "minimum_yuan", int, 0)
+                ),
+                budget_month_fen=self._budget("budget_yuan_per_month"),
+                budget_year_fen=self._budget("budget_yuan_per_year"),
             ),
-            draft_expiry_hours=count("reports", "draft_expiry_hours", defaults.draft_expiry_hours),
-            duplicate_radius_m=count("review", "duplicate_radius_m", defaults.duplicate_radius_m),
-            review_deadline_hours=count("review", "deadline_hours", defaults.review_deadline_hours),
-            digest_after_hours=count("review", "digest_after_hours", defaults.digest_after_hours),
-            escalate_after_hours=count(
-                "review", "escalate_after_hours", defaults.escalate_after_hours
+            retention=self._counts("retention", RetentionRules()),
+            places=self._counts("places", PlacesRules()),
+            cases=self._counts("cases", CaseRules()),
+            digest=DigestRules(
+                weekday=self._weekday(),
+                time=self._clock_time(),
+                enabled=self._flag("digest", "enabled", True),
             ),
-            question_remind_hours=count(
-                "review", "question_remind_hours", defaults.question_remind_hours
-            ),
-            question_expiry_hours=count(
-                "review", "question_expiry_hours", defaults.question_expiry_hours
-            ),
-            photo_retention_days=count("retention", "photo_days", defaults.photo_retention_days),
-            nearby_max_km=count("care", "nearby_max_km", defaults.nearby_max_km),
-            codes_per_rider_per_day=count(
-                "care", "codes_per_rider_per_day", defaults.codes_per_rider_per_day
-            ),
-            redemptions_per_merchant_per_hour=count(
-                "care",
-                "redemptions_per_merchant_per_hour",
-                defaults.redemptions_per_merchant_per_hour,
-            ),
-            budget_month_fen=self._budget("budget_yuan_per_month"),
-            budget_year_fen=self._budget("budget_yuan_per_year"),
-            digest_weekday=self._weekday(),
-            digest_time=self._clock_time(),
-            digest_enabled=self._flag("digest", "enabled", True),
         )
+
+    def _counts(self, section: str, defaults: _Rules, skip: frozenset[str] = frozenset()) -> _Rules:
+        """The whole numbers of `[section]`, one per field of `defaults` named alike (none
+        negative). `[care]`, the older name of `[places]` and of the points' code limits, is
+        still read where the newer table leaves a key out."""
+        values: dict[str, int] = {}
+        given, older = (self.data.get(name) for name in (section, "care"))
+        for item in dataclasses.fields(defaults):
+            default = getattr(defaults, item.name)
+            if item.name in skip or type(default) is not int:
+                continue
+            newer_has = isinstance(given, dict) and item.name in given
+            older_has = isinstance(older, dict) and item.name in older
+            where = "care" if older_has and not newer_has else section
+            value = int(self._get(where, item.name, int, default))
+            if value < 0:
+                raise SettingsError(f"{where}.{item.name}", "must not be negative")
+            values[item.name] = value
+        return dataclasses.replace(defaults, **values)
 
     def _flag(self, section: str, key: str, default: bool) -> bool:
         table = self.data.get(section, {})

@@ -31,7 +31,7 @@ from bench.process import start_bot
 from locales import Phrases, Texts
 from services import charts
 from services import reports_data as data
-from settings import DEFAULT_CATEGORIES, Department, Programme
+from settings import DEFAULT_CATEGORIES, Department, PayoutRules, Programme
 from storage.db import Database
 from tests.fakegram import FakeTelegram, TgUser
 
@@ -147,7 +147,7 @@ def build(path: Path, count: int) -> None:
 async def in_process(path: Path) -> None:
     db = Database(path)
     await db.open()
-    programme = Programme(departments=DEPARTMENTS, budget_month_fen=2_000_000)
+    programme = Programme(departments=DEPARTMENTS, payout=PayoutRules(budget_month_fen=2_000_000))
     period = data.year_period(2026, TZ)
     t = Phrases(Texts(), "zh", TZ)
     try:

@@ -27,6 +27,6 @@ async def privacy_notice(say: Speaker) -> str:
     settings = say.context.runtime.settings
     return await say.text(
         "privacy.notice",
-        days=settings.programme.photo_retention_days,
+        days=settings.programme.retention.photo_days,
         backup_days=settings.backups_kept,  # one backup a day (see bot.py), the newest kept
     )

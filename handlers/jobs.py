@@ -38,7 +38,7 @@ async def retention(context: BotContext) -> None:
     """The daily purge the privacy notice promises; logs counts, never contents."""
     runtime = context.runtime
     now = runtime.reporting.clock()
-    days = runtime.settings.programme.photo_retention_days
+    days = runtime.settings.programme.retention.photo_days
     purged = await purge(runtime.db, now, days)
     case_photos = await runtime.cases.purge_photos(days)
     notices = await runtime.outbox.purge()

@@ -293,8 +293,8 @@ async def _send_files(
         count=len(outcome.paid),
     )
     programme = runtime.settings.programme
-    if payout_over_budget(programme, outcome.total_fen) and programme.budget_month_fen:
-        budget = texts.money(language, programme.budget_month_fen)
+    if payout_over_budget(programme, outcome.total_fen) and programme.payout.budget_month_fen:
+        budget = texts.money(language, programme.payout.budget_month_fen)
         caption += "\n" + texts.get(language, "payout.over_budget", budget=budget)
     button = None
     if copy:

@@ -60,7 +60,7 @@ async def on_consent(update: Update, context: BotContext) -> None:
         return
     await say.reply(
         "start.agreed",
-        max=context.runtime.settings.programme.max_photos,
+        max=context.runtime.settings.programme.reports.max_photos,
         reply_markup=main_keyboard(await say.phrases()),
     )
 

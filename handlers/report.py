@@ -75,7 +75,9 @@ async def show_step(update: Update, context: BotContext, draft: Draft, lead: str
         lines.append(t("report.description_so_far", description=draft.description))
     markup: ReplyKeyboardMarkup | InlineKeyboardMarkup
     if draft.step == Step.PHOTOS:
-        lines.append(t("report.ask_location", count=draft.photo_count, max=programme.max_photos))
+        lines.append(
+            t("report.ask_location", count=draft.photo_count, max=programme.reports.max_photos)
+        )
         markup = draft_keyboard(t)
         if draft.photo_gps is not None:
             await say.send("\n".join(lines), reply_markup=markup)
@@ -101,7 +103,7 @@ async def show_step(update: Update, context: BotContext, draft: Draft, lead: str
         ]
         markup = InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
     elif draft.step == Step.DESCRIPTION:
-        max_chars = programme.description_max_chars
+        max_chars = programme.reports.description_max_chars
         if draft.description:
             lines.append(
                 t("report.ask_description_kept", description=draft.description, max=max_chars)
@@ -295,7 +297,7 @@ async def answer_photo(update: Update, context: BotContext, draft: Draft) -> Non
     lead = await Speaker(update, context).text(
         "report.photo_received",
         count=draft.photo_count,
-        max=context.runtime.settings.programme.max_photos,
+        max=context.runtime.settings.programme.reports.max_photos,
     )
     await show_step(update, context, draft, lead=lead)
 
@@ -438,7 +440,7 @@ async def announce_submitted(update: Update, context: BotContext, submitted: Sub
     await say.reply(
         key,
         reference=submitted.reference,
-        hours=context.runtime.settings.programme.review_deadline_hours,
+        hours=context.runtime.settings.programme.review.deadline_hours,
         reply_markup=main_keyboard(await say.phrases()),
     )
 
@@ -483,7 +485,7 @@ async def report_command(update: Update, context: BotContext) -> None:
     say = Speaker(update, context)
     await say.reply(
         "report.ask_photo",
-        max=context.runtime.settings.programme.max_photos,
+        max=context.runtime.settings.programme.reports.max_photos,
         reply_markup=main_keyboard(await say.phrases()),
     )
 

@@ -84,7 +84,7 @@ class CardView:
                 t(
                     "card.flag.nearby",
                     references=references,
-                    metres=settings.programme.duplicate_radius_m,
+                    metres=settings.programme.review.duplicate_radius_m,
                 )
             )
         if flags:
@@ -180,7 +180,7 @@ class CardView:
                         fen,
                         yuan=fen // 100,
                     )
-                    for fen in programme.reward_tiers_fen
+                    for fen in programme.review.tiers_fen
                 ]
             )
         rows.append(

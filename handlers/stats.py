@@ -73,7 +73,7 @@ def render(t: Phrases, settings: Settings, snapshot: Snapshot) -> str:
                     p90=duration(t, decided.p90),
                 )
             )
-        hours = settings.programme.review_deadline_hours
+        hours = settings.programme.review.deadline_hours
         lines.append(t("stats.breaches", hours=hours, count=stats.breaches))
         return lines
 

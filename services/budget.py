@@ -49,7 +49,7 @@ async def use(
     conn: Connection, programme: Programme, zone: tzinfo, now: datetime
 ) -> BudgetUse | None:
     """This month's use; None when no monthly budget is set."""
-    if programme.budget_month_fen is None:
+    if programme.payout.budget_month_fen is None:
         return None
     local = now.astimezone(zone)
     month = data.month_period(local.year, local.month, zone)
@@ -57,13 +57,13 @@ async def use(
     return BudgetUse(
         month=(local.year, local.month),
         used_fen=await store.rewards_between(conn, month.start_ts, month.end_ts),
-        budget_fen=programme.budget_month_fen,
+        budget_fen=programme.payout.budget_month_fen,
         year_used_fen=(
             await store.rewards_between(conn, year.start_ts, year.end_ts)
-            if programme.budget_year_fen is not None
+            if programme.payout.budget_year_fen is not None
             else 0
         ),
-        year_budget_fen=programme.budget_year_fen,
+        year_budget_fen=programme.payout.budget_year_fen,
     )
 
 
@@ -90,4 +90,7 @@ def warnings(settings: Settings, before: BudgetUse, after: BudgetUse) -> list[No
 
 def payout_over_budget(programme: Programme, total_fen: int) -> bool:
     """Whether one payout batch alone is more than a month's budget."""
-    return programme.budget_month_fen is not None and total_fen > programme.budget_month_fen
+    return (
+        programme.payout.budget_month_fen is not None
+        and total_fen > programme.payout.budget_month_fen
+    )

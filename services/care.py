@@ -171,7 +171,7 @@ class Places:
         kinds = ("merchant",) if only_merchants else kinds
         wanted = offset + limit + 1
         moment = self.local_now()
-        limit_m = self.settings.programme.nearby_max_km * 1000
+        limit_m = self.settings.programme.places.nearby_max_km * 1000
         radii = [r for r in SEARCH_RADII_M if r < limit_m] + [limit_m]
         chosen: list[tuple[float, store.Place]] = []
         for radius in radii:

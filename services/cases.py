@@ -563,9 +563,9 @@ class Cases:
         evidence = await inspect_in_pool(
             photo,
             local_tz=self._zone,
-            max_pixels=programme.photo_max_pixels,
+            max_pixels=programme.reports.photo_max_pixels,
             max_side=AFTER_PHOTO_MAX_SIDE,
-            decode_budget=programme.photo_decode_mb * 1024 * 1024,
+            decode_budget=programme.reports.photo_decode_mb * 1024 * 1024,
         )
         return evidence.jpeg
 
@@ -666,7 +666,7 @@ class Cases:
                         )
                     reminded.append(case.id)
             silent_since = now - int(
-                timedelta(days=self.programme.case_confirm_days).total_seconds()
+                timedelta(days=self.programme.cases.confirm_days).total_seconds()
             )
             waiting = await store.fixed_before(conn, silent_since)
         confirmed = []

@@ -61,7 +61,7 @@ class Reversal:
 
 def points_for(amount_fen: int, programme: Programme) -> int:
     """Points for a verified report: a fixed number plus some per whole 10 yuan of reward."""
-    return programme.points_per_report + (amount_fen // 1000) * programme.points_per_10_yuan
+    return programme.points.per_report + (amount_fen // 1000) * programme.points.per_10_yuan
 
 
 def yuan(fen: int) -> str:

@@ -197,7 +197,7 @@ class Moderation:
                     lookalikes.append(other["reference"])
         nearby: list[tuple[int, str]] = []
         if row["latitude"] is not None:
-            radius = self.programme.duplicate_radius_m
+            radius = self.programme.review.duplicate_radius_m
             box = bounding_box(row["latitude"], row["longitude"], radius)
             candidates = await store.reports_in_box(
                 conn,
@@ -226,7 +226,7 @@ class Moderation:
             track=await store.track_record(conn, row["rider_id"]),
             photo_count=len(photos),
             not_fresh=any(p["not_fresh"] for p in photos),
-            mismatch=distance is not None and distance > self.programme.location_mismatch_m,
+            mismatch=distance is not None and distance > self.programme.reports.location_mismatch_m,
             lookalikes=tuple(lookalikes),
             nearby=tuple(nearby),
             rider_telegram_id=row["rider_telegram_id"],
@@ -286,9 +286,9 @@ class Moderation:
     async def approve(
         self, report_id: int, moderator_id: int, amount_fen: int
     ) -> Decided | Declined:
-        if amount_fen not in self.programme.reward_tiers_fen:
+        if amount_fen not in self.programme.review.tiers_fen:
             return Declined(Problem.BAD_CHOICE)
-        if amount_fen >= self.programme.second_confirmation_fen:
+        if amount_fen >= self.programme.review.second_confirmation_fen:
             return await self._decide(report_id, moderator_id, "propose", amount_fen)
         return await self._decide(report_id, moderator_id, "approve", amount_fen)
 
@@ -505,10 +505,10 @@ class Moderation:
         """
         now = self.clock()
         programme, settings = self.programme, self.settings
-        digest_before = now - timedelta(hours=programme.digest_after_hours)
-        escalate_before = _ts(now - timedelta(hours=programme.escalate_after_hours))
-        remind_before = _ts(now - timedelta(hours=programme.question_remind_hours))
-        expire_before = _ts(now - timedelta(hours=programme.question_expiry_hours))
+        digest_before = now - timedelta(hours=programme.review.digest_after_hours)
+        escalate_before = _ts(now - timedelta(hours=programme.review.escalate_after_hours))
+        remind_before = _ts(now - timedelta(hours=programme.review.question_remind_hours))
+        expire_before = _ts(now - timedelta(hours=programme.review.question_expiry_hours))
         async with self.db.transaction() as conn:
             waiting = await store.waiting_since(conn, _ts(digest_before))
             fresh = [r["id"] for r in waiting if r["digest_at"] is None]
@@ -523,8 +523,8 @@ class Moderation:
                 references = _listed([r["reference"] for r in escalate])
                 params: Params = {
                     "references": references,
-                    "hours": programme.escalate_after_hours,
-                    "deadline": programme.review_deadline_hours,
+                    "hours": programme.review.escalate_after_hours,
+                    "deadline": programme.review.deadline_hours,
                 }
                 notices += [
                     Notice(admin, "promise.escalation", dict(params))
@@ -560,7 +560,7 @@ class Moderation:
                                 "rider.question_expired",
                                 {
                                     "reference": q["reference"],
-                                    "hours": programme.question_expiry_hours,
+                                    "hours": programme.review.question_expiry_hours,
                                 },
                             )
                         )
@@ -604,7 +604,7 @@ def digest_notice(chat_id: int, waiting: Sequence[Row], programme: Programme) ->
     ]
     if len(waiting) > DIGEST_LINES_SHOWN:
         lines.append(("promise.digest_more", {"count": len(waiting) - DIGEST_LINES_SHOWN}))
-    params: Params = {"count": len(waiting), "hours": programme.digest_after_hours}
+    params: Params = {"count": len(waiting), "hours": programme.review.digest_after_hours}
     return Notice(chat_id, "promise.digest", params, lines=tuple(lines))
 
 

@@ -173,14 +173,14 @@ class Money:
         return await payouts.run_due(
             self.db,
             trigger=self.settings.payout_trigger(),
-            minimum_fen=self.settings.programme.payout_minimum_fen,
+            minimum_fen=self.settings.programme.payout.minimum_fen,
             now=self.now(),
         )
 
     async def adhoc_batch(self) -> payouts.BatchOutcome:
         return await payouts.run_adhoc(
             self.db,
-            minimum_fen=self.settings.programme.payout_minimum_fen,
+            minimum_fen=self.settings.programme.payout.minimum_fen,
             now=self.now(),
             timezone=self.settings.timezone,
         )

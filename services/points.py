@@ -98,7 +98,7 @@ class Points:
         async with self.db.transaction() as conn:
             if (
                 await store.codes_since(conn, rider_id, self._day_start())
-                >= self.settings.programme.codes_per_rider_per_day
+                >= self.settings.programme.points.codes_per_rider_per_day
             ):
                 return "daily_limit"
             total = await store.ledger_points(conn, rider_id)
@@ -155,7 +155,7 @@ class Points:
             async with self.db.transaction() as conn:
                 if (
                     await store.redemptions_since(conn, merchant, now - 3600)
-                    >= self.settings.programme.redemptions_per_merchant_per_hour
+                    >= self.settings.programme.points.redemptions_per_merchant_per_hour
                 ):
                     return "hourly_limit"
                 if not await store.mark_used(conn, code, merchant, staff_id, now):

@@ -172,7 +172,7 @@ class Reporting:
 
     def location_mismatch(self, draft: Draft) -> bool:
         """Whether the shared location is too far from where the photo says it was taken."""
-        limit = self.programme.location_mismatch_m
+        limit = self.programme.reports.location_mismatch_m
         return draft.photo_distance_m is not None and draft.photo_distance_m > limit
 
     async def _rider_id(self, conn: Connection, telegram_id: int) -> int | None:
@@ -228,7 +228,7 @@ class Reporting:
     async def _take_photo_slot(self, conn: Connection, rider_id: int) -> Refused | None:
         """Photos cost memory and CPU to check: `photos_per_hour` across all drafts."""
         now = self.clock()
-        limit = self.programme.photos_per_hour
+        limit = self.programme.reports.photos_per_hour
         if await store.take_photo_slot(conn, rider_id, _ts(now), _ts(now - PHOTO_WINDOW), limit):
             return None
         return Refused(Refusal.HOURLY_PHOTO_CAP, limit=limit)
@@ -242,11 +242,11 @@ class Reporting:
         sha256: str | None,
     ) -> Refused | None:
         if draft is None:
-            cap = self.programme.daily_report_cap
+            cap = self.programme.reports.daily_cap
             if await store.submitted_since(conn, rider_id, self._start_of_day()) >= cap:
                 return Refused(Refusal.DAILY_CAP, limit=cap)
-        elif draft.photo_count >= self.programme.max_photos:
-            return Refused(Refusal.TOO_MANY_PHOTOS, limit=self.programme.max_photos)
+        elif draft.photo_count >= self.programme.reports.max_photos:
+            return Refused(Refusal.TOO_MANY_PHOTOS, limit=self.programme.reports.max_photos)
         used = await store.report_using_photo(
             conn, draft.id if draft else None, file_unique_id, sha256
         )
@@ -311,12 +311,14 @@ class Reporting:
         evidence = await inspect_in_pool(
             data,
             local_tz=self.zone,
-            max_pixels=self.programme.photo_max_pixels,
+            max_pixels=self.programme.reports.photo_max_pixels,
             max_side=EVIDENCE_MAX_SIDE,
-            decode_budget=self.programme.photo_decode_mb * 1024 * 1024,
+            decode_budget=self.programme.reports.photo_decode_mb * 1024 * 1024,
         )
         stale = is_stale(
-            evidence.taken_at, self.clock(), timedelta(hours=self.programme.photo_fresh_hours)
+            evidence.taken_at,
+            self.clock(),
+            timedelta(hours=self.programme.reports.photo_fresh_hours),
         )
         return store.NewPhoto(
             file_unique_id=file_unique_id,
@@ -389,7 +391,7 @@ class Reporting:
             return await self._advance(
                 telegram_id, draft_id, (Step.DESCRIPTION,), step=Step.CONFIRM
             )
-        if len(text) > self.programme.description_max_chars:
+        if len(text) > self.programme.reports.description_max_chars:
             return self._too_long()
         return await self._advance(
             telegram_id, draft_id, (Step.DESCRIPTION,), description=text, step=Step.CONFIRM
@@ -413,7 +415,7 @@ class Reporting:
             if not piece or (draft.description and piece in draft.description):
                 return draft
             joined = DESCRIPTION_JOINER.join(filter(None, (draft.description, piece)))
-            if len(joined) > self.programme.description_max_chars:
+            if len(joined) > self.programme.reports.description_max_chars:
                 return self._too_long()
             await store.update_draft(conn, draft.id, _ts(self.clock()), description=joined)
             loaded = await self._load(conn, rider_id)
@@ -425,7 +427,9 @@ class Reporting:
         return await self._advance(telegram_id, draft_id, (Step.CONFIRM,), step=Step.DESCRIPTION)
 
     def _too_long(self) -> Refused:
-        return Refused(Refusal.DESCRIPTION_TOO_LONG, limit=self.programme.description_max_chars)
+        return Refused(
+            Refusal.DESCRIPTION_TOO_LONG, limit=self.programme.reports.description_max_chars
+        )
 
     async def _advance(
         self,
@@ -466,11 +470,11 @@ class Reporting:
                 return Refused(Refusal.STALE_BUTTON)
             if draft.step != Step.CONFIRM or draft.location is None or not draft.photo_count:
                 return Refused(Refusal.NOT_READY)
-            cap = self.programme.daily_report_cap
+            cap = self.programme.reports.daily_cap
             if await store.submitted_since(conn, rider_id, self._start_of_day()) >= cap:
                 return Refused(Refusal.DAILY_CAP, limit=cap)
             prefix = f"R-{now.astimezone(self.zone):%Y%m%d}-"
-            deadline = now + timedelta(hours=self.programme.review_deadline_hours)
+            deadline = now + timedelta(hours=self.programme.review.deadline_hours)
             reference = await store.submit(conn, draft.id, prefix, _ts(now), _ts(deadline))
             assert reference is not None
             return Submitted(reference, draft.id)
@@ -486,7 +490,7 @@ class Reporting:
         """Remind riders of drafts close to expiry (once) and expire the untouched ones; the
         riders' notices are queued with the change. Returns (reminded, expired)."""
         now = self.clock()
-        expiry = timedelta(hours=self.programme.draft_expiry_hours)
+        expiry = timedelta(hours=self.programme.reports.draft_expiry_hours)
         reminder_before = min(REMINDER_BEFORE_EXPIRY, expiry / 2)
         hours = int(reminder_before.total_seconds() // 3600)
         async with self.db.transaction() as conn:
@@ -501,7 +505,7 @@ class Reporting:
                 Notice(
                     row["telegram_id"],
                     "draft.expired",
-                    {"hours": self.programme.draft_expiry_hours},
+                    {"hours": self.programme.reports.draft_expiry_hours},
                 )
                 for row in expired
                 if row["telegram_id"] is not None

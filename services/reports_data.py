@@ -372,9 +372,9 @@ async def charts(db: Database, programme: Programme, zone: tzinfo, period: Perio
             period=period,
             headline=Headline(len(submitted), verified, rewards_in_period, fixed),
             weekly=weekly_reports(period, submitted, programme, zone),
-            verification=verification_times(period, decided, programme.review_deadline_hours, zone),
+            verification=verification_times(period, decided, programme.review.deadline_hours, zone),
             handling=handling(opened, departments) if departments else None,
-            rewards=monthly_rewards(months, booked, programme.budget_month_fen, zone),
+            rewards=monthly_rewards(months, booked, programme.payout.budget_month_fen, zone),
         )
 
     # Bucketing a year of reports is a loop over every row: off the event loop.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.budget import BudgetUse
-from settings import Programme
+from settings import PayoutRules, Programme
 from tests.conftest import ADMIN, BotStarter
 from tests.fakegram import FakeTelegram, TgUser
 from tests.test_moderation import BOSS, MOD, answers_after, card_of, ledger, submit
@@ -12,7 +12,7 @@ from tests.test_moderation import BOSS, MOD, answers_after, card_of, ledger, sub
 async def test_budget_on_the_card_refusal_and_warnings(
     start_bot: BotStarter, fake: FakeTelegram
 ) -> None:
-    bot = await start_bot(programme=Programme(budget_month_fen=12_000))
+    bot = await start_bot(programme=Programme(payout=PayoutRules(budget_month_fen=12_000)))
     await submit(fake, TgUser(701, language_code="zh-hans"), seed=31)
     first = await card_of(fake)
     assert "💰 本月奖励预算：已用 0.00 元 / 120.00 元（0%）" in first.text

@@ -16,7 +16,7 @@ from locales import Phrases, Texts
 from services import charts
 from services import reports_data as data
 from services.geo import ServiceArea
-from settings import DEFAULT_CATEGORIES, Department, Programme
+from settings import DEFAULT_CATEGORIES, Department, PayoutRules, Programme
 from storage.db import Database
 from tests.reports_helpers import SHANGHAI, Seed, local
 
@@ -84,7 +84,7 @@ async def test_the_stats_image(db: Database) -> None:
             reward_fen=5000,
         )
         await seed.case(report, "roads", local(2026, 10, day, 15), 24, local(2026, 10, day, 20))
-    programme = Programme(departments=DEPARTMENTS, budget_month_fen=100_000)
+    programme = Programme(departments=DEPARTMENTS, payout=PayoutRules(budget_month_fen=100_000))
     period = data.month_period(2026, 10, SHANGHAI)
     for language in ("zh", "en"):
         t = Phrases(Texts(), language, SHANGHAI)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services import ledger, payouts
-from settings import Programme
+from settings import PointsRules, Programme
 from storage.db import Database
 from tests.engines import raw
 from tests.money_helpers import DAY, T0, Money
@@ -31,7 +31,7 @@ def test_points_rule() -> None:
     assert ledger.points_for(10_000, programme) == 20  # 10 per report + 1 per 10 yuan
     assert ledger.points_for(5_000, programme) == 15
     assert ledger.points_for(999, programme) == 10
-    custom = Programme(points_per_report=5, points_per_10_yuan=2)
+    custom = Programme(points=PointsRules(per_report=5, per_10_yuan=2))
     assert ledger.points_for(20_000, custom) == 45
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from services.outbox import Outbox
 from services.reporting import Refusal, Refused, Reporting
-from settings import Programme
+from settings import Programme, ReportRules
 from storage import reports as store
 from storage.db import Database
 from tests import images
@@ -31,7 +30,7 @@ async def draft_photos(bot: RunningBot) -> int:
 async def test_photos_per_hour_count_across_cancelled_drafts(
     start_bot: BotStarter, fake: FakeTelegram
 ) -> None:
-    bot = await start_bot(programme=dataclasses.replace(Programme(), photos_per_hour=7))
+    bot = await start_bot(programme=Programme(reports=ReportRules(photos_per_hour=7)))
     chat = Chat(fake, EN)
     await chat.agree()
     seeds = iter(range(100, 200))
@@ -55,7 +54,7 @@ async def test_photos_per_hour_count_across_cancelled_drafts(
 async def test_photos_answering_a_question_count_too(
     start_bot: BotStarter, fake: FakeTelegram
 ) -> None:
-    await start_bot(programme=dataclasses.replace(Programme(), photos_per_hour=2))
+    await start_bot(programme=Programme(reports=ReportRules(photos_per_hour=2)))
     chat = Chat(fake, EN)
     await chat.agree()
     await chat.report(category="Road hazard")  # the first photo of the hour
@@ -78,7 +77,11 @@ async def test_photos_answering_a_question_count_too(
 async def test_hourly_limit_is_a_sliding_hour(db: Database) -> None:
     now = datetime(2025, 5, 1, 8, 0, tzinfo=UTC)
     reporting = Reporting(
-        db, Programme(photos_per_hour=2), ZoneInfo("Asia/Shanghai"), Outbox(db), clock=lambda: now
+        db,
+        Programme(reports=ReportRules(photos_per_hour=2)),
+        ZoneInfo("Asia/Shanghai"),
+        Outbox(db),
+        clock=lambda: now,
     )
     await reporting.consent(EN.id, "en")
     assert await reporting.take_photo_slot(EN.id) is None

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import pytest
 
 from services import reports_data as data
-from settings import Department, Programme
+from settings import Department, PayoutRules, Programme
 from storage.db import Database
 from tests.reports_helpers import SHANGHAI, Seed, local
 
@@ -171,7 +171,7 @@ async def test_rewards_per_month_against_the_budget(db: Database) -> None:
     await seed.report(
         local(2026, 9, 3), status="approved", decided=local(2026, 9, 3, 14), reward_fen=5000
     )
-    programme = Programme(budget_month_fen=300_000)
+    programme = Programme(payout=PayoutRules(budget_month_fen=300_000))
     charts = await data.charts(db, programme, SHANGHAI, data.month_period(2026, 10, SHANGHAI))
     rewards = charts.rewards
     assert rewards.months == ((2026, 5), (2026, 6), (2026, 7), (2026, 8), (2026, 9), (2026, 10))

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from handlers import jobs
-from settings import Programme
+from settings import Programme, ReportRules
 from tests import images
 from tests.conftest import BotStarter, RunningBot
 from tests.fakegram import FakeTelegram, TgUser
@@ -182,7 +181,7 @@ async def test_updates_delivered_twice_change_nothing(bot: RunningBot, fake: Fak
 
 
 async def test_daily_cap(start_bot: BotStarter, fake: FakeTelegram) -> None:
-    await start_bot(programme=dataclasses.replace(Programme(), daily_report_cap=1))
+    await start_bot(programme=Programme(reports=ReportRules(daily_cap=1)))
     chat = Chat(fake, ZH)
     await chat.agree()
     await chat.report()

@@ -129,14 +129,37 @@ tier_yuan = 80
         encoding="utf-8",
     )
     programme = load_settings({"BOT_TOKEN": TOKEN}, cwd=tmp_path).programme
-    assert programme.daily_report_cap == 3
-    assert programme.reward_tiers_fen == (2000, 8000)
-    assert programme.second_confirmation_fen == 8000
-    assert programme.points_per_report == 5
+    assert programme.reports.daily_cap == 3
+    assert programme.review.tiers_fen == (2000, 8000)
+    assert programme.review.second_confirmation_fen == 8000
+    assert programme.points.per_report == 5
     assert [c.key for c in programme.categories] == ["pothole"]
     assert programme.categories[0].default_reward_fen == 8000
     assert programme.service_area.contains(40.0, 116.4)
     assert not programme.service_area.contains(31.2, 121.5)
+
+
+def test_places_and_points_limits_read_from_their_tables_or_the_older_care_table(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        "[places]\nnearby_max_km = 12\n[points]\ncodes_per_rider_per_day = 2\n", encoding="utf-8"
+    )
+    programme = load_settings({"BOT_TOKEN": TOKEN}, cwd=tmp_path).programme
+    assert (programme.places.nearby_max_km, programme.points.codes_per_rider_per_day) == (12, 2)
+
+    config.write_text(
+        "[care]\nnearby_max_km = 7\ncodes_per_rider_per_day = 3\n"
+        "redemptions_per_merchant_per_hour = -1\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(SettingsError, match="care.redemptions_per_merchant_per_hour"):
+        load_settings({"BOT_TOKEN": TOKEN}, cwd=tmp_path)
+    config.write_text("[care]\nnearby_max_km = 7\ncodes_per_rider_per_day = 3\n", encoding="utf-8")
+    programme = load_settings({"BOT_TOKEN": TOKEN}, cwd=tmp_path).programme
+    assert (programme.places.nearby_max_km, programme.points.codes_per_rider_per_day) == (7, 3)
+    assert programme.points.redemptions_per_merchant_per_hour == 30
 
 
 @pytest.mark.parametrize(
