@@ -154,7 +154,7 @@ def test_places_and_points_limits_read_from_their_tables_or_the_older_care_table
         "redemptions_per_merchant_per_hour = -1\n",
         encoding="utf-8",
     )
-    with pytest.raises(SettingsError, match="care.redemptions_per_merchant_per_hour"):
+    with pytest.raises(SettingsError, match=r"care\.redemptions_per_merchant_per_hour"):
         load_settings({"BOT_TOKEN": TOKEN}, cwd=tmp_path)
     config.write_text("[care]\nnearby_max_km = 7\ncodes_per_rider_per_day = 3\n", encoding="utf-8")
     programme = load_settings({"BOT_TOKEN": TOKEN}, cwd=tmp_path).programme
