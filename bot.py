@@ -79,6 +79,7 @@ from services import exports, migration
 from services.card import Cards
 from services.care import Places
 from services.cases import Cases
+from services.clock import Clock
 from services.inbox import Inbox
 from services.logs import StartupHold, configure_logging, release_held_logs
 from services.moderation import Moderation
@@ -210,23 +211,24 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
 def build_application(settings: Settings) -> BotApplication:
     """The configured PTB Application, ready for `run_polling` (or a test's own start)."""
     db = Database(settings.database)
-    texts = Texts()
-    outbox = Outbox(db)
-    case_work = Cases(db, settings, outbox)
+    clock = Clock()
+    outbox = Outbox(db, clock)
+    case_work = Cases(db, settings, outbox, clock)
     runtime = Runtime(
         settings=settings,
         db=db,
-        texts=texts,
+        clock=clock,
+        texts=Texts(),
         languages=Languages(db),
-        reporting=Reporting(db, settings.programme, settings.timezone, outbox),
-        moderation=Moderation(db, settings, outbox, cases=case_work),
-        money=Money(db, settings, outbox),
+        reporting=Reporting(db, settings.programme, settings.timezone, outbox, clock=clock),
+        moderation=Moderation(db, settings, outbox, cases=case_work, clock=clock),
+        money=Money(db, settings, outbox, clock),
         outbox=outbox,
         cases=case_work,
-        places=Places(db, settings, outbox),
-        points=Points(db, settings, outbox),
-        cards=Cards(db, settings),
-        inbox=Inbox(db),
+        places=Places(db, settings, outbox, clock),
+        points=Points(db, settings, outbox, clock),
+        cards=Cards(db, settings, clock),
+        inbox=Inbox(db, clock),
     )
     updates = JournalingQueue(runtime.inbox)
 
@@ -239,7 +241,7 @@ def build_application(settings: Settings) -> BotApplication:
         # any other waits here until the leader's database lease is gone.
         await runtime.db.lead(on_wait=standing_by, on_lost=lease_lost)
         await updates.replay(app.bot)  # what a killed process took and never finished
-        await start.set_command_menus(app.bot, texts)
+        await start.set_command_menus(app.bot, runtime.texts)
         senders.append(asyncio.create_task(review.card_sender(app, runtime.card_wake)))
         senders.append(asyncio.create_task(notify.deliver_notices(app)))
         if case_work.enabled:
@@ -281,7 +283,7 @@ def build_application(settings: Settings) -> BotApplication:
         .build()
     )
     app.bot_data["runtime"] = runtime
-    for handler in handlers(texts):
+    for handler in handlers(runtime.texts):
         handler.callback = logged(handler.callback)
         app.add_handler(handler)
     app.add_error_handler(on_error)

@@ -13,6 +13,7 @@ from locales import Texts
 from services.card import Cards
 from services.care import Places
 from services.cases import Cases
+from services.clock import Clock
 from services.inbox import Inbox
 from services.moderation import Moderation
 from services.money import Money
@@ -30,6 +31,7 @@ class Runtime:
 
     settings: Settings
     db: Database
+    clock: Clock  # the one time every service reads
     texts: Texts
     languages: Languages
     reporting: Reporting

@@ -37,7 +37,7 @@ async def backup(context: BotContext) -> None:
 async def retention(context: BotContext) -> None:
     """The daily purge the privacy notice promises; logs counts, never contents."""
     runtime = context.runtime
-    now = runtime.reporting.clock()
+    now = runtime.clock()
     days = runtime.settings.programme.retention.photo_days
     purged = await purge(runtime.db, now, days)
     case_photos = await runtime.cases.purge_photos(days)

@@ -17,7 +17,6 @@ from handlers.speak import Speaker
 from locales import Phrases
 from services import charts, exports
 from services import reports_data as data
-from services.clock import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ async def map_command(update: Update, context: BotContext) -> None:
     chat = update.effective_chat
     runtime = context.runtime
     settings = runtime.settings
-    now = runtime.moderation.clock()
+    now = runtime.clock()
     argument = " ".join(context.args or [])
     period = data.parse_period(argument, now, settings.timezone) if argument else None
     if period is None:
@@ -65,7 +64,7 @@ async def export_command(update: Update, context: BotContext) -> None:
     chat = update.effective_chat
     runtime = context.runtime
     settings = runtime.settings
-    now = runtime.moderation.clock()
+    now = runtime.clock()
     argument = " ".join(context.args or [])
     period = data.parse_period(argument or "month", now, settings.timezone)
     if period is None or period.kind == "weeks":
@@ -91,7 +90,7 @@ async def digest_job(context: BotContext) -> None:
     """The weekly digest image to the moderators' chat and every admin; failures logged."""
     runtime = context.runtime
     settings = runtime.settings
-    period = data.last_week(utc_now(), settings.timezone)
+    period = data.last_week(runtime.clock(), settings.timezone)
     chats = sorted(settings.admin_ids)
     if settings.moderator_chat_id is not None:
         chats.insert(0, settings.moderator_chat_id)

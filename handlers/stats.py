@@ -21,14 +21,14 @@ from settings import Settings
 
 
 def service(context: BotContext) -> Stats:
-    """The stats service, on the same clock as the moderators' workflow."""
+    """The stats service, on the runtime's clock."""
     runtime = context.runtime
     settings = runtime.settings
     return Stats(
         runtime.db,
         settings.timezone,
         [category.key for category in settings.programme.categories],
-        clock=runtime.moderation.clock,
+        clock=runtime.clock,
     )
 
 
@@ -87,9 +87,7 @@ async def stats_command(update: Update, context: BotContext) -> None:
     """/stats [month | year | 2026-10]: the charts as one image, then the text figures."""
     say = Speaker(update, context)
     runtime = context.runtime
-    period = parse_period(
-        " ".join(context.args or []), runtime.moderation.clock(), runtime.settings.timezone
-    )
+    period = parse_period(" ".join(context.args or []), runtime.clock(), runtime.settings.timezone)
     if period is None:
         await say.reply("stats.usage")
         return
@@ -99,7 +97,7 @@ async def stats_command(update: Update, context: BotContext) -> None:
     text = render(t, runtime.settings, snapshot)
     departments = [d.key for d in runtime.settings.programme.departments]
     if departments:
-        found = await case_stats(runtime.db, departments, runtime.cases.clock)
+        found = await case_stats(runtime.db, departments, runtime.clock)
         text = f"{text}\n\n{render_cases(t, runtime.settings, found)}"
     await say.send(text)
 

@@ -22,7 +22,7 @@ import segno
 from PIL import Image, ImageDraw, ImageFont
 
 from services import ledger
-from services.clock import Clock, utc_now
+from services.clock import Now, utc_now
 from settings import Settings
 from storage import places as place_store
 from storage.db import Database
@@ -145,7 +145,7 @@ class Scan:
 class Cards:
     """Opening a rider's card and checking a scanned one."""
 
-    def __init__(self, db: Database, settings: Settings, clock: Clock = utc_now) -> None:
+    def __init__(self, db: Database, settings: Settings, clock: Now = utc_now) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from services import places as rules
-from services.clock import Clock, utc_now
+from services.clock import Now, utc_now
 from services.geo import bounding_box, haversine_m, valid_coordinates
 from services.outbox import At, Notice, Outbox
 from services.places import Hours, PlaceRow, PriceItem
@@ -112,7 +112,7 @@ class Places:
     """Stations and merchants, as riders and admins use them; people named by Telegram id."""
 
     def __init__(
-        self, db: Database, settings: Settings, outbox: Outbox, clock: Clock = utc_now
+        self, db: Database, settings: Settings, outbox: Outbox, clock: Now = utc_now
     ) -> None:
         self.db = db
         self.settings = settings

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import timedelta, tzinfo
 from enum import StrEnum
 
-from services.clock import Clock, utc_now
+from services.clock import Now, utc_now
 from services.outbox import At, Button, Category, Dept, Notice, Outbox, Params
 from services.photos import inspect_in_pool
 from settings import Programme, Settings
@@ -232,7 +232,7 @@ class Cases:
     """Departments' and riders' side of a case; Telegram ids throughout."""
 
     def __init__(
-        self, db: Database, settings: Settings, outbox: Outbox, clock: Clock = utc_now
+        self, db: Database, settings: Settings, outbox: Outbox, clock: Now = utc_now
     ) -> None:
         self.db = db
         self.settings = settings

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from services.clock import Clock, utc_now
+from services.clock import Now, utc_now
 from storage import inbox as store
 from storage.db import Database
 
@@ -26,7 +26,7 @@ KEPT_AFTER_HANDLING = timedelta(days=2)
 
 
 class Inbox:
-    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
+    def __init__(self, db: Database, clock: Now = utc_now) -> None:
         self.db = db
         self.clock = clock
 

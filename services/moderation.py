@@ -26,7 +26,7 @@ from services import budget as budgets
 from services import ledger
 from services.budget import BudgetUse
 from services.cases import Cases
-from services.clock import Clock, utc_now
+from services.clock import Now, utc_now
 from services.geo import bounding_box, haversine_m
 from services.outbox import At, Fen, Msg, Notice, Outbox, Params
 from services.photos import LOOKALIKE_DISTANCE, hamming
@@ -143,7 +143,7 @@ class Moderation:
         db: Database,
         settings: Settings,
         outbox: Outbox,
-        clock: Clock = utc_now,
+        clock: Now = utc_now,
         cases: Cases | None = None,
     ) -> None:
         self.db = db

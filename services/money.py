@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from services import ledger, payouts
 from services.audit import audit
-from services.clock import Clock, utc_now
+from services.clock import Now, utc_now
 from services.outbox import Fen, Notice, Outbox
 from settings import Settings
 from storage import ledger as ledger_store
@@ -66,7 +66,7 @@ class Money:
     """Money-facing operations; every rider is named by their Telegram id."""
 
     def __init__(
-        self, db: Database, settings: Settings, outbox: Outbox, clock: Clock = utc_now
+        self, db: Database, settings: Settings, outbox: Outbox, clock: Now = utc_now
     ) -> None:
         self.db = db
         self.settings = settings

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from services.clock import Clock, utc_now
+from services.clock import Now, utc_now
 from storage import outbox as store
 from storage.db import Connection, Database
 
@@ -189,7 +189,7 @@ class Pending:
 class Outbox:
     """Delivery bookkeeping: what is due, claimed, sent, retried, given up or purged."""
 
-    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
+    def __init__(self, db: Database, clock: Now = utc_now) -> None:
         self.db = db
         self.clock = clock
         # Set whenever a notice is queued. The delivery loop's next read waits for the

@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from services.clock import Clock, utc_now
+from services.clock import Now, utc_now
 from services.outbox import Notice, Outbox
 from settings import Settings
 from storage import places as place_store
@@ -63,7 +63,7 @@ class Points:
     """Spending points; riders and staff named by their Telegram id."""
 
     def __init__(
-        self, db: Database, settings: Settings, outbox: Outbox, clock: Clock = utc_now
+        self, db: Database, settings: Settings, outbox: Outbox, clock: Now = utc_now
     ) -> None:
         self.db = db
         self.settings = settings

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 
-from services.clock import Clock, utc_now
+from services.clock import Now, utc_now
 from services.geo import haversine_m, valid_coordinates
 from services.outbox import Notice, Outbox
 from services.photos import inspect_in_pool, is_stale
@@ -126,7 +126,7 @@ class Reporting:
         programme: Programme,
         zone: tzinfo,
         outbox: Outbox,
-        clock: Clock = utc_now,
+        clock: Now = utc_now,
     ) -> None:
         self.db = db
         self.programme = programme

@@ -22,7 +22,7 @@ from datetime import datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from fractions import Fraction
 
-from services.clock import Clock, utc_now
+from services.clock import Now, utc_now
 from storage import stats as store
 from storage.db import Database
 
@@ -122,7 +122,7 @@ class Stats:
         db: Database,
         zone: tzinfo,
         categories: Iterable[str] = (),
-        clock: Clock = utc_now,
+        clock: Now = utc_now,
     ) -> None:
         self.db = db
         self.zone = zone
@@ -249,7 +249,7 @@ _RUNNING_STATES = ("dispatched", "accepted", "reopened")
 
 
 async def case_stats(
-    db: Database, departments: Iterable[str], clock: Clock = utc_now
+    db: Database, departments: Iterable[str], clock: Now = utc_now
 ) -> list[DepartmentStats]:
     """Per-department case figures, for /stats."""
     rows = await store.case_rows(db)

@@ -181,7 +181,7 @@ async def test_not_ours_reroute_reopen_and_confirmed_by_the_clock(
     from handlers import cases as case_handlers
 
     later = datetime.now(UTC) + timedelta(days=3, minutes=1)
-    bot.app.bot_data["runtime"].cases.clock = lambda: later
+    bot.app.bot_data["runtime"].clock.source = lambda: later
     await bot.run_job(fake, case_handlers.service_job)
     actions = [s[0] for s in await states(bot)]
     assert actions[-1] == "confirm"

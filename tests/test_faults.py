@@ -40,7 +40,7 @@ async def test_undeliverable_decision_reaches_the_rider_later_once(
         await asyncio.sleep(0.05)
     else:
         raise AssertionError("the failed notice was not kept for later")
-    runtime.outbox.clock = lambda: datetime.now(UTC) + timedelta(minutes=2)  # the pause is over
+    runtime.clock.source = lambda: datetime.now(UTC) + timedelta(minutes=2)  # the pause is over
     runtime.outbox.wake.set()
     told = await rider.one()
     assert told.text.startswith(f"🎉 Your report {reference} is verified!")

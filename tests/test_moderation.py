@@ -390,7 +390,7 @@ async def test_admin_adds_and_removes_a_moderator(bot: RunningBot, fake: FakeTel
 
 async def run_promise_job(bot: RunningBot, fake: FakeTelegram, at: datetime) -> None:
     """Run the promise job as if it were `at`, and wait until its notices are out."""
-    bot.app.bot_data["runtime"].moderation.clock = lambda: at
+    bot.app.bot_data["runtime"].clock.source = lambda: at
     await bot.run_job(fake, jobs.promise_job)
 
 

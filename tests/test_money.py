@@ -45,7 +45,7 @@ async def approved_report(fake: FakeTelegram, rider: Rider, seed: int, yuan: int
 
 def move_clock(bot: RunningBot, days: float) -> None:
     later = datetime.now(UTC) + timedelta(days=days)
-    bot.app.bot_data["runtime"].money.clock = lambda: later
+    bot.app.bot_data["runtime"].clock.source = lambda: later
 
 
 async def run_payout_job(bot: RunningBot, fake: FakeTelegram) -> None:

@@ -208,7 +208,7 @@ async def ask_then_share(rider: Chat, lat: float, lon: float) -> None:
 def at_local(bot: RunningBot, hour: int, minute: int) -> None:
     """Pretend it is hour:minute today in Asia/Shanghai for the places service."""
     moment = datetime(2026, 11, 6, hour, minute, tzinfo=SHANGHAI).astimezone(UTC)
-    bot.app.bot_data["runtime"].places.clock = lambda: moment
+    bot.app.bot_data["runtime"].clock.source = lambda: moment
 
 
 async def test_nearby_with_a_location_lists_open_places_with_venues(

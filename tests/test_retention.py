@@ -50,7 +50,7 @@ async def test_photos_go_after_the_retention_period_and_expired_drafts_are_purge
     assert await photo_evidence(bot) == [("approved", True), ("pending", True)]
 
     later = datetime.now(UTC) + timedelta(days=91)
-    bot.app.bot_data["runtime"].reporting.clock = lambda: later
+    bot.app.bot_data["runtime"].clock.source = lambda: later
     caplog.clear()
     queue.run_once(jobs.retention, 0)
     await fake.wait_for(lambda: "retention:" in caplog.text)

@@ -283,7 +283,7 @@ async def test_stats_command_end_to_end(start_bot: BotStarter, fake: FakeTelegra
     fake.press_button(moderator, cards[1], cards[1].button("无法核实"))
     await fake.wait_for(lambda: "❌ 未通过" in cards[1].text)
     # "Today" as of the test's start, so a run across midnight counts the same.
-    bot.app.bot_data["runtime"].moderation.clock = lambda: started
+    bot.app.bot_data["runtime"].clock.source = lambda: started
 
     fake.send_text(moderator, "/stats")
     picture, message = await fake.wait_for_messages(MODERATOR, 2)
