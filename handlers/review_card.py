@@ -96,15 +96,15 @@ class CardView:
         if card.answer:
             lines.append(t("card.answer", answer=_short(card.answer, QUOTE_LIMIT)))
         if card.budget is not None and card.status == ReportStatus.PENDING:
-            used, budget = card.budget.used_fen, card.budget.budget_fen
-            money = texts.money
+            use, money = card.budget, texts.money
+            key, used, budget, percent = (
+                ("card.budget", use.used_fen, use.budget_fen, use.percent)
+                if use.budget_fen is not None
+                else ("card.budget_year", use.year_used_fen, use.year_budget_fen, use.year_percent)
+            )
+            assert budget is not None
             lines.append(
-                t(
-                    "card.budget",
-                    used=money(language, used),
-                    budget=money(language, budget),
-                    percent=card.budget.percent,
-                )
+                t(key, used=money(language, used), budget=money(language, budget), percent=percent)
             )
         lines.append(self.state_line(card))
         description = (

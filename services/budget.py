@@ -18,38 +18,49 @@ from settings import Programme, Settings
 from storage import reports_data as store
 from storage.db import Connection
 
-THRESHOLDS = (80, 100)  # percent of the monthly budget at which admins are warned
+THRESHOLDS = (80, 100)  # percent of a budget at which admins are warned
 
 
 @dataclass(frozen=True)
 class BudgetUse:
-    """This month's (and year's) rewards against the budget, in fen."""
+    """This month's and this year's rewards against their budgets, in fen (None: not set)."""
 
     month: tuple[int, int]
     used_fen: int
-    budget_fen: int
+    budget_fen: int | None
     year_used_fen: int
     year_budget_fen: int | None
 
     @property
     def percent(self) -> int:
-        return self.used_fen * 100 // self.budget_fen
+        """Of the monthly budget (0 when only a yearly one is set)."""
+        return _percent(self.used_fen, self.budget_fen)
+
+    @property
+    def year_percent(self) -> int:
+        return _percent(self.year_used_fen, self.year_budget_fen)
 
     def exceeded_by(self, amount_fen: int) -> bool:
         """Whether a further `amount_fen` takes the month or the year past its budget."""
-        if self.used_fen + amount_fen > self.budget_fen:
-            return True
-        return (
-            self.year_budget_fen is not None
-            and self.year_used_fen + amount_fen > self.year_budget_fen
+        return any(
+            budget is not None and used + amount_fen > budget
+            for used, budget in (
+                (self.used_fen, self.budget_fen),
+                (self.year_used_fen, self.year_budget_fen),
+            )
         )
+
+
+def _percent(used_fen: int, budget_fen: int | None) -> int:
+    return used_fen * 100 // budget_fen if budget_fen else 0
 
 
 async def use(
     conn: Connection, programme: Programme, zone: tzinfo, now: datetime
 ) -> BudgetUse | None:
-    """This month's use; None when no monthly budget is set."""
-    if programme.payout.budget_month_fen is None:
+    """This month's and year's use; None when neither budget is set."""
+    rules = programme.payout
+    if rules.budget_month_fen is None and rules.budget_year_fen is None:
         return None
     local = now.astimezone(zone)
     month = data.month_period(local.year, local.month, zone)
@@ -57,33 +68,37 @@ async def use(
     return BudgetUse(
         month=(local.year, local.month),
         used_fen=await store.rewards_between(conn, month.start_ts, month.end_ts),
-        budget_fen=programme.payout.budget_month_fen,
+        budget_fen=rules.budget_month_fen,
         year_used_fen=(
             await store.rewards_between(conn, year.start_ts, year.end_ts)
-            if programme.payout.budget_year_fen is not None
+            if rules.budget_year_fen is not None
             else 0
         ),
-        year_budget_fen=programme.payout.budget_year_fen,
+        year_budget_fen=rules.budget_year_fen,
     )
 
 
 def warnings(settings: Settings, before: BudgetUse, after: BudgetUse) -> list[Notice]:
-    """Admins' notices for each threshold this approval crossed (once per month each)."""
-    crossed = [t for t in THRESHOLDS if before.percent < t <= after.percent]
+    """Admins' notices for each threshold this approval crossed, of the month's budget and of
+    the year's (once per month, or per year, each)."""
     year, month = after.month
+    spans = (
+        ("budget.warning", f"{year}-{month:02d}", before.percent, after.percent,
+         after.used_fen, after.budget_fen),
+        ("budget.year_warning", f"{year}", before.year_percent, after.year_percent,
+         after.year_used_fen, after.year_budget_fen),
+    )  # fmt: skip
     return [
         Notice(
             admin,
-            f"budget.warning.{threshold}",
-            {
-                "used": Fen(after.used_fen),
-                "budget": Fen(after.budget_fen),
-                "percent": after.percent,
-                "month": f"{year}-{month:02d}",
-            },
-            once_key=f"budget:{year}-{month:02d}:{threshold}:{admin}",
+            f"{key}.{threshold}",
+            {"used": Fen(used), "budget": Fen(budget), "percent": now, "month": span},
+            once_key=f"budget:{span}:{threshold}:{admin}",
         )
-        for threshold in crossed
+        for key, span, was, now, used, budget in spans
+        if budget is not None
+        for threshold in THRESHOLDS
+        if was < threshold <= now
         for admin in sorted(settings.admin_ids)
     ]
 

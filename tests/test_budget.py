@@ -49,3 +49,36 @@ def test_year_budget_counts_too() -> None:
     assert not use.exceeded_by(1_000)
     assert use.exceeded_by(1_001)  # the year's budget, not the month's
     assert BudgetUse((2026, 10), 9_000, 10_000, 0, None).exceeded_by(1_001)
+
+
+async def test_a_yearly_budget_alone_is_enforced_and_shown(
+    start_bot: BotStarter, fake: FakeTelegram
+) -> None:
+    bot = await start_bot(programme=Programme(payout=PayoutRules(budget_year_fen=15_000)))
+    await submit(fake, TgUser(711, language_code="zh-hans"), seed=41)
+    first = await card_of(fake)
+    assert "💰 本年奖励预算：已用 0.00 元 / 150.00 元（0%）" in first.text
+    fake.press_button(MOD, first, first.button("✅ 100"))
+    await fake.wait_for(lambda: "✅ 核实有效" in first.text)
+    await bot.settled(fake)
+    assert not fake.sent_to(ADMIN)  # 66% of the year's budget crosses no threshold
+
+    for n, seed in ((2, 42), (3, 43)):
+        await submit(fake, TgUser(710 + n, language_code="zh-hans"), seed=seed)
+        card = await card_of(fake, n)
+        assert "已用 100.00 元 / 150.00 元（66%）" in card.text
+        before = len(fake.callback_answers)
+        fake.press_button(MOD, card, card.button("✅ 100"))
+        await fake.wait_for(lambda: len(fake.callback_answers) > before)
+        assert answers_after(fake, before)[0].startswith("这笔奖励会超出本月（或全年）")
+    await bot.settled(fake)
+    assert [key for key, _, _ in await ledger(bot)] == ["reward:1"]
+
+    second = await card_of(fake, 2)
+    fake.press_button(BOSS, second, second.button("✅ 100"))  # an admin's approval passes
+    await fake.wait_for(lambda: "✅ 核实有效" in second.text)
+    await bot.settled(fake)
+    warnings = [m.text for m in fake.sent_to(ADMIN) if "年度预算" in m.text]
+    assert len(warnings) == 2  # 80% and 100% crossed by the one approval, each told once
+    assert warnings[0].startswith("⚠️ ") and " 年的奖励" in warnings[0] and "133%" in warnings[0]
+    assert warnings[1].startswith("🛑 ") and "133%" in warnings[1]
