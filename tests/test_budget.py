@@ -69,7 +69,7 @@ async def test_a_yearly_budget_alone_is_enforced_and_shown(
         assert "已用 100.00 元 / 150.00 元（66%）" in card.text
         before = len(fake.callback_answers)
         fake.press_button(MOD, card, card.button("✅ 100"))
-        await fake.wait_for(lambda: len(fake.callback_answers) > before)
+        await fake.wait_for(lambda b=before: len(fake.callback_answers) > b)
         assert answers_after(fake, before)[0].startswith("这笔奖励会超出本月（或全年）")
     await bot.settled(fake)
     assert [key for key, _, _ in await ledger(bot)] == ["reward:1"]
@@ -80,5 +80,7 @@ async def test_a_yearly_budget_alone_is_enforced_and_shown(
     await bot.settled(fake)
     warnings = [m.text for m in fake.sent_to(ADMIN) if "年度预算" in m.text]
     assert len(warnings) == 2  # 80% and 100% crossed by the one approval, each told once
-    assert warnings[0].startswith("⚠️ ") and " 年的奖励" in warnings[0] and "133%" in warnings[0]
-    assert warnings[1].startswith("🛑 ") and "133%" in warnings[1]
+    assert warnings[0].startswith("⚠️ ")
+    assert " 年的奖励" in warnings[0]
+    assert warnings[1].startswith("🛑 ")
+    assert all("133%" in warning for warning in warnings)
