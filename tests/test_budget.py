@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from services.budget import BudgetUse
 from settings import PayoutRules, Programme
 from tests.conftest import ADMIN, BotStarter
@@ -67,10 +69,10 @@ async def test_a_yearly_budget_alone_is_enforced_and_shown(
         await submit(fake, TgUser(710 + n, language_code="zh-hans"), seed=seed)
         card = await card_of(fake, n)
         assert "已用 100.00 元 / 150.00 元（66%）" in card.text
-        before = len(fake.callback_answers)
+        answered = len(fake.callback_answers) + 1
         fake.press_button(MOD, card, card.button("✅ 100"))
-        await fake.wait_for(lambda b=before: len(fake.callback_answers) > b)
-        assert answers_after(fake, before)[0].startswith("这笔奖励会超出本月（或全年）")
+        await fake.wait_for(partial(lambda count: len(fake.callback_answers) >= count, answered))
+        assert answers_after(fake, answered - 1)[0].startswith("这笔奖励会超出本月（或全年）")
     await bot.settled(fake)
     assert [key for key, _, _ in await ledger(bot)] == ["reward:1"]
 
