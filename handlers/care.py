@@ -261,7 +261,13 @@ async def on_item(update: Update, context: BotContext) -> None:
         await say.alert("button.expired")
         return
     price = place.prices[index]
-    issued = await context.runtime.points.issue(user.id, place.name, price.name, price.points)
+    issued = await context.runtime.points.issue(
+        user.id,
+        place.name,
+        price.name,
+        price.points,
+        press=update.callback_query.id if update.callback_query else None,
+    )
     if isinstance(issued, str):
         await say.alert(f"points.refused.{issued}", popup=True)
         return

@@ -87,15 +87,24 @@ class Points:
             held = await store.reserved_points(conn, rider_id, self.now())
         return max(total - held, 0), held
 
-    async def issue(self, telegram_id: int, merchant: str, item: str, points: int) -> Issued | str:
+    async def issue(
+        self, telegram_id: int, merchant: str, item: str, points: int, press: str | None = None
+    ) -> Issued | str:
         """A code for `item` at `merchant` (its price re-checked by the caller's lookup);
-        a problem key when it cannot be issued."""
+        a problem key when it cannot be issued. `press` names the button press that asked:
+        the same press handled again (an update replayed after a kill) gets the same code."""
         rider_id = await place_store.consented_rider(self.db, telegram_id)
         if rider_id is None:
             return "not_rider"
         now = self.now()
         expires = now + CODE_MINUTES * 60
         async with self.db.transaction() as conn:
+            earlier = None if press is None else await store.code_for_press(conn, press)
+            if earlier is not None:
+                return Issued(
+                    earlier.code, earlier.merchant_name, earlier.item, earlier.points,
+                    earlier.expires_at,
+                )  # fmt: skip
             if (
                 await store.codes_since(conn, rider_id, self._day_start())
                 >= self.settings.programme.points.codes_per_rider_per_day
@@ -116,6 +125,7 @@ class Points:
                     points=points,
                     now=now,
                     expires_at=expires,
+                    press=press,
                 ):
                     return Issued(code, merchant, item, points, expires)
         return "busy"
@@ -130,6 +140,8 @@ class Points:
         if merchant is None:
             return "not_staff"
         found = await store.code(self.db, code)
+        if found is not None and await store.owner_telegram_id(self.db, code) == staff_id:
+            return "own_code"
         return self._problem(found, merchant) or found  # type: ignore[return-value]
 
     def _problem(self, found: Code | None, merchant: str) -> str | None:
@@ -150,6 +162,8 @@ class Points:
         merchant = await place_store.staff_merchant(self.db, staff_id)
         if merchant is None:
             return "not_staff"
+        if await store.owner_telegram_id(self.db, code) == staff_id:
+            return "own_code"  # a code's owner never changes: checked before the transaction
         now = self.now()
         try:
             async with self.db.transaction() as conn:

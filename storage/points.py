@@ -64,13 +64,24 @@ async def insert_code(
     points: int,
     now: int,
     expires_at: int,
+    press: str | None = None,
 ) -> bool:
     cursor = await conn.execute(
         "INSERT INTO redemption_codes (code, rider_id, merchant_name, item, points, created_at,"
-        " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO NOTHING",
-        (code, rider_id, merchant, item, points, now, expires_at),
+        " expires_at, press) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO NOTHING",
+        (code, rider_id, merchant, item, points, now, expires_at, press),
     )
     return cursor.rowcount == 1
+
+
+async def code_for_press(conn: Connection, press: str) -> Code | None:
+    """The code an earlier handling of the same press issued, if any."""
+    async with conn.execute(
+        f"SELECT {_CODE_COLUMNS} FROM redemption_codes WHERE press = ?",  # noqa: S608
+        (press,),
+    ) as cur:
+        row = await cur.fetchone()
+    return None if row is None else Code(*row)
 
 
 async def code(db: Database, value: str) -> Code | None:
@@ -169,6 +180,16 @@ async def code_in(conn: Connection, value: str) -> Code | None:
     ) as cur:
         row = await cur.fetchone()
     return None if row is None else Code(*row)
+
+
+async def owner_telegram_id(db: Database, value: str) -> int | None:
+    """The Telegram id of the rider a code was issued to."""
+    row = await db.fetchone(
+        "SELECT u.telegram_id FROM redemption_codes c JOIN users u ON u.id = c.rider_id"
+        " WHERE c.code = ?",
+        (value,),
+    )
+    return None if row is None or row[0] is None else int(row[0])
 
 
 async def telegram_id_of(conn: Connection, rider_id: int) -> int | None:

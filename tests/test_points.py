@@ -188,3 +188,44 @@ async def test_month_end_statement_per_merchant(bot: RunningBot, fake: FakeTeleg
     assert rows[2][3] == 30
     assert rows[-1][0] == "total"
     assert rows[-1][3] == 30
+
+
+async def test_an_item_press_handled_again_gets_the_same_code_and_holds_points_once(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    rider, _ = await setup(bot, fake)
+    rider.text("/points")
+    _balance, offers = await rider.next(2)
+    press = fake.press_button(RIDER, offers, offers.button("热饭一份"))
+    first = CODE.search((await rider.one()).text)
+    assert first is not None
+    # The same press handled again, as the update inbox replays an update a killed process
+    # had taken: a new update carrying the same callback query.
+    again = {key: value for key, value in press.items() if key != "update_id"}
+    fake.inject(again)
+    second = CODE.search((await rider.one()).text)
+    assert second is not None
+    assert second.group(0) == first.group(0)
+    rider.text("/balance")
+    assert "can spend now: 10 (30 held" in (await rider.next(2))[1].text
+    codes = await bot.app.bot_data["runtime"].db.fetchall("SELECT code FROM redemption_codes")
+    assert [row[0] for row in codes] == [first.group(0)]
+
+
+async def test_staff_cannot_redeem_their_own_code(bot: RunningBot, fake: FakeTelegram) -> None:
+    _rider, money = await setup(bot, fake)
+    runtime = bot.app.bot_data["runtime"]
+    staff_as_rider = await money.rider(telegram_id=STAFF_A.id)
+    await money.approve(staff_as_rider, now=int(datetime.now(UTC).timestamp()))
+    await runtime.places.ask_location(STAFF_A.id)
+    assert await runtime.places.answers_ask(STAFF_A.id, 39.9090, 116.3990)
+    staff = Chat(fake, STAFF_A)
+    code = await get_code(staff, "矿泉水")
+    staff.text(f"/redeem {code}")
+    assert "is your own: ask a colleague" in (await staff.one()).text
+    assert await runtime.points.redeem(STAFF_A.id, code) == "own_code"  # a forged confirm too
+    colleague = Chat(fake, STAFF_B)
+    colleague.text(f"/redeem {code}")
+    check = await colleague.one()
+    colleague.press(check, "Confirm")
+    assert f"Redeemed {code}" in (await colleague.one()).text
