@@ -10,7 +10,6 @@ admin: /merchants add <place> <telegram id> | remove <telegram id> | statement Y
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from handlers.callbacks import Verb, parse
 from handlers.common import BotContext
 from handlers.speak import Speaker
 from services import card as cards
-from services.points import looks_like_code, normalise_code
+from services.points import looks_like_code, normalise_code, statement_xlsx
 from storage.points import Code
 
 log = logging.getLogger(__name__)
@@ -160,7 +159,7 @@ async def send_statements(update: Update, context: BotContext, month: str) -> No
     for code in used:
         by_merchant.setdefault(code.merchant_name, []).append(code)
     for merchant, codes in by_merchant.items():
-        data = statement_xlsx(context, merchant, month, codes)
+        data = statement_xlsx(merchant, month, codes, context.runtime.settings.timezone)
         await context.bot.send_document(
             chat.id,
             data,
@@ -173,38 +172,6 @@ async def send_statements(update: Update, context: BotContext, month: str) -> No
                 points=sum(c.points for c in codes),
             ),
         )
-
-
-def statement_xlsx(context: BotContext, merchant: str, month: str, codes: list[Code]) -> bytes:
-    import xlsxwriter
-
-    out = io.BytesIO()
-    book = xlsxwriter.Workbook(out, {"in_memory": True})
-    sheet = book.add_worksheet(month)
-    bold = book.add_format({"bold": True})
-    sheet.write_row(0, 0, [merchant, month], bold)
-    header = ["code", "used at", "item", "points", "card", "staff id"]
-    sheet.write_row(1, 0, header, bold)
-    zone = context.runtime.settings.timezone
-    for row, code in enumerate(codes, start=2):
-        used = datetime.fromtimestamp(code.used_at or 0, UTC).astimezone(zone)
-        sheet.write_row(
-            row,
-            0,
-            [
-                code.code,
-                f"{used:%Y-%m-%d %H:%M}",
-                code.item,
-                code.points,
-                cards.card_number(code.rider_id),
-                code.used_by or 0,
-            ],
-        )
-    total = len(codes) + 2
-    sheet.write_row(total, 0, ["total", "", "", sum(c.points for c in codes)], bold)
-    sheet.set_column(0, 5, 16)
-    book.close()
-    return out.getvalue()
 
 
 # --- points (riders) --------------------------------------------------------------------

@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-import xlsxwriter
-
 from locales import Texts
 from services import reports_data as data
+from services import spreadsheet
 from services.finance_file import exact_yuan
 from services.geo import haversine_m
 from settings import Settings
@@ -165,7 +164,7 @@ async def export(
 
 def register_xlsx(lines: Sequence[Line], found: data.Charts, zone: tzinfo, now: datetime) -> bytes:
     buffer = io.BytesIO()
-    workbook = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_urls": False})
+    workbook = spreadsheet.workbook(buffer)
     bold = workbook.add_format({"bold": True, "bg_color": "#DDEBF7"})
     english = workbook.add_format({"italic": True, "font_color": "#666666"})
     money = workbook.add_format({"num_format": "0.00"})

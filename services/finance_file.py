@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 
-import xlsxwriter
-
+from services import spreadsheet
 from services.ledger import yuan
 
 BATCH_LABEL = "发放批次 Batch"
@@ -153,15 +152,7 @@ def render_xlsx(statement: Statement, timezone: tzinfo) -> bytes:
     of 100,000 lines needs tens of megabytes, not hundreds.
     """
     out = io.BytesIO()
-    workbook = xlsxwriter.Workbook(
-        out,
-        {
-            "constant_memory": True,
-            "strings_to_numbers": False,
-            "strings_to_formulas": False,
-            "strings_to_urls": False,
-        },
-    )
+    workbook = spreadsheet.workbook(out, in_memory=False, constant_memory=True)
     workbook.set_properties(
         {
             "title": f"Payout {statement.period_key}",

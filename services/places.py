@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from services import spreadsheet
 from services.geo import gcj02_to_wgs84, valid_coordinates
 
 KINDS = ("station", "merchant")
@@ -447,10 +448,8 @@ def prices_from_json(text: str) -> tuple[PriceItem, ...]:
 
 def template_xlsx() -> bytes:
     """The places template: labelled headers with their keys, and two example rows."""
-    import xlsxwriter
-
     output = io.BytesIO()
-    book = xlsxwriter.Workbook(output, {"in_memory": True})
+    book = spreadsheet.workbook(output)
     sheet = book.add_worksheet("places")
     bold = book.add_format({"bold": True})
     for column, key in enumerate(COLUMNS):

@@ -10,10 +10,13 @@ redeem it exactly once, and the database refuses an entry taking points below ze
 
 from __future__ import annotations
 
+import io
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
+from services import spreadsheet
+from services.card import card_number
 from services.clock import Now, utc_now
 from services.outbox import Notice, Outbox
 from settings import Settings
@@ -216,3 +219,32 @@ class Points:
             return None
         end = (start + timedelta(days=32)).replace(day=1)
         return await store.used_between(self.db, int(start.timestamp()), int(end.timestamp()))
+
+
+def statement_xlsx(merchant: str, month: str, codes: list[Code], zone: tzinfo) -> bytes:
+    """A merchant's month-end statement: one line per code redeemed, and the total."""
+    out = io.BytesIO()
+    book = spreadsheet.workbook(out)
+    sheet = book.add_worksheet(month)
+    bold = book.add_format({"bold": True})
+    sheet.write_row(0, 0, [merchant, month], bold)
+    sheet.write_row(1, 0, ["code", "used at", "item", "points", "card", "staff id"], bold)
+    for row, code in enumerate(codes, start=2):
+        used = datetime.fromtimestamp(code.used_at or 0, UTC).astimezone(zone)
+        sheet.write_row(
+            row,
+            0,
+            [
+                code.code,
+                f"{used:%Y-%m-%d %H:%M}",
+                code.item,
+                code.points,
+                card_number(code.rider_id),
+                code.used_by or 0,
+            ],
+        )
+    total = len(codes) + 2
+    sheet.write_row(total, 0, ["total", "", "", sum(c.points for c in codes)], bold)
+    sheet.set_column(0, 5, 16)
+    book.close()
+    return out.getvalue()
