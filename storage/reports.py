@@ -71,7 +71,9 @@ async def erase_rider(conn: Connection, telegram_id: int, now: int) -> bool:
 
     Erased: the Telegram id and language, photos, drafts, descriptions, locations, the
     moderators' questions and the rider's answers (on the reports and in the decisions),
-    messages waiting in the outbox for them, and the live payout details. Kept: the reports'
+    what the rider said and showed on their cases, messages waiting in the outbox for them,
+    the live and the unconfirmed payout details, live redemption codes (and, by the trigger
+    of migration 0014, the rider's place, card name and place problems). Kept: the reports'
     references, categories and outcomes and the ledger, under the internal id only; and
     payout lines already in a batch (with the name and account finance received in the
     exported file), which are accounting records.
@@ -104,14 +106,45 @@ async def erase_rider(conn: Connection, telegram_id: int, now: int) -> bool:
         "AND report_id IN (SELECT id FROM reports WHERE rider_id = ?)",
         (ERASED_RIDER, rider_id),
     )
+    await _erase_from_cases(conn, rider_id, telegram_id)
     await conn.execute("DELETE FROM outbox WHERE chat_id = ?", (telegram_id,))
     await conn.execute("DELETE FROM payees WHERE rider_id = ?", (rider_id,))
+    await conn.execute("DELETE FROM payee_pending WHERE rider_id = ?", (rider_id,))
+    await conn.execute("DELETE FROM photo_intake WHERE rider_id = ?", (rider_id,))
+    # Codes stay (the merchants' statements count them); a live one is void, and the press
+    # that asked for it (a Telegram id of the rider's button press) is forgotten.
+    await conn.execute(
+        "UPDATE redemption_codes SET press = NULL, "
+        "status = CASE WHEN status = 'issued' THEN 'cancelled' ELSE status END "
+        "WHERE rider_id = ?",
+        (rider_id,),
+    )
     await conn.execute(
         "UPDATE users SET telegram_id = NULL, language = NULL, consented_at = NULL, "
         "payee_asked_at = NULL, erased_at = ? WHERE id = ?",
         (now, rider_id),
     )
     return True
+
+
+async def _erase_from_cases(conn: Connection, rider_id: int, telegram_id: int) -> None:
+    """The rider's words, photos and id on the cases their reports became; the cases go on."""
+    theirs = "SELECT c.id FROM cases c JOIN reports r ON r.id = c.report_id WHERE r.rider_id = ?"
+    await conn.execute(
+        f"UPDATE cases SET note = NULL WHERE id IN ({theirs}) AND note IN ("  # noqa: S608
+        "SELECT e.note FROM case_events e WHERE e.case_id = cases.id AND e.role = 'rider')",
+        (rider_id,),
+    )
+    await conn.execute(
+        "UPDATE case_events SET note = NULL, photo_id = NULL, actor = ? "  # noqa: S608
+        f"WHERE role = 'rider' AND case_id IN ({theirs})",
+        (ERASED_RIDER, rider_id),
+    )
+    await conn.execute(
+        f"DELETE FROM case_photos WHERE kind = 'rider' AND case_id IN ({theirs})",  # noqa: S608
+        (rider_id,),
+    )
+    await conn.execute("DELETE FROM case_prompts WHERE asked_of = ?", (telegram_id,))
 
 
 async def checkpoint(db: Database) -> None:

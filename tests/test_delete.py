@@ -12,7 +12,8 @@ from pathlib import Path
 from handlers.notify import VERBATIM
 from services.outbox import Notice
 from tests import images
-from tests.conftest import ADMIN, MODERATOR, MODERATOR_CHAT, RunningBot
+from tests import test_cases as cases
+from tests.conftest import ADMIN, MODERATOR, MODERATOR_CHAT, BotStarter, RunningBot
 from tests.fakegram import FakeTelegram, SentMessage, TgUser
 from tests.riders import Chat, reference_in
 
@@ -179,3 +180,48 @@ async def test_privacy_notice_says_what_stays_and_how_long_backups_keep_data(
     assert "payout files already sent to finance" in confirm
     assert "without your name" in confirm
     assert "within 14 days" in confirm
+
+
+async def test_delete_reaches_cases_places_and_unconfirmed_payout_details(
+    start_bot: BotStarter, fake: FakeTelegram
+) -> None:
+    """The tables that came after /delete was written: a case the rider said was not fixed
+    (with a photo), payout details typed but not confirmed, the rider's place for "near me"."""
+    bot = await cases.start(start_bot)
+    runtime = bot.app.bot_data["runtime"]
+    _reference, card = await cases.approved_case(fake)
+    await cases.press(bot, fake, cases.ROADS, card, "接单")
+    await cases.press(bot, fake, cases.ROADS, card, "已修好")
+    await cases.press(bot, fake, cases.ROADS, card, "无照片")
+    asked = await cases.rider_message(fake, "真的修好了吗")
+    await cases.press(bot, fake, cases.RIDER, asked, "没修好")
+    await cases.reply(bot, fake, cases.RIDER, cases.RIDER.id, photo=True)
+    rider = Chat(fake, cases.RIDER)
+    rider.seen = len(fake.sent_to(cases.RIDER.id))
+    rider.text("/payee")
+    await told(fake, rider, "💳")
+    rider.answer_prompt(f"{NAME} {NEW_ACCOUNT}")
+    await told(fake, rider, "请核对")  # and never confirmed
+    await runtime.places.ask_location(cases.RIDER.id)
+    assert await runtime.places.answers_ask(cases.RIDER.id, 39.9090, 116.3990)
+
+    values = await every_value(bot)
+    assert any(value == cases.RIDER.id for _, _, value in values)
+    assert any(contains(value, NEW_ACCOUNT) for _, _, value in values)
+
+    rider.text("/delete")
+    rider.press(await told(fake, rider, "确定要删除"), "确认删除")
+    await told(fake, rider, "已删除你的个人数据和照片")
+    await bot.settled(fake)
+
+    for table, column, value in await every_value(bot):
+        assert value != cases.RIDER.id, (table, column)
+        assert not contains(value, str(cases.RIDER.id)), (table, column)
+        for needle in (NAME, NEW_ACCOUNT):
+            assert not contains(value, needle), (table, column, needle)
+    kinds = [row[0] for row in await runtime.db.fetchall("SELECT kind FROM case_photos")]
+    assert "rider" not in kinds  # the rider's photo of the unfixed hazard
+    assert await runtime.db.fetchall("SELECT * FROM rider_locations") == []
+    # The case itself goes on: the department still has a hazard to fix.
+    (state,) = await runtime.db.fetchone("SELECT state FROM cases")
+    assert state == "reopened"
