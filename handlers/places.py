@@ -31,7 +31,7 @@ from handlers.callbacks import Verb, parse
 from handlers.common import BotContext
 from handlers.prompts import PromptReply
 from handlers.speak import Speaker
-from services.care import Found, ImportRefused, Place, Places
+from services.care import TOO_MANY_PROBLEMS, Found, ImportRefused, Place, Places
 from services.places import AMENITY_ICONS, format_hours, riding_minutes, walking_minutes
 
 MORE = Verb("nmore")  # item: offset of the next page; argument: "m" with merchants
@@ -293,6 +293,9 @@ async def on_problem(update: Update, context: BotContext) -> None:
     problem_id = await places(context).flag_problem(user.id, pressed.item)
     if problem_id is None:
         await say.alert("button.expired")
+        return
+    if problem_id == TOO_MANY_PROBLEMS:
+        await say.alert("places.problem.too_many", popup=True)
         return
     await say.alert("places.problem.thanks", popup=False)
     await say.reply("places.problem.photo_prompt", reply_markup=ForceReply(selective=True))

@@ -23,6 +23,8 @@ from storage.db import Database
 
 SEARCH_RADII_M = (1_000, 3_000, 10_000, 30_000, 100_000)
 PHOTO_WINDOW_SECONDS = 600  # a photo sent this soon after flagging a place goes with it
+PROBLEMS_PER_RIDER_PER_HOUR = 3  # beyond this a rider's place problems are refused
+TOO_MANY_PROBLEMS = "too_many"
 ASK_WINDOW_SECONDS = 1800  # a location this soon after "near me" asked for one answers it
 
 
@@ -240,15 +242,29 @@ class Places:
 
     # --- problems -----------------------------------------------------------------------
 
-    async def flag_problem(self, telegram_id: int, place_id: int) -> int | None:
-        """A rider says the place is closed or something is broken: tell the admins."""
+    async def flag_problem(self, telegram_id: int, place_id: int) -> int | str | None:
+        """A rider says the place is closed or something is broken: tell the admins, once per
+        place until it is fixed. The same rider flagging the same place again changes
+        nothing; past `PROBLEMS_PER_RIDER_PER_HOUR` the rider is refused (`TOO_MANY_PROBLEMS`),
+        so one rider cannot flood the admins. None: no such place."""
         stored = await store.place(self.db, place_id)
         if stored is None:
             return None
         rider_id = await riders.rider_id_of(self.db, telegram_id)
         now = self.now()
         async with self.db.transaction() as conn:
+            open_ones = await store.open_problems_at(conn, stored)
+            mine = next((row for row in open_ones if row["rider_id"] == rider_id), None)
+            if mine is not None:
+                return int(mine["id"])
+            if rider_id is not None and (
+                await store.problems_since(conn, rider_id, now - 3600)
+                >= PROBLEMS_PER_RIDER_PER_HOUR
+            ):
+                return TOO_MANY_PROBLEMS
             problem_id = await store.add_problem(conn, place=stored, rider_id=rider_id, now=now)
+            if open_ones:
+                return problem_id  # the admins already know of this place's problem
             await self.outbox.queue(
                 conn,
                 [

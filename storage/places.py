@@ -166,6 +166,25 @@ async def add_problem(conn: Connection, *, place: Place, rider_id: int | None, n
     return cursor.lastrowid
 
 
+async def open_problems_at(conn: Connection, place: Place) -> list[Row]:
+    """Problems reported at `place` and not yet fixed, oldest first."""
+    async with conn.execute(
+        "SELECT id, rider_id FROM place_problems WHERE place_kind = ? AND place_name = ?"
+        " AND fixed_at IS NULL ORDER BY id",
+        (place.kind, place.name),
+    ) as cur:
+        return list(await cur.fetchall())
+
+
+async def problems_since(conn: Connection, rider_id: int, since: int) -> int:
+    async with conn.execute(
+        "SELECT COUNT(*) FROM place_problems WHERE rider_id = ? AND created_at >= ?",
+        (rider_id, since),
+    ) as cur:
+        row = await cur.fetchone()
+    return 0 if row is None else int(row[0])
+
+
 async def open_problem_of(db: Database, rider_id: int, since: int) -> Row | None:
     """The rider's latest problem report since `since` that has no photo yet."""
     return await db.fetchone(

@@ -297,6 +297,44 @@ async def test_a_place_problem_reaches_the_admins_and_the_fix_shows(
     assert f"checked on {today}" in (await rider.next(2))[0].text
 
 
+async def test_one_rider_cannot_flood_the_admins_with_place_problems(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    await load_places(fake, csv_file(STATION_24H, STATION_DAY, STATION_FAR, MERCHANT))
+    flooder = TgUser(507, language_code="en")
+    rider = Chat(fake, flooder)
+    await rider.agree()
+    await ask_then_share(rider, 39.9087, 116.3975)
+    _, venue = await rider.next(2)
+    for _ in range(10):  # the same button, pressed again and again
+        fake.press_button(flooder, venue, venue.button("Closed"))
+    await bot.settled(fake)
+    admin = admin_chat(fake)
+    assert len([m for m in fake.sent_to(BOSS.id) if "天安门驿站" in m.text]) == 1
+    await admin.one()
+
+    other = Chat(fake, TgUser(508, language_code="en"))
+    await other.agree()
+    await ask_then_share(other, 39.9087, 116.3975)
+    _, venue = await other.next(2)
+    other.press(venue, "Closed")
+    await fake.wait_for(  # thanked, and may add a photo
+        lambda: any(m.text.startswith("📷") for m in fake.sent_to(other.user.id))
+    )
+    await bot.settled(fake)
+    assert len([m for m in fake.sent_to(BOSS.id) if "天安门驿站" in m.text]) == 1  # merged
+
+    places = bot.app.bot_data["runtime"].places
+    ids = [row[0] for row in await bot.app.bot_data["runtime"].db.fetchall(
+        "SELECT id FROM places ORDER BY id")]  # fmt: skip
+    outcomes = [await places.flag_problem(flooder.id, place_id) for place_id in ids]
+    assert outcomes[-1] == "too_many"  # 3 an hour: the fourth place is refused
+    assert all(isinstance(outcome, int) for outcome in outcomes[:-1])
+    await bot.settled(fake)
+    notices = [m for m in fake.sent_to(BOSS.id) if "/places fixed" in m.text]
+    assert len(notices) == 3  # 天安门驿站 once, and the two places nobody had flagged yet
+
+
 async def test_a_location_nobody_asked_for_goes_to_the_report(
     bot: RunningBot, fake: FakeTelegram
 ) -> None:
