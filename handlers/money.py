@@ -54,11 +54,13 @@ async def balance_command(update: Update, context: BotContext) -> None:
         return
     await say.reply(
         "balance.text",
-        points=found.points,
+        points=found.points_left,
         unpaid=await say.money(max(found.unpaid_fen, 0)),
         on_the_way=await say.money(found.on_the_way_fen),
         paid=await say.money(found.paid_fen),
     )
+    if found.points_owed:
+        await say.reply("balance.points_owed", points=found.points_owed)
     await spendable_line(update, context)  # points after codes not yet used (issue 12)
 
 

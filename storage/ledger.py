@@ -23,6 +23,17 @@ class Balance:
     earned_fen: int  # all rewards ever credited
     reversed_fen: int  # all rewards taken back
 
+    @property
+    def points_left(self) -> int:
+        """The points a rider has, never below zero in any view."""
+        return max(self.points, 0)
+
+    @property
+    def points_owed(self) -> int:
+        """Points a reversal took back after they were spent: the reversal books them in full,
+        and the next points the rider earns settle them before any can be spent."""
+        return max(-self.points, 0)
+
 
 @dataclass(frozen=True)
 class Entry:

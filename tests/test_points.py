@@ -229,3 +229,28 @@ async def test_staff_cannot_redeem_their_own_code(bot: RunningBot, fake: FakeTel
     check = await colleague.one()
     colleague.press(check, "Confirm")
     assert f"Redeemed {code}" in (await colleague.one()).text
+
+
+async def test_a_reversal_after_points_were_spent_is_a_debt_the_next_points_settle(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    rider, money = await setup(bot, fake, approvals=2)  # 40 points
+    code = await get_code(rider, "热饭一份")
+    runtime = bot.app.bot_data["runtime"]
+    assert not isinstance(await runtime.points.redeem(STAFF_A.id, code), str)  # 10 left
+    assert "30" in (await rider.one()).text  # told of the redemption
+    report = await runtime.db.fetchone("SELECT MIN(id) FROM reports")
+    await ledger.reverse_reward(runtime.db, report_id=report[0], reason="duplicate", now=1)
+    rider.text("/balance")
+    balance, owed = await rider.next(2)
+    assert balance.text.startswith("Points: 0\n")
+    assert "10 points are still owed" in owed.text
+    rider.text("/points")
+    assert "spend: 0" in (await rider.next(2))[0].text
+
+    (rider_id,) = await runtime.db.fetchone("SELECT rider_id FROM reports WHERE id = ?", report)
+    await money.approve(rider_id, now=2)  # 20 more points
+    rider.text("/balance")
+    balance, spendable = await rider.next(2)
+    assert balance.text.startswith("Points: 10\n")
+    assert "owed" not in spendable.text
