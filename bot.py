@@ -578,6 +578,7 @@ async def check(settings: Settings) -> int:
         await db.open()
         version = await db.schema_version()
         leads = await db.would_lead()
+        written_ago = await Inbox(db).written_ago()
     except DATABASE_ERRORS as exc:
         print(f"FAIL  database {where}: {exc}")
         return 1
@@ -595,6 +596,7 @@ async def check(settings: Settings) -> int:
     try:
         async with bot:
             me = await bot.get_me()
+            waiting = (await bot.get_webhook_info()).pending_update_count
             routing = await check_routing(bot, settings)
     except InvalidToken:
         print("FAIL  Bot API: BOT_TOKEN rejected")
@@ -608,7 +610,24 @@ async def check(settings: Settings) -> int:
     print(f"ok    Bot API at {api} {route(settings)} (@{me.username})")
     for line in routing:
         print(line)
+    print(updates_line(waiting, written_ago))
     return 1 if any(line.startswith("FAIL") for line in routing) else 0
+
+
+STALLED_AFTER_SECONDS = 120
+
+
+def updates_line(waiting: int, written_ago: float | None) -> str:
+    """Whether updates flow: Telegram holds `waiting` updates nobody fetched; the running bot
+    writes each one down as it fetches it, so many waiting and none written lately means its
+    poller is stalled (or no bot runs)."""
+    if waiting and (written_ago is None or written_ago > STALLED_AFTER_SECONDS):
+        since = "none ever" if written_ago is None else f"none for {written_ago / 60:.0f} min"
+        return (
+            f"WARN  updates: {waiting} waiting at Telegram and {since} written down: the "
+            "bot's poller is stalled or no bot is running (its log says why)"
+        )
+    return f"ok    updates ({waiting} waiting at Telegram)"
 
 
 async def check_routing(bot: Bot, settings: Settings) -> list[str]:

@@ -14,8 +14,11 @@ import logging
 from telegram import Bot, Update
 
 from services.inbox import Inbox
+from storage.db import DATABASE_ERRORS
 
 log = logging.getLogger(__name__)
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 10.0
 
 
 class JournalingQueue(asyncio.Queue[object]):
@@ -26,12 +29,38 @@ class JournalingQueue(asyncio.Queue[object]):
         self.inbox = inbox
 
     async def put(self, item: object) -> None:
-        if isinstance(item, Update) and not await self.inbox.take(
-            item.update_id, json.dumps(item.to_dict(), ensure_ascii=False)
-        ):
+        if isinstance(item, Update) and not await self._take(item):
             log.info("update %d was taken before; not handled again", item.update_id)
             return
         await super().put(item)
+
+    async def _take(self, update: Update) -> bool:
+        """Write the update down, retrying until the database takes it. Polling waits
+        meanwhile (nothing is confirmed to Telegram, so nothing is lost) and resumes by
+        itself; a failure here must never end the poller, which would stop the bot for good
+        while the process lives on."""
+        payload = json.dumps(update.to_dict(), ensure_ascii=False)
+        delay = RETRY_FIRST_SECONDS
+        failures = 0
+        while True:
+            try:
+                taken = await self.inbox.take(update.update_id, payload)
+            except DATABASE_ERRORS as exc:
+                failures += 1
+                log.warning(
+                    "update inbox: writing update %d failed (%s: %s); polling stalls until the "
+                    "database takes it, retry %d in %.1f s",
+                    update.update_id, type(exc).__name__, exc, failures, delay,
+                )  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+                continue
+            if failures:
+                log.warning(
+                    "update inbox: update %d written after %d failures; polling resumes",
+                    update.update_id, failures,
+                )  # fmt: skip
+            return taken
 
     async def replay(self, bot: Bot) -> int:
         """Queue the updates an earlier process took and never finished, oldest first."""

@@ -40,6 +40,11 @@ class Inbox:
     async def handled(self, update_id: int) -> None:
         await store.handled(self.db, update_id, self._now())
 
+    async def written_ago(self) -> float | None:
+        """Seconds since the newest update was written down; None before the first."""
+        last = await store.last_received(self.db)
+        return None if last is None else self._now() - last
+
     async def unhandled(self) -> list[tuple[int, str]]:
         """What a process took and never finished, oldest first, to handle now."""
         return [(row["update_id"], row["payload"]) for row in await store.unhandled(self.db)]

@@ -26,6 +26,12 @@ async def handled(db: Database, update_id: int, now: int) -> None:
         )
 
 
+async def last_received(db: Database) -> int | None:
+    """When the newest update was written down (unix seconds), None before the first."""
+    row = await db.fetchone("SELECT MAX(received_at) FROM update_inbox")
+    return None if row is None or row[0] is None else int(row[0])
+
+
 async def unhandled(db: Database) -> list[Row]:
     """Updates taken but never handled, oldest first."""
     return await db.fetchall(

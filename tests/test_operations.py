@@ -55,10 +55,23 @@ async def test_check_passes_against_a_working_server(fake: FakeTelegram, tmp_pat
     result = await asyncio.to_thread(run, tmp_path, fake, "check")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert [line.split()[0] for line in lines] == ["ok", "ok", "ok", "ok"]
+    assert [line.split()[0] for line in lines] == ["ok", "ok", "ok", "ok", "ok"]
     assert "schema version" in lines[1]
     assert lines[2].endswith("without a proxy (@fake_bot)")
+    assert lines[-1] == "ok    updates (0 waiting at Telegram)"
     assert TOKEN not in result.stdout + result.stderr
+
+
+async def test_check_warns_when_updates_wait_and_none_are_written_down(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    fake.send_text(TgUser(4242), "/start")  # Telegram holds it; no bot fetches it
+    result = await asyncio.to_thread(run, tmp_path, fake, "check")
+    assert result.returncode == 0, result.stdout + result.stderr  # a warning, not a failure
+    assert (
+        "WARN  updates: 1 waiting at Telegram and none ever written down: the bot's poller is "
+        "stalled or no bot is running (its log says why)"
+    ) in result.stdout.splitlines()
 
 
 def test_check_fails_when_the_bot_api_is_unreachable(tmp_path: Path) -> None:
@@ -351,7 +364,7 @@ async def test_check_says_cases_are_off_without_departments(
     fake: FakeTelegram, tmp_path: Path
 ) -> None:
     result = await asyncio.to_thread(run, tmp_path, fake, "check")
-    assert result.stdout.splitlines()[-1] == "ok    cases off (no [[departments]] in config.toml)"
+    assert "ok    cases off (no [[departments]] in config.toml)" in result.stdout.splitlines()
 
 
 async def test_check_fails_on_an_unrouted_category_and_an_unreachable_chat(
@@ -372,7 +385,7 @@ async def test_check_passes_when_routing_is_whole(fake: FakeTelegram, tmp_path: 
     (tmp_path / "config.toml").write_text(text, encoding="utf-8")
     result = await asyncio.to_thread(run, tmp_path, fake, "check")
     assert result.returncode == 0, result.stdout
-    assert result.stdout.splitlines()[3:] == [
+    assert result.stdout.splitlines()[3:-1] == [  # the last line: updates
         "ok    routing (2 categories)",
         "ok    department power: chat Test group -1001",
     ]

@@ -4,7 +4,10 @@ update Telegram delivers again is not handled twice (services/inbox.py)."""
 from __future__ import annotations
 
 import signal
+import sqlite3
 from pathlib import Path
+
+import pytest
 
 from tests import engines, images
 from tests.conftest import BotProcess, RunningBot
@@ -65,3 +68,27 @@ async def test_an_update_delivered_again_is_not_handled_again(
     assert "What kind of hazard" in (await rider.one()).text  # and nothing about the photo
     row = await bot.app.bot_data["runtime"].db.fetchone("SELECT COUNT(*) FROM report_photos")
     assert row[0] == 1
+
+
+async def test_a_failed_inbox_write_stalls_polling_and_never_stops_it(
+    bot: RunningBot, fake: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    rider = Chat(fake, RIDER)
+    await rider.agree()
+    inbox = bot.app.bot_data["runtime"].inbox
+    take = inbox.take
+    failures = [sqlite3.OperationalError("database is locked")] * 3
+
+    async def busy_then_take(update_id: int, payload: str) -> bool:
+        if failures:  # the database busy longer than its busy timeout, three times over
+            raise failures.pop()
+        return bool(await take(update_id, payload))
+
+    inbox.take = busy_then_take
+    rider.text("/help")
+    assert "/report" in (await rider.one()).text  # handled once the database took it
+    assert not failures
+    assert "polling stalls until the database takes it, retry 3" in caplog.text
+    assert "written after 3 failures; polling resumes" in caplog.text
+    rider.text("/help")  # the poller lives on
+    assert "/report" in (await rider.one()).text
