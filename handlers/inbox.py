@@ -13,7 +13,7 @@ import logging
 
 from telegram import Bot, Update
 
-from services.inbox import Inbox
+from services.inbox import MAX_REPLAYS, Inbox
 from storage.db import DATABASE_ERRORS
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,13 @@ class JournalingQueue(asyncio.Queue[object]):
 
     async def replay(self, bot: Bot) -> int:
         """Queue the updates an earlier process took and never finished, oldest first."""
-        unfinished = await self.inbox.unhandled()
+        unfinished, aside = await self.inbox.unhandled()
+        if aside:
+            log.error(
+                "updates %s were handed to %d processes that never finished them; set aside "
+                "(not handled), so they cannot stop the bot at every start",
+                ", ".join(map(str, aside)), MAX_REPLAYS,
+            )  # fmt: skip
         for _, payload in unfinished:
             await super().put(Update.de_json(json.loads(payload), bot))
         if unfinished:

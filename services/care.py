@@ -134,7 +134,7 @@ class Places:
     ) -> Imported | ImportRefused:
         """Check the whole file; replace the current set only if every row is valid."""
         try:
-            checked = rules.check_table(rules.read_table(data, file_name))
+            checked = await rules.check_file_apart(data, file_name)
         except rules.PlacesFileError as problem:
             return ImportRefused(file_problem=problem.key, detail=problem.detail)
         if checked.refusals:

@@ -23,6 +23,7 @@ from storage import inbox as store
 from storage.db import Database
 
 KEPT_AFTER_HANDLING = timedelta(days=2)
+MAX_REPLAYS = 5
 
 
 class Inbox:
@@ -45,9 +46,15 @@ class Inbox:
         last = await store.last_received(self.db)
         return None if last is None else self._now() - last
 
-    async def unhandled(self) -> list[tuple[int, str]]:
-        """What a process took and never finished, oldest first, to handle now."""
-        return [(row["update_id"], row["payload"]) for row in await store.unhandled(self.db)]
+    async def unhandled(self) -> tuple[list[tuple[int, str]], list[int]]:
+        """What a process took and never finished, oldest first, to handle now; and the ids
+        of those set aside because they were replayed `MAX_REPLAYS` times already (each
+        replay that never finished most likely killed the process that took it)."""
+        rows = await store.unhandled(self.db)
+        aside = set(await store.replaying(self.db, [r["update_id"] for r in rows], MAX_REPLAYS,
+                                          self._now()))  # fmt: skip
+        again = [(r["update_id"], r["payload"]) for r in rows if r["update_id"] not in aside]
+        return again, sorted(aside)
 
     async def purge(self) -> int:
         """Forget the ids of updates handled more than `KEPT_AFTER_HANDLING` ago."""

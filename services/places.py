@@ -12,14 +12,18 @@ Opening hours: `24h` (or `24小时`), or groups such as `mon-fri 08:00-20:00; sa
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
+import multiprocessing
 import re
+import resource
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from multiprocessing.connection import Connection
 from typing import Any
 
 from services import spreadsheet
@@ -98,7 +102,10 @@ TEMPLATE_LABELS = {
     "phone": "电话",
 }
 MAX_ROWS = 50_000
+MAX_COLUMNS = 40  # the template has 12; a sheet's declared used range is never trusted
 MAX_FILE_BYTES = 10 * 1024 * 1024
+READ_MEMORY_BYTES = 1024 * 1024 * 1024  # address space of the process that reads one file
+READ_SECONDS = 120
 NAME_MAX = 60
 TEXT_MAX = 300
 MINUTES_PER_DAY = 24 * 60
@@ -117,9 +124,12 @@ class PlacesFileError(Exception):
     """The file as a whole cannot be read; `key` names the problem for the admin."""
 
     def __init__(self, key: str, detail: str = "") -> None:
-        super().__init__(f"{key}: {detail}")
+        super().__init__(key, detail)
         self.key = key
         self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.detail}"
 
 
 @dataclass(frozen=True)
@@ -297,13 +307,58 @@ def _read_xlsx(data: bytes) -> list[list[str]]:
     try:
         sheet = book.worksheets[0]
         table: list[list[str]] = []
-        for values in sheet.iter_rows(values_only=True):
+        # Bounded whatever the sheet declares: a tiny file may claim A1:XFD1048576, and
+        # openpyxl pads every row to the declared width and fills the rows in between.
+        for values in sheet.iter_rows(max_row=MAX_ROWS + 2, max_col=MAX_COLUMNS, values_only=True):
             table.append([_cell(value) for value in values])
-            if len(table) > MAX_ROWS + 1:
-                raise PlacesFileError("too_many_rows")
+        while table and not any(table[-1]):
+            table.pop()
+        if len(table) > MAX_ROWS + 1:
+            raise PlacesFileError("too_many_rows")
         return table
     finally:
         book.close()
+
+
+async def check_file_apart(data: bytes, file_name: str) -> Checked:
+    """`check_table(read_table(...))` in a process of its own, so a hostile file can neither
+    hold the event loop nor take the bot's memory: at most `READ_MEMORY_BYTES` and
+    `READ_SECONDS`; PlacesFileError when it cannot be read."""
+    return await asyncio.to_thread(_check_in_child, data, file_name)
+
+
+def _check_in_child(data: bytes, file_name: str) -> Checked:
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_child_reads, args=(sender, data, file_name, READ_MEMORY_BYTES), daemon=True
+    )
+    child.start()
+    sender.close()
+    try:
+        if not receiver.poll(READ_SECONDS):
+            raise PlacesFileError("too_hard", f"not read in {READ_SECONDS} s")
+        outcome = receiver.recv()
+    except EOFError:  # the child died: its memory limit, or a crash in a parser
+        raise PlacesFileError("too_hard", "the reader ran out of memory") from None
+    finally:
+        child.kill()
+        child.join()
+        receiver.close()
+    if isinstance(outcome, PlacesFileError):
+        raise outcome
+    assert isinstance(outcome, Checked)
+    return outcome
+
+
+def _child_reads(sender: Connection, data: bytes, file_name: str, memory: int) -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    try:
+        sender.send(check_table(read_table(data, file_name)))
+    except PlacesFileError as refused:
+        sender.send(refused)
+    except MemoryError:
+        sender.send(PlacesFileError("too_hard", "the reader ran out of memory"))
 
 
 def _cell(value: Any) -> str:

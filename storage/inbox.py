@@ -33,10 +33,32 @@ async def last_received(db: Database) -> int | None:
 
 
 async def unhandled(db: Database) -> list[Row]:
-    """Updates taken but never handled, oldest first."""
+    """Updates taken but never handled, oldest first, with how often each was replayed."""
     return await db.fetchall(
-        "SELECT update_id, payload FROM update_inbox WHERE handled_at IS NULL ORDER BY update_id"
+        "SELECT update_id, payload, replays FROM update_inbox WHERE handled_at IS NULL"
+        " ORDER BY update_id"
     )
+
+
+async def replaying(db: Database, update_ids: list[int], limit: int, now: int) -> list[int]:
+    """Count one more replay of each update; those replayed `limit` times already are set
+    aside instead (handled, their payload forgotten). Returns the ids set aside."""
+    async with db.transaction() as conn:
+        aside: list[int] = []
+        for update_id in update_ids:
+            cursor = await conn.execute(
+                "UPDATE update_inbox SET handled_at = ?, payload = NULL"
+                " WHERE update_id = ? AND handled_at IS NULL AND replays >= ?",
+                (now, update_id, limit),
+            )
+            if cursor.rowcount:
+                aside.append(update_id)
+            else:
+                await conn.execute(
+                    "UPDATE update_inbox SET replays = replays + 1 WHERE update_id = ?",
+                    (update_id,),
+                )
+        return aside
 
 
 async def purge(db: Database, handled_before: int) -> int:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import zipfile
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import Workbook, load_workbook
 
+from services import places as rules
 from services.geo import gcj02_to_wgs84, haversine_m, wgs84_to_gcj02
 from services.places import check_table, parse_hours, read_table
 from tests.conftest import ADMIN, RunningBot
@@ -349,3 +352,53 @@ async def test_a_location_nobody_asked_for_goes_to_the_report(
     assert "R-" in reply.text
     rider.text("/nearby")  # the report's location counts as today's
     assert "天安门驿站" in (await rider.next(2))[0].text
+
+
+def huge_used_range(*rows: list[str]) -> bytes:
+    """A valid places file whose sheet claims A1:XFD1048576: a cell in its last corner."""
+    book = Workbook()
+    sheet = book.active
+    sheet.append(HEADER)
+    for row in rows:
+        sheet.append(row)
+    sheet.cell(row=1_048_576, column=16_384, value="x")
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+async def test_a_tiny_file_with_a_huge_used_range_is_read_within_bounds(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    data = huge_used_range(STATION_24H, MERCHANT)
+    assert len(data) < 20_000
+    rider = Chat(fake, TgUser(509, language_code="en"))
+    await rider.agree()
+    answer = await load_places(fake, data, name="places.xlsx")
+    assert answer.startswith("✅ Imported 2 places"), answer  # the far corner is never read
+    rider.text("/help")  # the bot answered others all along (the file is read apart)
+    assert "/report" in (await rider.one()).text
+
+
+def test_a_reader_past_its_memory_is_refused_not_the_bot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 600 MB cell packed into a file of under a megabyte (an XLSX is a zip)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(xlsx_file(HEADER, STATION_24H))) as real:
+        parts = {name: real.read(name) for name in real.namelist()}
+    sheet = parts.pop("xl/worksheets/sheet1.xml")
+    head, _, _ = sheet.partition(b"</sheetData>")
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as bomb:
+        for name, part in parts.items():
+            bomb.writestr(name, part)
+        with bomb.open("xl/worksheets/sheet1.xml", "w") as cells:
+            cells.write(head + b'<row r="3"><c r="A3" t="inlineStr"><is><t>')
+            for _ in range(600):
+                cells.write(b"A" * 1_000_000)
+            cells.write(b"</t></is></c></row></sheetData></worksheet>")
+    assert len(out.getvalue()) < rules.MAX_FILE_BYTES
+    monkeypatch.setattr(rules, "READ_MEMORY_BYTES", 400 * 1024 * 1024)
+    with pytest.raises(rules.PlacesFileError) as refused:
+        asyncio.run(rules.check_file_apart(out.getvalue(), "places.xlsx"))
+    assert refused.value.key == "too_hard"

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from services.inbox import MAX_REPLAYS, Inbox
+from storage.db import Database
 from tests import engines, images
 from tests.conftest import BotProcess, RunningBot
 from tests.fakegram import FakeTelegram, TgUser
@@ -92,3 +94,21 @@ async def test_a_failed_inbox_write_stalls_polling_and_never_stops_it(
     assert "written after 3 failures; polling resumes" in caplog.text
     rider.text("/help")  # the poller lives on
     assert "/report" in (await rider.one()).text
+
+
+async def test_an_update_that_killed_every_process_is_set_aside_not_replayed_for_ever(
+    db: Database,
+) -> None:
+    inbox = Inbox(db)
+    assert await inbox.take(41, '{"update_id": 41}')
+    assert await inbox.take(42, '{"update_id": 42}')
+    for start in range(MAX_REPLAYS):  # each start replays what the last one never finished
+        again, aside = await inbox.unhandled()
+        assert [update_id for update_id, _ in again] == ([41, 42] if start == 0 else [41])
+        assert aside == []
+        if start == 0:
+            await inbox.handled(42)  # this one finished on its first replay
+    again, aside = await inbox.unhandled()
+    assert (again, aside) == ([], [41])
+    assert await inbox.unhandled() == ([], [])
+    assert not await inbox.take(41, '{"update_id": 41}')  # still known: not handled twice
