@@ -59,10 +59,26 @@ async def card_command(update: Update, context: BotContext) -> None:
         log.warning("/card asked, but CARD_SECRET is not set")
         await say.reply("membercard.not_configured")
         return
-    opened = await service.open(user.id, user.first_name)
-    if opened is None:
+    drawn = service.recent(user.id) or await draw(update, context)
+    if drawn is None:
         await say.reply("membercard.not_configured")
         return
+    await context.bot.send_photo(
+        chat.id,
+        drawn.image,
+        caption=await say.text("membercard.caption", name=drawn.masked_name, number=drawn.number),
+    )
+
+
+async def draw(update: Update, context: BotContext) -> cards.Drawn | None:
+    """A fresh card for the rider, drawn off the event loop; None when none can be opened."""
+    user = update.effective_user
+    assert user is not None
+    say = Speaker(update, context)
+    service = context.runtime.cards
+    opened = await service.open(user.id, user.first_name)
+    if opened is None:
+        return None
     masked, number, token, expires = opened
     font = cards.cjk_font_path()
     language = await say.language() if font else "en"  # no Chinese font: draw in English
@@ -76,13 +92,9 @@ async def card_command(update: Update, context: BotContext) -> None:
         link=link(context, f"c{token}"),
     )
     started = time.perf_counter()
-    image = cards.draw_card(face, font)
+    image = await cards.draw_apart(face, font)
     log.info("card drawn: %d bytes in %.1f ms", len(image), (time.perf_counter() - started) * 1000)
-    await context.bot.send_photo(
-        chat.id,
-        image,
-        caption=await say.text("membercard.caption", name=masked, number=number),
-    )
+    return service.remember(user.id, image, masked, number)
 
 
 @allow(Audience.ANYONE)
@@ -241,7 +253,7 @@ async def on_item(update: Update, context: BotContext) -> None:
     await say.alert()
     await context.bot.send_photo(
         chat.id,
-        cards.qr_png(link(context, f"r{issued.code}")),
+        await cards.qr_apart(link(context, f"r{issued.code}")),
         caption=await say.text(
             "points.code",
             code=issued.code,

@@ -8,15 +8,18 @@ altered token fails the HMAC, an old one its expiry.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import hmac
 import io
 import struct
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Final
 
 import segno
 from PIL import Image, ImageDraw, ImageFont
@@ -125,6 +128,32 @@ def draw_card(face: CardFace, font_path: str | None) -> bytes:
     return out.getvalue()
 
 
+# One thread draws every image the bot makes for a rider (cards, code QRs): never the event
+# loop, and a crowd asking at once waits its turn instead of slowing everyone's answers.
+_DRAWING: Final = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cards")
+REUSE_SECONDS = 60  # /card again this soon shows the same card (its QR is valid 10 minutes)
+
+
+async def draw_apart(face: CardFace, font_path: str | None) -> bytes:
+    """`draw_card` on the drawing thread."""
+    return await asyncio.get_running_loop().run_in_executor(_DRAWING, draw_card, face, font_path)
+
+
+async def qr_apart(link: str) -> bytes:
+    """`qr_png` on the drawing thread."""
+    return await asyncio.get_running_loop().run_in_executor(_DRAWING, qr_png, link)
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """A card drawn for a rider, kept a minute so asking again costs nothing."""
+
+    image: bytes
+    masked_name: str
+    number: str
+    at: int
+
+
 def qr_png(link: str) -> bytes:
     """A plain QR code (for a redemption code's deep link)."""
     buffer = io.BytesIO()
@@ -149,6 +178,19 @@ class Cards:
         self.db = db
         self.settings = settings
         self.clock = clock
+        self._drawn: dict[int, Drawn] = {}
+
+    def recent(self, telegram_id: int) -> Drawn | None:
+        """The card drawn for this rider in the last `REUSE_SECONDS`, if any."""
+        drawn = self._drawn.get(telegram_id)
+        return drawn if drawn is not None and self.now() - drawn.at < REUSE_SECONDS else None
+
+    def remember(self, telegram_id: int, image: bytes, masked_name: str, number: str) -> Drawn:
+        now = self.now()
+        for key in [k for k, d in self._drawn.items() if now - d.at >= REUSE_SECONDS]:
+            del self._drawn[key]
+        drawn = self._drawn[telegram_id] = Drawn(image, masked_name, number, now)
+        return drawn
 
     def now(self) -> int:
         return int(self.clock().timestamp())

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import base64
+import logging
+import threading
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from services import card as card_module
 from services.card import card_number, check_token, make_token
 from tests.conftest import RunningBot
 from tests.fakegram import FakeTelegram, TgUser
@@ -100,3 +105,31 @@ def test_the_card_draws_chinese_with_the_font_every_install_has() -> None:
         "新就业群体服务", title, "王**", "LX00000001", "有效至 12:00", "https://t.me/x"
     )
     assert cards.draw_card(face, path)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+async def test_asking_for_the_card_again_and_again_draws_it_once_off_the_event_loop(
+    start_bot: object,
+    fake: FakeTelegram,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    caplog.set_level(logging.INFO, logger="handlers.care")
+    threads: list[str] = []
+    draw = card_module.draw_card
+
+    def watched(face: card_module.CardFace, font: str | None) -> bytes:
+        threads.append(threading.current_thread().name)
+        return draw(face, font)
+
+    monkeypatch.setattr(card_module, "draw_card", watched)
+    bot: RunningBot = await start_bot(card_secret=SECRET)  # type: ignore[operator]
+    await Money(bot.app.bot_data["runtime"].db).rider(telegram_id=RIDER.id, payee=False)
+    rider = Chat(fake, RIDER)
+    for _ in range(20):
+        rider.text("/card")
+    sent = await rider.next(20)
+    assert {message.file_bytes for message in sent} == {sent[0].file_bytes}  # the same card
+    assert all("W***" in message.text for message in sent)
+    assert caplog.text.count("card drawn") == 1
+    assert len(threads) == 1
+    assert threads[0].startswith("cards")  # not the event loop's thread
