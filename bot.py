@@ -299,9 +299,15 @@ def standing_by() -> None:
     log.info("standby: another process leads; waiting to take over")
 
 
+LEASE_LOST_EXIT = 75  # EX_TEMPFAIL: scripts/run starts the bot again, as a standby or leader
+_lease = {"lost": False}
+
+
 def lease_lost() -> None:
-    """The leader's database lease is gone: stop at once, so two never poll together."""
+    """The leader's database lease is gone: stop at once, so two never poll together, and
+    exit with `LEASE_LOST_EXIT` so that whatever runs the bot starts it again."""
     log.critical("leadership lost (database connection dropped); stopping")
+    _lease["lost"] = True
     os.kill(os.getpid(), signal.SIGTERM)
 
 
@@ -435,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if hold is not None:
             hold.end()
-    return 0
+    return LEASE_LOST_EXIT if _lease["lost"] else 0
 
 
 def export_command(settings: Settings, arguments: list[str]) -> int:

@@ -22,9 +22,10 @@ session-level advisory lock held on a connection of its own: see `Leadership`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import asyncpg
@@ -35,7 +36,16 @@ from storage.db import Database, IntegrityError, migrations
 WRITE_LOCK_KEY = 0x5355_4950  # "SUIP": every write transaction, across processes
 LEADER_LOCK_KEY = 0x4C45_4144  # "LEAD": held by the process that talks to Telegram
 IDLE_READERS = 2
+log = logging.getLogger(__name__)
 LEADER_POLL_SECONDS = 1.0
+RECONNECT_MAX_SECONDS = 10.0
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CannotConnectNowError,
+)
 LEADER_NAME = "suishoupai leader"
 STANDBY_NAME = "suishoupai standby"
 _INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
@@ -264,7 +274,7 @@ class PgDatabase(Database):
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._leader: asyncpg.Connection | None = None
+        self._leading = False
         self._writer: PgConnection | None = None
         self._lock = asyncio.Lock()
         self._idle: list[PgConnection] = []
@@ -325,7 +335,7 @@ class PgDatabase(Database):
 
     async def would_lead(self) -> bool:
         """Whether this process would lead now (no other process holds the leader lock)."""
-        if self._leader is not None:
+        if self._leading:
             return True
         probe = await connect(self.url)
         try:
@@ -337,32 +347,61 @@ class PgDatabase(Database):
             await probe.close()
 
     async def lead(self, on_wait: Callable[[], None], on_lost: Callable[[], None]) -> None:
-        """Wait until this process holds the leader lock, on a connection of its own that
-        keeps it until the process ends. The server releases it when that connection drops
-        (the process died), so a standby's next try succeeds within `LEADER_POLL_SECONDS`.
-        `on_lost` is called if the connection is lost while leading: stop talking to Telegram."""
-        connection = await connect(self.url)
+        """Wait until this process holds the leader lock. The lock is taken on the connection
+        every write goes through, so leading and writing cannot part: when that connection
+        drops (the process died, the server restarted, an operator ended the backend) the
+        server frees the lock, a standby's next try succeeds within `LEADER_POLL_SECONDS`,
+        and `on_lost` tells this process to stop talking to Telegram: it can write no more.
+        A standby whose connection drops while it waits connects again and goes on waiting,
+        so a database restart never leaves the bot without a leader."""
         waited = False
-        while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_KEY):
+        delay = LEADER_POLL_SECONDS
+        while True:
+            try:
+                if await self._try_lead(STANDBY_NAME if waited else None):
+                    break
+                delay = LEADER_POLL_SECONDS
+            except CONNECTION_ERRORS as exc:
+                log.warning("standby: database connection lost (%s); connecting again", exc)
+                await self._reconnect()
+                delay = min(delay * 2, RECONNECT_MAX_SECONDS)
             if not waited:
-                # Operators (and tests) see the roles in pg_stat_activity.application_name.
-                await connection.execute(f"SET application_name = '{STANDBY_NAME}'")
                 on_wait()
                 waited = True
-            await asyncio.sleep(LEADER_POLL_SECONDS)
-        await connection.execute(f"SET application_name = '{LEADER_NAME}'")
+            await asyncio.sleep(delay)
 
         def lost(_: object) -> None:
-            if self._leader is not None:  # not our own close()
+            if self._leading:  # not our own close()
                 on_lost()
 
-        connection.add_termination_listener(lost)
-        self._leader = connection
+        self.writer.raw.add_termination_listener(lost)
+        self._leading = True
+
+    async def _try_lead(self, waiting_as: str | None) -> bool:
+        async with self._lock:
+            raw = self.writer.raw
+            if waiting_as is not None:
+                # Operators (and tests) see the roles in pg_stat_activity.application_name.
+                await raw.execute(f"SET application_name = '{waiting_as}'")
+            if not await raw.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_KEY):
+                return False
+            await raw.execute(f"SET application_name = '{LEADER_NAME}'")
+            return True
+
+    async def _reconnect(self) -> None:
+        """A new write connection for a waiting standby (the old one is gone); quiet while the
+        server is still down (the next try says so again)."""
+        async with self._lock:
+            if self._writer is not None:
+                self._writer.raw.terminate()
+            with suppress(*CONNECTION_ERRORS):
+                self._writer = PgConnection(await connect(self.url), self._tables_with_id)
+            for reader in self._idle:
+                reader.raw.terminate()
+            self._idle = []
 
     async def close(self) -> None:
-        if self._leader is not None:
-            leader, self._leader = self._leader, None
-            await leader.close()
+        self._leading = False
         idle, self._idle = self._idle, []
         for reader in idle:
             await reader.raw.close()

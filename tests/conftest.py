@@ -242,9 +242,13 @@ class BotProcess:
             stderr=asyncio.subprocess.PIPE,
         )
 
-    async def stop(self, stop_signal: int = signal.SIGTERM) -> int:
+    async def wait(self) -> int:
+        """Until the process ends by itself; its exit code."""
+        return await self.stop(stop_signal=None)
+
+    async def stop(self, stop_signal: int | None = signal.SIGTERM) -> int:
         assert self.process is not None
-        if self.process.returncode is None:
+        if self.process.returncode is None and stop_signal is not None:
             self.process.send_signal(stop_signal)
         _, stderr = await asyncio.wait_for(self.process.communicate(), timeout=30)
         self.log += stderr.decode()

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from storage.postgres import STANDBY_NAME
+from bot import LEASE_LOST_EXIT
+from storage.postgres import LEADER_NAME, STANDBY_NAME
 from tests import engines, images
 from tests.conftest import MODERATOR, MODERATOR_CHAT, BotProcess
 from tests.fakegram import FakeTelegram, TgUser
@@ -111,3 +112,50 @@ async def test_check_says_whether_this_process_would_lead(
         assert "would wait: another process leads" in await check()
     finally:
         assert await leader.stop() == 0, leader.log
+
+
+async def end_backends(tmp_path: Path, application_names: tuple[str, ...]) -> None:
+    """What an operator's pg_terminate_backend, or a server restart, does to the bot."""
+    names = ", ".join(f"'{name}'" for name in application_names)
+    engines.fetchone(
+        tmp_path / "bot.db",
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity"  # noqa: S608
+        f" WHERE datname = current_database() AND application_name IN ({names})",
+    )
+
+
+async def answered_after_takeover(fake: FakeTelegram, rider: TgUser, waiting: BotProcess) -> None:
+    try:
+        chat = Chat(fake, rider)
+        await chat.agree()
+    except BaseException:
+        await waiting.stop()
+        print(waiting.log)
+        raise
+
+
+@pytest.mark.parametrize(
+    "ended",
+    [(LEADER_NAME,), (LEADER_NAME, STANDBY_NAME)],
+    ids=["the leader's connection ended", "every connection ended, as by a restart"],
+)
+async def test_a_leader_whose_connection_drops_stops_and_a_leader_remains(
+    fake: FakeTelegram, tmp_path: Path, ended: tuple[str, ...]
+) -> None:
+    first = BotProcess(fake, tmp_path)
+    await first.start()
+    await fake.wait_for(lambda: bool(fake.calls_to("getUpdates")), timeout=30)
+    second = BotProcess(fake, tmp_path)
+    await second.start()
+    await standby_waiting(tmp_path)
+    await Chat(fake, RIDERS[0]).agree()
+
+    await end_backends(tmp_path, ended)
+    # The leader can write no more: it stops, saying why, and asks to be started again.
+    assert await first.wait() == LEASE_LOST_EXIT, first.log
+    assert "leadership lost (database connection dropped); stopping" in first.log
+    await answered_after_takeover(fake, RIDERS[2], second)  # the standby leads now
+    assert await second.stop() == 0, second.log
+    if STANDBY_NAME in ended:
+        assert "standby: database connection lost" in second.log
+    assert [c for c in fake.calls_to("getUpdates") if c.status == 409] == []
