@@ -280,7 +280,7 @@ async def _edit(
 
 async def refusal(say: Speaker, refused: CaseRefused) -> str:
     state = await say.text(f"case.state.{refused.state}") if refused.state else ""
-    return await say.text(f"case.refused.{refused.problem}", state=state, by=refused.by or "-")
+    return await say.text(f"case.refused.{refused.problem}", state=state)
 
 
 async def _answer(say: Speaker, outcome: Changed | CaseRefused) -> None:
@@ -305,9 +305,9 @@ async def on_staff_button(update: Update, context: BotContext) -> None:
         return
     message = query.message if isinstance(query.message, Message) else None
     service_ = cases(context)
-    case = await service_.case(pressed.item)
+    case = await service_.case_for(pressed.item, user.id)
     if case is None:
-        await say.alert("button.expired")
+        await say.alert("case.refused.unknown", popup=True)
         return
     if pressed.verb is PIN:
         await say.alert()
@@ -455,11 +455,13 @@ async def on_route_button(update: Update, context: BotContext) -> None:
         await say.alert("button.expired")
         return
     service_ = cases(context)
-    case = await service_.case(pressed.item)
+    case = await service_.case_for(pressed.item, user.id)
     if case is None:
-        await say.alert("button.expired")
+        await say.alert("case.refused.unknown", popup=True)
         return
-    refused = await service_.check(case.id, user.id, Action.REROUTE, case.state)
+    # The "returned" notice's buttons stand for a case sent back: once it moved on (another
+    # moderator re-routed it, a department accepted it), a stale press changes nothing.
+    refused = await service_.check(case.id, user.id, Action.REROUTE, State.NOT_OURS)
     if refused is not None:
         await _answer(say, refused)
         return

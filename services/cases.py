@@ -179,7 +179,6 @@ class CaseRefused:
 
     problem: Problem
     state: State | None = None
-    by: int | None = None
 
 
 @dataclass(frozen=True)
@@ -289,6 +288,16 @@ class Cases:
 
     # --- reading ------------------------------------------------------------------------
 
+    async def case_for(self, case_id: int, telegram_id: int) -> Case | None:
+        """The case, if the person has a part in it (its department's staff, a moderator or
+        admin, its rider); None otherwise, as for a case that does not exist."""
+        async with self.db.transaction() as conn:
+            row = await store.case(conn, case_id)
+            if row is None:
+                return None
+            case = _case(row)
+            return case if await self.roles(conn, telegram_id, case) else None
+
     async def case(self, case_id: int) -> Case | None:
         async with self.db.transaction() as conn:
             row = await store.case(conn, case_id)
@@ -371,22 +380,30 @@ class Cases:
     async def answer_prompt(
         self, chat_id: int, message_id: int, telegram_id: int, text: str, photo: bytes | None
     ) -> Changed | CaseRefused | None:
-        """A reply to one of the bot's prompts; None when it answers no open prompt."""
+        """A reply to one of the bot's prompts; None when it answers no open prompt. What the
+        reply brings is checked before the prompt is used up: a refused photo (PhotoRejected)
+        or a missing reason leaves the prompt open for the next reply."""
+        waiting = await store.prompt(self.db, chat_id, message_id, telegram_id)
+        if waiting is None:
+            return None
+        action = Action(waiting["action"])
+        if action in NEEDS_REASON and not text.strip():
+            return CaseRefused(Problem.NEEDS_REASON)
+        jpeg = await self._clean(photo) if photo is not None else None
         async with self.db.transaction() as conn:
             prompt = await store.take_prompt(conn, chat_id, message_id, telegram_id)
         if prompt is None:
             return None
-        action = Action(prompt["action"])
         expected = State(prompt["expected_state"])
         if action == Action.REOPEN:  # the rider's photo after "no": added to the case
-            return await self.add_rider_photo(prompt["case_id"], telegram_id, text, photo)
+            return await self.add_rider_photo(prompt["case_id"], telegram_id, text, jpeg)
         return await self.act(
             prompt["case_id"],
             telegram_id,
             action,
             expected,
             note=text,
-            photo=photo,
+            jpeg=jpeg,
             department=prompt["department"],
         )
 
@@ -399,9 +416,12 @@ class Cases:
             if row is None:
                 return CaseRefused(Problem.UNKNOWN)
             case = _case(row)
+            roles = await self.roles(conn, telegram_id, case)
+            if not roles:
+                return CaseRefused(Problem.UNKNOWN)  # nothing about a case not theirs
             if case.state != expected:
-                return CaseRefused(Problem.CHANGED, case.state, case.last_actor)
-            if next_state(case.state, action, await self.roles(conn, telegram_id, case)) is None:
+                return CaseRefused(Problem.CHANGED, case.state)
+            if next_state(case.state, action, roles) is None:
                 possible = any((case.state, action, role) in TRANSITIONS for role in Role)
                 return CaseRefused(
                     Problem.NOT_YOURS if possible else Problem.NOT_POSSIBLE, case.state
@@ -418,27 +438,30 @@ class Cases:
         expected: State,
         *,
         note: str | None = None,
-        photo: bytes | None = None,
+        jpeg: bytes | None = None,
         department: str | None = None,
     ) -> Changed | CaseRefused:
-        """Carry out one action on a case shown in state `expected`; None actor: the clock."""
+        """Carry out one action on a case shown in state `expected`; None actor: the clock.
+        `jpeg` is a photo already cleaned (`_clean`). Someone with no part in the case is
+        told it does not exist, whatever it is: a forged button learns nothing."""
         note = (note or "").strip()[:REASON_MAX_CHARS] or None
         if action in NEEDS_REASON and note is None:
             return CaseRefused(Problem.NEEDS_REASON)
         if action == Action.REROUTE and self.programme.department(department or "") is None:
             return CaseRefused(Problem.BAD_DEPARTMENT)
-        jpeg = await self._clean(photo) if photo is not None else None
         now = self._now()
         async with self.db.transaction() as conn:
             row = await store.case(conn, case_id)
             if row is None:
                 return CaseRefused(Problem.UNKNOWN)
             before = _case(row)
-            if before.state != expected:
-                return CaseRefused(Problem.CHANGED, before.state, before.last_actor)
             roles = (
                 {Role.CLOCK} if telegram_id is None else await self.roles(conn, telegram_id, before)
             )
+            if not roles:
+                return CaseRefused(Problem.UNKNOWN)
+            if before.state != expected:
+                return CaseRefused(Problem.CHANGED, before.state)
             new = next_state(before.state, action, roles)
             if new is None:
                 possible = any((before.state, action, role) in TRANSITIONS for role in Role)
@@ -452,7 +475,7 @@ class Cases:
                 photo_id = await store.add_photo(conn, case_id, "after", jpeg, now)
                 fields["after_photo_id"] = photo_id
             if not await store.move(conn, case_id, before.state, new, **fields):
-                return CaseRefused(Problem.CHANGED, before.state, before.last_actor)
+                return CaseRefused(Problem.CHANGED, before.state)
             moved_to = str(fields.get("department", before.department))
             await store.record_event(
                 conn,
@@ -574,10 +597,9 @@ class Cases:
         return self.settings.timezone
 
     async def add_rider_photo(
-        self, case_id: int, telegram_id: int, text: str, photo: bytes | None
+        self, case_id: int, telegram_id: int, text: str, jpeg: bytes | None
     ) -> Changed | CaseRefused:
-        """The rider's photo (and words) after saying "not fixed": recorded on the case."""
-        jpeg = await self._clean(photo) if photo is not None else None
+        """The rider's photo (cleaned) and words after saying "not fixed": recorded."""
         now = self._now()
         async with self.db.transaction() as conn:
             row = await store.case(conn, case_id)

@@ -232,6 +232,15 @@ async def save_prompt(
         )
 
 
+async def prompt(db: Database, chat_id: int, message_id: int, asked_of: int) -> Row | None:
+    """The prompt a reply answers, left open."""
+    return await db.fetchone(
+        "SELECT case_id, action, expected_state, department FROM case_prompts"
+        " WHERE chat_id = ? AND message_id = ? AND asked_of = ?",
+        (chat_id, message_id, asked_of),
+    )
+
+
 async def take_prompt(conn: Connection, chat_id: int, message_id: int, asked_of: int) -> Row | None:
     """The prompt a reply answers, consumed: a second reply to it finds nothing."""
     async with conn.execute(

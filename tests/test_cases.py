@@ -387,3 +387,88 @@ async def test_service_level_reminder_breach_and_daily_overdue_list(
     listed = fake.sent_to(ADMIN)[-1].text
     assert "超时未处置的案件：1 件" in listed
     assert reference in listed
+
+
+NOT_SEEN = "没有改动：找不到这个案件，或它不归你处理。"
+
+
+async def test_forged_case_buttons_learn_nothing_and_change_nothing(
+    start_bot: BotStarter, fake: FakeTelegram
+) -> None:
+    bot = await start(start_bot)
+    _reference, card = await approved_case(fake)
+    case_id = (await bot.app.bot_data["runtime"].db.fetchone("SELECT id FROM cases"))[0]
+    stranger = Chat(fake, TgUser(899, language_code="zh-hans"))
+    await stranger.agree()
+    for data in (
+        f"cyes:{case_id}:dispatched",
+        f"cno:{case_id}:dispatched",
+        f"cyes:{case_id + 7}:fixed",
+    ):
+        before = len(fake.callback_answers)
+        fake.press_button(stranger.user, 1, data)
+        await bot.settled(fake)
+        answer = str(fake.callback_answers[before].get("text", ""))
+        assert answer == NOT_SEEN, (data, answer)  # the same for a real and a made-up id
+    # Power staff press a forged "location" on the roads' case: no location, no state.
+    before = len(fake.sent_to(POWER_CHAT))
+    fake.press_button(POWER, 1, f"cpin:{case_id}:", chat_id=POWER_CHAT)
+    await bot.settled(fake)
+    assert [m.kind for m in fake.sent_to(POWER_CHAT)[before:]] == []
+    fake.press_button(POWER, card, card.button("接单"))  # a real card, not theirs
+    await bot.settled(fake)
+    assert fake.callback_answers[-1].get("text") == NOT_SEEN
+    assert [s[:3] for s in await states(bot)] == [("open", None, "dispatched")]
+
+
+async def test_no_ids_in_department_texts_and_a_stale_returned_notice_reroutes_nothing(
+    start_bot: BotStarter, fake: FakeTelegram
+) -> None:
+    bot = await start(start_bot)
+    _reference, card = await approved_case(fake)
+    await press(bot, fake, ROADS, card, "非本部门")
+    await reply(bot, fake, ROADS, ROADS_CHAT, "归供电所")
+    returned = next(m for m in fake.sent_to(MODERATOR_CHAT) if "退回了" in m.text)
+    await press(bot, fake, MOD, returned, "供电所")
+    await reply(bot, fake, MOD, MODERATOR_CHAT, "确实是电线")
+    power_card = (await fake.wait_for_messages(POWER_CHAT, 1))[0]
+    await press(bot, fake, POWER, power_card, "接单")
+    # The same "returned" notice pressed again later: the case is accepted and being fixed.
+    answer = await press(bot, fake, BOSS, returned, "供电所")
+    assert answer == "没有改动：这个案件已经是“🔧 已接单，处置中”。"
+    assert not any(char.isdigit() for char in answer)  # nobody's Telegram id
+    assert all(m.text.startswith("🔧") is False for m in fake.sent_to(MODERATOR_CHAT)[-1:])
+    (department, state) = await bot.app.bot_data["runtime"].db.fetchone(
+        "SELECT department, state FROM cases"
+    )
+    assert (department, state) == ("power", "accepted")
+    # A stale "accept" on the department's own card: told it moved on, with no one's id.
+    before = len(fake.callback_answers)
+    fake.press_button(POWER, power_card, "cacc:1:dispatched")
+    await bot.settled(fake)
+    answer = str(fake.callback_answers[before].get("text", ""))
+    assert answer.startswith("没有改动：这个案件已经是")
+    assert not any(char.isdigit() for char in answer)
+    for message in fake.sent_to(ROADS_CHAT) + fake.sent_to(POWER_CHAT):
+        assert str(RIDER.id) not in message.text
+
+
+async def test_a_refused_after_photo_leaves_the_prompt_open(
+    start_bot: BotStarter, fake: FakeTelegram
+) -> None:
+    bot = await start(start_bot)
+    _reference, card = await approved_case(fake)
+    await press(bot, fake, ROADS, card, "接单")
+    await press(bot, fake, ROADS, card, "已修好")
+    prompt = next(m for m in reversed(fake.sent_to(ROADS_CHAT)) if m.text.startswith("🔧"))
+    fake.send_photo(
+        ROADS, images.png_bomb(20_000, 20_000), chat_id=ROADS_CHAT,
+        reply_to_message_id=prompt.message_id,
+    )  # fmt: skip
+    await bot.settled(fake)
+    refused = fake.sent_to(ROADS_CHAT)[-1]
+    assert not refused.text.startswith("🔧")
+    assert "已处置" not in card.text
+    await reply(bot, fake, ROADS, ROADS_CHAT, photo=True)  # the same prompt, a good photo
+    assert "已处置，待骑手确认" in card.text
+    assert await rider_message(fake, "真的修好了吗")
