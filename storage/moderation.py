@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from storage.db import Connection, Database, Row
+from storage.db import Connection, Database, Row, guarded_update, placeholders
 
 REPORT_COLUMNS = (
     "r.id, r.reference, r.status, r.rider_id, u.telegram_id AS rider_telegram_id, "
@@ -53,12 +53,7 @@ async def set_status(
     }
     if set(fields) - allowed:
         raise ValueError(f"not report columns: {sorted(set(fields) - allowed)}")
-    assignments = "".join(f", {name} = ?" for name in fields)
-    cursor = await conn.execute(
-        f"UPDATE reports SET status = ?{assignments} WHERE id = ? AND status = ?",  # noqa: S608
-        (new, *fields.values(), report_id, expected),
-    )
-    return cursor.rowcount == 1
+    return await guarded_update(conn, "reports", {"id": report_id}, "status", expected, new, fields)
 
 
 async def propose(conn: Connection, report_id: int, amount_fen: int, moderator_id: int) -> bool:
