@@ -33,6 +33,7 @@ from services.geo import bounding_box, haversine_m
 from services.outbox import At, Fen, Msg, Notice, Outbox, Params
 from services.photos import LOOKALIKE_DISTANCE, hamming
 from services.reporting import (
+    OPEN,
     REPORT_TRANSITIONS,
     ReportAction,
     ReportRole,
@@ -314,7 +315,7 @@ class Moderation:
 
     async def cards_to_send(self, limit: int = 20) -> list[int]:
         urgent = [c.key for c in self.programme.categories if c.urgent]
-        return await store.cards_to_send(self.db, limit, urgent)
+        return await store.cards_to_send(self.db, limit, sorted(OPEN), urgent)
 
     async def begin_card(self, report_id: int) -> bool:
         """A card is about to be sent; True if an earlier send may have reached the chat

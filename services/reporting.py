@@ -244,7 +244,7 @@ class Reporting:
     async def erase(self, telegram_id: int) -> bool:
         """Erase the rider's personal data and photos (money records stay, pseudonymised)."""
         async with self.db.transaction() as conn:
-            erased = await store.erase_rider(conn, telegram_id, _ts(self.clock()))
+            erased = await store.erase_rider(conn, telegram_id, _ts(self.clock()), sorted(OPEN))
         if erased:
             await store.checkpoint(self.db)  # secure_delete zeroes the pages; empty the WAL too
         return erased
