@@ -243,31 +243,8 @@ class Moderation:
     async def _card(self, conn: Connection, row: Row) -> Card:
         photos = await store.photo_facts(conn, row["id"])
         submitted = _ts(self.clock()) if row["submitted_at"] is None else row["submitted_at"]
-        lookalikes: list[str] = []
-        others = await store.phashes_since(
-            conn, submitted - int(LOOKALIKE_WINDOW.total_seconds()), row["id"]
-        )
-        for photo in photos:
-            for other in others:
-                close = hamming(photo["phash"], other["phash"]) <= LOOKALIKE_DISTANCE
-                if close and other["reference"] not in lookalikes:
-                    lookalikes.append(other["reference"])
-        nearby: list[tuple[int, str]] = []
-        if row["latitude"] is not None:
-            radius = self.programme.duplicate_radius_m
-            box = bounding_box(row["latitude"], row["longitude"], radius)
-            candidates = await store.reports_in_box(
-                conn,
-                (box.min_lat, box.min_lon, box.max_lat, box.max_lon),
-                submitted - int(NEARBY_WINDOW.total_seconds()),
-                row["id"],
-            )
-            nearby = [
-                (c["id"], c["reference"])
-                for c in candidates
-                if haversine_m(row["latitude"], row["longitude"], c["latitude"], c["longitude"])
-                <= radius
-            ]
+        lookalikes = await self._lookalikes(conn, row["id"], photos, submitted)
+        nearby = await self._nearby(conn, row, submitted)
         distance = row["photo_distance_m"]
         return Card(
             report_id=row["id"],
@@ -302,6 +279,40 @@ class Moderation:
             card_message_id=row["card_message_id"],
             budget=await budgets.use(conn, self.programme, self.settings.timezone, self.clock()),
         )
+
+    async def _lookalikes(
+        self, conn: Connection, report_id: int, photos: Sequence[Row], submitted: int
+    ) -> list[str]:
+        """References of recent reports with a photo that looks like one of these."""
+        lookalikes: list[str] = []
+        others = await store.phashes_since(
+            conn, submitted - int(LOOKALIKE_WINDOW.total_seconds()), report_id
+        )
+        for photo in photos:
+            for other in others:
+                close = hamming(photo["phash"], other["phash"]) <= LOOKALIKE_DISTANCE
+                if close and other["reference"] not in lookalikes:
+                    lookalikes.append(other["reference"])
+        return lookalikes
+
+    async def _nearby(self, conn: Connection, row: Row, submitted: int) -> list[tuple[int, str]]:
+        """(id, reference) of reports close by in the day before this one."""
+        if row["latitude"] is None:
+            return []
+        radius = self.programme.duplicate_radius_m
+        box = bounding_box(row["latitude"], row["longitude"], radius)
+        candidates = await store.reports_in_box(
+            conn,
+            (box.min_lat, box.min_lon, box.max_lat, box.max_lon),
+            submitted - int(NEARBY_WINDOW.total_seconds()),
+            row["id"],
+        )
+        return [
+            (c["id"], c["reference"])
+            for c in candidates
+            if haversine_m(row["latitude"], row["longitude"], c["latitude"], c["longitude"])
+            <= radius
+        ]
 
     async def photo(self, report_id: int, position: int) -> tuple[bytes | None, str | None]:
         """(evidence JPEG, Telegram file id of an earlier upload) of one photo."""
