@@ -35,6 +35,7 @@ from services.outbox import At, Button, Category, Dept, Notice, Outbox, Params
 from services.photos import inspect_in_pool
 from settings import Programme, Settings
 from storage import cases as store
+from storage import moderation as moderator_store
 from storage.db import Connection, Database, Row
 
 AFTER_PHOTO_MAX_SIDE = 1600
@@ -263,10 +264,7 @@ class Cases:
         settings = self.settings
         if telegram_id in settings.moderator_ids or telegram_id in settings.admin_ids:
             return True
-        async with conn.execute(
-            "SELECT 1 FROM moderators WHERE telegram_id = ?", (telegram_id,)
-        ) as cursor:
-            return await cursor.fetchone() is not None
+        return await moderator_store.is_added_moderator_in(conn, telegram_id)
 
     async def roles(self, conn: Connection, telegram_id: int, case: Case) -> set[Role]:
         found = set()

@@ -36,6 +36,7 @@ from matplotlib.figure import Figure
 from locales import Phrases
 from services import reports_data as data
 from services.geo import BoundingBox, ServiceArea
+from services.reporting import OPEN
 from services.reports_data import Charts, Period
 from settings import Programme
 from storage import reports_data as store
@@ -285,7 +286,7 @@ def point_state(status: str, case_state: str | None) -> str:
     """The colour group of a report: waiting, verified (being handled), fixed, or closed."""
     if case_state in ("fixed", "confirmed"):
         return "fixed"
-    if status in ("pending", "needs_info"):
+    if status in OPEN:
         return "waiting"
     if status == "approved":
         return "verified"

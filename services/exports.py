@@ -30,12 +30,12 @@ from services import reports_data as data
 from services import spreadsheet
 from services.finance_file import exact_yuan
 from services.geo import haversine_m
+from services.reporting import CLOSED
 from settings import Settings
 from storage import reports_data as store
 from storage.db import Database
 
 TOWN_RADIUS_M = 3000
-CLOSED_STATUSES = ("rejected", "duplicate", "reversed", "expired", "withdrawn")
 CLOSED_CASES = ("fixed", "confirmed", "cannot_fix")
 REGISTER_COLUMNS = (
     ("编号", "Reference"),
@@ -339,7 +339,7 @@ def services_json(settings: Settings) -> bytes:
 
 def open311_status(row: store.RegisterRow) -> str:
     """open while waiting for review or being handled; closed once settled either way."""
-    if row.status in CLOSED_STATUSES:
+    if row.status in CLOSED:
         return "closed"
     if row.status == "approved":
         return (

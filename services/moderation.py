@@ -1,14 +1,16 @@
 """Moderators' decisions: who may decide, exactly once, and what the card shows.
 
-Every decision is one guarded transition (`UPDATE ... WHERE status = 'pending'`) inside a
-write transaction; the changed-row count decides who won, so two presses at once, a double
-tap or a redelivered update make one decision. Approval credits the ledger in the same
-transaction. Approvals at or above `second_confirmation_fen` are first *proposed*, and count
+`services.reporting.REPORT_TRANSITIONS` says which (status, action, who) moves a report and
+where to; `Moderation.act` asks it, then runs the action's own step (`_STEPS`: the ledger
+credit and the case of an approval, the question of an ask, ...). Every move is one guarded
+`UPDATE ... WHERE id = ? AND status = ?` inside a write transaction; the changed-row count
+decides who won, so two presses at once, a double tap or a redelivered update make one
+decision. Approvals at or above `second_confirmation_fen` are first *proposed*, and count
 only when a different moderator confirms.
 
-    pending ──approve──► approved          pending ──ask──► needs_info ──rider answers──► pending
-       │ ──reject────► rejected                                  └──no answer in time──► pending
-       └ ──duplicate─► duplicate
+    pending ──approve / confirm──► approved      pending ──ask──► needs_info ──answer──► pending
+       │ ──reject────► rejected                                       └──return (clock)──► pending
+       └ ──duplicate─► duplicate                  pending ──propose──► pending (proposed)
 
 The rider's notice of each outcome, the reminder digests, escalations and the riders' notices
 of a missed promise are queued in the outbox in the same transaction as the change they
@@ -17,8 +19,8 @@ report, so a crash can lose neither the change nor its notice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -30,6 +32,14 @@ from services.clock import Now, utc_now
 from services.geo import bounding_box, haversine_m
 from services.outbox import At, Fen, Msg, Notice, Outbox, Params
 from services.photos import LOOKALIKE_DISTANCE, hamming
+from services.reporting import (
+    OPEN,
+    REPORT_TRANSITIONS,
+    ReportAction,
+    ReportRole,
+    ReportStatus,
+    next_status,
+)
 from settings import Programme, Settings
 from storage import moderation as store
 from storage.db import Connection, Database, Row
@@ -37,6 +47,9 @@ from storage.db import Connection, Database, Row
 REJECT_REASONS = ("not_true", "cannot_verify", "out_of_scope", "duplicate", "other")
 LOOKALIKE_WINDOW = timedelta(days=30)
 NEARBY_WINDOW = timedelta(hours=24)
+A, R, S = ReportAction, ReportRole, ReportStatus
+MODERATOR_ACTIONS = frozenset({A.APPROVE, A.PROPOSE, A.CONFIRM, A.REJECT, A.DUPLICATE, A.ASK})
+"""What only moderators may do, and never to their own report."""
 
 
 class Problem(StrEnum):
@@ -104,6 +117,50 @@ class Decided:
 
     action: str  # approve, propose, reject, duplicate, ask, answer
     card: Card
+
+
+@dataclass(frozen=True)
+class _Move:
+    """One allowed action under way: the report as read, who acts, and where it goes."""
+
+    conn: Connection
+    row: Row
+    actor: int
+    new: ReportStatus
+    amount_fen: int | None
+    detail: str | None
+    now: int
+
+    @property
+    def decided(self) -> dict[str, object]:
+        """The columns a moderator's decision sets."""
+        return {"decided_by": self.actor, "decided_at": self.now, "updated_at": self.now}
+
+
+@dataclass(frozen=True)
+class _Done:
+    """What an action's step did, for the decisions table."""
+
+    action: ReportAction
+    amount_fen: int | None = None
+    detail: str | None = None
+
+    @property
+    def record(self) -> tuple[int | None, str | None]:
+        return self.amount_fen, self.detail
+
+
+def _lost(row: Row) -> Declined:
+    """The guarded move found the report moved on (someone else decided first)."""
+    return Declined(Problem.ALREADY_DECIDED, row["decided_by"], row["status"])
+
+
+def _refusal(row: Row, action: ReportAction) -> Declined:
+    """Why the table refused: the report is past this action, or it is not this actor's."""
+    status = row["status"]
+    if any(s == status and a == action for (s, a, _) in REPORT_TRANSITIONS):
+        return Declined(Problem.BAD_CHOICE)
+    return _lost(row)
 
 
 def _ts(moment: datetime) -> int:
@@ -186,31 +243,8 @@ class Moderation:
     async def _card(self, conn: Connection, row: Row) -> Card:
         photos = await store.photo_facts(conn, row["id"])
         submitted = _ts(self.clock()) if row["submitted_at"] is None else row["submitted_at"]
-        lookalikes: list[str] = []
-        others = await store.phashes_since(
-            conn, submitted - int(LOOKALIKE_WINDOW.total_seconds()), row["id"]
-        )
-        for photo in photos:
-            for other in others:
-                close = hamming(photo["phash"], other["phash"]) <= LOOKALIKE_DISTANCE
-                if close and other["reference"] not in lookalikes:
-                    lookalikes.append(other["reference"])
-        nearby: list[tuple[int, str]] = []
-        if row["latitude"] is not None:
-            radius = self.programme.review.duplicate_radius_m
-            box = bounding_box(row["latitude"], row["longitude"], radius)
-            candidates = await store.reports_in_box(
-                conn,
-                (box.min_lat, box.min_lon, box.max_lat, box.max_lon),
-                submitted - int(NEARBY_WINDOW.total_seconds()),
-                row["id"],
-            )
-            nearby = [
-                (c["id"], c["reference"])
-                for c in candidates
-                if haversine_m(row["latitude"], row["longitude"], c["latitude"], c["longitude"])
-                <= radius
-            ]
+        lookalikes = await self._lookalikes(conn, row["id"], photos, submitted)
+        nearby = await self._nearby(conn, row, submitted)
         distance = row["photo_distance_m"]
         return Card(
             report_id=row["id"],
@@ -246,6 +280,40 @@ class Moderation:
             budget=await budgets.use(conn, self.programme, self.settings.timezone, self.clock()),
         )
 
+    async def _lookalikes(
+        self, conn: Connection, report_id: int, photos: Sequence[Row], submitted: int
+    ) -> list[str]:
+        """References of recent reports with a photo that looks like one of these."""
+        lookalikes: list[str] = []
+        others = await store.phashes_since(
+            conn, submitted - int(LOOKALIKE_WINDOW.total_seconds()), report_id
+        )
+        for photo in photos:
+            for other in others:
+                close = hamming(photo["phash"], other["phash"]) <= LOOKALIKE_DISTANCE
+                if close and other["reference"] not in lookalikes:
+                    lookalikes.append(other["reference"])
+        return lookalikes
+
+    async def _nearby(self, conn: Connection, row: Row, submitted: int) -> list[tuple[int, str]]:
+        """(id, reference) of reports close by in the day before this one."""
+        if row["latitude"] is None:
+            return []
+        radius = self.programme.review.duplicate_radius_m
+        box = bounding_box(row["latitude"], row["longitude"], radius)
+        candidates = await store.reports_in_box(
+            conn,
+            (box.min_lat, box.min_lon, box.max_lat, box.max_lon),
+            submitted - int(NEARBY_WINDOW.total_seconds()),
+            row["id"],
+        )
+        return [
+            (c["id"], c["reference"])
+            for c in candidates
+            if haversine_m(row["latitude"], row["longitude"], c["latitude"], c["longitude"])
+            <= radius
+        ]
+
     async def photo(self, report_id: int, position: int) -> tuple[bytes | None, str | None]:
         """(evidence JPEG, Telegram file id of an earlier upload) of one photo."""
         async with self.db.transaction() as conn:
@@ -258,7 +326,7 @@ class Moderation:
 
     async def cards_to_send(self, limit: int = 20) -> list[int]:
         urgent = [c.key for c in self.programme.categories if c.urgent]
-        return await store.cards_to_send(self.db, limit, urgent)
+        return await store.cards_to_send(self.db, limit, sorted(OPEN), urgent)
 
     async def begin_card(self, report_id: int) -> bool:
         """A card is about to be sent; True if an earlier send may have reached the chat
@@ -289,8 +357,8 @@ class Moderation:
         if amount_fen not in self.programme.review.tiers_fen:
             return Declined(Problem.BAD_CHOICE)
         if amount_fen >= self.programme.review.second_confirmation_fen:
-            return await self._decide(report_id, moderator_id, "propose", amount_fen)
-        return await self._decide(report_id, moderator_id, "approve", amount_fen)
+            return await self.act(report_id, A.PROPOSE, moderator_id, amount_fen=amount_fen)
+        return await self.act(report_id, A.APPROVE, moderator_id, amount_fen=amount_fen)
 
     async def confirm(self, report_id: int, moderator_id: int) -> Decided | Declined:
         """A second, different moderator confirms a proposed large approval.
@@ -304,157 +372,157 @@ class Moderation:
             async with self.db.transaction() as conn:
                 await store.void_proposals(conn, proposer)
             return Declined(Problem.PROPOSAL_VOID)
-        return await self._decide(report_id, moderator_id, "confirm", None)
+        return await self.act(report_id, A.CONFIRM, moderator_id)
 
     async def reject(self, report_id: int, moderator_id: int, reason: str) -> Decided | Declined:
         if reason not in REJECT_REASONS:
             return Declined(Problem.BAD_CHOICE)
-        return await self._decide(report_id, moderator_id, "reject", None, reason)
+        return await self.act(report_id, A.REJECT, moderator_id, detail=reason)
 
     async def mark_duplicate(
         self, report_id: int, moderator_id: int, original_id: int
     ) -> Decided | Declined:
         if original_id == report_id:
             return Declined(Problem.BAD_CHOICE)
-        return await self._decide(report_id, moderator_id, "duplicate", None, str(original_id))
+        return await self.act(report_id, A.DUPLICATE, moderator_id, detail=str(original_id))
 
     async def ask(self, reference: str, moderator_id: int, question: str) -> Decided | Declined:
         async with self.db.transaction() as conn:
             report_id = await store.report_by_reference(conn, reference)
         if report_id is None:
             return Declined(Problem.UNKNOWN_REPORT)
-        return await self._decide(report_id, moderator_id, "ask", None, question.strip())
+        return await self.act(report_id, A.ASK, moderator_id, detail=question.strip())
 
-    async def _decide(
+    async def act(
         self,
         report_id: int,
-        moderator_id: int,
-        action: str,
-        amount_fen: int | None,
+        action: ReportAction,
+        actor: int | None,
+        *,
+        amount_fen: int | None = None,
         detail: str | None = None,
     ) -> Decided | Declined:
-        if not await self.is_moderator(moderator_id):
+        """Carry out one decision (or the rider's answer) by `actor` (None: the clock).
+
+        `REPORT_TRANSITIONS` decides whether it is allowed and where the report goes; the
+        action's own step (`_STEPS`) does what it does besides, in the same transaction.
+        """
+        step = _STEPS[action]  # KeyError: not an action the moderators' side carries out
+        moderator = actor is not None and await self.is_moderator(actor)
+        if action in MODERATOR_ACTIONS and not moderator:
             return Declined(Problem.NOT_MODERATOR)
         now = _ts(self.clock())
         async with self.db.transaction() as conn:
             row = await store.report(conn, report_id)
             if row is None:
                 return Declined(Problem.UNKNOWN_REPORT)
-            if row["rider_telegram_id"] == moderator_id:
+            if action in MODERATOR_ACTIONS and row["rider_telegram_id"] == actor:
                 return Declined(Problem.OWN_REPORT)
-            if row["status"] != "pending":
-                return Declined(Problem.ALREADY_DECIDED, row["decided_by"], row["status"])
-            done = await self._apply(conn, row, moderator_id, action, amount_fen, detail, now)
+            roles = self._roles(actor, moderator, row)
+            new = next_status(row["status"], action, roles)
+            if new is None:
+                return _refusal(row, action)
+            assert actor is not None  # the clock decides nothing here
+            move = _Move(conn, row, actor, new, amount_fen, detail, now)
+            done = await step(self, move)
             if isinstance(done, Declined):
                 return done
+            await store.record_decision(
+                conn, report_id, actor, done.action, row["status"], new, now, *done.record
+            )
             changed = await store.report(conn, report_id)
             assert changed is not None
-            await self.outbox.queue(conn, rider_notices(done, changed))
-            return Decided(action=done, card=await self._card(conn, changed))
+            await self.outbox.queue(conn, rider_notices(done.action, changed))
+            return Decided(action=done.action, card=await self._card(conn, changed))
 
-    async def _apply(
-        self,
-        conn: Connection,
-        row: Row,
-        moderator_id: int,
-        action: str,
-        amount_fen: int | None,
-        detail: str | None,
-        now: int,
-    ) -> str | Declined:
-        """Carry out one decision on a pending report; returns the action recorded."""
-        report_id = row["id"]
-        decided = {"decided_by": moderator_id, "decided_at": now, "updated_at": now}
-        if action == "propose":
-            assert amount_fen is not None
-            if row["proposed_by"] is not None:
-                return Declined(Problem.ALREADY_DECIDED, row["proposed_by"], "proposed")
-            if not await store.propose(conn, report_id, amount_fen, moderator_id):
-                return Declined(Problem.ALREADY_DECIDED, row["decided_by"], row["status"])
-            await store.record_decision(
-                conn, report_id, moderator_id, "propose", "pending", "pending", now, amount_fen
-            )
-            return "propose"
-        if action == "confirm":
-            if row["proposed_by"] is None:
-                return Declined(Problem.BAD_CHOICE)
-            if row["proposed_by"] == moderator_id:
-                return Declined(Problem.SAME_MODERATOR)
-            action, amount_fen = "approve", row["proposed_fen"]
-        if action == "approve":
-            assert amount_fen is not None
-            moment = datetime.fromtimestamp(now, UTC)
-            spent = await budgets.use(conn, self.programme, self.settings.timezone, moment)
-            if spent and spent.exceeded_by(amount_fen) and not self.is_admin(moderator_id):
-                return Declined(Problem.OVER_BUDGET)
-            points = ledger.points_for(amount_fen, self.programme)
-            if not await store.set_status(
-                conn,
-                report_id,
-                "pending",
-                "approved",
-                reward_fen=amount_fen,
-                points=points,
-                **decided,
-            ):
-                return Declined(Problem.ALREADY_DECIDED, row["decided_by"], row["status"])
-            await ledger.credit_reward(
-                conn,
-                report_id=report_id,
-                rider_id=row["rider_id"],
-                amount_fen=amount_fen,
-                points=points,
-                now=now,
-            )
-            if self.cases is not None:
-                await self.cases.open(conn, row, now)
-            if spent is not None:
-                after = await budgets.use(conn, self.programme, self.settings.timezone, moment)
-                assert after is not None
-                await self.outbox.queue(conn, budgets.warnings(self.settings, spent, after))
-            detail = f"confirmed proposal by {row['proposed_by']}" if row["proposed_by"] else None
-        elif action == "reject":
-            if not await store.set_status(
-                conn, report_id, "pending", "rejected", reject_reason=detail, **decided
-            ):
-                return Declined(Problem.ALREADY_DECIDED, row["decided_by"], row["status"])
-        elif action == "duplicate":
-            assert detail is not None
-            original = await store.report(conn, int(detail))
-            if original is None:
-                return Declined(Problem.BAD_CHOICE)
-            if not await store.set_status(
-                conn, report_id, "pending", "duplicate", duplicate_of=original["id"], **decided
-            ):
-                return Declined(Problem.ALREADY_DECIDED, row["decided_by"], row["status"])
-            detail = original["reference"]
-        elif action == "ask":
-            if not await store.set_status(
-                conn,
-                report_id,
-                "pending",
-                "needs_info",
-                question=detail,
-                asked_at=now,
-                question_reminded_at=None,
-                updated_at=now,
-            ):
-                return Declined(Problem.ALREADY_DECIDED, row["decided_by"], row["status"])
-        else:
-            raise ValueError(action)
-        new_status = {"approve": "approved", "reject": "rejected", "duplicate": "duplicate"}
-        await store.record_decision(
+    def _roles(self, actor: int | None, moderator: bool, row: Row) -> set[ReportRole]:
+        """Who `actor` is for this report: its rider, a moderator, an admin; None: the clock."""
+        if actor is None:
+            return {R.CLOCK}
+        roles = {R.MODERATOR} if moderator else set()
+        if self.is_admin(actor):
+            roles |= {R.ADMIN, R.MODERATOR}
+        if row["rider_telegram_id"] == actor:
+            roles.add(R.RIDER)
+        return roles
+
+    async def _move(self, move: _Move, **fields: object) -> bool:
+        """The report's guarded move to the table's status, with `fields`; False: lost."""
+        row = move.row
+        return await store.set_status(move.conn, row["id"], row["status"], move.new, **fields)
+
+    # Each action's own step: the guarded move with its fields, and what follows from it.
+
+    async def _approve(self, move: _Move) -> _Done | Declined:
+        conn, row, now, amount_fen = move.conn, move.row, move.now, move.amount_fen
+        assert amount_fen is not None
+        moment = datetime.fromtimestamp(now, UTC)
+        spent = await budgets.use(conn, self.programme, self.settings.timezone, moment)
+        if spent and spent.exceeded_by(amount_fen) and not self.is_admin(move.actor):
+            return Declined(Problem.OVER_BUDGET)
+        points = ledger.points_for(amount_fen, self.programme)
+        if not await self._move(move, reward_fen=amount_fen, points=points, **move.decided):
+            return _lost(row)
+        await ledger.credit_reward(
             conn,
-            report_id,
-            moderator_id,
-            action,
-            "pending",
-            new_status.get(action, "needs_info"),
-            now,
-            amount_fen,
-            detail,
+            report_id=row["id"],
+            rider_id=row["rider_id"],
+            amount_fen=amount_fen,
+            points=points,
+            now=now,
         )
-        return action
+        if self.cases is not None:
+            await self.cases.open(conn, row, now)
+        if spent is not None:
+            after = await budgets.use(conn, self.programme, self.settings.timezone, moment)
+            assert after is not None
+            await self.outbox.queue(conn, budgets.warnings(self.settings, spent, after))
+        detail = f"confirmed proposal by {row['proposed_by']}" if row["proposed_by"] else None
+        return _Done(A.APPROVE, amount_fen, detail)
+
+    async def _confirm(self, move: _Move) -> _Done | Declined:
+        """The second moderator's approval of a proposal: an approval at the proposed amount."""
+        if move.row["proposed_by"] is None:
+            return Declined(Problem.BAD_CHOICE)
+        if move.row["proposed_by"] == move.actor:
+            return Declined(Problem.SAME_MODERATOR)
+        return await self._approve(replace(move, amount_fen=move.row["proposed_fen"]))
+
+    async def _propose(self, move: _Move) -> _Done | Declined:
+        row, amount_fen = move.row, move.amount_fen
+        assert amount_fen is not None
+        if row["proposed_by"] is not None:
+            return Declined(Problem.ALREADY_DECIDED, row["proposed_by"], "proposed")
+        if not await store.propose(move.conn, row["id"], amount_fen, move.actor):
+            return _lost(row)
+        return _Done(A.PROPOSE, amount_fen)
+
+    async def _reject(self, move: _Move) -> _Done | Declined:
+        if not await self._move(move, reject_reason=move.detail, **move.decided):
+            return _lost(move.row)
+        return _Done(A.REJECT, detail=move.detail)
+
+    async def _duplicate(self, move: _Move) -> _Done | Declined:
+        assert move.detail is not None
+        original = await store.report(move.conn, int(move.detail))
+        if original is None:
+            return Declined(Problem.BAD_CHOICE)
+        if not await self._move(move, duplicate_of=original["id"], **move.decided):
+            return _lost(move.row)
+        return _Done(A.DUPLICATE, detail=original["reference"])
+
+    async def _ask(self, move: _Move) -> _Done | Declined:
+        fields = {"question": move.detail, "asked_at": move.now, "question_reminded_at": None}
+        if not await self._move(move, **fields, updated_at=move.now):
+            return _lost(move.row)
+        return _Done(A.ASK, detail=move.detail)
+
+    async def _answer(self, move: _Move) -> _Done | Declined:
+        text = move.detail or ""
+        answer = text if not move.row["answer"] else f"{move.row['answer']}\n{text}"
+        if not await self._move(move, answer=answer, updated_at=move.now):
+            return _lost(move.row)
+        return _Done(A.ANSWER, detail=text)
 
     # --- the rider's answer -------------------------------------------------------------
 
@@ -465,31 +533,11 @@ class Moderation:
 
     async def answer(self, rider_telegram_id: int, text: str) -> Decided | None:
         """Attach the rider's answer and put the report back in the moderators' queue."""
-        now = _ts(self.clock())
-        async with self.db.transaction() as conn:
-            report_id = await store.open_question(conn, rider_telegram_id)
-            if report_id is None:
-                return None
-            row = await store.report(conn, report_id)
-            assert row is not None
-            answer = text if not row["answer"] else f"{row['answer']}\n{text}"
-            if not await store.set_status(
-                conn, report_id, "needs_info", "pending", answer=answer, updated_at=now
-            ):
-                return None
-            await store.record_decision(
-                conn,
-                report_id,
-                rider_telegram_id,
-                "answer",
-                "needs_info",
-                "pending",
-                now,
-                detail=text,
-            )
-            changed = await store.report(conn, report_id)
-            assert changed is not None
-            return Decided(action="answer", card=await self._card(conn, changed))
+        report_id = await self.open_question(rider_telegram_id)
+        if report_id is None:
+            return None
+        done = await self.act(report_id, A.ANSWER, rider_telegram_id, detail=text)
+        return done if isinstance(done, Decided) else None
 
     # --- the 24-hour promise ------------------------------------------------------------
 
@@ -507,8 +555,6 @@ class Moderation:
         programme, settings = self.programme, self.settings
         digest_before = now - timedelta(hours=programme.review.digest_after_hours)
         escalate_before = _ts(now - timedelta(hours=programme.review.escalate_after_hours))
-        remind_before = _ts(now - timedelta(hours=programme.review.question_remind_hours))
-        expire_before = _ts(now - timedelta(hours=programme.review.question_expiry_hours))
         async with self.db.transaction() as conn:
             waiting = await store.waiting_since(conn, _ts(digest_before))
             fresh = [r["id"] for r in waiting if r["digest_at"] is None]
@@ -535,48 +581,66 @@ class Moderation:
                 for r in breached
                 if r["rider_telegram_id"] is not None
             ]
-            questions = await store.open_questions(conn, asked_before=remind_before)
-            remind = [q for q in questions if not q["question_reminded_at"]]
-            expired = [q for q in questions if q["asked_at"] <= expire_before]
-            notices += [
-                Notice(
-                    q["rider_telegram_id"],
-                    "rider.question_reminder",
-                    {"reference": q["reference"], "question": q["question"] or ""},
-                )
-                for q in remind
-                if q["rider_telegram_id"] is not None and q not in expired
-            ]
-            returned = []
-            for q in expired:
-                if await store.set_status(
-                    conn, q["id"], "needs_info", "pending", updated_at=_ts(now)
-                ):
-                    returned.append(q["id"])
-                    if q["rider_telegram_id"] is not None:
-                        notices.append(
-                            Notice(
-                                q["rider_telegram_id"],
-                                "rider.question_expired",
-                                {
-                                    "reference": q["reference"],
-                                    "hours": programme.review.question_expiry_hours,
-                                },
-                            )
-                        )
+            reminded, returned = await self._open_questions(conn, now, notices)
             await store.mark(conn, "digest_at", fresh, _ts(now))
             await store.mark(conn, "escalated_at", [r["id"] for r in escalate], _ts(now))
             await store.mark(conn, "breached_at", [r["id"] for r in breached], _ts(now))
-            await store.mark(conn, "question_reminded_at", [q["id"] for q in remind], _ts(now))
             await self.outbox.queue(conn, notices)
         return PromiseCheck(
             digest=len(waiting) if fresh else 0,
             escalated=len(escalate),
             breached=len(breached),
-            reminded=len(remind),
+            reminded=reminded,
             returned=tuple(returned),
         )
 
+    async def _open_questions(
+        self, conn: Connection, now: datetime, notices: list[Notice]
+    ) -> tuple[int, list[int]]:
+        """Remind unanswered questions once, return the expired ones to the moderators (the
+        clock's `return`); their notices go to `notices`. (reminded, returned report ids)."""
+        programme = self.programme
+        remind_before = _ts(now - timedelta(hours=programme.review.question_remind_hours))
+        expire_before = _ts(now - timedelta(hours=programme.review.question_expiry_hours))
+        questions = await store.open_questions(conn, asked_before=remind_before)
+        remind = [q for q in questions if not q["question_reminded_at"]]
+        expired = [q for q in questions if q["asked_at"] <= expire_before]
+        notices += [
+            Notice(
+                q["rider_telegram_id"],
+                "rider.question_reminder",
+                {"reference": q["reference"], "question": q["question"] or ""},
+            )
+            for q in remind
+            if q["rider_telegram_id"] is not None and q not in expired
+        ]
+        returned = []
+        back = next_status(S.NEEDS_INFO, A.RETURN, {R.CLOCK})
+        assert back is not None
+        for q in expired:
+            if await store.set_status(conn, q["id"], S.NEEDS_INFO, back, updated_at=_ts(now)):
+                returned.append(q["id"])
+                if q["rider_telegram_id"] is not None:
+                    params: Params = {
+                        "reference": q["reference"],
+                        "hours": programme.review.question_expiry_hours,
+                    }
+                    notices.append(Notice(q["rider_telegram_id"], "rider.question_expired", params))
+        await store.mark(conn, "question_reminded_at", [q["id"] for q in remind], _ts(now))
+        return len(remind), returned
+
+
+Step = Callable[[Moderation, _Move], Awaitable[_Done | Declined]]
+_STEPS: dict[ReportAction, Step] = {
+    A.APPROVE: Moderation._approve,
+    A.CONFIRM: Moderation._confirm,
+    A.PROPOSE: Moderation._propose,
+    A.REJECT: Moderation._reject,
+    A.DUPLICATE: Moderation._duplicate,
+    A.ASK: Moderation._ask,
+    A.ANSWER: Moderation._answer,
+}
+"""Each action the moderators' side carries out, and its step besides the move itself."""
 
 DIGEST_LINES_SHOWN = 100
 REFERENCES_SHOWN = 30

@@ -18,6 +18,7 @@ order). At the description step typed text replaces it, and skip keeps what is t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
@@ -37,7 +38,7 @@ PHOTO_WINDOW = timedelta(hours=1)  # of `photos_per_hour`
 
 
 class ReportStatus(StrEnum):
-    """A report's life (see DESIGN.md "Reports"); `status.<value>` names each in locales."""
+    """A report's life (see `REPORT_TRANSITIONS`); `status.<value>` names each in locales."""
 
     DRAFT = "draft"
     EXPIRED = "expired"  # a draft left untouched
@@ -48,6 +49,97 @@ class ReportStatus(StrEnum):
     DUPLICATE = "duplicate"
     REVERSED = "reversed"
     WITHDRAWN = "withdrawn"  # pending when its rider used /delete
+
+
+class ReportAction(StrEnum):
+    """What moves a report on; `decisions.action` records the moderators' and riders' ones."""
+
+    SUBMIT = "submit"
+    EXPIRE = "expire"  # the clock: a draft left untouched
+    APPROVE = "approve"
+    PROPOSE = "propose"  # an approval at or above the second-confirmation amount, first half
+    CONFIRM = "confirm"  # the second half: a different moderator confirms the proposal
+    REJECT = "reject"
+    DUPLICATE = "duplicate"
+    ASK = "ask"
+    ANSWER = "answer"
+    RETURN = "return"  # the clock: a question left unanswered, back to the moderators
+    WITHDRAW = "withdraw"  # the rider used /delete while it waited
+    REVERSE = "reverse"
+
+
+class ReportRole(StrEnum):
+    """Who acts on a report. Admins are moderators too; the rider is the report's own."""
+
+    RIDER = "rider"
+    MODERATOR = "moderator"
+    ADMIN = "admin"
+    CLOCK = "clock"
+
+
+_S, _A, _R = ReportStatus, ReportAction, ReportRole
+REPORT_TRANSITIONS: dict[tuple[ReportStatus, ReportAction, ReportRole], ReportStatus] = {
+    (_S.DRAFT, _A.SUBMIT, _R.RIDER): _S.PENDING,
+    (_S.DRAFT, _A.EXPIRE, _R.CLOCK): _S.EXPIRED,
+    (_S.PENDING, _A.APPROVE, _R.MODERATOR): _S.APPROVED,
+    (_S.PENDING, _A.PROPOSE, _R.MODERATOR): _S.PENDING,
+    (_S.PENDING, _A.CONFIRM, _R.MODERATOR): _S.APPROVED,
+    (_S.PENDING, _A.REJECT, _R.MODERATOR): _S.REJECTED,
+    (_S.PENDING, _A.DUPLICATE, _R.MODERATOR): _S.DUPLICATE,
+    (_S.PENDING, _A.ASK, _R.MODERATOR): _S.NEEDS_INFO,
+    (_S.PENDING, _A.WITHDRAW, _R.RIDER): _S.WITHDRAWN,
+    (_S.NEEDS_INFO, _A.ANSWER, _R.RIDER): _S.PENDING,
+    (_S.NEEDS_INFO, _A.RETURN, _R.CLOCK): _S.PENDING,
+    (_S.NEEDS_INFO, _A.WITHDRAW, _R.RIDER): _S.WITHDRAWN,
+    (_S.APPROVED, _A.REVERSE, _R.ADMIN): _S.REVERSED,
+}
+"""The whole truth of a report's life: (status, action, who) -> next status.
+
+    draft ──submit (rider)──► pending ──approve, confirm (moderator)──► approved
+      │                        │  ▲                                      │
+      │                        └──┘ propose (moderator)                  └─reverse (admin)► reversed
+      └─expire (clock)─► expired
+    pending ──reject (moderator)──► rejected      pending ──duplicate (moderator)──► duplicate
+    pending ──ask (moderator)──► needs_info ──answer (rider), return (clock)──► pending
+    pending, needs_info ──withdraw (the rider's /delete)──► withdrawn
+
+Every move is one guarded `UPDATE ... WHERE id = ? AND status = ?` (`storage.db.guarded_update`)
+in a write transaction: the changed-row count decides who won.
+"""
+OPEN = frozenset({_S.PENDING, _S.NEEDS_INFO})
+"""Submitted and waiting: for a moderator's decision or for the rider's answer."""
+DECIDED = frozenset({_S.APPROVED, _S.REJECTED, _S.DUPLICATE, _S.REVERSED})
+"""A moderator decided it (a reversed report keeps its decision)."""
+FINISHED = DECIDED | {_S.WITHDRAWN}
+"""Submitted and nothing more to decide: the photos' retention clock runs."""
+CLOSED = frozenset({_S.REJECTED, _S.DUPLICATE, _S.REVERSED, _S.EXPIRED, _S.WITHDRAWN})
+"""Ended without a reward that stands: nothing more happens to it."""
+REWARDED = frozenset({_S.APPROVED, _S.REVERSED})
+"""A reward was credited (and, when reversed, taken back)."""
+LISTED = (
+    _S.PENDING,
+    _S.NEEDS_INFO,
+    _S.APPROVED,
+    _S.REJECTED,
+    _S.DUPLICATE,
+    _S.REVERSED,
+    _S.EXPIRED,
+    _S.WITHDRAWN,
+)
+"""Every status a submitted report or an expired draft can have, in the order /stats lists
+them."""
+
+
+def next_status(
+    status: str, action: ReportAction, roles: Iterable[ReportRole]
+) -> ReportStatus | None:
+    """Where `action` by someone with `roles` takes a report in `status` (None: not allowed)."""
+    known = ReportStatus(status) if status in set(ReportStatus) else None
+    for role in roles:
+        found = None if known is None else REPORT_TRANSITIONS.get((known, action, role))
+        if found is not None:
+            return found
+    return None
 
 
 class Step(StrEnum):
@@ -152,7 +244,7 @@ class Reporting:
     async def erase(self, telegram_id: int) -> bool:
         """Erase the rider's personal data and photos (money records stay, pseudonymised)."""
         async with self.db.transaction() as conn:
-            erased = await store.erase_rider(conn, telegram_id, _ts(self.clock()))
+            erased = await store.erase_rider(conn, telegram_id, _ts(self.clock()), sorted(OPEN))
         if erased:
             await store.checkpoint(self.db)  # secure_delete zeroes the pages; empty the WAL too
         return erased

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from services.reporting import FINISHED
 from storage import retention as store
 from storage.db import Database
 
@@ -22,7 +23,7 @@ async def purge(db: Database, now: datetime, photo_retention_days: int) -> Purge
     cutoff = int((now - timedelta(days=photo_retention_days)).timestamp())
     async with db.transaction() as conn:
         return Purged(
-            photos=await store.drop_old_photos(conn, cutoff),
+            photos=await store.drop_old_photos(conn, cutoff, sorted(FINISHED)),
             drafts=await store.purge_expired_drafts(conn),
             erased_riders_photos=await store.leftovers_of_erased_riders(conn),
         )

@@ -23,20 +23,12 @@ from enum import StrEnum
 from fractions import Fraction
 
 from services.clock import Now, utc_now
+from services.reporting import LISTED
 from storage import stats as store
 from storage.db import Database
 
 # The order statuses are listed in; any other status follows, alphabetically.
-STATUS_ORDER = (
-    "pending",
-    "needs_info",
-    "approved",
-    "rejected",
-    "duplicate",
-    "reversed",
-    "expired",
-    "withdrawn",
-)
+STATUS_ORDER = LISTED
 MEDIAN = Fraction(1, 2)
 P90 = Fraction(9, 10)
 

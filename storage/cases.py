@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from storage.db import Connection, Database, Row
+from storage.db import Connection, Database, Row, guarded_update
 
 CASE_COLUMNS = (
     "c.id, c.report_id, c.department, c.state, c.urgent, c.opened_at, c.dispatched_at, "
@@ -67,12 +67,7 @@ async def move(conn: Connection, case_id: int, expected: str, new: str, **fields
     }
     if set(fields) - allowed:
         raise ValueError(f"not case columns: {sorted(set(fields) - allowed)}")
-    assignments = "".join(f", {name} = ?" for name in fields)
-    cursor = await conn.execute(
-        f"UPDATE cases SET state = ?{assignments} WHERE id = ? AND state = ?",  # noqa: S608
-        (new, *fields.values(), case_id, expected),
-    )
-    return cursor.rowcount == 1
+    return await guarded_update(conn, "cases", {"id": case_id}, "state", expected, new, fields)
 
 
 async def record_event(

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -223,3 +223,50 @@ class Database:
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         async with self._lock, self.connection.execute(sql, tuple(params)) as cursor:
             return list(await cursor.fetchall())
+
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def _name(identifier: str) -> str:
+    """A table or column name written into SQL: only plain lower-case names pass."""
+    if not _NAME.match(identifier):
+        raise ValueError(f"not a plain SQL name: {identifier!r}")
+    return identifier
+
+
+def placeholders(values: Iterable[object]) -> str:
+    """`?, ?, ?` for an `IN (...)` list of `values` (a list of none matches nothing)."""
+    return ", ".join("?" for _ in values) or "NULL"
+
+
+async def guarded_update(
+    conn: Connection,
+    table: str,
+    where: Mapping[str, object],
+    column: str,
+    expected: str,
+    new: str,
+    fields: Mapping[str, object] | None = None,
+    *,
+    condition: str = "",
+    condition_params: Iterable[object] = (),
+) -> bool:
+    """The one guarded state change: `UPDATE table SET column = new, fields... WHERE
+    where... AND column = expected [AND condition]`. True only for the caller whose statement
+    changed the row, so two at once (two presses, two processes) make one change.
+
+    `where` names the row (`{"id": 5}`); `condition` is an extra SQL test with its own `?`
+    parameters (`expires_at > ?`). Same statement on both engines.
+    """
+    fields = fields or {}
+    assignments = "".join(f", {_name(name)} = ?" for name in fields)
+    keys = "".join(f"{_name(name)} = ? AND " for name in where)
+    extra = f" AND ({condition})" if condition else ""
+    state = _name(column)
+    cursor = await conn.execute(
+        f"UPDATE {_name(table)} SET {state} = ?{assignments}"  # noqa: S608
+        f" WHERE {keys}{state} = ?{extra}",
+        (new, *fields.values(), *where.values(), expected, *condition_params),
+    )
+    return bool(cursor.rowcount == 1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.db import Connection, Database, Row
+from storage.db import Connection, Database, Row, guarded_update
 
 
 @dataclass(frozen=True)
@@ -159,12 +159,10 @@ async def insert_reversal(conn: Connection, *, reward: Reward, memo: str, now: i
 
 async def mark_report_reversed(conn: Connection, report_id: int, now: int) -> bool:
     """Move the report from approved to reversed; False if it was not approved."""
-    cursor = await conn.execute(
-        "UPDATE reports SET status = 'reversed', updated_at = ?"
-        " WHERE id = ? AND status = 'approved'",
-        (now, report_id),
+    changed = {"updated_at": now}
+    return await guarded_update(
+        conn, "reports", {"id": report_id}, "status", "approved", "reversed", changed
     )
-    return cursor.rowcount == 1
 
 
 _BALANCE_SQL = """

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
-from storage.db import Connection, Database, Row
+from storage.db import Connection, Database, Row, guarded_update, placeholders
 
 REPORT_COLUMNS = (
     "r.id, r.reference, r.status, r.rider_id, u.telegram_id AS rider_telegram_id, "
@@ -53,12 +53,7 @@ async def set_status(
     }
     if set(fields) - allowed:
         raise ValueError(f"not report columns: {sorted(set(fields) - allowed)}")
-    assignments = "".join(f", {name} = ?" for name in fields)
-    cursor = await conn.execute(
-        f"UPDATE reports SET status = ?{assignments} WHERE id = ? AND status = ?",  # noqa: S608
-        (new, *fields.values(), report_id, expected),
-    )
-    return cursor.rowcount == 1
+    return await guarded_update(conn, "reports", {"id": report_id}, "status", expected, new, fields)
 
 
 async def propose(conn: Connection, report_id: int, amount_fen: int, moderator_id: int) -> bool:
@@ -157,16 +152,18 @@ async def reports_in_box(
 # --- cards ------------------------------------------------------------------------------
 
 
-async def cards_to_send(db: Database, limit: int, urgent: Sequence[str] = ()) -> list[int]:
-    """Cards still to send: urgent categories first, then in submission order."""
-    marks = ", ".join("?" for _ in urgent) or "NULL"
+async def cards_to_send(
+    db: Database, limit: int, waiting: Collection[str], urgent: Sequence[str] = ()
+) -> list[int]:
+    """Cards still to send of reports in a `waiting` status: urgent categories first, then in
+    submission order."""
     rows = await db.fetchall(
         "SELECT id FROM reports WHERE card_message_id IS NULL AND reference IS NOT NULL "  # noqa: S608
-        "AND status IN ('pending', 'needs_info') "
+        f"AND status IN ({placeholders(waiting)}) "
         # Submission order: references count up within a day (and may grow a digit).
-        f"ORDER BY category IN ({marks}) DESC, "
+        f"ORDER BY category IN ({placeholders(urgent)}) DESC, "
         "submitted_at, LENGTH(reference), reference LIMIT ?",
-        (*urgent, limit),
+        (*waiting, *urgent, limit),
     )
     return [int(row[0]) for row in rows]
 
@@ -199,6 +196,14 @@ async def record_card(conn: Connection, report_id: int, chat_id: int, message_id
 async def is_added_moderator(db: Database, telegram_id: int) -> bool:
     row = await db.fetchone("SELECT 1 FROM moderators WHERE telegram_id = ?", (telegram_id,))
     return row is not None
+
+
+async def is_added_moderator_in(conn: Connection, telegram_id: int) -> bool:
+    """`is_added_moderator`, inside the caller's transaction."""
+    async with conn.execute(
+        "SELECT 1 FROM moderators WHERE telegram_id = ?", (telegram_id,)
+    ) as cursor:
+        return await cursor.fetchone() is not None
 
 
 async def added_moderators(db: Database) -> list[int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.db import Connection, Database, dialect
+from storage.db import Connection, Database, dialect, guarded_update
 
 REVERSAL_MARK = "(冲正)"
 """Appended to a reference in `report_refs` when a reversal of an already-paid report is
@@ -289,12 +289,10 @@ async def export(
     now: int,
 ) -> bool:
     """Store the files and move open -> exported; False if it was not open any more."""
-    cursor = await conn.execute(
-        "UPDATE payout_batches SET status = 'exported', file_xlsx = ?, file_csv = ?,"
-        " file_sha256 = ?, exported_at = ? WHERE id = ? AND status = 'open'",
-        (xlsx, csv, sha256, now, batch_id),
+    stored = {"file_xlsx": xlsx, "file_csv": csv, "file_sha256": sha256, "exported_at": now}
+    return await guarded_update(
+        conn, "payout_batches", {"id": batch_id}, "status", "open", "exported", stored
     )
-    return cursor.rowcount == 1
 
 
 async def files(db: Database, batch_id: int) -> tuple[bytes, bytes] | None:
@@ -365,12 +363,10 @@ async def delivered_to(db: Database, batch_id: int) -> set[int]:
 
 async def mark_paid(conn: Connection, batch_id: int, admin_id: int, now: int) -> bool:
     """Inside the caller's transaction: exported -> paid; False if it was not exported."""
-    cursor = await conn.execute(
-        "UPDATE payout_batches SET status = 'paid', paid_at = ?, paid_by = ?"
-        " WHERE id = ? AND status = 'exported'",
-        (now, admin_id, batch_id),
+    paid = {"paid_at": now, "paid_by": admin_id}
+    return await guarded_update(
+        conn, "payout_batches", {"id": batch_id}, "status", "exported", "paid", paid
     )
-    return cursor.rowcount == 1
 
 
 async def telegram_id_of(conn: Connection, rider_id: int) -> int | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.db import Connection, Database
+from storage.db import Connection, Database, guarded_update
 
 
 @dataclass(frozen=True)
@@ -94,12 +94,8 @@ async def code(db: Database, value: str) -> Code | None:
 
 async def cancel(db: Database, value: str, rider_id: int) -> bool:
     async with db.transaction() as conn:
-        cursor = await conn.execute(
-            "UPDATE redemption_codes SET status = 'cancelled'"
-            " WHERE code = ? AND rider_id = ? AND status = 'issued'",
-            (value, rider_id),
-        )
-        return cursor.rowcount == 1
+        mine = {"code": value, "rider_id": rider_id}
+        return await guarded_update(conn, "redemption_codes", mine, "status", "issued", "cancelled")
 
 
 async def redemptions_since(conn: Connection, merchant: str, since: int) -> int:
@@ -115,12 +111,17 @@ async def redemptions_since(conn: Connection, merchant: str, since: int) -> int:
 async def mark_used(conn: Connection, value: str, merchant: str, staff: int, now: int) -> bool:
     """The guarded UPDATE: only an issued, unexpired code of this merchant; True if this
     call spent it."""
-    cursor = await conn.execute(
-        "UPDATE redemption_codes SET status = 'used', used_at = ?, used_by = ?"
-        " WHERE code = ? AND merchant_name = ? AND status = 'issued' AND expires_at > ?",
-        (now, staff, value, merchant, now),
+    return await guarded_update(
+        conn,
+        "redemption_codes",
+        {"code": value, "merchant_name": merchant},
+        "status",
+        "issued",
+        "used",
+        {"used_at": now, "used_by": staff},
+        condition="expires_at > ?",
+        condition_params=(now,),
     )
-    return cursor.rowcount == 1
 
 
 async def insert_redemption(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from storage.db import Connection, Database, Row
+from storage.db import Connection, Database, Row, placeholders
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,9 @@ async def consented_rider_id(conn: Connection, telegram_id: int) -> int | None:
 ERASED_RIDER = 0  # stands in for an erased rider's Telegram id where one was recorded
 
 
-async def erase_rider(conn: Connection, telegram_id: int, now: int) -> bool:
+async def erase_rider(
+    conn: Connection, telegram_id: int, now: int, waiting: Collection[str]
+) -> bool:
     """Forget who the rider is and what they sent; keep only what the accounts need.
 
     Erased: the Telegram id and language, photos, drafts, descriptions, locations, the
@@ -88,10 +90,10 @@ async def erase_rider(conn: Connection, telegram_id: int, now: int) -> bool:
         (rider_id,),
     )
     await conn.execute("DELETE FROM reports WHERE rider_id = ? AND status = 'draft'", (rider_id,))
-    await conn.execute(
-        "UPDATE reports SET status = 'withdrawn', updated_at = ? "
-        "WHERE rider_id = ? AND status IN ('pending', 'needs_info')",
-        (now, rider_id),
+    await conn.execute(  # its reports still `waiting` for a decision are withdrawn
+        "UPDATE reports SET status = 'withdrawn', updated_at = ? "  # noqa: S608
+        f"WHERE rider_id = ? AND status IN ({placeholders(waiting)})",
+        (now, rider_id, *waiting),
     )
     await conn.execute(
         "UPDATE reports SET description = NULL, latitude = NULL, longitude = NULL, "

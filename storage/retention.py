@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from storage.db import Connection
+from collections.abc import Collection
+
+from storage.db import Connection, placeholders
 
 
-async def drop_old_photos(conn: Connection, decided_before: int) -> int:
-    """Delete the stored photos of reports decided before `decided_before`; their count."""
+async def drop_old_photos(conn: Connection, decided_before: int, finished: Collection[str]) -> int:
+    """Delete the stored photos of reports in a `finished` status decided (or, undecided,
+    last changed) before `decided_before`; their count."""
     cursor = await conn.execute(
-        "UPDATE report_photos SET evidence = NULL, evidence_file_id = NULL "
+        "UPDATE report_photos SET evidence = NULL, evidence_file_id = NULL "  # noqa: S608
         "WHERE evidence IS NOT NULL AND report_id IN (SELECT id FROM reports "
-        "WHERE status IN ('approved', 'rejected', 'duplicate', 'reversed', 'withdrawn') "
+        f"WHERE status IN ({placeholders(finished)}) "
         "AND COALESCE(decided_at, updated_at) < ?)",
-        (decided_before,),
+        (*finished, decided_before),
     )
     return cursor.rowcount
 

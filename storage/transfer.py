@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from storage import ledger as ledger_store
 from storage.db import Database
 from storage.postgres import _COERCE, PgDatabase
 
@@ -93,6 +94,26 @@ async def copy(source_path: Path, target_url: str) -> dict[str, int]:
     finally:
         await source.close()
         await target.close()
+
+
+FACTS = {
+    "reports": "SELECT id, reference, status, rider_id FROM reports ORDER BY id",
+    "photos": "SELECT report_id, position, sha256, evidence FROM report_photos ORDER BY id",
+    "ledger": "SELECT id, rider_id, kind, amount_fen, points, idempotency_key FROM ledger"
+    " ORDER BY id",
+    "payout batches": "SELECT id, period_key, status, total_fen, file_sha256 FROM payout_batches"
+    " ORDER BY id",
+}
+
+
+async def facts(db: Database) -> dict[str, object]:
+    """What `migrate-to` compares between the two engines: balances, then each of `FACTS`."""
+    async with db.snapshot() as conn:
+        found: dict[str, object] = {"balances": await ledger_store.balances(conn)}
+        for name, sql in FACTS.items():
+            async with conn.execute(sql) as cursor:
+                found[name] = [tuple(row) for row in await cursor.fetchall()]
+    return found
 
 
 def summary(copied: dict[str, int]) -> list[tuple[str, Any]]:
