@@ -17,7 +17,6 @@ is matched to its prompt by (chat, message) in the database:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
@@ -35,6 +34,7 @@ from telegram.ext import filters
 from handlers import notify, report
 from handlers.access import Audience, allow
 from handlers.callbacks import Verb, parse
+from handlers.card_sender import UNSENDABLE, CardKind, send_cards
 from handlers.common import BotApplication, BotContext, Runtime
 from handlers.review_card import amap_link
 from handlers.speak import Speaker
@@ -59,8 +59,6 @@ RIDER_VERBS = (YES, NO)
 
 PROMPT_MARK = "🔧"  # every case prompt starts with it (see case.prompt.*)
 CAPTION_LIMIT = 1024
-SENDER_RETRY_SECONDS = 5.0
-UNSENDABLE = 0
 STAFF_BUTTONS = {
     Action.ACCEPT: (ACCEPT, "case.button.accept"),
     Action.FIXED: (FIXED, "case.button.fixed"),
@@ -94,8 +92,9 @@ def cases(context: BotContext | BotApplication) -> service.Cases:
 # --- the card ---------------------------------------------------------------------------
 
 
-def caption(runtime: Runtime, language: str, case: Case) -> str:
-    """What the department needs: what, where, by when, and the case's state."""
+def caption(runtime: Runtime, language: str, case: Case, *, sent_before: bool = False) -> str:
+    """What the department needs: what, where, by when, and the case's state; `sent_before`
+    says first that an earlier copy of the card may be above it."""
     texts, settings = runtime.texts, runtime.settings
 
     def t(key: str, **params: object) -> str:
@@ -104,7 +103,8 @@ def caption(runtime: Runtime, language: str, case: Case) -> str:
     category = settings.programme.category(case.category or "")
     department = settings.programme.department(case.department)
     zone = settings.timezone
-    lines = [
+    lines = [t("case.card.sent_again")] if sent_before else []
+    lines += [
         ("🚨 " if case.urgent else "")
         + t(
             "case.card.title",
@@ -182,62 +182,60 @@ def fixed_buttons(runtime: Runtime, language: str, case: Case) -> InlineKeyboard
     )
 
 
-async def send_card(app: BotApplication | BotContext, case: Case) -> Message | None:
-    """One message in the department's chat; None when the department is not configured."""
-    runtime: Runtime = app.bot_data["runtime"]
+def card_chat(runtime: Runtime, case: Case) -> int | None:
+    """The department's chat, or None when the department is not configured."""
     department = runtime.settings.programme.department(case.department)
-    if department is None:
-        return None
+    return None if department is None else department.chat_id
+
+
+async def send_card(
+    app: BotApplication | BotContext, chat_id: int, case: Case, *, sent_before: bool = False
+) -> Message:
+    """One message in the department's chat: the report's first photo, the caption and the
+    buttons; `sent_before` says on the card that an earlier copy may be above it."""
+    runtime: Runtime = app.bot_data["runtime"]
     language = runtime.languages.default
     jpeg, file_id = await runtime.moderation.photo(case.report_id, 1)
     markup = card_buttons(runtime, language, case)
-    text = caption(runtime, language, case)
+    text = caption(runtime, language, case, sent_before=sent_before)
     if file_id or jpeg:
         message = await app.bot.send_photo(
-            department.chat_id, photo=file_id or jpeg or b"", caption=text, reply_markup=markup
+            chat_id, photo=file_id or jpeg or b"", caption=text, reply_markup=markup
         )
         if file_id is None and message.photo:
             await runtime.moderation.remember_photo_upload(
                 case.report_id, 1, message.photo[-1].file_id
             )
         return message
-    return await app.bot.send_message(department.chat_id, text, reply_markup=markup)
+    return await app.bot.send_message(chat_id, text, reply_markup=markup)
+
+
+def card_kind(app: BotApplication) -> CardKind[Case]:
+    """Case cards, for the one card sender: dispatched cases without a card, urgent first."""
+    runtime: Runtime = app.bot_data["runtime"]
+
+    async def send(chat_id: int, case: Case, sent_before: bool) -> Message:
+        return await send_card(app, chat_id, case, sent_before=sent_before)
+
+    return CardKind(
+        name="case card",
+        due=lambda: cases(app).cards_to_send(),
+        load=lambda case_id: cases(app).case(case_id),
+        label=lambda case: case.reference,
+        chat=lambda case: card_chat(runtime, case),
+        send=send,
+        begin=lambda case_id: cases(app).begin_card(case_id),
+        refused=lambda case_id: cases(app).card_refused(case_id),
+        sent=lambda case_id, chat_id, message_id: cases(app).card_sent(
+            case_id, chat_id, message_id
+        ),
+        wake=cases(app).wake,
+    )
 
 
 async def card_sender(app: BotApplication) -> None:
     """Send every case card still to send (urgent first), then wait to be woken."""
-    service_ = cases(app)
-    while True:
-        sent_any = False
-        try:
-            for case_id in await service_.cards_to_send():
-                case = await service_.case(case_id)
-                if case is None:
-                    continue
-                department = app.bot_data["runtime"].settings.programme.department(case.department)
-                chat_id = department.chat_id if department else 0
-                try:
-                    message = await send_card(app, case)
-                except BadRequest as exc:
-                    log.error("case card %s refused by Telegram: %s", case.reference, exc.message)
-                    await service_.card_sent(case_id, chat_id, UNSENDABLE)
-                    continue
-                await service_.card_sent(
-                    case_id, chat_id, UNSENDABLE if message is None else message.message_id
-                )
-                sent_any = True
-        except TelegramError as exc:
-            log.warning("case card not sent, retrying in %ss: %r", SENDER_RETRY_SECONDS, exc)
-            await asyncio.sleep(SENDER_RETRY_SECONDS)
-            continue
-        except Exception:
-            log.exception("case card sender failed; retrying in %ss", SENDER_RETRY_SECONDS)
-            await asyncio.sleep(SENDER_RETRY_SECONDS)
-            continue
-        if not sent_any:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(service_.wake.wait(), timeout=60)
-            service_.wake.clear()
+    await send_cards(card_kind(app))
 
 
 async def refresh(context: BotContext, changed: Changed) -> None:

@@ -16,17 +16,17 @@ import re
 from collections.abc import Awaitable, Callable
 
 from telegram import ForceReply, InputMediaPhoto, Message, Update
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest
 from telegram.ext import filters
 
 from handlers import review_card as rc
 from handlers.access import Audience, allow
 from handlers.callbacks import Pressed, Verb, parse
+from handlers.card_sender import UNSENDABLE, CardKind, send_cards
 from handlers.common import BotApplication, BotContext, Runtime
 from handlers.money import ask_payee
 from handlers.prompts import PromptReply
 from handlers.speak import Speaker
-from handlers.transport import sent_maybe
 from services.moderation import REJECT_REASONS, Card, Decided, Declined, Moderation, Problem
 from services.outbox import Notice
 from services.reporting import ReportStatus
@@ -36,8 +36,6 @@ log = logging.getLogger(__name__)
 ASK_MARK = "✍️"  # every language's ask prompt starts with it (see moderation.ask_prompt)
 ASK_PROMPT_REPLY = PromptReply(ASK_MARK)
 REFERENCE = re.compile(r"R-\d{8}-\d{4,}")
-SENDER_RETRY_SECONDS = 5.0
-UNSENDABLE = 0  # card_message_id of a card Telegram refused
 
 Decide = Callable[[Moderation, Pressed, int], Awaitable[Decided | Declined]]
 
@@ -92,52 +90,39 @@ async def send_card(
     return message
 
 
+def card_kind(app: BotApplication, chat_id: int, wake: asyncio.Event) -> CardKind[Card]:
+    """Review cards, for the one card sender: pending reports without a card, oldest first."""
+    runtime: Runtime = app.bot_data["runtime"]
+    language = runtime.languages.default
+
+    async def send(chat: int, card: Card, sent_before: bool) -> Message:
+        return await send_card(app, chat, card, language, sent_before=sent_before)
+
+    return CardKind(
+        name="review card",
+        due=lambda: runtime.moderation.cards_to_send(),
+        load=lambda report_id: runtime.moderation.card(report_id),
+        label=lambda card: card.reference,
+        chat=lambda card: chat_id,
+        send=send,
+        begin=lambda report_id: runtime.moderation.begin_card(report_id),
+        refused=lambda report_id: runtime.moderation.card_refused(report_id),
+        sent=lambda report_id, chat, message_id: runtime.moderation.card_sent(
+            report_id, chat, message_id
+        ),
+        wake=wake,
+    )
+
+
 async def card_sender(app: BotApplication, wake: asyncio.Event) -> None:
-    """Send every card still to send, oldest first, then wait to be woken by a submission."""
+    """Send every card still to send, oldest first, then wait to be woken by a submission.
+    A card Telegram refused stays pending, in /queue and in the reminder digests."""
     runtime: Runtime = app.bot_data["runtime"]
     chat_id = runtime.settings.moderator_chat_id
     if chat_id is None:
         log.warning("MODERATOR_CHAT_ID is not set: review cards are not sent")
         return
-    language = runtime.languages.default
-    while True:
-        sent_any = False
-        try:
-            for report_id in await runtime.moderation.cards_to_send():
-                card = await runtime.moderation.card(report_id)
-                if card is None:
-                    continue
-                # A send whose fate is unknown (the process died, the connection dropped) is
-                # sent again: a report without a card would miss its 24 hours, a second copy
-                # only costs a glance, and says so. Both copies' buttons decide it once.
-                sent_before = await runtime.moderation.begin_card(report_id)
-                try:
-                    message = await send_card(app, chat_id, card, language, sent_before=sent_before)
-                except TelegramError as exc:
-                    if not sent_maybe(exc):
-                        await runtime.moderation.card_refused(report_id)
-                    if not isinstance(exc, BadRequest):
-                        raise
-                    # Telegram will never take this card; don't let it hold up the others.
-                    # The report stays pending, in /queue and in the reminder digests.
-                    log.error("card for %s refused by Telegram: %s", card.reference, exc.message)
-                    await runtime.moderation.card_sent(report_id, chat_id, UNSENDABLE)
-                    continue
-                await runtime.moderation.card_sent(report_id, chat_id, message.message_id)
-                sent_any = True
-        except TelegramError as exc:
-            log.warning("card not sent, retrying in %ss: %r", SENDER_RETRY_SECONDS, exc)
-            await asyncio.sleep(SENDER_RETRY_SECONDS)
-            continue
-        except Exception:
-            # Anything else (a database hiccup, a bug on one card) must not end the sender.
-            log.exception("card sender failed; retrying in %ss", SENDER_RETRY_SECONDS)
-            await asyncio.sleep(SENDER_RETRY_SECONDS)
-            continue
-        if not sent_any:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=60)
-            wake.clear()
+    await send_cards(card_kind(app, chat_id, wake))
 
 
 async def refresh_card(context: BotContext, card: Card, pressed: Message | None = None) -> None:
