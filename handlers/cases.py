@@ -33,7 +33,7 @@ from telegram.ext import filters
 
 from handlers import notify, report
 from handlers.access import Audience, allow
-from handlers.callbacks import Verb, parse
+from handlers.callbacks import ButtonPress, Verb, pressed
 from handlers.card_sender import UNSENDABLE, CardKind, send_cards
 from handlers.common import BotApplication, BotContext, Runtime
 from handlers.review_card import amap_link
@@ -292,39 +292,35 @@ async def _answer(say: Speaker, outcome: Changed | CaseRefused) -> None:
 
 
 @allow(Audience.STAFF)
-async def on_staff_button(update: Update, context: BotContext) -> None:
+@pressed
+async def on_staff_button(update: Update, context: BotContext, press: ButtonPress) -> None:
     """Accept, fixed, no photo, not ours, cannot fix, back, pin: on a department card."""
-    query = update.callback_query
-    user = update.effective_user
-    pressed = parse(query.data if query else None)
+    user = press.user
     say = Speaker(update, context)
-    if query is None or user is None or pressed is None:
-        await say.alert("button.expired")
-        return
-    message = query.message if isinstance(query.message, Message) else None
+    message = press.message
     service_ = cases(context)
-    case = await service_.case(pressed.item)
+    case = await service_.case(press.item)
     if case is None:
         await say.alert("button.expired")
         return
-    if pressed.verb is PIN:
+    if press.verb is PIN:
         await say.alert()
         if message is not None and case.latitude is not None and case.longitude is not None:
             await context.bot.send_location(message.chat.id, case.latitude, case.longitude)
         return
-    expected = _state(pressed.argument)
+    expected = _state(press.argument)
     if expected is None:
         await say.alert("button.expired")
         return
-    if pressed.verb in (ACCEPT, NO_PHOTO):
+    if press.verb in (ACCEPT, NO_PHOTO):
         outcome = await service_.act(
-            case.id, user.id, Action.ACCEPT if pressed.verb is ACCEPT else Action.FIXED, expected
+            case.id, user.id, Action.ACCEPT if press.verb is ACCEPT else Action.FIXED, expected
         )
         await _answer(say, outcome)
         if isinstance(outcome, Changed):
             await refresh(context, outcome)
         return
-    action = Action.FIXED if pressed.verb in (FIXED, BACK) else ASKS_REASON[pressed.verb]
+    action = Action.FIXED if press.verb in (FIXED, BACK) else ASKS_REASON[press.verb]
     refused = await service_.check(case.id, user.id, action, expected)
     if refused is not None:
         await _answer(say, refused)
@@ -333,11 +329,11 @@ async def on_staff_button(update: Update, context: BotContext) -> None:
     if message is None:
         return
     language = context.runtime.languages.default
-    if pressed.verb is BACK:
+    if press.verb is BACK:
         with contextlib.suppress(BadRequest):
             await message.edit_reply_markup(card_buttons(context.runtime, language, case))
         return
-    if pressed.verb is FIXED:
+    if press.verb is FIXED:
         with contextlib.suppress(BadRequest):
             await message.edit_reply_markup(fixed_buttons(context.runtime, language, case))
     await prompt(context, message.chat.id, user.id, case, action, f"case.prompt.{action}")
@@ -406,20 +402,19 @@ async def on_prompt_reply(update: Update, context: BotContext) -> None:
 
 
 @allow(Audience.RIDERS)
-async def on_rider_button(update: Update, context: BotContext) -> None:
+@pressed
+async def on_rider_button(update: Update, context: BotContext, press: ButtonPress) -> None:
     """'Is it fixed?' Yes confirms; No reopens it and offers to add a photo."""
-    query = update.callback_query
-    user = update.effective_user
-    pressed = parse(query.data if query else None)
+    user = press.user
     say = Speaker(update, context)
-    expected = _state(pressed.argument if pressed else "")
-    if query is None or user is None or pressed is None or expected is None:
+    expected = _state(press.argument)
+    if expected is None:
         await say.alert("button.expired")
         return
-    action = Action.CONFIRM if pressed.verb is YES else Action.REOPEN
-    outcome = await cases(context).act(pressed.item, user.id, action, expected)
+    action = Action.CONFIRM if press.verb is YES else Action.REOPEN
+    outcome = await cases(context).act(press.item, user.id, action, expected)
     await _answer(say, outcome)
-    message = query.message if isinstance(query.message, Message) else None
+    message = press.message
     if message is not None:
         with contextlib.suppress(TelegramError):
             await message.edit_reply_markup(None)
@@ -443,17 +438,13 @@ notify.PHOTO_LOADERS["case"] = rider_photo
 
 
 @allow(Audience.MODERATORS)
-async def on_route_button(update: Update, context: BotContext) -> None:
+@pressed
+async def on_route_button(update: Update, context: BotContext, press: ButtonPress) -> None:
     """A department chosen for a returned case: ask the moderator for the reason."""
-    query = update.callback_query
-    user = update.effective_user
-    pressed = parse(query.data if query else None)
+    user = press.user
     say = Speaker(update, context)
-    if query is None or user is None or pressed is None:
-        await say.alert("button.expired")
-        return
     service_ = cases(context)
-    case = await service_.case(pressed.item)
+    case = await service_.case(press.item)
     if case is None:
         await say.alert("button.expired")
         return
@@ -462,10 +453,10 @@ async def on_route_button(update: Update, context: BotContext) -> None:
         await _answer(say, refused)
         return
     await say.alert()
-    message = query.message if isinstance(query.message, Message) else None
+    message = press.message
     chat_id = message.chat.id if message is not None else user.id
     await prompt(
-        context, chat_id, user.id, case, Action.REROUTE, "case.prompt.reroute", pressed.argument
+        context, chat_id, user.id, case, Action.REROUTE, "case.prompt.reroute", press.argument
     )
 
 

@@ -21,7 +21,7 @@ from telegram.ext import filters
 
 from handlers import review_card as rc
 from handlers.access import Audience, allow
-from handlers.callbacks import Pressed, Verb, parse
+from handlers.callbacks import ButtonPress, Pressed, Verb, pressed
 from handlers.card_sender import UNSENDABLE, CardKind, send_cards
 from handlers.common import BotApplication, BotContext, Runtime
 from handlers.money import ask_payee
@@ -158,57 +158,53 @@ async def send_next(context: BotContext, chat_id: int, language: str, after: Car
 
 
 @allow(Audience.MODERATORS)
-async def on_decision(update: Update, context: BotContext) -> None:
+@pressed
+async def on_decision(update: Update, context: BotContext, press: ButtonPress) -> None:
     """approve / confirm / reject with a reason / duplicate of: one decision, made once."""
-    query = update.callback_query
-    press = parse(query.data if query else None)
-    user = update.effective_user
-    if query is None or press is None or user is None or press.verb not in DECISIONS:
+    user = press.user
+    if press.verb not in DECISIONS:
         return
     say = Speaker(update, context)
     service = context.runtime.moderation
-    pressed = query.message if isinstance(query.message, Message) else None
+    message = press.message
     outcome = await DECISIONS[press.verb](service, press, user.id)
     if isinstance(outcome, Declined):
         await say.answer(await refusal(say, outcome), popup=True)
         card = await service.card(press.item)
         if card is not None:
-            await refresh_card(context, card, pressed)
+            await refresh_card(context, card, message)
         return
     await say.alert(f"moderation.done.{outcome.action}")
     await after_decision(context, outcome)
-    await refresh_card(context, outcome.card, pressed)
-    if pressed is not None and pressed.chat.type == "private":
-        await send_next(context, pressed.chat.id, await say.language(), outcome.card)
+    await refresh_card(context, outcome.card, message)
+    if message is not None and message.chat.type == "private":
+        await send_next(context, message.chat.id, await say.language(), outcome.card)
 
 
 @allow(Audience.MODERATORS)
-async def on_menu(update: Update, context: BotContext) -> None:
+@pressed
+async def on_menu(update: Update, context: BotContext, press: ButtonPress) -> None:
     """Buttons that show more (reasons, duplicates, the ask prompt, photos, the pin)."""
-    query = update.callback_query
-    press = parse(query.data if query else None)
-    if query is None or press is None:
-        return
     say = Speaker(update, context)
     card = await context.runtime.moderation.card(press.item)
     if card is None:
         await say.alert("button.expired")
         return
-    pressed = query.message if isinstance(query.message, Message) else None
+    message = press.message
     if card.status != ReportStatus.PENDING:
         refused = Declined(Problem.ALREADY_DECIDED, card.decided_by, card.status)
         await say.answer(await refusal(say, refused), popup=True)
-        await refresh_card(context, card, pressed)
+        await refresh_card(context, card, message)
         return
     await say.alert()
-    if pressed is None:
+    if message is None:
         return
     drawn = view(context.runtime, await say.language())
     if press.verb is rc.REJECT_MENU:
         reasons: list[tuple[str, str | int]] = [
             (drawn.t(f"reject.{reason}"), reason) for reason in REJECT_REASONS
         ]
-        await _edit_markup(pressed, drawn.choice_buttons(card, rc.REJECT, reasons))
+        await _edit_markup(message, drawn.choice_buttons(card, rc.REJECT, reasons))
     elif press.verb is rc.DUPLICATE_MENU:
         originals: list[tuple[str, str | int]] = [
             (reference, other_id) for other_id, reference in card.nearby[:6]
@@ -216,9 +212,9 @@ async def on_menu(update: Update, context: BotContext) -> None:
         if not originals:
             await say.reply("moderation.no_duplicates", reference=card.reference)
             return
-        await _edit_markup(pressed, drawn.choice_buttons(card, rc.DUPLICATE, originals))
+        await _edit_markup(message, drawn.choice_buttons(card, rc.DUPLICATE, originals))
     elif press.verb is rc.BACK:
-        await _edit_markup(pressed, drawn.decision_buttons(card))
+        await _edit_markup(message, drawn.decision_buttons(card))
     elif press.verb is rc.ASK:
         await say.reply(
             "moderation.ask_prompt",
@@ -226,9 +222,9 @@ async def on_menu(update: Update, context: BotContext) -> None:
             reply_markup=ForceReply(selective=True),
         )
     elif press.verb is rc.PHOTOS:
-        await send_more_photos(context, pressed.chat.id, card)
+        await send_more_photos(context, message.chat.id, card)
     elif press.verb is rc.PIN and card.latitude is not None and card.longitude is not None:
-        await context.bot.send_location(pressed.chat.id, card.latitude, card.longitude)
+        await context.bot.send_location(message.chat.id, card.latitude, card.longitude)
 
 
 async def after_decision(context: BotContext, decided: Decided) -> None:
