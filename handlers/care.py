@@ -19,7 +19,7 @@ from telegram.ext import filters
 
 from handlers import onboarding, places
 from handlers.access import Audience, admitted, allow
-from handlers.callbacks import Verb, parse
+from handlers.callbacks import ButtonPress, Verb, pressed
 from handlers.common import BotContext
 from handlers.speak import Speaker
 from services import card as cards
@@ -225,15 +225,15 @@ async def points_command(update: Update, context: BotContext) -> None:
 
 
 @allow(Audience.RIDERS)
-async def on_item(update: Update, context: BotContext) -> None:
+@pressed
+async def on_item(update: Update, context: BotContext, press: ButtonPress) -> None:
     """An item chosen: a one-time code and its QR, valid for 15 minutes."""
-    user = update.effective_user
+    user = press.user
     chat = update.effective_chat
-    pressed = parse(update.callback_query.data if update.callback_query else None)
     say = Speaker(update, context)
-    place = None if pressed is None else await places.places(context).place(pressed.item)
-    index = None if pressed is None else pressed.number()
-    if user is None or chat is None or place is None or index is None:
+    place = await places.places(context).place(press.item)
+    index = press.number()
+    if chat is None or place is None or index is None:
         await say.alert("button.expired")
         return
     if not 0 <= index < len(place.prices) or place.kind != "merchant":
@@ -276,14 +276,10 @@ async def on_item(update: Update, context: BotContext) -> None:
 
 
 @allow(Audience.RIDERS)
-async def on_cancel_code(update: Update, context: BotContext) -> None:
-    user = update.effective_user
-    pressed = parse(update.callback_query.data if update.callback_query else None)
+@pressed
+async def on_cancel_code(update: Update, context: BotContext, press: ButtonPress) -> None:
     say = Speaker(update, context)
-    if user is None or pressed is None:
-        await say.alert("button.expired")
-        return
-    cancelled = await context.runtime.points.cancel(user.id, pressed.argument)
+    cancelled = await context.runtime.points.cancel(press.user.id, press.argument)
     await say.alert("points.cancelled" if cancelled else "points.cancel_refused", popup=True)
 
 
@@ -324,18 +320,14 @@ async def show_code(update: Update, context: BotContext, code: str) -> None:
 
 
 @allow(Audience.MERCHANTS)
-async def on_confirm(update: Update, context: BotContext) -> None:
+@pressed
+async def on_confirm(update: Update, context: BotContext, press: ButtonPress) -> None:
     """[Confirm]: spend the code; exactly one of several presses wins."""
-    user = update.effective_user
-    pressed = parse(update.callback_query.data if update.callback_query else None)
     say = Speaker(update, context)
-    if user is None or pressed is None:
-        await say.alert("button.expired")
-        return
-    outcome = await context.runtime.points.redeem(user.id, pressed.argument)
+    outcome = await context.runtime.points.redeem(press.user.id, press.argument)
     if isinstance(outcome, str):
         await say.alert()
-        await say.reply(f"points.redeem.{outcome}", code=pressed.argument)
+        await say.reply(f"points.redeem.{outcome}", code=press.argument)
         return
     await say.alert()
     await say.reply(

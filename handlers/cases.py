@@ -17,7 +17,6 @@ is matched to its prompt by (chat, message) in the database:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
@@ -34,7 +33,8 @@ from telegram.ext import filters
 
 from handlers import notify, report
 from handlers.access import Audience, allow
-from handlers.callbacks import Verb, parse
+from handlers.callbacks import ButtonPress, Verb, pressed
+from handlers.card_sender import UNSENDABLE, CardKind, send_cards
 from handlers.common import BotApplication, BotContext, Runtime
 from handlers.review_card import amap_link
 from handlers.speak import Speaker
@@ -59,8 +59,6 @@ RIDER_VERBS = (YES, NO)
 
 PROMPT_MARK = "🔧"  # every case prompt starts with it (see case.prompt.*)
 CAPTION_LIMIT = 1024
-SENDER_RETRY_SECONDS = 5.0
-UNSENDABLE = 0
 STAFF_BUTTONS = {
     Action.ACCEPT: (ACCEPT, "case.button.accept"),
     Action.FIXED: (FIXED, "case.button.fixed"),
@@ -94,8 +92,9 @@ def cases(context: BotContext | BotApplication) -> service.Cases:
 # --- the card ---------------------------------------------------------------------------
 
 
-def caption(runtime: Runtime, language: str, case: Case) -> str:
-    """What the department needs: what, where, by when, and the case's state."""
+def caption(runtime: Runtime, language: str, case: Case, *, sent_before: bool = False) -> str:
+    """What the department needs: what, where, by when, and the case's state; `sent_before`
+    says first that an earlier copy of the card may be above it."""
     texts, settings = runtime.texts, runtime.settings
 
     def t(key: str, **params: object) -> str:
@@ -104,7 +103,8 @@ def caption(runtime: Runtime, language: str, case: Case) -> str:
     category = settings.programme.category(case.category or "")
     department = settings.programme.department(case.department)
     zone = settings.timezone
-    lines = [
+    lines = [t("case.card.sent_again")] if sent_before else []
+    lines += [
         ("🚨 " if case.urgent else "")
         + t(
             "case.card.title",
@@ -182,62 +182,60 @@ def fixed_buttons(runtime: Runtime, language: str, case: Case) -> InlineKeyboard
     )
 
 
-async def send_card(app: BotApplication | BotContext, case: Case) -> Message | None:
-    """One message in the department's chat; None when the department is not configured."""
-    runtime: Runtime = app.bot_data["runtime"]
+def card_chat(runtime: Runtime, case: Case) -> int | None:
+    """The department's chat, or None when the department is not configured."""
     department = runtime.settings.programme.department(case.department)
-    if department is None:
-        return None
+    return None if department is None else department.chat_id
+
+
+async def send_card(
+    app: BotApplication | BotContext, chat_id: int, case: Case, *, sent_before: bool = False
+) -> Message:
+    """One message in the department's chat: the report's first photo, the caption and the
+    buttons; `sent_before` says on the card that an earlier copy may be above it."""
+    runtime: Runtime = app.bot_data["runtime"]
     language = runtime.languages.default
     jpeg, file_id = await runtime.moderation.photo(case.report_id, 1)
     markup = card_buttons(runtime, language, case)
-    text = caption(runtime, language, case)
+    text = caption(runtime, language, case, sent_before=sent_before)
     if file_id or jpeg:
         message = await app.bot.send_photo(
-            department.chat_id, photo=file_id or jpeg or b"", caption=text, reply_markup=markup
+            chat_id, photo=file_id or jpeg or b"", caption=text, reply_markup=markup
         )
         if file_id is None and message.photo:
             await runtime.moderation.remember_photo_upload(
                 case.report_id, 1, message.photo[-1].file_id
             )
         return message
-    return await app.bot.send_message(department.chat_id, text, reply_markup=markup)
+    return await app.bot.send_message(chat_id, text, reply_markup=markup)
+
+
+def card_kind(app: BotApplication) -> CardKind[Case]:
+    """Case cards, for the one card sender: dispatched cases without a card, urgent first."""
+    runtime: Runtime = app.bot_data["runtime"]
+
+    async def send(chat_id: int, case: Case, sent_before: bool) -> Message:
+        return await send_card(app, chat_id, case, sent_before=sent_before)
+
+    return CardKind(
+        name="case card",
+        due=lambda: cases(app).cards_to_send(),
+        load=lambda case_id: cases(app).case(case_id),
+        label=lambda case: case.reference,
+        chat=lambda case: card_chat(runtime, case),
+        send=send,
+        begin=lambda case_id: cases(app).begin_card(case_id),
+        refused=lambda case_id: cases(app).card_refused(case_id),
+        sent=lambda case_id, chat_id, message_id: cases(app).card_sent(
+            case_id, chat_id, message_id
+        ),
+        wake=cases(app).wake,
+    )
 
 
 async def card_sender(app: BotApplication) -> None:
     """Send every case card still to send (urgent first), then wait to be woken."""
-    service_ = cases(app)
-    while True:
-        sent_any = False
-        try:
-            for case_id in await service_.cards_to_send():
-                case = await service_.case(case_id)
-                if case is None:
-                    continue
-                department = app.bot_data["runtime"].settings.programme.department(case.department)
-                chat_id = department.chat_id if department else 0
-                try:
-                    message = await send_card(app, case)
-                except BadRequest as exc:
-                    log.error("case card %s refused by Telegram: %s", case.reference, exc.message)
-                    await service_.card_sent(case_id, chat_id, UNSENDABLE)
-                    continue
-                await service_.card_sent(
-                    case_id, chat_id, UNSENDABLE if message is None else message.message_id
-                )
-                sent_any = True
-        except TelegramError as exc:
-            log.warning("case card not sent, retrying in %ss: %r", SENDER_RETRY_SECONDS, exc)
-            await asyncio.sleep(SENDER_RETRY_SECONDS)
-            continue
-        except Exception:
-            log.exception("case card sender failed; retrying in %ss", SENDER_RETRY_SECONDS)
-            await asyncio.sleep(SENDER_RETRY_SECONDS)
-            continue
-        if not sent_any:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(service_.wake.wait(), timeout=60)
-            service_.wake.clear()
+    await send_cards(card_kind(app))
 
 
 async def refresh(context: BotContext, changed: Changed) -> None:
@@ -294,39 +292,35 @@ async def _answer(say: Speaker, outcome: Changed | CaseRefused) -> None:
 
 
 @allow(Audience.STAFF)
-async def on_staff_button(update: Update, context: BotContext) -> None:
+@pressed
+async def on_staff_button(update: Update, context: BotContext, press: ButtonPress) -> None:
     """Accept, fixed, no photo, not ours, cannot fix, back, pin: on a department card."""
-    query = update.callback_query
-    user = update.effective_user
-    pressed = parse(query.data if query else None)
+    user = press.user
     say = Speaker(update, context)
-    if query is None or user is None or pressed is None:
-        await say.alert("button.expired")
-        return
-    message = query.message if isinstance(query.message, Message) else None
+    message = press.message
     service_ = cases(context)
-    case = await service_.case_for(pressed.item, user.id)
+    case = await service_.case_for(press.item, user.id)
     if case is None:
         await say.alert("case.refused.unknown", popup=True)
         return
-    if pressed.verb is PIN:
+    if press.verb is PIN:
         await say.alert()
         if message is not None and case.latitude is not None and case.longitude is not None:
             await context.bot.send_location(message.chat.id, case.latitude, case.longitude)
         return
-    expected = _state(pressed.argument)
+    expected = _state(press.argument)
     if expected is None:
         await say.alert("button.expired")
         return
-    if pressed.verb in (ACCEPT, NO_PHOTO):
+    if press.verb in (ACCEPT, NO_PHOTO):
         outcome = await service_.act(
-            case.id, user.id, Action.ACCEPT if pressed.verb is ACCEPT else Action.FIXED, expected
+            case.id, user.id, Action.ACCEPT if press.verb is ACCEPT else Action.FIXED, expected
         )
         await _answer(say, outcome)
         if isinstance(outcome, Changed):
             await refresh(context, outcome)
         return
-    action = Action.FIXED if pressed.verb in (FIXED, BACK) else ASKS_REASON[pressed.verb]
+    action = Action.FIXED if press.verb in (FIXED, BACK) else ASKS_REASON[press.verb]
     refused = await service_.check(case.id, user.id, action, expected)
     if refused is not None:
         await _answer(say, refused)
@@ -335,11 +329,11 @@ async def on_staff_button(update: Update, context: BotContext) -> None:
     if message is None:
         return
     language = context.runtime.languages.default
-    if pressed.verb is BACK:
+    if press.verb is BACK:
         with contextlib.suppress(BadRequest):
             await message.edit_reply_markup(card_buttons(context.runtime, language, case))
         return
-    if pressed.verb is FIXED:
+    if press.verb is FIXED:
         with contextlib.suppress(BadRequest):
             await message.edit_reply_markup(fixed_buttons(context.runtime, language, case))
     await prompt(context, message.chat.id, user.id, case, action, f"case.prompt.{action}")
@@ -408,20 +402,19 @@ async def on_prompt_reply(update: Update, context: BotContext) -> None:
 
 
 @allow(Audience.RIDERS)
-async def on_rider_button(update: Update, context: BotContext) -> None:
+@pressed
+async def on_rider_button(update: Update, context: BotContext, press: ButtonPress) -> None:
     """'Is it fixed?' Yes confirms; No reopens it and offers to add a photo."""
-    query = update.callback_query
-    user = update.effective_user
-    pressed = parse(query.data if query else None)
+    user = press.user
     say = Speaker(update, context)
-    expected = _state(pressed.argument if pressed else "")
-    if query is None or user is None or pressed is None or expected is None:
+    expected = _state(press.argument)
+    if expected is None:
         await say.alert("button.expired")
         return
-    action = Action.CONFIRM if pressed.verb is YES else Action.REOPEN
-    outcome = await cases(context).act(pressed.item, user.id, action, expected)
+    action = Action.CONFIRM if press.verb is YES else Action.REOPEN
+    outcome = await cases(context).act(press.item, user.id, action, expected)
     await _answer(say, outcome)
-    message = query.message if isinstance(query.message, Message) else None
+    message = press.message
     if message is not None:
         with contextlib.suppress(TelegramError):
             await message.edit_reply_markup(None)
@@ -445,17 +438,13 @@ notify.PHOTO_LOADERS["case"] = rider_photo
 
 
 @allow(Audience.MODERATORS)
-async def on_route_button(update: Update, context: BotContext) -> None:
+@pressed
+async def on_route_button(update: Update, context: BotContext, press: ButtonPress) -> None:
     """A department chosen for a returned case: ask the moderator for the reason."""
-    query = update.callback_query
-    user = update.effective_user
-    pressed = parse(query.data if query else None)
+    user = press.user
     say = Speaker(update, context)
-    if query is None or user is None or pressed is None:
-        await say.alert("button.expired")
-        return
     service_ = cases(context)
-    case = await service_.case_for(pressed.item, user.id)
+    case = await service_.case_for(press.item, user.id)
     if case is None:
         await say.alert("case.refused.unknown", popup=True)
         return
@@ -466,10 +455,10 @@ async def on_route_button(update: Update, context: BotContext) -> None:
         await _answer(say, refused)
         return
     await say.alert()
-    message = query.message if isinstance(query.message, Message) else None
+    message = press.message
     chat_id = message.chat.id if message is not None else user.id
     await prompt(
-        context, chat_id, user.id, case, Action.REROUTE, "case.prompt.reroute", pressed.argument
+        context, chat_id, user.id, case, Action.REROUTE, "case.prompt.reroute", press.argument
     )
 
 

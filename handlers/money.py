@@ -15,7 +15,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
 
 from handlers.access import Audience, allow
-from handlers.callbacks import Verb, parse
+from handlers.callbacks import ButtonPress, Verb, pressed
 from handlers.common import BotContext
 from handlers.prompts import PromptReply
 from handlers.speak import Speaker
@@ -149,13 +149,10 @@ async def on_payee_reply(update: Update, context: BotContext) -> None:
 
 
 @allow(Audience.RIDERS)
-async def on_payee_button(update: Update, context: BotContext) -> None:
+@pressed
+async def on_payee_button(update: Update, context: BotContext, press: ButtonPress) -> None:
     """Confirm stores the details shown; Cancel drops them. A stale button changes nothing."""
-    query = update.callback_query
-    press = parse(query.data if query else None)
-    user = update.effective_user
-    if query is None or press is None or user is None:
-        return
+    query, user = press.query, press.user
     say = Speaker(update, context)
     if isinstance(query.message, Message):
         with contextlib.suppress(BadRequest):
@@ -384,14 +381,11 @@ async def batch_command(update: Update, context: BotContext) -> None:
 
 
 @allow(Audience.ADMINS)
-async def on_mark_paid(update: Update, context: BotContext) -> None:
+@pressed
+async def on_mark_paid(update: Update, context: BotContext, press: ButtonPress) -> None:
     """An admin's "mark paid" button under a payout file: the first press marks it (and the
     riders are told in that transaction); any later press says who marked it and when."""
-    query = update.callback_query
-    press = parse(query.data if query else None)
-    user = update.effective_user
-    if query is None or press is None or user is None:
-        return
+    query, user = press.query, press.user
     say = Speaker(update, context)
     outcome = await money(context).mark_paid(press.item, user.id)
     if isinstance(query.message, Message) and outcome.status == "paid":

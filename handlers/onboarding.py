@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 
 from handlers.access import Audience, allow
-from handlers.callbacks import Verb, parse
+from handlers.callbacks import ButtonPress, Verb, pressed
 from handlers.common import BotContext
 from handlers.consent import AGREE, ask_consent, privacy_notice
 from handlers.report import HELD_PHOTO, drop_buttons, main_keyboard, on_photo
@@ -88,13 +88,10 @@ async def delete(update: Update, context: BotContext) -> None:
 
 
 @allow(Audience.ANYONE)
-async def on_delete(update: Update, context: BotContext) -> None:
+@pressed
+async def on_delete(update: Update, context: BotContext, press: ButtonPress) -> None:
     """The confirmation buttons of /delete."""
-    query = update.callback_query
-    press = parse(query.data if query else None)
-    user = update.effective_user
-    if query is None or press is None or user is None:
-        return
+    query, user = press.query, press.user
     say = Speaker(update, context)
     await say.alert()
     await say.language()  # answered in the language they used, even after erasing it

@@ -27,7 +27,7 @@ from telegram.ext import filters
 
 from handlers import report
 from handlers.access import Audience, allow
-from handlers.callbacks import Verb, parse
+from handlers.callbacks import ButtonPress, Verb, pressed
 from handlers.common import BotContext
 from handlers.prompts import PromptReply
 from handlers.speak import Speaker
@@ -239,37 +239,34 @@ def _distance(metres: float) -> str:
 
 
 @allow(Audience.RIDERS)
-async def on_page(update: Update, context: BotContext) -> None:
+@pressed
+async def on_page(update: Update, context: BotContext, press: ButtonPress) -> None:
     """[More] and [Merchants too / Stations only] under a list."""
-    user = update.effective_user
-    pressed = parse(update.callback_query.data if update.callback_query else None)
+    user = press.user
     say = Speaker(update, context)
-    if user is None or pressed is None:
-        await say.alert("button.expired")
-        return
     await say.alert()
     location = await places(context).last_location(user.id)
     if location is None:
         await ask_location(update, context)
         return
-    if pressed.verb is MORE:
-        merchants, offset = pressed.argument == "m", max(pressed.item, 0)
+    if press.verb is MORE:
+        merchants, offset = press.argument == "m", max(press.item, 0)
     else:
-        merchants, offset = pressed.item == 1, 0
+        merchants, offset = press.item == 1, 0
     await show_nearby(update, context, *location, merchants=merchants, offset=offset)
 
 
 @allow(Audience.RIDERS)
-async def on_town(update: Update, context: BotContext) -> None:
+@pressed
+async def on_town(update: Update, context: BotContext, press: ButtonPress) -> None:
     """A town picked from the list: its places, open ones marked."""
-    pressed = parse(update.callback_query.data if update.callback_query else None)
     say = Speaker(update, context)
     current = await places(context).current_set()
-    if pressed is None or current is None or pressed.item != current.id:
+    if current is None or press.item != current.id:
         await say.alert("button.expired")
         return
-    merchants = pressed.argument.endswith("m")
-    index = pressed.argument.removesuffix("m")
+    merchants = press.argument.endswith("m")
+    index = press.argument.removesuffix("m")
     towns = await places(context).towns()
     if not index.isdigit() or int(index) >= len(towns):
         await say.alert("button.expired")
@@ -282,15 +279,12 @@ async def on_town(update: Update, context: BotContext) -> None:
 
 
 @allow(Audience.RIDERS)
-async def on_problem(update: Update, context: BotContext) -> None:
+@pressed
+async def on_problem(update: Update, context: BotContext, press: ButtonPress) -> None:
     """[Closed / something broken here]: the admins hear of it; a photo may follow."""
-    user = update.effective_user
-    pressed = parse(update.callback_query.data if update.callback_query else None)
+    user = press.user
     say = Speaker(update, context)
-    if user is None or pressed is None:
-        await say.alert("button.expired")
-        return
-    problem_id = await places(context).flag_problem(user.id, pressed.item)
+    problem_id = await places(context).flag_problem(user.id, press.item)
     if problem_id is None:
         await say.alert("button.expired")
         return

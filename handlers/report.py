@@ -21,7 +21,7 @@ from telegram import (
 from telegram.error import BadRequest, NetworkError, TelegramError
 
 from handlers.access import Audience, allow
-from handlers.callbacks import Pressed, Verb, parse
+from handlers.callbacks import ButtonPress, Pressed, Verb, pressed
 from handlers.common import BotContext
 from handlers.consent import ask_consent
 from handlers.review import refresh_card
@@ -350,12 +350,11 @@ DRAFT_BUTTONS: dict[Verb, DraftChange] = {
 
 
 @allow(Audience.RIDERS)
-async def on_draft_button(update: Update, context: BotContext) -> None:
+@pressed
+async def on_draft_button(update: Update, context: BotContext, press: ButtonPress) -> None:
     """Use the photo's location, a category, skip/keep the description, change it."""
-    query = update.callback_query
-    press = parse(query.data if query else None)
-    user = update.effective_user
-    if query is None or press is None or user is None or press.verb not in DRAFT_BUTTONS:
+    query, user = press.query, press.user
+    if press.verb not in DRAFT_BUTTONS:
         return
     await Speaker(update, context).alert()
     outcome = await DRAFT_BUTTONS[press.verb](reporting(context), user.id, press)
@@ -416,13 +415,10 @@ async def answer_question(update: Update, context: BotContext, text: str) -> boo
 
 
 @allow(Audience.RIDERS)
-async def on_submit(update: Update, context: BotContext) -> None:
+@pressed
+async def on_submit(update: Update, context: BotContext, press: ButtonPress) -> None:
     """Submit: the reference comes back at once."""
-    query = update.callback_query
-    press = parse(query.data if query else None)
-    user = update.effective_user
-    if query is None or press is None or user is None:
-        return
+    query, user = press.query, press.user
     await Speaker(update, context).alert()
     outcome = await reporting(context).submit(user.id, press.item)
     if isinstance(outcome, Refused):

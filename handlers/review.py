@@ -16,17 +16,17 @@ import re
 from collections.abc import Awaitable, Callable
 
 from telegram import ForceReply, InputMediaPhoto, Message, Update
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest
 from telegram.ext import filters
 
 from handlers import review_card as rc
 from handlers.access import Audience, allow
-from handlers.callbacks import Pressed, Verb, parse
+from handlers.callbacks import ButtonPress, Pressed, Verb, pressed
+from handlers.card_sender import UNSENDABLE, CardKind, send_cards
 from handlers.common import BotApplication, BotContext, Runtime
 from handlers.money import ask_payee
 from handlers.prompts import PromptReply
 from handlers.speak import Speaker
-from handlers.transport import sent_maybe
 from services.moderation import REJECT_REASONS, Card, Decided, Declined, Moderation, Problem
 from services.outbox import Notice
 from services.reporting import ReportStatus
@@ -36,8 +36,6 @@ log = logging.getLogger(__name__)
 ASK_MARK = "✍️"  # every language's ask prompt starts with it (see moderation.ask_prompt)
 ASK_PROMPT_REPLY = PromptReply(ASK_MARK)
 REFERENCE = re.compile(r"R-\d{8}-\d{4,}")
-SENDER_RETRY_SECONDS = 5.0
-UNSENDABLE = 0  # card_message_id of a card Telegram refused
 
 Decide = Callable[[Moderation, Pressed, int], Awaitable[Decided | Declined]]
 
@@ -92,52 +90,39 @@ async def send_card(
     return message
 
 
+def card_kind(app: BotApplication, chat_id: int, wake: asyncio.Event) -> CardKind[Card]:
+    """Review cards, for the one card sender: pending reports without a card, oldest first."""
+    runtime: Runtime = app.bot_data["runtime"]
+    language = runtime.languages.default
+
+    async def send(chat: int, card: Card, sent_before: bool) -> Message:
+        return await send_card(app, chat, card, language, sent_before=sent_before)
+
+    return CardKind(
+        name="review card",
+        due=lambda: runtime.moderation.cards_to_send(),
+        load=lambda report_id: runtime.moderation.card(report_id),
+        label=lambda card: card.reference,
+        chat=lambda card: chat_id,
+        send=send,
+        begin=lambda report_id: runtime.moderation.begin_card(report_id),
+        refused=lambda report_id: runtime.moderation.card_refused(report_id),
+        sent=lambda report_id, chat, message_id: runtime.moderation.card_sent(
+            report_id, chat, message_id
+        ),
+        wake=wake,
+    )
+
+
 async def card_sender(app: BotApplication, wake: asyncio.Event) -> None:
-    """Send every card still to send, oldest first, then wait to be woken by a submission."""
+    """Send every card still to send, oldest first, then wait to be woken by a submission.
+    A card Telegram refused stays pending, in /queue and in the reminder digests."""
     runtime: Runtime = app.bot_data["runtime"]
     chat_id = runtime.settings.moderator_chat_id
     if chat_id is None:
         log.warning("MODERATOR_CHAT_ID is not set: review cards are not sent")
         return
-    language = runtime.languages.default
-    while True:
-        sent_any = False
-        try:
-            for report_id in await runtime.moderation.cards_to_send():
-                card = await runtime.moderation.card(report_id)
-                if card is None:
-                    continue
-                # A send whose fate is unknown (the process died, the connection dropped) is
-                # sent again: a report without a card would miss its 24 hours, a second copy
-                # only costs a glance, and says so. Both copies' buttons decide it once.
-                sent_before = await runtime.moderation.begin_card(report_id)
-                try:
-                    message = await send_card(app, chat_id, card, language, sent_before=sent_before)
-                except TelegramError as exc:
-                    if not sent_maybe(exc):
-                        await runtime.moderation.card_refused(report_id)
-                    if not isinstance(exc, BadRequest):
-                        raise
-                    # Telegram will never take this card; don't let it hold up the others.
-                    # The report stays pending, in /queue and in the reminder digests.
-                    log.error("card for %s refused by Telegram: %s", card.reference, exc.message)
-                    await runtime.moderation.card_sent(report_id, chat_id, UNSENDABLE)
-                    continue
-                await runtime.moderation.card_sent(report_id, chat_id, message.message_id)
-                sent_any = True
-        except TelegramError as exc:
-            log.warning("card not sent, retrying in %ss: %r", SENDER_RETRY_SECONDS, exc)
-            await asyncio.sleep(SENDER_RETRY_SECONDS)
-            continue
-        except Exception:
-            # Anything else (a database hiccup, a bug on one card) must not end the sender.
-            log.exception("card sender failed; retrying in %ss", SENDER_RETRY_SECONDS)
-            await asyncio.sleep(SENDER_RETRY_SECONDS)
-            continue
-        if not sent_any:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=60)
-            wake.clear()
+    await send_cards(card_kind(app, chat_id, wake))
 
 
 async def refresh_card(context: BotContext, card: Card, pressed: Message | None = None) -> None:
@@ -173,57 +158,53 @@ async def send_next(context: BotContext, chat_id: int, language: str, after: Car
 
 
 @allow(Audience.MODERATORS)
-async def on_decision(update: Update, context: BotContext) -> None:
+@pressed
+async def on_decision(update: Update, context: BotContext, press: ButtonPress) -> None:
     """approve / confirm / reject with a reason / duplicate of: one decision, made once."""
-    query = update.callback_query
-    press = parse(query.data if query else None)
-    user = update.effective_user
-    if query is None or press is None or user is None or press.verb not in DECISIONS:
+    user = press.user
+    if press.verb not in DECISIONS:
         return
     say = Speaker(update, context)
     service = context.runtime.moderation
-    pressed = query.message if isinstance(query.message, Message) else None
+    message = press.message
     outcome = await DECISIONS[press.verb](service, press, user.id)
     if isinstance(outcome, Declined):
         await say.answer(await refusal(say, outcome), popup=True)
         card = await service.card(press.item)
         if card is not None:
-            await refresh_card(context, card, pressed)
+            await refresh_card(context, card, message)
         return
     await say.alert(f"moderation.done.{outcome.action}")
     await after_decision(context, outcome)
-    await refresh_card(context, outcome.card, pressed)
-    if pressed is not None and pressed.chat.type == "private":
-        await send_next(context, pressed.chat.id, await say.language(), outcome.card)
+    await refresh_card(context, outcome.card, message)
+    if message is not None and message.chat.type == "private":
+        await send_next(context, message.chat.id, await say.language(), outcome.card)
 
 
 @allow(Audience.MODERATORS)
-async def on_menu(update: Update, context: BotContext) -> None:
+@pressed
+async def on_menu(update: Update, context: BotContext, press: ButtonPress) -> None:
     """Buttons that show more (reasons, duplicates, the ask prompt, photos, the pin)."""
-    query = update.callback_query
-    press = parse(query.data if query else None)
-    if query is None or press is None:
-        return
     say = Speaker(update, context)
     card = await context.runtime.moderation.card(press.item)
     if card is None:
         await say.alert("button.expired")
         return
-    pressed = query.message if isinstance(query.message, Message) else None
+    message = press.message
     if card.status != ReportStatus.PENDING:
         refused = Declined(Problem.ALREADY_DECIDED, card.decided_by, card.status)
         await say.answer(await refusal(say, refused), popup=True)
-        await refresh_card(context, card, pressed)
+        await refresh_card(context, card, message)
         return
     await say.alert()
-    if pressed is None:
+    if message is None:
         return
     drawn = view(context.runtime, await say.language())
     if press.verb is rc.REJECT_MENU:
         reasons: list[tuple[str, str | int]] = [
             (drawn.t(f"reject.{reason}"), reason) for reason in REJECT_REASONS
         ]
-        await _edit_markup(pressed, drawn.choice_buttons(card, rc.REJECT, reasons))
+        await _edit_markup(message, drawn.choice_buttons(card, rc.REJECT, reasons))
     elif press.verb is rc.DUPLICATE_MENU:
         originals: list[tuple[str, str | int]] = [
             (reference, other_id) for other_id, reference in card.nearby[:6]
@@ -231,9 +212,9 @@ async def on_menu(update: Update, context: BotContext) -> None:
         if not originals:
             await say.reply("moderation.no_duplicates", reference=card.reference)
             return
-        await _edit_markup(pressed, drawn.choice_buttons(card, rc.DUPLICATE, originals))
+        await _edit_markup(message, drawn.choice_buttons(card, rc.DUPLICATE, originals))
     elif press.verb is rc.BACK:
-        await _edit_markup(pressed, drawn.decision_buttons(card))
+        await _edit_markup(message, drawn.decision_buttons(card))
     elif press.verb is rc.ASK:
         await say.reply(
             "moderation.ask_prompt",
@@ -241,9 +222,9 @@ async def on_menu(update: Update, context: BotContext) -> None:
             reply_markup=ForceReply(selective=True),
         )
     elif press.verb is rc.PHOTOS:
-        await send_more_photos(context, pressed.chat.id, card)
+        await send_more_photos(context, message.chat.id, card)
     elif press.verb is rc.PIN and card.latitude is not None and card.longitude is not None:
-        await context.bot.send_location(pressed.chat.id, card.latitude, card.longitude)
+        await context.bot.send_location(message.chat.id, card.latitude, card.longitude)
 
 
 async def after_decision(context: BotContext, decided: Decided) -> None:

@@ -6,7 +6,7 @@ from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Upd
 from telegram.ext import ExtBot
 
 from handlers.access import Audience, allow
-from handlers.callbacks import Verb, parse
+from handlers.callbacks import ButtonPress, Verb, pressed
 from handlers.common import BotContext
 from handlers.speak import Speaker
 from locales import LANGUAGES, Texts
@@ -65,13 +65,10 @@ async def language_command(update: Update, context: BotContext) -> None:
 
 
 @allow(Audience.ANYONE)
-async def language_chosen(update: Update, context: BotContext) -> None:
+@pressed
+async def language_chosen(update: Update, context: BotContext, press: ButtonPress) -> None:
     """Remember the language picked from the buttons and confirm in it."""
-    query = update.callback_query
-    press = parse(query.data if query else None)
-    user = update.effective_user
-    if press is None or user is None:
-        return
+    user = press.user
     say = Speaker(update, context)
     await say.alert()
     if press.argument in LANGUAGES:

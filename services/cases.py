@@ -304,6 +304,15 @@ class Cases:
     async def cards_to_send(self, limit: int = 20) -> list[int]:
         return await store.cards_to_send(self.db, limit)
 
+    async def begin_card(self, case_id: int) -> bool:
+        """A case card is about to be sent; True if an earlier send may have reached the chat
+        (the process died mid-send, or the connection dropped before Telegram answered)."""
+        return await store.begin_card(self.db, case_id, self._now())
+
+    async def card_refused(self, case_id: int) -> None:
+        """Telegram answered the send with an error, so no copy of it is in the chat."""
+        await store.card_refused(self.db, case_id)
+
     async def card_sent(self, case_id: int, chat_id: int, message_id: int) -> None:
         await store.record_card(self.db, case_id, chat_id, message_id)
 
@@ -513,6 +522,7 @@ class Cases:
                 "due_at": _due(self.programme, case.category, now),
                 "card_chat_id": None,
                 "card_message_id": None,
+                "card_attempted_at": None,
                 "reminded_at": None,
                 "breached_at": None,
             }

@@ -60,6 +60,7 @@ async def move(conn: Connection, case_id: int, expected: str, new: str, **fields
         "note",
         "card_chat_id",
         "card_message_id",
+        "card_attempted_at",
         "reminded_at",
         "breached_at",
         "asked_at",
@@ -139,10 +140,29 @@ async def cards_to_send(db: Database, limit: int) -> list[int]:
     return [int(row[0]) for row in rows]
 
 
+async def begin_card(db: Database, case_id: int, now: int) -> bool:
+    """Note that a case card is being sent; True if an earlier attempt's fate is unknown."""
+    async with db.transaction() as conn:
+        async with conn.execute(
+            "SELECT card_attempted_at FROM cases WHERE id = ?", (case_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        await conn.execute("UPDATE cases SET card_attempted_at = ? WHERE id = ?", (now, case_id))
+    return row is not None and row[0] is not None
+
+
+async def card_refused(db: Database, case_id: int) -> None:
+    """Telegram answered the send with an error: no copy of the card exists."""
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE cases SET card_attempted_at = NULL WHERE id = ?", (case_id,))
+
+
 async def record_card(db: Database, case_id: int, chat_id: int, message_id: int) -> None:
+    """The card is in the chat; a later fresh dispatch starts with no attempt behind it."""
     async with db.transaction() as conn:
         await conn.execute(
-            "UPDATE cases SET card_chat_id = ?, card_message_id = ? WHERE id = ?",
+            "UPDATE cases SET card_chat_id = ?, card_message_id = ?, card_attempted_at = NULL "
+            "WHERE id = ?",
             (chat_id, message_id, case_id),
         )
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from handlers.callbacks import MAX_BYTES, Verb, parse, pattern
+from tests.conftest import ADMIN, MODERATOR, RunningBot
+from tests.fakegram import FakeTelegram, TgUser
+from tests.riders import Chat
 
 SAMPLE = Verb("t_sample")
 OTHER = Verb("t_other")
@@ -59,3 +64,38 @@ def test_pattern_matches_its_verbs_only() -> None:
     assert matcher.match(SAMPLE.data(3))
     assert not matcher.match(OTHER.data(3))
     assert not matcher.match("t_sample_more:3")
+
+
+async def test_every_button_that_does_not_parse_is_answered_as_expired(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    """Data that matches a handler's verb but not the codec (forged, or from another build)
+    is answered "button expired" by the handler's one preamble, and changes nothing."""
+    rider = Chat(fake, TgUser(961, language_code="en"))
+    await rider.agree()
+    seen = len(fake.sent_to(rider.user.id))
+    before = len(fake.callback_answers)
+    riders = ["sub", "cat", "lang", "delete", "payok", "pitem", "pcancel", "nmore", "pprob"]
+    for name in riders:
+        fake.press_button(rider.user, 4242, f"{name}:1x")
+    for name in ("ap", "rj"):
+        fake.press_button(TgUser(MODERATOR, language_code="en"), 4243, f"{name}:1x")
+    fake.press_button(TgUser(ADMIN, language_code="en"), 4244, "paid:1x")
+    count = len(riders) + 3
+    await fake.wait_for(lambda: len(fake.callback_answers) >= before + count)
+    await bot.settled(fake)
+    answers = [a.get("text") for a in fake.callback_answers[before:]]
+    assert answers == ["This button has expired."] * count
+    assert len(fake.sent_to(rider.user.id)) == seen
+
+
+def test_only_the_decorator_reads_button_data() -> None:
+    """Handlers take a parsed press from `@pressed`; none repeats the preamble."""
+    handlers = Path(__file__).resolve().parent.parent / "handlers"
+    readers = sorted(
+        str(path.relative_to(handlers))
+        for path in handlers.rglob("*.py")
+        if "parse(query.data" in path.read_text()
+        or "parse(update.callback_query" in path.read_text()
+    )
+    assert readers == ["callbacks.py"]

@@ -242,6 +242,40 @@ async def test_double_press_two_staff_and_stale_card_change_nothing(
     assert [s[0] for s in await states(bot)] == ["open", "accept"]
 
 
+async def test_a_case_card_whose_send_timed_out_is_sent_again_and_says_so(
+    start_bot: BotStarter, fake: FakeTelegram
+) -> None:
+    bot = await start(start_bot)
+    # Telegram takes the case card but its answer never comes back in time: the bot cannot know.
+    fake.fail_next("sendPhoto", status=200, delay=8, chat_id=ROADS_CHAT)
+    reference = await submit(fake, RIDER)
+    review = await card_of(fake)
+    fake.press_button(MOD, review, review.button("✅ 50"))
+    first, second = await fake.wait_for_messages(ROADS_CHAT, 2, timeout=40)
+    assert first.text.startswith(f"🛠 {reference}")
+    assert second.text.startswith("↻ 再次发送")
+    assert f"🛠 {reference}" in second.text
+    # The earlier copy's buttons work too; the case moves once.
+    late = second.button("接单")
+    assert await press(bot, fake, ROADS, first, "接单") == "已接单。"
+    assert "已接单，处置中" in second.text
+    before = len(fake.callback_answers)
+    fake.press_button(ROADS, second, late)
+    await bot.settled(fake)
+    assert "已经是" in str(fake.callback_answers[before].get("text", ""))
+    assert [s[0] for s in await states(bot)] == ["open", "accept"]
+
+
+async def test_a_case_card_telegram_refused_is_sent_again_without_a_warning(
+    start_bot: BotStarter, fake: FakeTelegram
+) -> None:
+    await start(start_bot)
+    fake.fail_next("sendPhoto", status=500, chat_id=ROADS_CHAT)
+    reference, card = await approved_case(fake)
+    assert card.text.startswith(f"🛠 {reference}")
+    assert len(fake.sent_to(ROADS_CHAT)) == 1
+
+
 async def test_urgent_category_shows_emergency_numbers_first(
     start_bot: BotStarter, fake: FakeTelegram
 ) -> None:
