@@ -47,7 +47,8 @@ class CardKind(Generic[Row]):
     send: Callable[[int, Row, bool], Awaitable[Message]]
     begin: Callable[[int], Awaitable[bool]]
     refused: Callable[[int], Awaitable[None]]
-    sent: Callable[[int, int, int], Awaitable[None]]  # (row id, chat id, message id)
+    # (row id, chat id, message id, sent marked as a possible second copy)
+    sent: Callable[[int, int, int, bool], Awaitable[None]]
     wake: asyncio.Event  # set when a row becomes due
 
 
@@ -61,7 +62,7 @@ async def send_due(kind: CardKind[Row]) -> bool:
             continue
         chat_id = kind.chat(row)
         if chat_id is None:
-            await kind.sent(row_id, 0, UNSENDABLE)
+            await kind.sent(row_id, 0, UNSENDABLE, False)
             continue
         sent_before = await kind.begin(row_id)
         try:
@@ -73,9 +74,9 @@ async def send_due(kind: CardKind[Row]) -> bool:
                 raise
             # Telegram will never take this card; don't let it hold up the others.
             log.error("%s for %s refused by Telegram: %s", kind.name, kind.label(row), exc.message)
-            await kind.sent(row_id, chat_id, UNSENDABLE)
+            await kind.sent(row_id, chat_id, UNSENDABLE, False)
             continue
-        await kind.sent(row_id, chat_id, message.message_id)
+        await kind.sent(row_id, chat_id, message.message_id, sent_before)
         sent_any = True
     return sent_any
 

@@ -226,9 +226,7 @@ def card_kind(app: BotApplication) -> CardKind[Case]:
         send=send,
         begin=lambda case_id: cases(app).begin_card(case_id),
         refused=lambda case_id: cases(app).card_refused(case_id),
-        sent=lambda case_id, chat_id, message_id: cases(app).card_sent(
-            case_id, chat_id, message_id
-        ),
+        sent=cases(app).card_sent,
         wake=cases(app).wake,
     )
 
@@ -252,7 +250,7 @@ async def refresh(context: BotContext, changed: Changed) -> None:
             context,
             before.card_chat_id,
             before.card_message_id,
-            caption(runtime, language, after),
+            caption(runtime, language, after, sent_before=before.card_copy),
             markup,
         )
 

@@ -76,9 +76,7 @@ async def send_card(
     jpeg, file_id = await runtime.moderation.photo(card.report_id, 1)
     photo = file_id or jpeg
     assert photo is not None, f"report {card.reference} has no photo"
-    caption = drawn.caption(card)
-    if sent_before:
-        caption = f"{drawn.t('card.sent_again')}\n{caption}"
+    caption = marked(drawn, card, sent_before)
     message = await context.bot.send_photo(
         chat_id,
         photo=photo,
@@ -107,9 +105,7 @@ def card_kind(app: BotApplication, chat_id: int, wake: asyncio.Event) -> CardKin
         send=send,
         begin=lambda report_id: runtime.moderation.begin_card(report_id),
         refused=lambda report_id: runtime.moderation.card_refused(report_id),
-        sent=lambda report_id, chat, message_id: runtime.moderation.card_sent(
-            report_id, chat, message_id
-        ),
+        sent=runtime.moderation.card_sent,
         wake=wake,
     )
 
@@ -129,18 +125,26 @@ async def refresh_card(context: BotContext, card: Card, pressed: Message | None 
     """Show a card's new state wherever it is: the moderator chat, and where it was pressed."""
     drawn = view(context.runtime)
     places = set()
+    recorded = (card.card_chat_id, card.card_message_id)
     if card.card_chat_id is not None and card.card_message_id not in (None, UNSENDABLE):
-        places.add((card.card_chat_id, card.card_message_id))
+        places.add(recorded)
     if pressed is not None:
         places.add((pressed.chat.id, pressed.message_id))
     for chat_id, message_id in places:
+        copy = card.card_copy and (chat_id, message_id) == recorded
         with contextlib.suppress(BadRequest):  # unchanged, or the message is gone
             await context.bot.edit_message_caption(
                 chat_id=chat_id,
                 message_id=message_id,
-                caption=drawn.caption(card),
+                caption=marked(drawn, card, copy),
                 reply_markup=drawn.decision_buttons(card),
             )
+
+
+def marked(drawn: rc.CardView, card: Card, copy: bool) -> str:
+    """The card's caption; a possible second copy says so first, and keeps saying so."""
+    caption = drawn.caption(card)
+    return f"{drawn.t('card.sent_again')}\n{caption}" if copy else caption
 
 
 async def send_next(context: BotContext, chat_id: int, language: str, after: Card | None) -> None:

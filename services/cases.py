@@ -141,6 +141,7 @@ class Case:
     after_photo_id: int | None
     card_chat_id: int | None
     card_message_id: int | None
+    card_copy: bool  # the card in the chat says an earlier copy may be above it
     rider_telegram_id: int | None
     last_actor: int | None
 
@@ -169,6 +170,7 @@ def _case(row: Row) -> Case:
         after_photo_id=row["after_photo_id"],
         card_chat_id=row["card_chat_id"],
         card_message_id=row["card_message_id"],
+        card_copy=bool(row["card_copy"]),
         rider_telegram_id=row["rider_telegram_id"],
         last_actor=row["last_actor"],
     )
@@ -313,8 +315,10 @@ class Cases:
         """Telegram answered the send with an error, so no copy of it is in the chat."""
         await store.card_refused(self.db, case_id)
 
-    async def card_sent(self, case_id: int, chat_id: int, message_id: int) -> None:
-        await store.record_card(self.db, case_id, chat_id, message_id)
+    async def card_sent(
+        self, case_id: int, chat_id: int, message_id: int, copy: bool = False
+    ) -> None:
+        await store.record_card(self.db, case_id, chat_id, message_id, copy)
 
     async def photo(self, photo_id: int) -> bytes | str | None:
         """A case photo: Telegram's file id of an earlier upload, or the JPEG."""

@@ -108,6 +108,7 @@ class Card:
     proposed_by: int | None
     card_chat_id: int | None
     card_message_id: int | None
+    card_copy: bool = False  # the card in the chat says an earlier copy may be above it
     budget: BudgetUse | None = None  # this month's rewards against the budget, if one is set
 
 
@@ -277,6 +278,7 @@ class Moderation:
             proposed_by=row["proposed_by"],
             card_chat_id=row["card_chat_id"],
             card_message_id=row["card_message_id"],
+            card_copy=bool(row["card_copy"]),
             budget=await budgets.use(conn, self.programme, self.settings.timezone, self.clock()),
         )
 
@@ -339,9 +341,11 @@ class Moderation:
         async with self.db.transaction() as conn:
             await store.card_refused(conn, report_id)
 
-    async def card_sent(self, report_id: int, chat_id: int, message_id: int) -> None:
+    async def card_sent(
+        self, report_id: int, chat_id: int, message_id: int, copy: bool = False
+    ) -> None:
         async with self.db.transaction() as conn:
-            await store.record_card(conn, report_id, chat_id, message_id)
+            await store.record_card(conn, report_id, chat_id, message_id, copy)
 
     async def next_pending(self, after: Card | None = None) -> Card | None:
         """The oldest pending report (after `after`), for /queue."""

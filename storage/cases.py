@@ -9,7 +9,7 @@ from storage.db import Connection, Database, Row, guarded_update
 CASE_COLUMNS = (
     "c.id, c.report_id, c.department, c.state, c.urgent, c.opened_at, c.dispatched_at, "
     "c.due_at, c.fixed_at, c.closed_at, c.reopened, c.after_photo_id, c.note, c.card_chat_id, "
-    "c.card_message_id, c.reminded_at, c.breached_at, c.asked_at, c.updated_at, "
+    "c.card_message_id, c.card_copy, c.reminded_at, c.breached_at, c.asked_at, c.updated_at, "
     "r.reference, r.category, r.description, r.latitude, r.longitude, "
     "u.telegram_id AS rider_telegram_id, "
     "(SELECT e.actor FROM case_events e WHERE e.case_id = c.id ORDER BY e.id DESC LIMIT 1) "
@@ -157,13 +157,16 @@ async def card_refused(db: Database, case_id: int) -> None:
         await conn.execute("UPDATE cases SET card_attempted_at = NULL WHERE id = ?", (case_id,))
 
 
-async def record_card(db: Database, case_id: int, chat_id: int, message_id: int) -> None:
-    """The card is in the chat; a later fresh dispatch starts with no attempt behind it."""
+async def record_card(
+    db: Database, case_id: int, chat_id: int, message_id: int, copy: bool
+) -> None:
+    """The card is in the chat (`copy`: marked as a possible second copy); a later fresh
+    dispatch starts with no attempt behind it."""
     async with db.transaction() as conn:
         await conn.execute(
-            "UPDATE cases SET card_chat_id = ?, card_message_id = ?, card_attempted_at = NULL "
-            "WHERE id = ?",
-            (chat_id, message_id, case_id),
+            "UPDATE cases SET card_chat_id = ?, card_message_id = ?, card_copy = ?, "
+            "card_attempted_at = NULL WHERE id = ?",
+            (chat_id, message_id, int(copy), case_id),
         )
 
 

@@ -10,6 +10,7 @@ REPORT_COLUMNS = (
     "r.id, r.reference, r.status, r.rider_id, u.telegram_id AS rider_telegram_id, "
     "u.language AS rider_language, r.category, r.description, r.latitude, r.longitude, "
     "r.photo_distance_m, r.submitted_at, r.deadline_at, r.card_chat_id, r.card_message_id, "
+    "r.card_copy, "
     "r.decided_by, r.decided_at, r.reward_fen, r.points, r.reject_reason, r.duplicate_of, "
     "r.question, r.answer, r.proposed_fen, r.proposed_by, r.updated_at, "
     "(SELECT d.reference FROM reports d WHERE d.id = r.duplicate_of) AS duplicate_reference"
@@ -183,10 +184,13 @@ async def card_refused(conn: Connection, report_id: int) -> None:
     await conn.execute("UPDATE reports SET card_attempted_at = NULL WHERE id = ?", (report_id,))
 
 
-async def record_card(conn: Connection, report_id: int, chat_id: int, message_id: int) -> None:
+async def record_card(
+    conn: Connection, report_id: int, chat_id: int, message_id: int, copy: bool
+) -> None:
+    """The card is in the chat (`copy`: marked as a possible second copy)."""
     await conn.execute(
-        "UPDATE reports SET card_chat_id = ?, card_message_id = ? WHERE id = ?",
-        (chat_id, message_id, report_id),
+        "UPDATE reports SET card_chat_id = ?, card_message_id = ?, card_copy = ? WHERE id = ?",
+        (chat_id, message_id, int(copy), report_id),
     )
 
 

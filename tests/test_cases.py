@@ -259,6 +259,7 @@ async def test_a_case_card_whose_send_timed_out_is_sent_again_and_says_so(
     late = second.button("接单")
     assert await press(bot, fake, ROADS, first, "接单") == "已接单。"
     assert "已接单，处置中" in second.text
+    assert second.text.startswith("↻ 再次发送")  # the change did not wipe the mark
     before = len(fake.callback_answers)
     fake.press_button(ROADS, second, late)
     await bot.settled(fake)

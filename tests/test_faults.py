@@ -133,6 +133,7 @@ async def test_a_card_whose_send_timed_out_is_sent_again_and_says_so(
     fake.press_button(MOD, first, first.button("✅ 50"))
     for copy in (first, second):
         await fake.wait_for(lambda: "✅ 核实有效" in copy.text.splitlines()[-1])  # noqa: B023
+    assert second.text.startswith("↻ 再次发送")  # the decision did not wipe the mark
     answered = len(fake.callback_answers)
     fake.press_button(MOD, second, late)
     await fake.wait_for(lambda: len(fake.callback_answers) > answered)
