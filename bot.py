@@ -143,7 +143,7 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         CommandHandler("batch", money.batch_command),
         CommandHandler("places", places.places_command),
         CommandHandler("merchants", care.merchants_command),
-        # reports upward (issue 13): the incident picture (moderators), the register (admins)
+        # reports upward: the incident picture (moderators), the register (admins)
         CommandHandler("map", reports.map_command),
         CommandHandler("export", reports.export_command),
         # departments (即时办): moderators and department staff

@@ -12,7 +12,7 @@ The bot runs as a real `python bot.py` child process.
     .venv/bin/python -m bench.cards [N]
     .venv/bin/python -m bench.cards --cases [N]
 
-With --cases (issue 11, 即时办), three departments are configured and the figures are for
+With --cases (即时办), three departments are configured and the figures are for
 case cards: approve press -> case card in the department group (median, caps off), and N
 approvals at once reaching 3 department groups with each group capped at 20 a minute
 (ideal: N/3 cards per group at 20 a minute, the groups in parallel).

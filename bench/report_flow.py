@@ -38,7 +38,7 @@ WEBHOOK_LISTEN, WEBHOOK_SECRET): every update a rider sends is POSTed to the bot
 server with the secret header, as Telegram does (see bench/delivery.py), and the POSTs' answers
 are counted. The bot's CPU then includes serving those POSTs instead of long polls.
 
-With --hostile (issue 9) it measures the photo pipeline's memory instead: 5 riders agree,
+With --hostile it measures the photo pipeline's memory instead: 5 riders agree,
 then all at once send 20 crafted pictures as files, 4 each, small on the wire and large in
 pixels: 7000x7000 PNGs and WebPs, PNGs and WebPs at their own (lower) pixel limits, a GIF
 (labelled image/png, so it is not refused by its MIME type), a TIFF and a BMP of 7000x7000,

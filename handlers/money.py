@@ -61,7 +61,7 @@ async def balance_command(update: Update, context: BotContext) -> None:
     )
     if found.points_owed:
         await say.reply("balance.points_owed", points=found.points_owed)
-    await spendable_line(update, context)  # points after codes not yet used (issue 12)
+    await spendable_line(update, context)  # points after codes not yet used
 
 
 async def spendable_line(update: Update, context: BotContext) -> None:

@@ -1,4 +1,4 @@
-"""Issue 9: photos cannot exhaust memory: hostile pictures, and photos per rider per hour."""
+"""Photos cannot exhaust memory: hostile pictures, and photos per rider per hour."""
 
 from __future__ import annotations
 

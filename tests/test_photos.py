@@ -242,7 +242,7 @@ def test_does_not_change_global_pillow_state() -> None:
 
 # --- bounded memory --------------------------------------------------------------------
 
-MEMORY_BOUND_MB = 150  # measured: at most about 90 MB; before issue 9, up to 940 MB
+MEMORY_BOUND_MB = 150  # measured: at most about 90 MB; before the photo limits, up to 940 MB
 _CHILD = """
 import sys
 from pathlib import Path
