@@ -1,4 +1,5 @@
-"""What every handler shares: the runtime (settings, database, texts) and answering a user."""
+"""What every handler shares: the runtime (settings, database, clock, texts, services) and the
+typed context that carries it; answering a person is speak.py's."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""First conversation: /start, /help, /language, and a gentle answer to anything unknown."""
+"""/help, /language, the command menus, and a gentle answer to anything unknown or expired.
+
+/start and the privacy notice are in onboarding.py."""
 
 from __future__ import annotations
 

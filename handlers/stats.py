@@ -1,7 +1,7 @@
-"""/stats for moderators and admins: how the programme does today, this week and all time.
-
-One plain-text message in the caller's language; the figures come from services/stats.py.
-"""
+"""/stats for moderators and admins: the period's charts as one image (drawn by
+services/charts.py, sent by handlers/reports.py), then how the programme does today, this
+week and all time, with the departments' cases, as one message in the caller's language
+(figures from services/stats.py)."""
 
 from __future__ import annotations
 
