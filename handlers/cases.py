@@ -39,8 +39,9 @@ from handlers.common import BotApplication, BotContext, Runtime
 from handlers.review_card import amap_link
 from handlers.speak import Speaker
 from services import cases as service
-from services.cases import Action, Case, CaseRefused, Changed, Role, State
+from services.cases import Action, Case, CaseRefusal, Changed, Role, State
 from services.photos import PhotoRejected
+from services.refusal import Refused
 
 log = logging.getLogger(__name__)
 
@@ -274,13 +275,13 @@ async def _edit(
         )
 
 
-async def refusal(say: Speaker, refused: CaseRefused) -> str:
+async def refusal(say: Speaker, refused: Refused[CaseRefusal]) -> str:
     state = await say.text(f"case.state.{refused.state}") if refused.state else ""
-    return await say.text(f"case.refused.{refused.problem}", state=state)
+    return await say.text(f"case.refused.{refused.reason}", state=state)
 
 
-async def _answer(say: Speaker, outcome: Changed | CaseRefused) -> None:
-    if isinstance(outcome, CaseRefused):
+async def _answer(say: Speaker, outcome: Changed | Refused[CaseRefusal]) -> None:
+    if isinstance(outcome, Refused):
         await say.alert(await refusal(say, outcome), popup=True)
     else:
         await say.alert(f"case.done.{outcome.action}")
@@ -389,7 +390,7 @@ async def on_prompt_reply(update: Update, context: BotContext) -> None:
     if outcome is None:
         await say.reply("case.prompt_used")
         return
-    if isinstance(outcome, CaseRefused):
+    if isinstance(outcome, Refused):
         await say.send(await refusal(say, outcome))
         return
     await say.reply(f"case.done.{outcome.action}")

@@ -343,7 +343,7 @@ async def on_places_file(update: Update, context: BotContext) -> None:
                 "places.refused_row",
                 row=refusal.row,
                 column=refusal.column,
-                problem=await say.text(f"places.problem_kind.{refusal.problem}"),
+                problem=await say.text(f"places.problem_kind.{refusal.reason}"),
                 value=refusal.value,
             )
         )

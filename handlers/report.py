@@ -29,7 +29,8 @@ from handlers.speak import Speaker
 from handlers.start import unknown
 from locales import Phrases
 from services.photos import DEFAULT_MAX_BYTES, PhotoProblem, PhotoRejected
-from services.reporting import Draft, Refusal, Refused, Reporting, Step, Submitted
+from services.refusal import Refused
+from services.reporting import Draft, Reporting, ReportRefusal, Step, Submitted
 
 # Buttons under the draft's steps; each carries the draft's id, so an old draft's is refused.
 USE_PHOTO_LOCATION = Verb("loc")
@@ -145,21 +146,21 @@ def summary(context: BotContext, t: Phrases, draft: Draft) -> str:
     )
 
 
-async def refuse(update: Update, context: BotContext, refused: Refused) -> None:
+async def refuse(update: Update, context: BotContext, refused: Refused[ReportRefusal]) -> None:
     """Explain a refusal in the rider's language, then show where their draft stands."""
-    if refused.reason == Refusal.NOT_CONSENTED:
+    if refused.reason == ReportRefusal.NOT_CONSENTED:
         await ask_consent(update, context)
         return
     text = await refusal_text(update, context, refused)
     user = update.effective_user
     draft = await reporting(context).draft(user.id) if user else None
-    if draft is not None and refused.reason not in (Refusal.STALE_BUTTON,):
+    if draft is not None and refused.reason not in (ReportRefusal.STALE_BUTTON,):
         await show_step(update, context, draft, lead=text)
     else:
         await Speaker(update, context).send(text)
 
 
-async def refusal_text(update: Update, context: BotContext, refused: Refused) -> str:
+async def refusal_text(update: Update, context: BotContext, refused: Refused[ReportRefusal]) -> str:
     return await Speaker(update, context).text(
         f"report.refused.{refused.reason.value}",
         reference=refused.reference or "",
@@ -215,7 +216,7 @@ async def on_photo(update: Update, context: BotContext) -> None:
         await answer_question(update, context, message.caption or "📷")
         return
     refusal = await service.check_photo_allowed(user.id, unique_id)
-    if refusal is not None and refusal.reason == Refusal.NOT_CONSENTED:
+    if refusal is not None and refusal.reason == ReportRefusal.NOT_CONSENTED:
         if context.user_data is not None:
             context.user_data[HELD_PHOTO] = message
         await refuse(update, context, refusal)
@@ -338,7 +339,7 @@ async def on_location(update: Update, context: BotContext) -> None:
         await show_step(update, context, outcome)
 
 
-DraftChange = Callable[[Reporting, int, Pressed], Awaitable[Draft | Refused]]
+DraftChange = Callable[[Reporting, int, Pressed], Awaitable[Draft | Refused[ReportRefusal]]]
 
 # The buttons that move a draft along: the one service call each makes.
 DRAFT_BUTTONS: dict[Verb, DraftChange] = {
@@ -472,7 +473,7 @@ async def report_command(update: Update, context: BotContext) -> None:
         return
     service = reporting(context)
     if not await service.has_consented(user.id):
-        await refuse(update, context, Refused(Refusal.NOT_CONSENTED))
+        await refuse(update, context, Refused(ReportRefusal.NOT_CONSENTED))
         return
     draft = await service.draft(user.id)
     if draft is not None:

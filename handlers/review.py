@@ -27,8 +27,9 @@ from handlers.common import BotApplication, BotContext, Runtime
 from handlers.money import ask_payee
 from handlers.prompts import PromptReply
 from handlers.speak import Speaker
-from services.moderation import REJECT_REASONS, Card, Decided, Declined, Moderation, Problem
+from services.moderation import REJECT_REASONS, Card, Decided, DecisionRefusal, Moderation
 from services.outbox import Notice
+from services.refusal import Refused
 from services.reporting import ReportStatus
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ ASK_MARK = "✍️"  # every language's ask prompt starts with it (see moderatio
 ASK_PROMPT_REPLY = PromptReply(ASK_MARK)
 REFERENCE = re.compile(r"R-\d{8}-\d{4,}")
 
-Decide = Callable[[Moderation, Pressed, int], Awaitable[Decided | Declined]]
+Decide = Callable[[Moderation, Pressed, int], Awaitable[Decided | Refused[DecisionRefusal]]]
 
 # What each decision button does: the one service call it makes.
 DECISIONS: dict[Verb, Decide] = {
@@ -172,7 +173,7 @@ async def on_decision(update: Update, context: BotContext, press: ButtonPress) -
     service = context.runtime.moderation
     message = press.message
     outcome = await DECISIONS[press.verb](service, press, user.id)
-    if isinstance(outcome, Declined):
+    if isinstance(outcome, Refused):
         await say.answer(await refusal(say, outcome), popup=True)
         card = await service.card(press.item)
         if card is not None:
@@ -196,7 +197,9 @@ async def on_menu(update: Update, context: BotContext, press: ButtonPress) -> No
         return
     message = press.message
     if card.status != ReportStatus.PENDING:
-        refused = Declined(Problem.ALREADY_DECIDED, card.decided_by, card.status)
+        refused = Refused(
+            DecisionRefusal.ALREADY_DECIDED, state=card.status, decided_by=card.decided_by
+        )
         await say.answer(await refusal(say, refused), popup=True)
         await refresh_card(context, card, message)
         return
@@ -268,18 +271,18 @@ async def on_question(update: Update, context: BotContext) -> None:
         return
     say = Speaker(update, context)
     outcome = await context.runtime.moderation.ask(found.group(0), user.id, message.text or "")
-    if isinstance(outcome, Declined):
+    if isinstance(outcome, Refused):
         await say.send(await refusal(say, outcome))
         return
     await say.reply("moderation.done.ask")
     await refresh_card(context, outcome.card)
 
 
-async def refusal(say: Speaker, refused: Declined) -> str:
+async def refusal(say: Speaker, refused: Refused[DecisionRefusal]) -> str:
     """Why an action changed nothing, in the moderator's language."""
-    status = await say.text(f"status.{refused.status}") if refused.status in _STATUSES else ""
+    status = await say.text(f"status.{refused.state}") if refused.state in _STATUSES else ""
     text = await say.text(
-        f"moderation.refused.{refused.problem.value}",
+        f"moderation.refused.{refused.reason.value}",
         moderator=refused.decided_by or "-",
         status=status,
     )

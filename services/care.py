@@ -89,7 +89,7 @@ class Imported:
 class ImportRefused:
     """Nothing changed: the file as a whole is unreadable (`file_problem`) or rows were bad."""
 
-    refusals: list[rules.Refusal] = field(default_factory=list)
+    refusals: list[rules.BadRow] = field(default_factory=list)
     file_problem: str | None = None
     detail: str = ""
 

@@ -33,6 +33,7 @@ from enum import StrEnum
 from services.clock import Now, utc_now
 from services.outbox import At, Button, Category, Dept, Notice, Outbox, Params
 from services.photos import inspect_in_pool
+from services.refusal import Refused
 from settings import Programme, Settings
 from storage import cases as store
 from storage import moderation as moderator_store
@@ -109,8 +110,8 @@ def actions_for(state: State, role: Role) -> list[Action]:
     return [a for (s, a, r) in TRANSITIONS if s == state and r == role]
 
 
-class Problem(StrEnum):
-    """Why an action changed nothing (`case.refused.<value>` in locales)."""
+class CaseRefusal(StrEnum):
+    """Why an action on a case changed nothing (`case.refused.<value>` in locales)."""
 
     UNKNOWN = "unknown"
     CHANGED = "changed"  # the case moved on: a second press, a colleague, a stale card
@@ -174,14 +175,6 @@ def _case(row: Row) -> Case:
         rider_telegram_id=row["rider_telegram_id"],
         last_actor=row["last_actor"],
     )
-
-
-@dataclass(frozen=True)
-class CaseRefused:
-    """A case action that changed nothing, and why (distinct from a report's `Refused`)."""
-
-    problem: Problem
-    state: State | None = None
 
 
 @dataclass(frozen=True)
@@ -390,7 +383,7 @@ class Cases:
 
     async def answer_prompt(
         self, chat_id: int, message_id: int, telegram_id: int, text: str, photo: bytes | None
-    ) -> Changed | CaseRefused | None:
+    ) -> Changed | Refused[CaseRefusal] | None:
         """A reply to one of the bot's prompts; None when it answers no open prompt. What the
         reply brings is checked before the prompt is used up: a refused photo (PhotoRejected)
         or a missing reason leaves the prompt open for the next reply."""
@@ -399,7 +392,7 @@ class Cases:
             return None
         action = Action(waiting["action"])
         if action in NEEDS_REASON and not text.strip():
-            return CaseRefused(Problem.NEEDS_REASON)
+            return Refused(CaseRefusal.NEEDS_REASON)
         jpeg = await self._clean(photo) if photo is not None else None
         async with self.db.transaction() as conn:
             prompt = await store.take_prompt(conn, chat_id, message_id, telegram_id)
@@ -420,22 +413,22 @@ class Cases:
 
     async def check(
         self, case_id: int, telegram_id: int, action: Action, expected: State
-    ) -> CaseRefused | None:
+    ) -> Refused[CaseRefusal] | None:
         """Whether `action` would be allowed now (before asking for its reason or photo)."""
         async with self.db.transaction() as conn:
             row = await store.case(conn, case_id)
             if row is None:
-                return CaseRefused(Problem.UNKNOWN)
+                return Refused(CaseRefusal.UNKNOWN)
             case = _case(row)
             roles = await self.roles(conn, telegram_id, case)
             if not roles:
-                return CaseRefused(Problem.UNKNOWN)  # nothing about a case not theirs
+                return Refused(CaseRefusal.UNKNOWN)  # nothing about a case not theirs
             if case.state != expected:
-                return CaseRefused(Problem.CHANGED, case.state)
+                return Refused(CaseRefusal.CHANGED, case.state)
             if next_state(case.state, action, roles) is None:
                 possible = any((case.state, action, role) in TRANSITIONS for role in Role)
-                return CaseRefused(
-                    Problem.NOT_YOURS if possible else Problem.NOT_POSSIBLE, case.state
+                return Refused(
+                    CaseRefusal.NOT_YOURS if possible else CaseRefusal.NOT_POSSIBLE, case.state
                 )
         return None
 
@@ -451,33 +444,33 @@ class Cases:
         note: str | None = None,
         jpeg: bytes | None = None,
         department: str | None = None,
-    ) -> Changed | CaseRefused:
+    ) -> Changed | Refused[CaseRefusal]:
         """Carry out one action on a case shown in state `expected`; None actor: the clock.
         `jpeg` is a photo already cleaned (`_clean`). Someone with no part in the case is
         told it does not exist, whatever it is: a forged button learns nothing."""
         note = (note or "").strip()[:REASON_MAX_CHARS] or None
         if action in NEEDS_REASON and note is None:
-            return CaseRefused(Problem.NEEDS_REASON)
+            return Refused(CaseRefusal.NEEDS_REASON)
         if action == Action.REROUTE and self.programme.department(department or "") is None:
-            return CaseRefused(Problem.BAD_DEPARTMENT)
+            return Refused(CaseRefusal.BAD_DEPARTMENT)
         now = self._now()
         async with self.db.transaction() as conn:
             row = await store.case(conn, case_id)
             if row is None:
-                return CaseRefused(Problem.UNKNOWN)
+                return Refused(CaseRefusal.UNKNOWN)
             before = _case(row)
             roles = (
                 {Role.CLOCK} if telegram_id is None else await self.roles(conn, telegram_id, before)
             )
             if not roles:
-                return CaseRefused(Problem.UNKNOWN)
+                return Refused(CaseRefusal.UNKNOWN)
             if before.state != expected:
-                return CaseRefused(Problem.CHANGED, before.state)
+                return Refused(CaseRefusal.CHANGED, before.state)
             new = next_state(before.state, action, roles)
             if new is None:
                 possible = any((before.state, action, role) in TRANSITIONS for role in Role)
-                return CaseRefused(
-                    Problem.NOT_YOURS if possible else Problem.NOT_POSSIBLE, before.state
+                return Refused(
+                    CaseRefusal.NOT_YOURS if possible else CaseRefusal.NOT_POSSIBLE, before.state
                 )
             role = next(r for r in roles if (before.state, action, r) in TRANSITIONS)
             fields = self._fields(before, action, now, note, department)
@@ -486,7 +479,7 @@ class Cases:
                 photo_id = await store.add_photo(conn, case_id, "after", jpeg, now)
                 fields["after_photo_id"] = photo_id
             if not await store.move(conn, case_id, before.state, new, **fields):
-                return CaseRefused(Problem.CHANGED, before.state)
+                return Refused(CaseRefusal.CHANGED, before.state)
             moved_to = str(fields.get("department", before.department))
             await store.record_event(
                 conn,
@@ -610,16 +603,16 @@ class Cases:
 
     async def add_rider_photo(
         self, case_id: int, telegram_id: int, text: str, jpeg: bytes | None
-    ) -> Changed | CaseRefused:
+    ) -> Changed | Refused[CaseRefusal]:
         """The rider's photo (cleaned) and words after saying "not fixed": recorded."""
         now = self._now()
         async with self.db.transaction() as conn:
             row = await store.case(conn, case_id)
             if row is None:
-                return CaseRefused(Problem.UNKNOWN)
+                return Refused(CaseRefusal.UNKNOWN)
             case = _case(row)
             if case.rider_telegram_id != telegram_id:
-                return CaseRefused(Problem.NOT_YOURS, case.state)
+                return Refused(CaseRefusal.NOT_YOURS, case.state)
             photo_id = (
                 None if jpeg is None else await store.add_photo(conn, case_id, "rider", jpeg, now)
             )

@@ -32,6 +32,7 @@ from services.clock import Now, utc_now
 from services.geo import bounding_box, haversine_m
 from services.outbox import At, Fen, Msg, Notice, Outbox, Params
 from services.photos import LOOKALIKE_DISTANCE, hamming
+from services.refusal import Refused
 from services.reporting import (
     OPEN,
     REPORT_TRANSITIONS,
@@ -52,7 +53,7 @@ MODERATOR_ACTIONS = frozenset({A.APPROVE, A.PROPOSE, A.CONFIRM, A.REJECT, A.DUPL
 """What only moderators may do, and never to their own report."""
 
 
-class Problem(StrEnum):
+class DecisionRefusal(StrEnum):
     """Why a moderator's action changed nothing (`moderation.refused.<value>` in locales)."""
 
     NOT_MODERATOR = "not_moderator"
@@ -63,15 +64,6 @@ class Problem(StrEnum):
     BAD_CHOICE = "bad_choice"
     PROPOSAL_VOID = "proposal_void"
     OVER_BUDGET = "over_budget"  # past the month's reward budget: an admin must approve it
-
-
-@dataclass(frozen=True)
-class Declined:
-    """A moderator's action that changed nothing, and why."""
-
-    problem: Problem
-    decided_by: int | None = None
-    status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -151,16 +143,18 @@ class _Done:
         return self.amount_fen, self.detail
 
 
-def _lost(row: Row) -> Declined:
+def _lost(row: Row) -> Refused[DecisionRefusal]:
     """The guarded move found the report moved on (someone else decided first)."""
-    return Declined(Problem.ALREADY_DECIDED, row["decided_by"], row["status"])
+    return Refused(
+        DecisionRefusal.ALREADY_DECIDED, state=row["status"], decided_by=row["decided_by"]
+    )
 
 
-def _refusal(row: Row, action: ReportAction) -> Declined:
+def _refusal(row: Row, action: ReportAction) -> Refused[DecisionRefusal]:
     """Why the table refused: the report is past this action, or it is not this actor's."""
     status = row["status"]
     if any(s == status and a == action for (s, a, _) in REPORT_TRANSITIONS):
-        return Declined(Problem.BAD_CHOICE)
+        return Refused(DecisionRefusal.BAD_CHOICE)
     return _lost(row)
 
 
@@ -357,14 +351,16 @@ class Moderation:
 
     async def approve(
         self, report_id: int, moderator_id: int, amount_fen: int
-    ) -> Decided | Declined:
+    ) -> Decided | Refused[DecisionRefusal]:
         if amount_fen not in self.programme.review.tiers_fen:
-            return Declined(Problem.BAD_CHOICE)
+            return Refused(DecisionRefusal.BAD_CHOICE)
         if amount_fen >= self.programme.review.second_confirmation_fen:
             return await self.act(report_id, A.PROPOSE, moderator_id, amount_fen=amount_fen)
         return await self.act(report_id, A.APPROVE, moderator_id, amount_fen=amount_fen)
 
-    async def confirm(self, report_id: int, moderator_id: int) -> Decided | Declined:
+    async def confirm(
+        self, report_id: int, moderator_id: int
+    ) -> Decided | Refused[DecisionRefusal]:
         """A second, different moderator confirms a proposed large approval.
 
         A proposal counts only while its moderator may still decide: one by a moderator
@@ -375,26 +371,30 @@ class Moderation:
         if proposer is not None and not await self.is_moderator(proposer):
             async with self.db.transaction() as conn:
                 await store.void_proposals(conn, proposer)
-            return Declined(Problem.PROPOSAL_VOID)
+            return Refused(DecisionRefusal.PROPOSAL_VOID)
         return await self.act(report_id, A.CONFIRM, moderator_id)
 
-    async def reject(self, report_id: int, moderator_id: int, reason: str) -> Decided | Declined:
+    async def reject(
+        self, report_id: int, moderator_id: int, reason: str
+    ) -> Decided | Refused[DecisionRefusal]:
         if reason not in REJECT_REASONS:
-            return Declined(Problem.BAD_CHOICE)
+            return Refused(DecisionRefusal.BAD_CHOICE)
         return await self.act(report_id, A.REJECT, moderator_id, detail=reason)
 
     async def mark_duplicate(
         self, report_id: int, moderator_id: int, original_id: int
-    ) -> Decided | Declined:
+    ) -> Decided | Refused[DecisionRefusal]:
         if original_id == report_id:
-            return Declined(Problem.BAD_CHOICE)
+            return Refused(DecisionRefusal.BAD_CHOICE)
         return await self.act(report_id, A.DUPLICATE, moderator_id, detail=str(original_id))
 
-    async def ask(self, reference: str, moderator_id: int, question: str) -> Decided | Declined:
+    async def ask(
+        self, reference: str, moderator_id: int, question: str
+    ) -> Decided | Refused[DecisionRefusal]:
         async with self.db.transaction() as conn:
             report_id = await store.report_by_reference(conn, reference)
         if report_id is None:
-            return Declined(Problem.UNKNOWN_REPORT)
+            return Refused(DecisionRefusal.UNKNOWN_REPORT)
         return await self.act(report_id, A.ASK, moderator_id, detail=question.strip())
 
     async def act(
@@ -405,7 +405,7 @@ class Moderation:
         *,
         amount_fen: int | None = None,
         detail: str | None = None,
-    ) -> Decided | Declined:
+    ) -> Decided | Refused[DecisionRefusal]:
         """Carry out one decision (or the rider's answer) by `actor` (None: the clock).
 
         `REPORT_TRANSITIONS` decides whether it is allowed and where the report goes; the
@@ -414,14 +414,14 @@ class Moderation:
         step = _STEPS[action]  # KeyError: not an action the moderators' side carries out
         moderator = actor is not None and await self.is_moderator(actor)
         if action in MODERATOR_ACTIONS and not moderator:
-            return Declined(Problem.NOT_MODERATOR)
+            return Refused(DecisionRefusal.NOT_MODERATOR)
         now = _ts(self.clock())
         async with self.db.transaction() as conn:
             row = await store.report(conn, report_id)
             if row is None:
-                return Declined(Problem.UNKNOWN_REPORT)
+                return Refused(DecisionRefusal.UNKNOWN_REPORT)
             if action in MODERATOR_ACTIONS and row["rider_telegram_id"] == actor:
-                return Declined(Problem.OWN_REPORT)
+                return Refused(DecisionRefusal.OWN_REPORT)
             roles = self._roles(actor, moderator, row)
             new = next_status(row["status"], action, roles)
             if new is None:
@@ -429,7 +429,7 @@ class Moderation:
             assert actor is not None  # the clock decides nothing here
             move = _Move(conn, row, actor, new, amount_fen, detail, now)
             done = await step(self, move)
-            if isinstance(done, Declined):
+            if isinstance(done, Refused):
                 return done
             await store.record_decision(
                 conn, report_id, actor, done.action, row["status"], new, now, *done.record
@@ -457,13 +457,13 @@ class Moderation:
 
     # Each action's own step: the guarded move with its fields, and what follows from it.
 
-    async def _approve(self, move: _Move) -> _Done | Declined:
+    async def _approve(self, move: _Move) -> _Done | Refused[DecisionRefusal]:
         conn, row, now, amount_fen = move.conn, move.row, move.now, move.amount_fen
         assert amount_fen is not None
         moment = datetime.fromtimestamp(now, UTC)
         spent = await budgets.use(conn, self.programme, self.settings.timezone, moment)
         if spent and spent.exceeded_by(amount_fen) and not self.is_admin(move.actor):
-            return Declined(Problem.OVER_BUDGET)
+            return Refused(DecisionRefusal.OVER_BUDGET)
         points = ledger.points_for(amount_fen, self.programme)
         if not await self._move(move, reward_fen=amount_fen, points=points, **move.decided):
             return _lost(row)
@@ -484,44 +484,46 @@ class Moderation:
         detail = f"confirmed proposal by {row['proposed_by']}" if row["proposed_by"] else None
         return _Done(A.APPROVE, amount_fen, detail)
 
-    async def _confirm(self, move: _Move) -> _Done | Declined:
+    async def _confirm(self, move: _Move) -> _Done | Refused[DecisionRefusal]:
         """The second moderator's approval of a proposal: an approval at the proposed amount."""
         if move.row["proposed_by"] is None:
-            return Declined(Problem.BAD_CHOICE)
+            return Refused(DecisionRefusal.BAD_CHOICE)
         if move.row["proposed_by"] == move.actor:
-            return Declined(Problem.SAME_MODERATOR)
+            return Refused(DecisionRefusal.SAME_MODERATOR)
         return await self._approve(replace(move, amount_fen=move.row["proposed_fen"]))
 
-    async def _propose(self, move: _Move) -> _Done | Declined:
+    async def _propose(self, move: _Move) -> _Done | Refused[DecisionRefusal]:
         row, amount_fen = move.row, move.amount_fen
         assert amount_fen is not None
         if row["proposed_by"] is not None:
-            return Declined(Problem.ALREADY_DECIDED, row["proposed_by"], "proposed")
+            return Refused(
+                DecisionRefusal.ALREADY_DECIDED, state="proposed", decided_by=row["proposed_by"]
+            )
         if not await store.propose(move.conn, row["id"], amount_fen, move.actor):
             return _lost(row)
         return _Done(A.PROPOSE, amount_fen)
 
-    async def _reject(self, move: _Move) -> _Done | Declined:
+    async def _reject(self, move: _Move) -> _Done | Refused[DecisionRefusal]:
         if not await self._move(move, reject_reason=move.detail, **move.decided):
             return _lost(move.row)
         return _Done(A.REJECT, detail=move.detail)
 
-    async def _duplicate(self, move: _Move) -> _Done | Declined:
+    async def _duplicate(self, move: _Move) -> _Done | Refused[DecisionRefusal]:
         assert move.detail is not None
         original = await store.report(move.conn, int(move.detail))
         if original is None:
-            return Declined(Problem.BAD_CHOICE)
+            return Refused(DecisionRefusal.BAD_CHOICE)
         if not await self._move(move, duplicate_of=original["id"], **move.decided):
             return _lost(move.row)
         return _Done(A.DUPLICATE, detail=original["reference"])
 
-    async def _ask(self, move: _Move) -> _Done | Declined:
+    async def _ask(self, move: _Move) -> _Done | Refused[DecisionRefusal]:
         fields = {"question": move.detail, "asked_at": move.now, "question_reminded_at": None}
         if not await self._move(move, **fields, updated_at=move.now):
             return _lost(move.row)
         return _Done(A.ASK, detail=move.detail)
 
-    async def _answer(self, move: _Move) -> _Done | Declined:
+    async def _answer(self, move: _Move) -> _Done | Refused[DecisionRefusal]:
         text = move.detail or ""
         answer = text if not move.row["answer"] else f"{move.row['answer']}\n{text}"
         if not await self._move(move, answer=answer, updated_at=move.now):
@@ -634,7 +636,7 @@ class Moderation:
         return len(remind), returned
 
 
-Step = Callable[[Moderation, _Move], Awaitable[_Done | Declined]]
+Step = Callable[[Moderation, _Move], Awaitable[_Done | Refused[DecisionRefusal]]]
 _STEPS: dict[ReportAction, Step] = {
     A.APPROVE: Moderation._approve,
     A.CONFIRM: Moderation._confirm,

@@ -263,12 +263,12 @@ class PlaceRow:
 
 
 @dataclass(frozen=True)
-class Refusal:
+class BadRow:
     """Why one row (numbered as in the spreadsheet, header = 1) was refused."""
 
     row: int
     column: str
-    problem: str  # a key under places.problem.*
+    reason: str  # a key under places.problem_kind.*
     value: str = ""
 
 
@@ -277,7 +277,7 @@ class Checked:
     """The outcome of reading a file: the valid rows and every refusal."""
 
     rows: list[PlaceRow] = field(default_factory=list)
-    refusals: list[Refusal] = field(default_factory=list)
+    refusals: list[BadRow] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
 
 
@@ -397,12 +397,12 @@ def check_table(table: list[list[str]]) -> Checked:
     for number, cells in rows:
         values = {key: cells[i].strip() for i, key in enumerate(keys) if key and i < len(cells)}
         outcome = check_row(number, values)
-        if isinstance(outcome, Refusal):
+        if isinstance(outcome, BadRow):
             checked.refusals.append(outcome)
             continue
         name_key = (outcome.kind, outcome.name)
         if name_key in seen:
-            checked.refusals.append(Refusal(number, "name", "duplicate", str(seen[name_key])))
+            checked.refusals.append(BadRow(number, "name", "duplicate", str(seen[name_key])))
             continue
         seen[name_key] = number
         checked.rows.append(outcome)
@@ -411,11 +411,11 @@ def check_table(table: list[list[str]]) -> Checked:
     return checked
 
 
-def check_row(number: int, values: dict[str, str]) -> PlaceRow | Refusal:
+def check_row(number: int, values: dict[str, str]) -> PlaceRow | BadRow:
     """One row as a place, or the first reason it cannot be one."""
 
-    def refuse(column: str, problem: str) -> Refusal:
-        return Refusal(number, column, problem, values.get(column, "")[:40])
+    def refuse(column: str, problem: str) -> BadRow:
+        return BadRow(number, column, problem, values.get(column, "")[:40])
 
     for key in REQUIRED:
         if not values.get(key):

@@ -27,6 +27,7 @@ from services.clock import Now, utc_now
 from services.geo import haversine_m, valid_coordinates
 from services.outbox import Notice, Outbox
 from services.photos import inspect_in_pool, is_stale
+from services.refusal import Refused
 from settings import Programme
 from storage import reports as store
 from storage.db import Connection, Database, Row
@@ -149,7 +150,7 @@ class Step(StrEnum):
     CONFIRM = "confirm"
 
 
-class Refusal(StrEnum):
+class ReportRefusal(StrEnum):
     """Why the workflow said no; each has a message in locales/ (`report.refused.<value>`)."""
 
     NOT_CONSENTED = "not_consented"
@@ -167,13 +168,6 @@ class Refusal(StrEnum):
     DESCRIPTION_TOO_LONG = "description_too_long"
     NOT_READY = "not_ready"
     STALE_BUTTON = "stale_button"
-
-
-@dataclass(frozen=True)
-class Refused:
-    reason: Refusal
-    reference: str | None = None  # the earlier report that used the same photo
-    limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -202,11 +196,11 @@ def _ts(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-def _reused(used: Row, rider_id: int | None) -> Refused:
+def _reused(used: Row, rider_id: int | None) -> Refused[ReportRefusal]:
     """A photo already in a report: the rider's own report is named, another rider's is not."""
     if used["rider_id"] != rider_id:
-        return Refused(Refusal.PHOTO_REUSED_ELSEWHERE)
-    return Refused(Refusal.PHOTO_REUSED, reference=used["reference"])
+        return Refused(ReportRefusal.PHOTO_REUSED_ELSEWHERE)
+    return Refused(ReportRefusal.PHOTO_REUSED, reference=used["reference"])
 
 
 class Reporting:
@@ -296,7 +290,9 @@ class Reporting:
             description=row["description"],
         )
 
-    async def check_photo_allowed(self, telegram_id: int, file_unique_id: str) -> Refused | None:
+    async def check_photo_allowed(
+        self, telegram_id: int, file_unique_id: str
+    ) -> Refused[ReportRefusal] | None:
         """Cheap checks before downloading a photo: consent, the daily cap, reuse, the count.
 
         Last, the hourly photo limit: a photo that passes counts against it from now on.
@@ -304,26 +300,28 @@ class Reporting:
         async with self.db.transaction() as conn:
             rider_id = await self._rider_id(conn, telegram_id)
             if rider_id is None:
-                return Refused(Refusal.NOT_CONSENTED)
+                return Refused(ReportRefusal.NOT_CONSENTED)
             draft = await self._load(conn, rider_id)
             refusal = await self._photo_refusal(conn, rider_id, draft, file_unique_id, None)
             return refusal or await self._take_photo_slot(conn, rider_id)
 
-    async def take_photo_slot(self, telegram_id: int) -> Refused | None:
+    async def take_photo_slot(self, telegram_id: int) -> Refused[ReportRefusal] | None:
         """Count a photo against the rider's hourly limit before downloading it, or refuse it."""
         async with self.db.transaction() as conn:
             rider_id = await self._rider_id(conn, telegram_id)
             if rider_id is None:
-                return Refused(Refusal.NOT_CONSENTED)
+                return Refused(ReportRefusal.NOT_CONSENTED)
             return await self._take_photo_slot(conn, rider_id)
 
-    async def _take_photo_slot(self, conn: Connection, rider_id: int) -> Refused | None:
+    async def _take_photo_slot(
+        self, conn: Connection, rider_id: int
+    ) -> Refused[ReportRefusal] | None:
         """Photos cost memory and CPU to check: `photos_per_hour` across all drafts."""
         now = self.clock()
         limit = self.programme.reports.photos_per_hour
         if await store.take_photo_slot(conn, rider_id, _ts(now), _ts(now - PHOTO_WINDOW), limit):
             return None
-        return Refused(Refusal.HOURLY_PHOTO_CAP, limit=limit)
+        return Refused(ReportRefusal.HOURLY_PHOTO_CAP, limit=limit)
 
     async def _photo_refusal(
         self,
@@ -332,25 +330,25 @@ class Reporting:
         draft: Draft | None,
         file_unique_id: str,
         sha256: str | None,
-    ) -> Refused | None:
+    ) -> Refused[ReportRefusal] | None:
         if draft is None:
             cap = self.programme.reports.daily_cap
             if await store.submitted_since(conn, rider_id, self._start_of_day()) >= cap:
-                return Refused(Refusal.DAILY_CAP, limit=cap)
+                return Refused(ReportRefusal.DAILY_CAP, limit=cap)
         elif draft.photo_count >= self.programme.reports.max_photos:
-            return Refused(Refusal.TOO_MANY_PHOTOS, limit=self.programme.reports.max_photos)
+            return Refused(ReportRefusal.TOO_MANY_PHOTOS, limit=self.programme.reports.max_photos)
         used = await store.report_using_photo(
             conn, draft.id if draft else None, file_unique_id, sha256
         )
         if used is None:
             return None
         if draft is not None and used["id"] == draft.id:
-            return Refused(Refusal.PHOTO_ALREADY_IN_DRAFT)
+            return Refused(ReportRefusal.PHOTO_ALREADY_IN_DRAFT)
         return _reused(used, rider_id)
 
     async def add_photo(
         self, telegram_id: int, file_unique_id: str, data: bytes
-    ) -> Draft | Refused:
+    ) -> Draft | Refused[ReportRefusal]:
         """Check, clean and store a photo, starting a draft if there is none.
 
         Raises `PhotoRejected` for bytes that are not a safe image of an allowed format.
@@ -360,7 +358,7 @@ class Reporting:
         async with self.db.transaction() as conn:
             rider_id = await self._rider_id(conn, telegram_id)
             if rider_id is None:
-                return Refused(Refusal.NOT_CONSENTED)
+                return Refused(ReportRefusal.NOT_CONSENTED)
             draft = await self._load(conn, rider_id)
             refusal = await self._photo_refusal(conn, rider_id, draft, file_unique_id, photo.sha256)
             if refusal is not None:
@@ -384,7 +382,7 @@ class Reporting:
 
     async def attach_photo(
         self, report_id: int, file_unique_id: str, data: bytes
-    ) -> Refused | None:
+    ) -> Refused[ReportRefusal] | None:
         """Add a photo to a submitted report (a rider's answer to a moderator's question).
 
         Raises `PhotoRejected` for bytes that are not a safe image of an allowed format.
@@ -424,20 +422,20 @@ class Reporting:
 
     async def set_location(
         self, telegram_id: int, latitude: float, longitude: float, source: str
-    ) -> Draft | Refused:
+    ) -> Draft | Refused[ReportRefusal]:
         """Record where the hazard is; moves a draft collecting photos on to the category."""
         if not valid_coordinates(latitude, longitude):
-            return Refused(Refusal.BAD_LOCATION)
+            return Refused(ReportRefusal.BAD_LOCATION)
         if not self.programme.service_area.contains(latitude, longitude):
-            return Refused(Refusal.OUTSIDE_AREA)
+            return Refused(ReportRefusal.OUTSIDE_AREA)
         now = _ts(self.clock())
         async with self.db.transaction() as conn:
             rider_id = await self._rider_id(conn, telegram_id)
             if rider_id is None:
-                return Refused(Refusal.NOT_CONSENTED)
+                return Refused(ReportRefusal.NOT_CONSENTED)
             draft = await self._load(conn, rider_id)
             if draft is None:
-                return Refused(Refusal.NO_DRAFT)
+                return Refused(ReportRefusal.NO_DRAFT)
             distance = (
                 haversine_m(latitude, longitude, *draft.photo_gps) if draft.photo_gps else None
             )
@@ -455,18 +453,22 @@ class Reporting:
             assert loaded is not None
             return loaded
 
-    async def use_photo_location(self, telegram_id: int, draft_id: int) -> Draft | Refused:
+    async def use_photo_location(
+        self, telegram_id: int, draft_id: int
+    ) -> Draft | Refused[ReportRefusal]:
         """The one-tap location: the position in the photo's EXIF."""
         draft = await self.draft(telegram_id)
         if draft is None or draft.id != draft_id:
-            return Refused(Refusal.STALE_BUTTON)
+            return Refused(ReportRefusal.STALE_BUTTON)
         if draft.photo_gps is None:
-            return Refused(Refusal.NO_PHOTO_LOCATION)
+            return Refused(ReportRefusal.NO_PHOTO_LOCATION)
         return await self.set_location(telegram_id, *draft.photo_gps, source="photo")
 
-    async def set_category(self, telegram_id: int, draft_id: int, key: str) -> Draft | Refused:
+    async def set_category(
+        self, telegram_id: int, draft_id: int, key: str
+    ) -> Draft | Refused[ReportRefusal]:
         if self.programme.category(key) is None:
-            return Refused(Refusal.UNKNOWN_CATEGORY)
+            return Refused(ReportRefusal.UNKNOWN_CATEGORY)
         return await self._advance(
             telegram_id,
             draft_id,
@@ -477,7 +479,7 @@ class Reporting:
 
     async def set_description(
         self, telegram_id: int, draft_id: int | None, text: str | None
-    ) -> Draft | Refused:
+    ) -> Draft | Refused[ReportRefusal]:
         """Replace the description with `text`, or keep it (None: skip or keep); move on."""
         if text is None:
             return await self._advance(
@@ -489,7 +491,9 @@ class Reporting:
             telegram_id, draft_id, (Step.DESCRIPTION,), description=text, step=Step.CONFIRM
         )
 
-    async def add_to_description(self, telegram_id: int, text: str) -> Draft | Refused:
+    async def add_to_description(
+        self, telegram_id: int, text: str
+    ) -> Draft | Refused[ReportRefusal]:
         """Append the rider's words (a caption, text sent early) to the draft's description.
 
         The limit applies to the joined text: a piece that would exceed it is refused and the
@@ -500,10 +504,10 @@ class Reporting:
         async with self.db.transaction() as conn:
             rider_id = await self._rider_id(conn, telegram_id)
             if rider_id is None:
-                return Refused(Refusal.NOT_CONSENTED)
+                return Refused(ReportRefusal.NOT_CONSENTED)
             draft = await self._load(conn, rider_id)
             if draft is None:
-                return Refused(Refusal.NO_DRAFT)
+                return Refused(ReportRefusal.NO_DRAFT)
             if not piece or (draft.description and piece in draft.description):
                 return draft
             joined = DESCRIPTION_JOINER.join(filter(None, (draft.description, piece)))
@@ -514,13 +518,15 @@ class Reporting:
             assert loaded is not None
             return loaded
 
-    async def edit_description(self, telegram_id: int, draft_id: int) -> Draft | Refused:
+    async def edit_description(
+        self, telegram_id: int, draft_id: int
+    ) -> Draft | Refused[ReportRefusal]:
         """From the summary back to the description step, where typing replaces it."""
         return await self._advance(telegram_id, draft_id, (Step.CONFIRM,), step=Step.DESCRIPTION)
 
-    def _too_long(self) -> Refused:
+    def _too_long(self) -> Refused[ReportRefusal]:
         return Refused(
-            Refusal.DESCRIPTION_TOO_LONG, limit=self.programme.reports.description_max_chars
+            ReportRefusal.DESCRIPTION_TOO_LONG, limit=self.programme.reports.description_max_chars
         )
 
     async def _advance(
@@ -529,16 +535,16 @@ class Reporting:
         draft_id: int | None,
         allowed: tuple[Step, ...],
         **fields: object,
-    ) -> Draft | Refused:
+    ) -> Draft | Refused[ReportRefusal]:
         async with self.db.transaction() as conn:
             rider_id = await self._rider_id(conn, telegram_id)
             if rider_id is None:
-                return Refused(Refusal.NOT_CONSENTED)
+                return Refused(ReportRefusal.NOT_CONSENTED)
             draft = await self._load(conn, rider_id)
             if draft is None or (draft_id is not None and draft.id != draft_id):
-                return Refused(Refusal.STALE_BUTTON)
+                return Refused(ReportRefusal.STALE_BUTTON)
             if draft.step not in allowed:
-                return Refused(Refusal.STALE_BUTTON)
+                return Refused(ReportRefusal.STALE_BUTTON)
             step = fields.pop("step")
             # Changing the category later keeps the rider where they were.
             next_step = step if draft.step == allowed[0] else draft.step
@@ -547,24 +553,24 @@ class Reporting:
             assert loaded is not None
             return loaded
 
-    async def submit(self, telegram_id: int, draft_id: int) -> Submitted | Refused:
+    async def submit(self, telegram_id: int, draft_id: int) -> Submitted | Refused[ReportRefusal]:
         """Give the draft its reference and make it pending for the moderators."""
         now = self.clock()
         async with self.db.transaction() as conn:
             rider_id = await self._rider_id(conn, telegram_id)
             if rider_id is None:
-                return Refused(Refusal.NOT_CONSENTED)
+                return Refused(ReportRefusal.NOT_CONSENTED)
             draft = await self._load(conn, rider_id)
             if draft is None or draft.id != draft_id:
                 done = await store.reference_of(conn, draft_id, rider_id)
                 if done is not None:
                     return Submitted(done, draft_id, already=True)
-                return Refused(Refusal.STALE_BUTTON)
+                return Refused(ReportRefusal.STALE_BUTTON)
             if draft.step != Step.CONFIRM or draft.location is None or not draft.photo_count:
-                return Refused(Refusal.NOT_READY)
+                return Refused(ReportRefusal.NOT_READY)
             cap = self.programme.reports.daily_cap
             if await store.submitted_since(conn, rider_id, self._start_of_day()) >= cap:
-                return Refused(Refusal.DAILY_CAP, limit=cap)
+                return Refused(ReportRefusal.DAILY_CAP, limit=cap)
             prefix = f"R-{now.astimezone(self.zone):%Y%m%d}-"
             deadline = now + timedelta(hours=self.programme.review.deadline_hours)
             reference = await store.submit(conn, draft.id, prefix, _ts(now), _ts(deadline))

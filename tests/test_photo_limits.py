@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from services.outbox import Outbox
-from services.reporting import Refusal, Refused, Reporting
+from services.refusal import Refused
+from services.reporting import Reporting, ReportRefusal
 from settings import Programme, ReportRules
 from storage import reports as store
 from storage.db import Database
@@ -87,7 +88,9 @@ async def test_hourly_limit_is_a_sliding_hour(db: Database) -> None:
     assert await reporting.take_photo_slot(EN.id) is None
     now += timedelta(minutes=30)
     assert await reporting.take_photo_slot(EN.id) is None
-    assert await reporting.take_photo_slot(EN.id) == Refused(Refusal.HOURLY_PHOTO_CAP, limit=2)
+    assert await reporting.take_photo_slot(EN.id) == Refused(
+        ReportRefusal.HOURLY_PHOTO_CAP, limit=2
+    )
     now += timedelta(minutes=31)  # the first photo is more than an hour old
     assert await reporting.take_photo_slot(EN.id) is None
     assert await reporting.take_photo_slot(EN.id) is not None

@@ -98,7 +98,7 @@ def test_rows_are_checked_one_by_one() -> None:
             "places.csv",
         )
     )
-    assert [(r.row, r.column, r.problem) for r in checked.refusals] == [
+    assert [(r.row, r.column, r.reason) for r in checked.refusals] == [
         (3, "kind", "bad_kind"),
         (4, "hours", "bad_hours"),
         (5, "amenities", "bad_amenity"),

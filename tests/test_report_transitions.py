@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.ledger import reverse_reward
-from services.moderation import MODERATOR_ACTIONS, Decided, Declined, Moderation
+from services.moderation import MODERATOR_ACTIONS, Decided, DecisionRefusal, Moderation
 from services.outbox import Outbox
+from services.refusal import Refused
 from services.reporting import (
     REPORT_TRANSITIONS,
     ReportAction,
@@ -93,7 +94,7 @@ async def act(
     original_id: int,
     action: ReportAction,
     role: ReportRole,
-) -> Decided | Declined:
+) -> Decided | Refused[DecisionRefusal]:
     """One action with arguments that pass its own checks (a tier, a reason, an original)."""
     amounts = {A.APPROVE: 5000, A.PROPOSE: 20000}
     details = {
@@ -126,7 +127,7 @@ async def test_every_decision_moves_only_where_the_table_allows(
     after = await state(db, report_id)
     goes_to = expected(status, action, role)
     if goes_to is None:
-        assert isinstance(outcome, Declined)
+        assert isinstance(outcome, Refused)
         assert after == before
         return
     assert isinstance(outcome, Decided), outcome
