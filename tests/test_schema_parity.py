@@ -1,7 +1,8 @@
 """The two engines' migrations end in the same schema: a fresh database migrated on SQLite and
-one migrated on PostgreSQL have the same tables, columns (nullability, defaults), primary keys,
-unique constraints, indexes and triggers, apart from the few differences allowed below, each
-with its reason (PostgreSQL pass only: the SQLite pass has no server to compare with)."""
+one migrated on PostgreSQL have the same tables, columns (type, nullability, default), primary
+and foreign keys, unique constraints, indexes and triggers, apart from the few differences
+allowed below, each with its reason (PostgreSQL pass only: the SQLite pass has no server to
+compare with)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,15 @@ import re
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import asyncpg
 import pytest
 
-from storage.db import Database
+from storage.db import Database, migrations
 from tests import engines
 
-pytestmark = pytest.mark.skipif(
+needs_postgres = pytest.mark.skipif(
     engines.ENGINE != "postgresql",
     reason="compares SQLite with PostgreSQL: needs TEST_DATABASE_URL (the PostgreSQL pass)",
 )
@@ -72,6 +74,36 @@ POSTGRES_ONLY_TRIGGERS = {
 append-only tables refuse it; SQLite has no TRUNCATE (its `DELETE FROM t` fires them)."""
 
 
+TYPES = {
+    "integer": "integer",
+    "bigint": "integer",
+    "real": "real",
+    "double precision": "real",
+    "text": "text",
+    "blob": "blob",
+    "bytea": "blob",
+}
+"""A column's type by the values it holds: SQLite's INTEGER and PostgreSQL's BIGINT both
+hold a 64-bit integer (the bot stores times, fen and Telegram ids as such)."""
+
+REFERENTIAL_ACTIONS = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL"}
+"""pg_constraint's confdeltype/confupdtype, as SQLite's PRAGMA foreign_key_list spells them."""
+
+
+class Column(NamedTuple):
+    kind: str  # a value of TYPES, or the declared type when TYPES does not know it
+    not_null: bool
+    default: str | None  # normalised, or AUTO_ID / ROWID
+
+
+class ForeignKey(NamedTuple):
+    columns: tuple[str, ...]
+    parent: str
+    parent_columns: tuple[str, ...]
+    on_delete: str
+    on_update: str
+
+
 @dataclass(frozen=True)
 class Index:
     columns: tuple[str, ...]
@@ -80,8 +112,9 @@ class Index:
 
 @dataclass
 class Table:
-    columns: dict[str, tuple[bool, str | None]] = field(default_factory=dict)  # not null, default
+    columns: dict[str, Column] = field(default_factory=dict)
     primary_key: tuple[str, ...] = ()
+    foreign_keys: set[ForeignKey] = field(default_factory=set)
     unique: set[Index] = field(default_factory=set)  # constraints and unique indexes alike
     indexes: dict[str, Index] = field(default_factory=dict)  # the other indexes, by name
 
@@ -123,8 +156,9 @@ def sqlite_schema(path: Path) -> Schema:
             table.primary_key = tuple(column for _, column in key)
             for _, column, kind, notnull, default, pk in info:
                 rowid = pk and len(key) == 1 and str(kind).upper() == "INTEGER"
-                table.columns[column] = (
-                    bool(notnull or pk),
+                table.columns[column] = Column(
+                    TYPES.get(str(kind).lower(), str(kind).lower()),
+                    bool(notnull or rowid),  # a TEXT PRIMARY KEY takes NULL on SQLite
                     ROWID if rowid else normalised(default),
                 )
             for _, index, unique, origin, partial in conn.execute(f"PRAGMA index_list({name})"):
@@ -141,6 +175,28 @@ def sqlite_schema(path: Path) -> Schema:
                     table.unique.add(Index(columns, where))
                 else:
                     table.indexes[index] = Index(columns, where)
+        for name, table in schema.tables.items():
+            keys: dict[int, list[tuple[str, str | None, str, str, str]]] = {}
+            for number, _, parent, child, parent_column, on_update, on_delete, _ in conn.execute(
+                f"PRAGMA foreign_key_list({name})"
+            ):
+                keys.setdefault(number, []).append(
+                    (child, parent_column, parent, on_delete, on_update)
+                )
+            for rows in keys.values():
+                parent = rows[0][2]
+                parent_columns = tuple(row[1] or "" for row in rows)
+                if not any(parent_columns):  # REFERENCES parent: its primary key
+                    parent_columns = schema.tables[parent].primary_key
+                table.foreign_keys.add(
+                    ForeignKey(
+                        tuple(row[0] for row in rows),
+                        parent,
+                        parent_columns,
+                        rows[0][3],
+                        rows[0][4],
+                    )
+                )
         schema.triggers = {
             (str(table), str(name))
             for name, table in conn.execute(
@@ -158,6 +214,7 @@ async def postgres_schema(url: str) -> Schema:
     try:
         for row in await conn.fetch(
             "SELECT c.relname AS table_name, a.attname, a.attnotnull,"
+            " format_type(a.atttypid, NULL) AS kind,"
             " a.attidentity <> '' AS identity,"
             " pg_get_expr(d.adbin, d.adrelid) AS default_value"
             " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -169,7 +226,8 @@ async def postgres_schema(url: str) -> Schema:
             table = schema.tables.setdefault(row["table_name"], Table())
             default = row["default_value"]
             auto = row["identity"] or str(default or "").startswith("nextval(")
-            table.columns[row["attname"]] = (
+            table.columns[row["attname"]] = Column(
+                TYPES.get(row["kind"], row["kind"]),
                 bool(row["attnotnull"]),
                 AUTO_ID if auto else normalised(default),
             )
@@ -192,6 +250,28 @@ async def postgres_schema(url: str) -> Schema:
                 table.unique.add(index)
             else:
                 table.indexes[row["index_name"]] = index
+        for row in await conn.fetch(
+            "SELECT t.relname AS table_name, p.relname AS parent,"
+            " f.confdeltype::text AS confdeltype, f.confupdtype::text AS confupdtype,"
+            " ARRAY(SELECT a.attname FROM unnest(f.conkey) WITH ORDINALITY AS k (n, i)"
+            "       JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = k.n"
+            "       ORDER BY k.i) AS columns,"
+            " ARRAY(SELECT a.attname FROM unnest(f.confkey) WITH ORDINALITY AS k (n, i)"
+            "       JOIN pg_attribute a ON a.attrelid = f.confrelid AND a.attnum = k.n"
+            "       ORDER BY k.i) AS parent_columns"
+            " FROM pg_constraint f JOIN pg_class t ON t.oid = f.conrelid"
+            " JOIN pg_class p ON p.oid = f.confrelid JOIN pg_namespace n ON n.oid = t.relnamespace"
+            " WHERE f.contype = 'f' AND n.nspname = current_schema()"
+        ):
+            schema.tables[row["table_name"]].foreign_keys.add(
+                ForeignKey(
+                    tuple(row["columns"]),
+                    row["parent"],
+                    tuple(row["parent_columns"]),
+                    REFERENTIAL_ACTIONS.get(row["confdeltype"], row["confdeltype"]),
+                    REFERENTIAL_ACTIONS.get(row["confupdtype"], row["confupdtype"]),
+                )
+            )
         schema.triggers = {
             (str(row["relname"]), str(row["tgname"]))
             for row in await conn.fetch(
@@ -215,14 +295,23 @@ def differences(sqlite: Schema, postgres: Schema) -> list[str]:
         lite, pg = sqlite.tables[name], postgres.tables[name]
         for column in sorted(set(lite.columns) | set(pg.columns)):
             a, b = lite.columns.get(column), pg.columns.get(column)
-            if a is not None and b is not None and a[1] == ROWID and b[1] in (AUTO_ID, None):
-                a = (a[0], b[1])
+            if (
+                a is not None
+                and b is not None
+                and a.default == ROWID
+                and b.default in (AUTO_ID, None)
+            ):
+                a = a._replace(default=b.default)
             if a != b:
-                found.append(f"{name}.{column}: SQLite (not null, default) {a}, PostgreSQL {b}")
+                found.append(f"{name}.{column}: SQLite {a}, PostgreSQL {b}")
         if lite.primary_key != pg.primary_key:
             found.append(
                 f"{name}: primary key SQLite {lite.primary_key}, PostgreSQL {pg.primary_key}"
             )
+        for key in sorted(lite.foreign_keys - pg.foreign_keys):
+            found.append(f"{name}: foreign key {key} only on SQLite")
+        for key in sorted(pg.foreign_keys - lite.foreign_keys):
+            found.append(f"{name}: foreign key {key} only on PostgreSQL")
         for index in sorted(lite.unique - pg.unique, key=repr):
             found.append(f"{name}: unique {index} only on SQLite")
         for index in sorted(pg.unique - lite.unique, key=repr):
@@ -253,12 +342,14 @@ async def migrated(tmp_path: Path) -> tuple[Path, str]:
     return path, url
 
 
+@needs_postgres
 async def test_both_engines_migrate_to_the_same_schema(tmp_path: Path) -> None:
     path, url = await migrated(tmp_path)
     found = differences(sqlite_schema(path), await postgres_schema(url))
     assert not found, "\n".join(found)
 
 
+@needs_postgres
 async def test_the_allowed_differences_are_there_to_allow(tmp_path: Path) -> None:
     """Each allowance names something one engine really has, so none outlives its reason."""
     path, url = await migrated(tmp_path)
@@ -272,6 +363,7 @@ async def test_the_allowed_differences_are_there_to_allow(tmp_path: Path) -> Non
         assert index not in sqlite.tables[table].indexes
 
 
+@needs_postgres
 async def test_a_migration_written_for_one_engine_only_is_noticed(tmp_path: Path) -> None:
     path, url = await migrated(tmp_path)
     conn = sqlite3.connect(path)
@@ -288,15 +380,59 @@ async def test_a_migration_written_for_one_engine_only_is_noticed(tmp_path: Path
     try:
         await pg.execute("ALTER TABLE places ALTER COLUMN town SET DEFAULT 'y'")
         await pg.execute("ALTER TABLE outbox ALTER COLUMN language SET NOT NULL")
+        await pg.execute("ALTER TABLE case_prompts ADD FOREIGN KEY (asked_of) REFERENCES users")
+        await pg.execute(
+            "ALTER TABLE rider_cards ALTER COLUMN masked_name TYPE bytea USING masked_name::bytea"
+        )
     finally:
         await pg.close()
 
     found = differences(sqlite_schema(path), await postgres_schema(url))
     assert [line.split(":")[0].split(" ")[0] for line in found] == [
+        "case_prompts",
         "outbox.language",
         "outbox",
         "payees",
         "places.town",
+        "rider_cards.masked_name",
         "users.nickname",
         "trigger",
     ], found
+
+
+async def test_redemption_codes_keep_their_rows_when_the_code_becomes_not_null(
+    tmp_path: Path,
+) -> None:
+    """SQLite's rebuild of redemption_codes (schema_parity migration) on a database in use."""
+    (parity,) = [number for number, name, _ in migrations() if name.endswith("_schema_parity.sql")]
+    path = tmp_path / "county.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA foreign_keys = ON")
+        for number, _, sql in migrations():
+            if number < parity:
+                conn.executescript(f"BEGIN;\n{sql}\n;PRAGMA user_version = {number};\nCOMMIT;")
+        conn.execute("INSERT INTO users (id, telegram_id, created_at) VALUES (1, 4242, 100)")
+        conn.execute(
+            "INSERT INTO redemption_codes (code, rider_id, merchant_name, item, points,"
+            " created_at, expires_at, status, used_at, used_by)"
+            " VALUES ('ABCD2345', 1, 'Noodles', 'tea', 30, 100, 200, 'used', 150, 77)"
+        )
+    finally:
+        conn.close()
+
+    db = Database(path)
+    await db.open()
+    try:
+        rows = await db.fetchall("SELECT * FROM redemption_codes")
+        assert [tuple(row) for row in rows] == [
+            ("ABCD2345", 1, "Noodles", "tea", 30, 100, 200, "used", 150, 77)
+        ]
+        with pytest.raises(sqlite3.IntegrityError, match="NOT NULL"):
+            async with db.transaction() as write:
+                await write.execute(
+                    "INSERT INTO redemption_codes (code, rider_id, merchant_name, item, points,"
+                    " created_at, expires_at) VALUES (NULL, 1, 'Noodles', 'tea', 30, 100, 200)"
+                )
+    finally:
+        await db.close()
