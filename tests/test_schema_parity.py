@@ -1,8 +1,8 @@
 """The two engines' migrations end in the same schema: a fresh database migrated on SQLite and
 one migrated on PostgreSQL have the same tables, columns (type, nullability, default), primary
 and foreign keys, unique constraints, indexes and triggers, apart from the few differences
-allowed below, each with its reason (PostgreSQL pass only: the SQLite pass has no server to
-compare with)."""
+allowed below, each with its reason. The comparison runs on the PostgreSQL pass only (the SQLite
+pass has no server to compare with); the last test, SQLite's upgrade, runs on both."""
 
 from __future__ import annotations
 
