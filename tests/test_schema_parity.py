@@ -415,8 +415,8 @@ async def test_redemption_codes_keep_their_rows_when_the_code_becomes_not_null(
         conn.execute("INSERT INTO users (id, telegram_id, created_at) VALUES (1, 4242, 100)")
         conn.execute(
             "INSERT INTO redemption_codes (code, rider_id, merchant_name, item, points,"
-            " created_at, expires_at, status, used_at, used_by)"
-            " VALUES ('ABCD2345', 1, 'Noodles', 'tea', 30, 100, 200, 'used', 150, 77)"
+            " created_at, expires_at, status, used_at, used_by, press)"
+            " VALUES ('ABCD2345', 1, 'Noodles', 'tea', 30, 100, 200, 'used', 150, 77, 'q1')"
         )
     finally:
         conn.close()
@@ -426,7 +426,7 @@ async def test_redemption_codes_keep_their_rows_when_the_code_becomes_not_null(
     try:
         rows = await db.fetchall("SELECT * FROM redemption_codes")
         assert [tuple(row) for row in rows] == [
-            ("ABCD2345", 1, "Noodles", "tea", 30, 100, 200, "used", 150, 77)
+            ("ABCD2345", 1, "Noodles", "tea", 30, 100, 200, "used", 150, 77, "q1")
         ]
         with pytest.raises(sqlite3.IntegrityError, match="NOT NULL"):
             async with db.transaction() as write:

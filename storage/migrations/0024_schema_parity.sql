@@ -16,14 +16,16 @@ CREATE TABLE redemption_codes_new (
     status         TEXT NOT NULL DEFAULT 'issued' CHECK (status IN ('issued', 'used', 'cancelled')),
     used_at        INTEGER,
     used_by        INTEGER,                             -- the staff member's Telegram id
+    press          TEXT,                                -- the button press that asked for it
     CHECK (status <> 'used' OR (used_at IS NOT NULL AND used_by IS NOT NULL))
 );
 INSERT INTO redemption_codes_new (code, rider_id, merchant_name, item, points, created_at,
-    expires_at, status, used_at, used_by)
+    expires_at, status, used_at, used_by, press)
 SELECT code, rider_id, merchant_name, item, points, created_at, expires_at, status, used_at,
-    used_by FROM redemption_codes;
+    used_by, press FROM redemption_codes;
 DROP TABLE redemption_codes;
 ALTER TABLE redemption_codes_new RENAME TO redemption_codes;
 
 CREATE INDEX redemption_codes_by_rider ON redemption_codes (rider_id, created_at);
 CREATE INDEX redemption_codes_by_merchant ON redemption_codes (merchant_name, used_at);
+CREATE UNIQUE INDEX redemption_codes_press ON redemption_codes (press);
