@@ -55,7 +55,6 @@ from handlers import (
     jobs,
     moderators,
     money,
-    notify,
     onboarding,
     places,
     report,
@@ -67,12 +66,13 @@ from handlers import (
 )
 from handlers.callbacks import pattern
 from handlers.common import BotApplication, BotContext, Runtime
-from handlers.errors import on_error
-from handlers.inbox import JournalingQueue
+from handlers.infra import notify
+from handlers.infra.errors import on_error
+from handlers.infra.inbox import JournalingQueue
+from handlers.infra.ordering import PerUserUpdateProcessor, slow_down_notice
+from handlers.infra.transport import PacedRateLimiter
+from handlers.infra.unparsed import SkipUnparsedUpdates, UnparsedUpdates
 from handlers.labels import KeyboardLabel
-from handlers.ordering import PerUserUpdateProcessor, slow_down_notice
-from handlers.transport import PacedRateLimiter
-from handlers.unparsed import SkipUnparsedUpdates, UnparsedUpdates
 from locales import Texts
 from services import backup as backups
 from services import exports, migration

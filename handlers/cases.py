@@ -32,10 +32,11 @@ from telegram import (
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import filters
 
-from handlers import notify, report
+from handlers import report
 from handlers.access import Audience, allow
 from handlers.callbacks import Verb, parse
 from handlers.common import BotApplication, BotContext, Runtime
+from handlers.infra import notify
 from handlers.review_card import amap_link
 from handlers.speak import Speaker
 from services import cases as service

@@ -23,10 +23,10 @@ from handlers import review_card as rc
 from handlers.access import Audience, allow
 from handlers.callbacks import Pressed, Verb, parse
 from handlers.common import BotApplication, BotContext, Runtime
+from handlers.infra.transport import sent_maybe
 from handlers.money import ask_payee
 from handlers.prompts import PromptReply
 from handlers.speak import Speaker
-from handlers.transport import sent_maybe
 from services.moderation import REJECT_REASONS, Card, Decided, Declined, Moderation, Problem
 from services.outbox import Notice
 from services.reporting import ReportStatus
