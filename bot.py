@@ -63,6 +63,7 @@ from handlers import (
     review_card,
     start,
     stats,
+    widgets,
 )
 from handlers.callbacks import pattern
 from handlers.common import BotApplication, BotContext, Runtime
@@ -131,7 +132,7 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         # merchant staff
         CommandHandler("redeem", care.redeem_command, filters=private),
         # moderators
-        CommandHandler("queue", moderators.queue_command, filters=private),
+        CommandHandler("queue", review.queue_command, filters=private),
         CommandHandler("stats", stats.stats_command),
         # admins (answered only in a private chat or the finance chat)
         CommandHandler("mods", moderators.mods_command),
@@ -161,7 +162,7 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         CallbackQueryHandler(cases.on_rider_button, pattern=pattern(*cases.RIDER_VERBS)),
         CallbackQueryHandler(cases.on_route_button, pattern=pattern(cases.ROUTE)),
         CallbackQueryHandler(places.on_page, pattern=pattern(places.MORE, places.MERCHANTS)),
-        CallbackQueryHandler(places.on_town, pattern=pattern(places.TOWN)),
+        CallbackQueryHandler(places.on_town, pattern=pattern(widgets.TOWN)),
         CallbackQueryHandler(places.on_problem, pattern=pattern(places.PROBLEM)),
         CallbackQueryHandler(care.on_item, pattern=pattern(care.ITEM)),
         CallbackQueryHandler(care.on_cancel_code, pattern=pattern(care.CANCEL_CODE)),

@@ -18,11 +18,12 @@ from datetime import UTC, datetime
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import filters
 
-from handlers import onboarding, places
+from handlers import onboarding
 from handlers.access import Audience, admitted, allow
 from handlers.callbacks import Verb, parse
 from handlers.common import BotContext
 from handlers.speak import Speaker
+from handlers.widgets import ask_location
 from services import card as cards
 from services.points import looks_like_code, normalise_code
 from storage.points import Code
@@ -110,7 +111,7 @@ async def start_link(update: Update, context: BotContext) -> None:
         merchant=scan.merchant,
     )
     if scan.outcome == "valid":
-        merchant = await places.places(context).merchant(scan.merchant)
+        merchant = await context.runtime.places.merchant(scan.merchant)
         if merchant is not None and merchant.benefit:
             await say.reply("membercard.scan.benefit", benefit=merchant.benefit)
 
@@ -128,7 +129,7 @@ async def merchants_command(update: Update, context: BotContext) -> None:
     say = Speaker(update, context)
     args = context.args or []
     action = args[0].lower() if args else ""
-    service = places.places(context)
+    service = context.runtime.places
     if action == "add" and len(args) >= 3 and args[-1].isdigit():
         reference = " ".join(args[1:-1])
         found = await service.add_staff(reference, int(args[-1]), user.id)
@@ -222,11 +223,11 @@ async def points_command(update: Update, context: BotContext) -> None:
         return
     spendable, held = found
     await say.reply("points.balance", points=spendable, held=held)
-    location = await places.places(context).last_location(user.id)
+    location = await context.runtime.places.last_location(user.id)
     if location is None:
-        await places.ask_location(update, context)
+        await ask_location(update, context)
         return
-    page = await places.places(context).nearest(
+    page = await context.runtime.places.nearest(
         *location, merchants=True, only_merchants=True, limit=3
     )
     rows = []
@@ -252,7 +253,7 @@ async def on_item(update: Update, context: BotContext) -> None:
     chat = update.effective_chat
     pressed = parse(update.callback_query.data if update.callback_query else None)
     say = Speaker(update, context)
-    place = None if pressed is None else await places.places(context).place(pressed.item)
+    place = None if pressed is None else await context.runtime.places.place(pressed.item)
     index = None if pressed is None else pressed.number()
     if user is None or chat is None or place is None or index is None:
         await say.alert("button.expired")
@@ -359,14 +360,3 @@ async def on_confirm(update: Update, context: BotContext) -> None:
         item=outcome.code.item,
         points=outcome.code.points,
     )
-
-
-async def spendable_line(update: Update, context: BotContext) -> None:
-    """/balance's extra line when codes not yet used hold some of the points shown there
-    (handlers/money.py): the points a rider can spend now."""
-    user = update.effective_user
-    if user is None:
-        return
-    found = await context.runtime.points.spendable(user.id)
-    if found is not None and found[1] > 0:
-        await Speaker(update, context).reply("points.spendable", points=found[0], held=found[1])

@@ -32,13 +32,13 @@ from telegram import (
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import filters
 
-from handlers import report
 from handlers.access import Audience, allow
 from handlers.callbacks import Verb, parse
 from handlers.common import BotApplication, BotContext, Runtime
 from handlers.infra import notify
 from handlers.review_card import amap_link
 from handlers.speak import Speaker
+from handlers.widgets import download
 from services import cases as service
 from services.cases import Action, Case, CaseRefused, Changed, Role, State
 from services.photos import PhotoRejected
@@ -380,7 +380,7 @@ async def on_prompt_reply(update: Update, context: BotContext) -> None:
     photo = None
     if message.photo:
         try:
-            photo = await report.download(context, message.photo[-1].file_id)
+            photo = await download(context, message.photo[-1].file_id)
         except TelegramError:
             await say.reply("case.photo_failed")
             return

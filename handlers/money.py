@@ -19,6 +19,7 @@ from handlers.callbacks import Verb, parse
 from handlers.common import BotContext
 from handlers.prompts import PromptReply
 from handlers.speak import Speaker
+from handlers.widgets import spendable_line
 from services.budget import payout_over_budget
 from services.money import PAYEE_MARK, Money, payee_prompt
 from services.payouts import BatchOutcome
@@ -60,12 +61,6 @@ async def balance_command(update: Update, context: BotContext) -> None:
         paid=await say.money(found.paid_fen),
     )
     await spendable_line(update, context)  # points after codes not yet used (issue 12)
-
-
-async def spendable_line(update: Update, context: BotContext) -> None:
-    from handlers.care import spendable_line as line  # handlers.care imports this module
-
-    await line(update, context)
 
 
 @allow(Audience.RIDERS)

@@ -26,7 +26,9 @@ from handlers.common import BotApplication, BotContext, Runtime
 from handlers.infra.transport import sent_maybe
 from handlers.money import ask_payee
 from handlers.prompts import PromptReply
+from handlers.review_card import UNSENDABLE, view
 from handlers.speak import Speaker
+from handlers.widgets import refresh_card
 from services.moderation import REJECT_REASONS, Card, Decided, Declined, Moderation, Problem
 from services.outbox import Notice
 from services.reporting import ReportStatus
@@ -37,7 +39,6 @@ ASK_MARK = "✍️"  # every language's ask prompt starts with it (see moderatio
 ASK_PROMPT_REPLY = PromptReply(ASK_MARK)
 REFERENCE = re.compile(r"R-\d{8}-\d{4,}")
 SENDER_RETRY_SECONDS = 5.0
-UNSENDABLE = 0  # card_message_id of a card Telegram refused
 
 Decide = Callable[[Moderation, Pressed, int], Awaitable[Decided | Declined]]
 
@@ -54,10 +55,6 @@ DECISIONS: dict[Verb, Decide] = {
         press.item, moderator, press.number() or -1
     ),
 }
-
-
-def view(runtime: Runtime, language: str | None = None) -> rc.CardView:
-    return rc.CardView(runtime.texts, runtime.settings, language or runtime.languages.default)
 
 
 # --- sending and refreshing cards -------------------------------------------------------
@@ -138,24 +135,6 @@ async def card_sender(app: BotApplication, wake: asyncio.Event) -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=60)
             wake.clear()
-
-
-async def refresh_card(context: BotContext, card: Card, pressed: Message | None = None) -> None:
-    """Show a card's new state wherever it is: the moderator chat, and where it was pressed."""
-    drawn = view(context.runtime)
-    places = set()
-    if card.card_chat_id is not None and card.card_message_id not in (None, UNSENDABLE):
-        places.add((card.card_chat_id, card.card_message_id))
-    if pressed is not None:
-        places.add((pressed.chat.id, pressed.message_id))
-    for chat_id, message_id in places:
-        with contextlib.suppress(BadRequest):  # unchanged, or the message is gone
-            await context.bot.edit_message_caption(
-                chat_id=chat_id,
-                message_id=message_id,
-                caption=drawn.caption(card),
-                reply_markup=drawn.decision_buttons(card),
-            )
 
 
 async def send_next(context: BotContext, chat_id: int, language: str, after: Card | None) -> None:
@@ -310,3 +289,11 @@ async def _edit_markup(message: Message, markup: object) -> None:
 
 
 QUESTION_FILTER = ASK_PROMPT_REPLY & filters.TEXT & ~filters.COMMAND
+
+
+@allow(Audience.MODERATORS)
+async def queue_command(update: Update, context: BotContext) -> None:
+    """/queue (private chat): pending reports oldest first, one card at a time."""
+    chat = update.effective_chat
+    if chat is not None:
+        await send_next(context, chat.id, await Speaker(update, context).language(), None)
