@@ -52,6 +52,7 @@ from handlers import (
     care,
     cases,
     consent,
+    dispatch,
     jobs,
     moderators,
     money,
@@ -113,7 +114,7 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
     return [
         # --- commands -------------------------------------------------------------------
         # anyone; a /start deep link from a 联新卡 or a redemption QR goes to merchant staff
-        CommandHandler("start", care.start_link, filters=private & care.DEEP_LINK),
+        CommandHandler("start", dispatch.start_link, filters=private & dispatch.DEEP_LINK),
         CommandHandler("start", onboarding.start, filters=private),
         CommandHandler("help", start.help_command),
         CommandHandler("language", start.language_command, filters=private),
@@ -192,8 +193,8 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         MessageHandler(private & places.PLACES_FILE & fresh, places.on_places_file),
         # --- what a rider sends -------------------------------------------------------------
         MessageHandler(private & fresh & (filters.PHOTO | filters.Document.ALL), report.on_photo),
-        # A location: a draft's place, else "near me" (places.on_location decides)
-        MessageHandler(private & fresh & filters.LOCATION, places.on_location),
+        # A location: a draft's place, else "near me" (dispatch.on_location decides)
+        MessageHandler(private & fresh & filters.LOCATION, dispatch.on_location),
         MessageHandler(
             private
             & fresh

@@ -16,10 +16,8 @@ import time
 from datetime import UTC, datetime
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import filters
 
-from handlers import onboarding
-from handlers.access import Audience, admitted, allow
+from handlers.access import Audience, allow
 from handlers.callbacks import Verb, parse
 from handlers.common import BotContext
 from handlers.speak import Speaker
@@ -33,7 +31,6 @@ log = logging.getLogger(__name__)
 ITEM = Verb("pitem")  # item: place id; argument: index in its price list
 CANCEL_CODE = Verb("pcancel")  # argument: the code
 CONFIRM = Verb("predeem")  # argument: the code
-DEEP_LINK = filters.Regex(r"^/start [cr][A-Za-z0-9_-]{4,40}$")
 
 
 def _when(context: BotContext, seconds: int) -> str:
@@ -87,16 +84,12 @@ async def card_command(update: Update, context: BotContext) -> None:
     )
 
 
-@allow(Audience.ANYONE)
-async def start_link(update: Update, context: BotContext) -> None:
-    """/start c<token> or r<code>: for merchant staff, the card check or the code; for anyone
-    else, the ordinary start (nothing about the card)."""
+@allow(Audience.MERCHANTS)
+async def scan_link(update: Update, context: BotContext) -> None:
+    """/start c<token> or r<code> from merchant staff: the card check or the code."""
     message = update.effective_message
     user = update.effective_user
     if message is None or user is None or not context.args:
-        return
-    if not await admitted(Audience.MERCHANTS, update, context):
-        await onboarding.start(update, context)
         return
     payload = context.args[0]
     say = Speaker(update, context)

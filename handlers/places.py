@@ -23,7 +23,6 @@ from telegram import (
 )
 from telegram.ext import filters
 
-from handlers import report
 from handlers.access import Audience, allow
 from handlers.callbacks import Verb, parse
 from handlers.common import BotContext
@@ -67,23 +66,6 @@ async def nearby_command(update: Update, context: BotContext) -> None:
         await ask_location(update, context)
         return
     await show_nearby(update, context, *found, merchants=False, offset=0)
-
-
-@allow(Audience.ANYONE)
-async def on_location(update: Update, context: BotContext) -> None:
-    """A shared location: the answer to "near me" if it asked for one (and no report draft
-    is in progress), else the report's (handlers/report.py)."""
-    message = update.effective_message
-    user = update.effective_user
-    if message is None or user is None or message.location is None:
-        return
-    lat, lon = message.location.latitude, message.location.longitude
-    if await context.runtime.reporting.draft(user.id) is None and await places(context).answers_ask(
-        user.id, lat, lon
-    ):
-        await show_nearby(update, context, lat, lon, merchants=False, offset=0)
-        return
-    await report.on_location(update, context)
 
 
 async def show_nearby(
