@@ -24,7 +24,6 @@ from handlers.access import Audience, allow
 from handlers.callbacks import Pressed, Verb, parse
 from handlers.common import BotApplication, BotContext, Runtime
 from handlers.infra.transport import sent_maybe
-from handlers.money import ask_payee
 from handlers.prompts import PromptReply
 from handlers.review_card import UNSENDABLE, view
 from handlers.speak import Speaker
@@ -170,7 +169,6 @@ async def on_decision(update: Update, context: BotContext) -> None:
             await refresh_card(context, card, pressed)
         return
     await say.alert(f"moderation.done.{outcome.action}")
-    await after_decision(context, outcome)
     await refresh_card(context, outcome.card, pressed)
     if pressed is not None and pressed.chat.type == "private":
         await send_next(context, pressed.chat.id, await say.language(), outcome.card)
@@ -223,17 +221,6 @@ async def on_menu(update: Update, context: BotContext) -> None:
         await send_more_photos(context, pressed.chat.id, card)
     elif press.verb is rc.PIN and card.latitude is not None and card.longitude is not None:
         await context.bot.send_location(pressed.chat.id, card.latitude, card.longitude)
-
-
-async def after_decision(context: BotContext, decided: Decided) -> None:
-    """The rider's notice is already queued with the decision; a first reward also needs
-    payout details."""
-    card = decided.card
-    rider = card.rider_telegram_id
-    if card.status != ReportStatus.APPROVED or rider is None:
-        return
-    if await context.runtime.money.needs_payee(rider):
-        await ask_payee(context, rider)
 
 
 async def send_more_photos(context: BotContext, chat_id: int, card: Card) -> None:

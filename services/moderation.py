@@ -28,9 +28,11 @@ from services.budget import BudgetUse
 from services.cases import Cases
 from services.clock import Clock, utc_now
 from services.geo import bounding_box, haversine_m
+from services.money import payee_prompt
 from services.outbox import At, Fen, Msg, Notice, Outbox, Params
 from services.photos import LOOKALIKE_DISTANCE, hamming
 from settings import Programme, Settings
+from storage import ledger as ledger_store
 from storage import moderation as store
 from storage.db import Connection, Database, Row
 
@@ -350,6 +352,9 @@ class Moderation:
             changed = await store.report(conn, report_id)
             assert changed is not None
             await self.outbox.queue(conn, rider_notices(done, changed))
+            rider, approved = changed["rider_telegram_id"], changed["status"] == "approved"
+            if approved and rider and not await ledger_store.has_payee(conn, changed["rider_id"]):
+                await self.outbox.queue(conn, [payee_prompt(rider)])  # a first reward: ask
             return Decided(action=done, card=await self._card(conn, changed))
 
     async def _apply(
