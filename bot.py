@@ -52,10 +52,10 @@ from handlers import (
     care,
     cases,
     consent,
+    dispatch,
     jobs,
     moderators,
     money,
-    notify,
     onboarding,
     places,
     report,
@@ -64,15 +64,17 @@ from handlers import (
     review_card,
     start,
     stats,
+    widgets,
 )
 from handlers.callbacks import pattern
 from handlers.common import BotApplication, BotContext, Runtime
-from handlers.errors import on_error
-from handlers.inbox import JournalingQueue
+from handlers.infra import notify
+from handlers.infra.errors import on_error
+from handlers.infra.inbox import JournalingQueue
+from handlers.infra.ordering import PerUserUpdateProcessor, slow_down_notice
+from handlers.infra.transport import PacedRateLimiter
+from handlers.infra.unparsed import SkipUnparsedUpdates, UnparsedUpdates
 from handlers.labels import KeyboardLabel
-from handlers.ordering import PerUserUpdateProcessor, slow_down_notice
-from handlers.transport import PacedRateLimiter
-from handlers.unparsed import SkipUnparsedUpdates, UnparsedUpdates
 from locales import Texts
 from services import backup as backups
 from services import exports, migration
@@ -113,7 +115,7 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
     return [
         # --- commands -------------------------------------------------------------------
         # anyone; a /start deep link from a 联新卡 or a redemption QR goes to merchant staff
-        CommandHandler("start", care.start_link, filters=private & care.DEEP_LINK),
+        CommandHandler("start", dispatch.start_link, filters=private & dispatch.DEEP_LINK),
         CommandHandler("start", onboarding.start, filters=private),
         CommandHandler("help", start.help_command),
         CommandHandler("language", start.language_command, filters=private),
@@ -132,7 +134,7 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         # merchant staff
         CommandHandler("redeem", care.redeem_command, filters=private),
         # moderators
-        CommandHandler("queue", moderators.queue_command, filters=private),
+        CommandHandler("queue", review.queue_command, filters=private),
         CommandHandler("stats", stats.stats_command),
         # admins (answered only in a private chat or the finance chat)
         CommandHandler("mods", moderators.mods_command),
@@ -162,7 +164,7 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         CallbackQueryHandler(cases.on_rider_button, pattern=pattern(*cases.RIDER_VERBS)),
         CallbackQueryHandler(cases.on_route_button, pattern=pattern(cases.ROUTE)),
         CallbackQueryHandler(places.on_page, pattern=pattern(places.MORE, places.MERCHANTS)),
-        CallbackQueryHandler(places.on_town, pattern=pattern(places.TOWN)),
+        CallbackQueryHandler(places.on_town, pattern=pattern(widgets.TOWN)),
         CallbackQueryHandler(places.on_problem, pattern=pattern(places.PROBLEM)),
         CallbackQueryHandler(care.on_item, pattern=pattern(care.ITEM)),
         CallbackQueryHandler(care.on_cancel_code, pattern=pattern(care.CANCEL_CODE)),
@@ -192,8 +194,8 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         MessageHandler(private & places.PLACES_FILE & fresh, places.on_places_file),
         # --- what a rider sends -------------------------------------------------------------
         MessageHandler(private & fresh & (filters.PHOTO | filters.Document.ALL), report.on_photo),
-        # A location: a draft's place, else "near me" (places.on_location decides)
-        MessageHandler(private & fresh & filters.LOCATION, places.on_location),
+        # A location: a draft's place, else "near me" (dispatch.on_location decides)
+        MessageHandler(private & fresh & filters.LOCATION, dispatch.on_location),
         MessageHandler(
             private
             & fresh

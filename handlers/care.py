@@ -15,13 +15,12 @@ import time
 from datetime import UTC, datetime
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import filters
 
-from handlers import onboarding, places
-from handlers.access import Audience, admitted, allow
+from handlers.access import Audience, allow
 from handlers.callbacks import ButtonPress, Verb, pressed
 from handlers.common import BotContext
 from handlers.speak import Speaker
+from handlers.widgets import ask_location
 from services import card as cards
 from services.points import looks_like_code, normalise_code, statement_xlsx
 from storage.points import Code
@@ -31,7 +30,6 @@ log = logging.getLogger(__name__)
 ITEM = Verb("pitem")  # item: place id; argument: index in its price list
 CANCEL_CODE = Verb("pcancel")  # argument: the code
 CONFIRM = Verb("predeem")  # argument: the code
-DEEP_LINK = filters.Regex(r"^/start [cr][A-Za-z0-9_-]{4,40}$")
 
 
 def _when(context: BotContext, seconds: int) -> str:
@@ -97,16 +95,12 @@ async def draw(update: Update, context: BotContext) -> cards.Drawn | None:
     return service.remember(user.id, image, masked, number)
 
 
-@allow(Audience.ANYONE)
-async def start_link(update: Update, context: BotContext) -> None:
-    """/start c<token> or r<code>: for merchant staff, the card check or the code; for anyone
-    else, the ordinary start (nothing about the card)."""
+@allow(Audience.MERCHANTS)
+async def scan_link(update: Update, context: BotContext) -> None:
+    """/start c<token> or r<code> from merchant staff: the card check or the code."""
     message = update.effective_message
     user = update.effective_user
     if message is None or user is None or not context.args:
-        return
-    if not await admitted(Audience.MERCHANTS, update, context):
-        await onboarding.start(update, context)
         return
     payload = context.args[0]
     say = Speaker(update, context)
@@ -121,7 +115,7 @@ async def start_link(update: Update, context: BotContext) -> None:
         merchant=scan.merchant,
     )
     if scan.outcome == "valid":
-        merchant = await places.places(context).merchant(scan.merchant)
+        merchant = await context.runtime.places.merchant(scan.merchant)
         if merchant is not None and merchant.benefit:
             await say.reply("membercard.scan.benefit", benefit=merchant.benefit)
 
@@ -139,7 +133,7 @@ async def merchants_command(update: Update, context: BotContext) -> None:
     say = Speaker(update, context)
     args = context.args or []
     action = args[0].lower() if args else ""
-    service = places.places(context)
+    service = context.runtime.places
     if action == "add" and len(args) >= 3 and args[-1].isdigit():
         reference = " ".join(args[1:-1])
         found = await service.add_staff(reference, int(args[-1]), user.id)
@@ -201,11 +195,11 @@ async def points_command(update: Update, context: BotContext) -> None:
         return
     spendable, held = found
     await say.reply("points.balance", points=spendable, held=held)
-    location = await places.places(context).last_location(user.id)
+    location = await context.runtime.places.last_location(user.id)
     if location is None:
-        await places.ask_location(update, context)
+        await ask_location(update, context)
         return
-    page = await places.places(context).nearest(
+    page = await context.runtime.places.nearest(
         *location, merchants=True, only_merchants=True, limit=3
     )
     rows = []
@@ -231,7 +225,7 @@ async def on_item(update: Update, context: BotContext, press: ButtonPress) -> No
     user = press.user
     chat = update.effective_chat
     say = Speaker(update, context)
-    place = await places.places(context).place(press.item)
+    place = await context.runtime.places.place(press.item)
     index = press.number()
     if chat is None or place is None or index is None:
         await say.alert("button.expired")
@@ -336,14 +330,3 @@ async def on_confirm(update: Update, context: BotContext, press: ButtonPress) ->
         item=outcome.code.item,
         points=outcome.code.points,
     )
-
-
-async def spendable_line(update: Update, context: BotContext) -> None:
-    """/balance's extra line when codes not yet used hold some of the points shown there
-    (handlers/money.py): the points a rider can spend now."""
-    user = update.effective_user
-    if user is None:
-        return
-    found = await context.runtime.points.spendable(user.id)
-    if found is not None and found[1] > 0:
-        await Speaker(update, context).reply("points.spendable", points=found[0], held=found[1])

@@ -31,13 +31,14 @@ from telegram import (
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import filters
 
-from handlers import notify, report
 from handlers.access import Audience, allow
 from handlers.callbacks import ButtonPress, Verb, pressed
-from handlers.card_sender import UNSENDABLE, CardKind, send_cards
 from handlers.common import BotApplication, BotContext, Runtime
+from handlers.infra import notify
+from handlers.infra.card_sender import UNSENDABLE, CardKind, send_cards
 from handlers.review_card import amap_link
 from handlers.speak import Speaker
+from handlers.widgets import download
 from services import cases as service
 from services.cases import Action, Case, CaseRefusal, Changed, Role, State
 from services.photos import PhotoRejected
@@ -372,7 +373,7 @@ async def on_prompt_reply(update: Update, context: BotContext) -> None:
     photo = None
     if message.photo:
         try:
-            photo = await report.download(context, message.photo[-1].file_id)
+            photo = await download(context, message.photo[-1].file_id)
         except TelegramError:
             await say.reply("case.photo_failed")
             return

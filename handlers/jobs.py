@@ -7,7 +7,7 @@ import logging
 from datetime import datetime
 
 from handlers.common import BotContext
-from handlers.review import refresh_card
+from handlers.widgets import refresh_card
 from services import backup as backups
 from services.retention import purge
 

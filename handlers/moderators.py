@@ -6,16 +6,8 @@ from telegram import Update
 
 from handlers.access import Audience, allow
 from handlers.common import BotContext
-from handlers.review import refresh_card, send_next
 from handlers.speak import Speaker
-
-
-@allow(Audience.MODERATORS)
-async def queue_command(update: Update, context: BotContext) -> None:
-    """/queue (private chat): pending reports oldest first, one card at a time."""
-    chat = update.effective_chat
-    if chat is not None:
-        await send_next(context, chat.id, await Speaker(update, context).language(), None)
+from handlers.widgets import refresh_card
 
 
 @allow(Audience.ADMINS)

@@ -19,6 +19,7 @@ from handlers.callbacks import ButtonPress, Verb, pressed
 from handlers.common import BotContext
 from handlers.prompts import PromptReply
 from handlers.speak import Speaker
+from handlers.widgets import spendable_line
 from services.budget import payout_over_budget
 from services.money import PAYEE_MARK, Money, payee_prompt
 from services.payouts import BatchOutcome
@@ -62,12 +63,6 @@ async def balance_command(update: Update, context: BotContext) -> None:
     if found.points_owed:
         await say.reply("balance.points_owed", points=found.points_owed)
     await spendable_line(update, context)  # points after codes not yet used
-
-
-async def spendable_line(update: Update, context: BotContext) -> None:
-    from handlers.care import spendable_line as line  # handlers.care imports this module
-
-    await line(update, context)
 
 
 @allow(Audience.RIDERS)

@@ -8,8 +8,8 @@ from handlers.access import Audience, allow
 from handlers.callbacks import ButtonPress, Verb, pressed
 from handlers.common import BotContext
 from handlers.consent import AGREE, ask_consent, privacy_notice
-from handlers.report import HELD_PHOTO, drop_buttons, main_keyboard, on_photo
 from handlers.speak import Speaker
+from handlers.widgets import HELD_PHOTO, drop_buttons, main_keyboard, take_held_photo
 
 ERASE = Verb("delete")  # argument: "yes" erases, "no" keeps everything
 __all__ = ["AGREE", "ERASE", "delete", "on_consent", "on_delete", "privacy", "start"]
@@ -56,7 +56,7 @@ async def on_consent(update: Update, context: BotContext) -> None:
     held = context.user_data.pop(HELD_PHOTO, None) if context.user_data is not None else None
     if isinstance(held, Message):
         await say.reply("start.agreed_with_photo")
-        await on_photo(Update(update.update_id, message=held), context)
+        await take_held_photo(Update(update.update_id, message=held), context)
         return
     await say.reply(
         "start.agreed",

@@ -19,24 +19,21 @@ from telegram import (
     ForceReply,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
-    KeyboardButton,
-    ReplyKeyboardMarkup,
     Update,
 )
 from telegram.ext import filters
 
-from handlers import report
 from handlers.access import Audience, allow
 from handlers.callbacks import ButtonPress, Verb, pressed
 from handlers.common import BotContext
 from handlers.prompts import PromptReply
 from handlers.speak import Speaker
+from handlers.widgets import ask_location
 from services.care import TOO_MANY_PROBLEMS, Found, ImportRefused, Place, Places
 from services.places import AMENITY_ICONS, format_hours, riding_minutes, walking_minutes
 
 MORE = Verb("nmore")  # item: offset of the next page; argument: "m" with merchants
 MERCHANTS = Verb("nmerch")  # item: 1 to show merchants too, 0 for stations only
-TOWN = Verb("ntown")  # item: place-set id; argument: "<town index>" or "<index>m"
 PROBLEM = Verb("pprob")  # item: place id
 PAGE = 3
 MAX_REFUSALS_SHOWN = 30
@@ -69,62 +66,6 @@ async def nearby_command(update: Update, context: BotContext) -> None:
         await ask_location(update, context)
         return
     await show_nearby(update, context, *found, merchants=False, offset=0)
-
-
-async def ask_location(update: Update, context: BotContext) -> None:
-    """No location today: a one-tap location button, and the towns to pick from instead."""
-    say = Speaker(update, context)
-    if update.effective_user is not None:
-        await places(context).ask_location(update.effective_user.id)
-    language = await say.language()
-    texts = context.runtime.texts
-    keyboard = ReplyKeyboardMarkup(
-        [
-            [KeyboardButton(texts.get(language, "nearby.share_button"), request_location=True)],
-            [texts.get(language, "keyboard.report"), texts.get(language, "keyboard.nearby")],
-        ],
-        resize_keyboard=True,
-        is_persistent=True,
-    )
-    await say.reply("nearby.ask_location", reply_markup=keyboard)
-    await send_towns(update, context, merchants=False)
-
-
-async def send_towns(update: Update, context: BotContext, *, merchants: bool) -> None:
-    say = Speaker(update, context)
-    current = await places(context).current_set()
-    towns = await places(context).towns()
-    if current is None or not towns:
-        await say.reply("nearby.no_places")
-        return
-    suffix = "m" if merchants else ""
-    rows = [
-        [
-            InlineKeyboardButton(
-                f"{town or await say.text('nearby.no_town')} ({count})",
-                callback_data=TOWN.data(current.id, f"{index}{suffix}"),
-            )
-        ]
-        for index, (town, count) in enumerate(towns[:40])
-    ]
-    await say.reply("nearby.pick_town", reply_markup=InlineKeyboardMarkup(rows))
-
-
-@allow(Audience.ANYONE)
-async def on_location(update: Update, context: BotContext) -> None:
-    """A shared location: the answer to "near me" if it asked for one (and no report draft
-    is in progress), else the report's (handlers/report.py)."""
-    message = update.effective_message
-    user = update.effective_user
-    if message is None or user is None or message.location is None:
-        return
-    lat, lon = message.location.latitude, message.location.longitude
-    if await context.runtime.reporting.draft(user.id) is None and await places(context).answers_ask(
-        user.id, lat, lon
-    ):
-        await show_nearby(update, context, lat, lon, merchants=False, offset=0)
-        return
-    await report.on_location(update, context)
 
 
 async def show_nearby(

@@ -6,8 +6,6 @@ sees where they are. Buttons carry the draft id, so a button from an old draft i
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 
 from telegram import (
@@ -18,15 +16,21 @@ from telegram import (
     ReplyKeyboardMarkup,
     Update,
 )
-from telegram.error import BadRequest, NetworkError, TelegramError
 
 from handlers.access import Audience, allow
 from handlers.callbacks import ButtonPress, Pressed, Verb, pressed
 from handlers.common import BotContext
 from handlers.consent import ask_consent
-from handlers.review import refresh_card
 from handlers.speak import Speaker
-from handlers.start import unknown
+from handlers.widgets import (
+    HELD_PHOTO,
+    HELD_PHOTO_TAKERS,
+    download,
+    drop_buttons,
+    main_keyboard,
+    refresh_card,
+    unknown,
+)
 from locales import Phrases
 from services.photos import DEFAULT_MAX_BYTES, PhotoProblem, PhotoRejected
 from services.refusal import Refused
@@ -39,20 +43,11 @@ SKIP = Verb("skip")  # skip the description, or keep the one already written
 EDIT = Verb("edit")  # from the summary back to the description step
 SUBMIT = Verb("sub")
 CANCEL = Verb("can")
-HELD_PHOTO = "held_photo"  # a photo sent before consent, kept in memory only
 ALBUM_SETTLE_SECONDS = 1.0
-DOWNLOAD_ATTEMPTS = 3
 
 
 def reporting(context: BotContext) -> Reporting:
     return context.runtime.reporting
-
-
-def main_keyboard(t: Phrases) -> ReplyKeyboardMarkup:
-    """The persistent keyboard: start a report; places near me (handlers/places.py)."""
-    return ReplyKeyboardMarkup(
-        [[t("keyboard.report"), t("keyboard.nearby")]], resize_keyboard=True, is_persistent=True
-    )
 
 
 def draft_keyboard(t: Phrases) -> ReplyKeyboardMarkup:
@@ -262,21 +257,6 @@ async def add_photo(
         )
         return
     await answer_photo(update, context, outcome)
-
-
-async def download(context: BotContext, file_id: str) -> bytes:
-    """The file's bytes; a failed download is tried again a few times before giving up."""
-    for attempt in range(DOWNLOAD_ATTEMPTS):
-        try:
-            file = await context.bot.get_file(file_id)
-            return bytes(await file.download_as_bytearray())
-        except BadRequest:
-            raise
-        except NetworkError:
-            if attempt == DOWNLOAD_ATTEMPTS - 1:
-                raise
-            await asyncio.sleep(0.5 * 2**attempt)
-    raise AssertionError("unreachable")
 
 
 async def answer_album(context: BotContext) -> None:
@@ -521,8 +501,4 @@ async def on_unsupported_media(update: Update, context: BotContext) -> None:
     await refuse_media(update, context)
 
 
-async def drop_buttons(message: object) -> None:
-    """Remove the buttons of a message that has done its job (best effort)."""
-    if isinstance(message, Message):
-        with contextlib.suppress(TelegramError):
-            await message.edit_reply_markup(None)
+HELD_PHOTO_TAKERS.append(on_photo)  # a photo held until consent comes here once agreed

@@ -21,21 +21,6 @@ from services import reports_data as data
 log = logging.getLogger(__name__)
 
 
-async def send_stats_image(update: Update, context: BotContext, period: data.Period) -> None:
-    """The /stats picture for `period`, its headline as the caption."""
-    say = Speaker(update, context)
-    chat = update.effective_chat
-    if chat is None:
-        return
-    runtime = context.runtime
-    settings = runtime.settings
-    t = await say.phrases()
-    png, caption = await charts.render_stats(
-        runtime.db, settings.programme, settings.timezone, period, t
-    )
-    await context.bot.send_photo(chat.id, png, caption=caption)
-
-
 @allow(Audience.MODERATORS)
 async def map_command(update: Update, context: BotContext) -> None:
     """/map [2026-10]: where a month's reports were (last month by default), by state."""

@@ -22,11 +22,12 @@ from telegram.ext import filters
 from handlers import review_card as rc
 from handlers.access import Audience, allow
 from handlers.callbacks import ButtonPress, Pressed, Verb, pressed
-from handlers.card_sender import UNSENDABLE, CardKind, send_cards
 from handlers.common import BotApplication, BotContext, Runtime
-from handlers.money import ask_payee
+from handlers.infra.card_sender import CardKind, send_cards
 from handlers.prompts import PromptReply
+from handlers.review_card import view
 from handlers.speak import Speaker
+from handlers.widgets import marked, refresh_card
 from services.moderation import REJECT_REASONS, Card, Decided, DecisionRefusal, Moderation
 from services.outbox import Notice
 from services.refusal import Refused
@@ -53,10 +54,6 @@ DECISIONS: dict[Verb, Decide] = {
         press.item, moderator, press.number() or -1
     ),
 }
-
-
-def view(runtime: Runtime, language: str | None = None) -> rc.CardView:
-    return rc.CardView(runtime.texts, runtime.settings, language or runtime.languages.default)
 
 
 # --- sending and refreshing cards -------------------------------------------------------
@@ -122,32 +119,6 @@ async def card_sender(app: BotApplication, wake: asyncio.Event) -> None:
     await send_cards(card_kind(app, chat_id, wake))
 
 
-async def refresh_card(context: BotContext, card: Card, pressed: Message | None = None) -> None:
-    """Show a card's new state wherever it is: the moderator chat, and where it was pressed."""
-    drawn = view(context.runtime)
-    places = set()
-    recorded = (card.card_chat_id, card.card_message_id)
-    if card.card_chat_id is not None and card.card_message_id not in (None, UNSENDABLE):
-        places.add(recorded)
-    if pressed is not None:
-        places.add((pressed.chat.id, pressed.message_id))
-    for chat_id, message_id in places:
-        copy = card.card_copy and (chat_id, message_id) == recorded
-        with contextlib.suppress(BadRequest):  # unchanged, or the message is gone
-            await context.bot.edit_message_caption(
-                chat_id=chat_id,
-                message_id=message_id,
-                caption=marked(drawn, card, copy),
-                reply_markup=drawn.decision_buttons(card),
-            )
-
-
-def marked(drawn: rc.CardView, card: Card, copy: bool) -> str:
-    """The card's caption; a possible second copy says so first, and keeps saying so."""
-    caption = drawn.caption(card)
-    return f"{drawn.t('card.sent_again')}\n{caption}" if copy else caption
-
-
 async def send_next(context: BotContext, chat_id: int, language: str, after: Card | None) -> None:
     """The next pending report's card in a moderator's private chat, or 'all done'."""
     card = await context.runtime.moderation.next_pending(after)
@@ -180,7 +151,6 @@ async def on_decision(update: Update, context: BotContext, press: ButtonPress) -
             await refresh_card(context, card, message)
         return
     await say.alert(f"moderation.done.{outcome.action}")
-    await after_decision(context, outcome)
     await refresh_card(context, outcome.card, message)
     if message is not None and message.chat.type == "private":
         await send_next(context, message.chat.id, await say.language(), outcome.card)
@@ -232,17 +202,6 @@ async def on_menu(update: Update, context: BotContext, press: ButtonPress) -> No
         await send_more_photos(context, message.chat.id, card)
     elif press.verb is rc.PIN and card.latitude is not None and card.longitude is not None:
         await context.bot.send_location(message.chat.id, card.latitude, card.longitude)
-
-
-async def after_decision(context: BotContext, decided: Decided) -> None:
-    """The rider's notice is already queued with the decision; a first reward also needs
-    payout details."""
-    card = decided.card
-    rider = card.rider_telegram_id
-    if card.status != ReportStatus.APPROVED or rider is None:
-        return
-    if await context.runtime.money.needs_payee(rider):
-        await ask_payee(context, rider)
 
 
 async def send_more_photos(context: BotContext, chat_id: int, card: Card) -> None:
@@ -298,3 +257,11 @@ async def _edit_markup(message: Message, markup: object) -> None:
 
 
 QUESTION_FILTER = ASK_PROMPT_REPLY & filters.TEXT & ~filters.COMMAND
+
+
+@allow(Audience.MODERATORS)
+async def queue_command(update: Update, context: BotContext) -> None:
+    """/queue (private chat): pending reports oldest first, one card at a time."""
+    chat = update.effective_chat
+    if chat is not None:
+        await send_next(context, chat.id, await Speaker(update, context).language(), None)

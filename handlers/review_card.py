@@ -9,6 +9,7 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from handlers.callbacks import Verb
+from handlers.common import Runtime
 from locales import Texts
 from services.moderation import Card
 from services.reporting import ReportStatus
@@ -227,3 +228,10 @@ def _some(references: list[str] | tuple[str, ...], shown: int = 5) -> str:
     """A few references, and how many more there are."""
     more = len(references) - shown
     return ", ".join(references[:shown]) + (f" (+{more})" if more > 0 else "")
+
+
+UNSENDABLE = 0  # card_message_id of a card Telegram refused
+
+
+def view(runtime: Runtime, language: str | None = None) -> CardView:
+    return CardView(runtime.texts, runtime.settings, language or runtime.languages.default)

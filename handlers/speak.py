@@ -21,7 +21,7 @@ from telegram._utils.types import ReplyMarkup
 from telegram.error import TelegramError
 
 from handlers.common import BotContext, language_of
-from handlers.notify import split_message
+from handlers.infra.notify import split_message
 from locales import Phrases
 from services.outbox import Notice
 

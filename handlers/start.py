@@ -11,6 +11,7 @@ from handlers.access import Audience, allow
 from handlers.callbacks import ButtonPress, Verb, pressed
 from handlers.common import BotContext
 from handlers.speak import Speaker
+from handlers.widgets import unknown as unknown
 from locales import LANGUAGES, Texts
 
 # The command menu, in the order riders see it; each has a `command.<name>` message.
@@ -76,13 +77,6 @@ async def language_chosen(update: Update, context: BotContext, press: ButtonPres
     if press.argument in LANGUAGES:
         await context.runtime.languages.choose(user.id, press.argument)
         await Speaker(update, context).reply("language.saved")
-
-
-@allow(Audience.ANYONE)
-async def unknown(update: Update, context: BotContext) -> None:
-    """Anything no other handler took: point the user to /help."""
-    if update.effective_chat and update.effective_chat.type == "private":
-        await Speaker(update, context).reply("fallback.unknown")
 
 
 @allow(Audience.ANYONE)

@@ -12,12 +12,28 @@ from telegram import Update
 
 from handlers.access import Audience, allow
 from handlers.common import BotContext
-from handlers.reports import send_stats_image
 from handlers.speak import Speaker
 from locales import Phrases
+from services import charts
+from services import reports_data as data
 from services.reports_data import parse_period
 from services.stats import DepartmentStats, PeriodStats, Snapshot, Stats, case_stats
 from settings import Settings
+
+
+async def send_stats_image(update: Update, context: BotContext, period: data.Period) -> None:
+    """The /stats picture for `period`, its headline as the caption."""
+    say = Speaker(update, context)
+    chat = update.effective_chat
+    if chat is None:
+        return
+    runtime = context.runtime
+    settings = runtime.settings
+    t = await say.phrases()
+    png, caption = await charts.render_stats(
+        runtime.db, settings.programme, settings.timezone, period, t
+    )
+    await context.bot.send_photo(chat.id, png, caption=caption)
 
 
 def service(context: BotContext) -> Stats:

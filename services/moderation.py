@@ -30,6 +30,7 @@ from services.budget import BudgetUse
 from services.cases import Cases
 from services.clock import Now, utc_now
 from services.geo import bounding_box, haversine_m
+from services.money import payee_prompt
 from services.outbox import At, Fen, Msg, Notice, Outbox, Params
 from services.photos import LOOKALIKE_DISTANCE, hamming
 from services.refusal import Refused
@@ -42,6 +43,7 @@ from services.reporting import (
     next_status,
 )
 from settings import Programme, Settings
+from storage import ledger as ledger_store
 from storage import moderation as store
 from storage.db import Connection, Database, Row
 
@@ -437,6 +439,9 @@ class Moderation:
             changed = await store.report(conn, report_id)
             assert changed is not None
             await self.outbox.queue(conn, rider_notices(done.action, changed))
+            rider, approved = changed["rider_telegram_id"], changed["status"] == "approved"
+            if approved and rider and not await ledger_store.has_payee(conn, changed["rider_id"]):
+                await self.outbox.queue(conn, [payee_prompt(rider)])  # a first reward: ask
             return Decided(action=done.action, card=await self._card(conn, changed))
 
     def _roles(self, actor: int | None, moderator: bool, row: Row) -> set[ReportRole]:

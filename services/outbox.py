@@ -2,7 +2,7 @@
 
 A service that changes state (a decision, a payout, a reminder) queues its notices with
 `outbox.queue(conn, notices)` inside the same transaction, so the change and its notices
-commit together or not at all. The delivery loop (handlers/notify.py) renders each notice in
+commit together or not at all. The delivery loop (handlers/infra/notify.py) renders each notice in
 the recipient's language and sends it, at most once: a notice is claimed before it is sent,
 and one claimed by a process that died before confirming it is not sent again.
 

@@ -37,6 +37,9 @@ import asyncpg
 if TYPE_CHECKING:
     from storage.postgres import PgConnection
 
+ENGINES: dict[str, type[Database]] = {}
+"""Other engines' `Database`s by name; storage/postgres.py adds itself (the storage package
+imports it), so this module imports no other and the storage modules form no cycle."""
 BUSY_TIMEOUT_MS = 5000
 IDLE_READERS = 2
 """Read-only connections kept open between snapshots; more are opened while busy."""
@@ -92,9 +95,7 @@ class Database:
 
     def __new__(cls, target: Path | str, *args: Any, **kwargs: Any) -> Database:
         if cls is Database and is_postgres_url(target):
-            from storage.postgres import PgDatabase
-
-            return object.__new__(PgDatabase)
+            return object.__new__(ENGINES["postgresql"])
         return object.__new__(cls)
 
     def __init__(self, path: Path | str) -> None:

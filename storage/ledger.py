@@ -358,3 +358,10 @@ async def payee(db: Database, rider_id: int) -> Payee | None:
         (rider_id,),
     )
     return None if row is None else Payee(*row)
+
+
+async def has_payee(conn: Connection, rider_id: int) -> bool:
+    """True when the rider's payout details are on file (inside a transaction)."""
+    sql = "SELECT 1 FROM payees WHERE rider_id = ?"
+    async with conn.execute(sql, (rider_id,)) as cur:
+        return await cur.fetchone() is not None

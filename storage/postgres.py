@@ -31,7 +31,7 @@ from typing import Any
 import asyncpg
 from aiosqlite.context import Result
 
-from storage.db import Database, IntegrityError, migrations
+from storage.db import ENGINES, Database, IntegrityError, migrations
 
 WRITE_LOCK_KEY = 0x5355_4950  # "SUIP": every write transaction, across processes
 LEADER_LOCK_KEY = 0x4C45_4144  # "LEAD": held by the process that talks to Telegram
@@ -472,3 +472,6 @@ def _close_later(closing: Coroutine[Any, Any, None]) -> None:
     task = asyncio.ensure_future(closing)
     _closing.add(task)
     task.add_done_callback(_closing.discard)
+
+
+ENGINES["postgresql"] = PgDatabase

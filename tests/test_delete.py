@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from handlers.notify import VERBATIM
+from handlers.infra.notify import VERBATIM
 from services.outbox import Notice
 from tests import images
 from tests import test_cases as cases

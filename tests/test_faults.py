@@ -157,7 +157,7 @@ async def test_a_card_telegram_refused_is_sent_again_without_a_warning(
 def test_which_failed_sends_may_have_reached_the_chat() -> None:
     from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
-    from handlers.transport import sent_maybe
+    from handlers.infra.transport import sent_maybe
 
     assert sent_maybe(TimedOut())
     assert sent_maybe(NetworkError("httpx.ReadError: connection reset"))

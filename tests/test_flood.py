@@ -9,7 +9,7 @@ from typing import Any
 
 from telegram import Update
 
-from handlers.ordering import PerUserUpdateProcessor
+from handlers.infra.ordering import PerUserUpdateProcessor
 from settings import RateLimits
 from tests.conftest import BotStarter
 from tests.fakegram import FakeTelegram, TgUser

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from handlers.notify import split_message
+from handlers.infra.notify import split_message
 from services.outbox import At, Category, Fen, Msg, Notice, Outbox, decode, encode
 from storage.db import Database
 

@@ -23,7 +23,7 @@ from typing import Generic, TypeVar
 from telegram import Message
 from telegram.error import BadRequest, TelegramError
 
-from handlers.transport import sent_maybe
+from handlers.infra.transport import sent_maybe
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,50 @@
+"""Where a location and a /start payload go, when more than one feature could take them.
+
+Only bot.py imports this module: it is the one place that knows several features at once.
+
+    location --(no report draft, "near me" asked for one)--> places: the nearest places
+             --(otherwise)--> report: the draft's place
+    /start c<token> | r<code> --(merchant staff)--> care: the card check, the code
+                              --(anyone else)--> onboarding: the ordinary start
+"""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import filters
+
+from handlers import care, onboarding, places, report
+from handlers.access import Audience, admitted, allow
+from handlers.common import BotContext
+
+DEEP_LINK = filters.Regex(r"^/start [cr][A-Za-z0-9_-]{4,40}$")
+
+
+@allow(Audience.ANYONE)
+async def on_location(update: Update, context: BotContext) -> None:
+    """A shared location: the answer to "near me" if it asked for one (and no report draft
+    is in progress), else the report's (handlers/report.py)."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or user is None or message.location is None:
+        return
+    lat, lon = message.location.latitude, message.location.longitude
+    drafting = await context.runtime.reporting.draft(user.id) is not None
+    if not drafting and await context.runtime.places.answers_ask(user.id, lat, lon):
+        await places.show_nearby(update, context, lat, lon, merchants=False, offset=0)
+        return
+    await report.on_location(update, context)
+
+
+@allow(Audience.ANYONE)
+async def start_link(update: Update, context: BotContext) -> None:
+    """/start c<token> or r<code>: for merchant staff, the card check or the code; for anyone
+    else, the ordinary start (nothing about the card)."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or user is None or not context.args:
+        return
+    if not await admitted(Audience.MERCHANTS, update, context):
+        await onboarding.start(update, context)
+        return
+    await care.scan_link(update, context)
