@@ -49,17 +49,17 @@ from telegram.request import HTTPXRequest
 from tornado.httpserver import HTTPServer
 
 from handlers import (
-    care,
     cases,
     consent,
     dispatch,
+    figures,
     jobs,
+    membercard,
     moderators,
     money,
     onboarding,
     places,
     report,
-    reports,
     review,
     review_card,
     start,
@@ -78,15 +78,15 @@ from handlers.labels import KeyboardLabel
 from locales import Texts
 from services import backup as backups
 from services import exports, migration
-from services.card import Cards
-from services.care import Places
 from services.cases import Cases
 from services.clock import Clock
 from services.inbox import Inbox
 from services.logs import StartupHold, configure_logging, release_held_logs
+from services.membercard import MemberCards
 from services.moderation import Moderation
 from services.money import Money
 from services.outbox import Outbox
+from services.places import Places
 from services.points import Points
 from services.reporting import Reporting
 from services.users import Languages
@@ -129,10 +129,10 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         CommandHandler("history", money.history_command, filters=private),
         CommandHandler("payee", money.payee_command, filters=private),
         CommandHandler("nearby", places.nearby_command, filters=private),
-        CommandHandler("card", care.card_command, filters=private),
-        CommandHandler("points", care.points_command, filters=private),
+        CommandHandler("card", membercard.card_command, filters=private),
+        CommandHandler("points", membercard.points_command, filters=private),
         # merchant staff
-        CommandHandler("redeem", care.redeem_command, filters=private),
+        CommandHandler("redeem", membercard.redeem_command, filters=private),
         # moderators
         CommandHandler("queue", review.queue_command, filters=private),
         CommandHandler("stats", stats.stats_command),
@@ -144,10 +144,10 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         CommandHandler("batches", money.batches_command),
         CommandHandler("batch", money.batch_command),
         CommandHandler("places", places.places_command),
-        CommandHandler("merchants", care.merchants_command),
+        CommandHandler("merchants", membercard.merchants_command),
         # reports upward: the incident picture (moderators), the register (admins)
-        CommandHandler("map", reports.map_command),
-        CommandHandler("export", reports.export_command),
+        CommandHandler("map", figures.map_command),
+        CommandHandler("export", figures.export_command),
         # departments (即时办): moderators and department staff
         CommandHandler("cases", cases.cases_command),
         CommandHandler("staff", cases.staff_command),
@@ -166,9 +166,9 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         CallbackQueryHandler(places.on_page, pattern=pattern(places.MORE, places.MERCHANTS)),
         CallbackQueryHandler(places.on_town, pattern=pattern(widgets.TOWN)),
         CallbackQueryHandler(places.on_problem, pattern=pattern(places.PROBLEM)),
-        CallbackQueryHandler(care.on_item, pattern=pattern(care.ITEM)),
-        CallbackQueryHandler(care.on_cancel_code, pattern=pattern(care.CANCEL_CODE)),
-        CallbackQueryHandler(care.on_confirm, pattern=pattern(care.CONFIRM)),
+        CallbackQueryHandler(membercard.on_item, pattern=pattern(membercard.ITEM)),
+        CallbackQueryHandler(membercard.on_cancel_code, pattern=pattern(membercard.CANCEL_CODE)),
+        CallbackQueryHandler(membercard.on_confirm, pattern=pattern(membercard.CONFIRM)),
         CallbackQueryHandler(
             money.on_payee_button, pattern=pattern(money.CONFIRM_PAYEE, money.CANCEL_PAYEE)
         ),
@@ -229,7 +229,7 @@ def build_application(settings: Settings) -> BotApplication:
         cases=case_work,
         places=Places(db, settings, outbox, clock),
         points=Points(db, settings, outbox, clock),
-        cards=Cards(db, settings, clock),
+        member_cards=MemberCards(db, settings, clock),
         inbox=Inbox(db, clock),
     )
     updates = JournalingQueue(runtime.inbox)
@@ -369,7 +369,7 @@ def schedule_jobs(app: BotApplication) -> None:
     programme = settings.programme
     if programme.digest.enabled:  # run_daily numbers days 0 = Sunday
         app.job_queue.run_daily(
-            reports.digest_job,
+            figures.digest_job,
             time=datetime.time(programme.digest.time[0], programme.digest.time[1], tzinfo=zone),
             days=((programme.digest.weekday + 1) % 7,),
             name="weekly digest",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from services.card import CardFace, cjk_font_path, draw_card
+from services.membercard import CardFace, cjk_font_path, draw_card
 
 
 def main() -> None:

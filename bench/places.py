@@ -19,9 +19,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from services.care import Places, encode
 from services.outbox import Outbox
-from services.places import Hours, PlaceRow, parse_hours
+from services.places import Places, encode
+from services.places_file import Hours, PlaceRow, parse_hours
 from settings import Settings
 from storage import places as store
 from storage.db import Database

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from bench.process import start_bot
 from locales import Phrases, Texts
 from services import charts
-from services import reports_data as data
+from services import figures as data
 from settings import DEFAULT_CATEGORIES, Department, PayoutRules, Programme
 from storage.db import Database
 from tests.fakegram import FakeTelegram, TgUser

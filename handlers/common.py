@@ -11,14 +11,14 @@ from telegram import User
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from locales import Texts
-from services.card import Cards
-from services.care import Places
 from services.cases import Cases
 from services.clock import Clock
 from services.inbox import Inbox
+from services.membercard import MemberCards
 from services.moderation import Moderation
 from services.money import Money
 from services.outbox import Outbox
+from services.places import Places
 from services.points import Points
 from services.reporting import Reporting
 from services.users import Languages
@@ -42,7 +42,7 @@ class Runtime:
     cases: Cases
     places: Places
     points: Points
-    cards: Cards
+    member_cards: MemberCards
     inbox: Inbox
     # Set when a report is submitted, to wake the card sender.
     card_wake: asyncio.Event = field(default_factory=asyncio.Event)

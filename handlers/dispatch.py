@@ -4,7 +4,7 @@ Only bot.py imports this module: it is the one place that knows several features
 
     location --(no report draft, "near me" asked for one)--> places: the nearest places
              --(otherwise)--> report: the draft's place
-    /start c<token> | r<code> --(merchant staff)--> care: the card check, the code
+    /start c<token> | r<code> --(merchant staff)--> membercard: the card check, the code
                               --(anyone else)--> onboarding: the ordinary start
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import filters
 
-from handlers import care, onboarding, places, report
+from handlers import membercard, onboarding, places, report
 from handlers.access import Audience, admitted, allow
 from handlers.common import BotContext
 
@@ -47,4 +47,4 @@ async def start_link(update: Update, context: BotContext) -> None:
     if not await admitted(Audience.MERCHANTS, update, context):
         await onboarding.start(update, context)
         return
-    await care.scan_link(update, context)
+    await membercard.scan_link(update, context)

@@ -29,8 +29,8 @@ from handlers.common import BotContext
 from handlers.prompts import PromptReply
 from handlers.speak import Speaker
 from handlers.widgets import ask_location
-from services.care import TOO_MANY_PROBLEMS, Found, ImportRefused, Place, Places
-from services.places import AMENITY_ICONS, format_hours, riding_minutes, walking_minutes
+from services.places import TOO_MANY_PROBLEMS, Found, ImportRefused, Place, Places
+from services.places_file import AMENITY_ICONS, format_hours, riding_minutes, walking_minutes
 
 MORE = Verb("nmore")  # item: offset of the next page; argument: "m" with merchants
 MERCHANTS = Verb("nmerch")  # item: 1 to show merchants too, 0 for stations only
@@ -305,7 +305,7 @@ async def places_command(update: Update, context: BotContext) -> None:
     action = args[0].lower() if args else ""
     service = places(context)
     if action == "template":
-        from services.places import template_xlsx
+        from services.places_file import template_xlsx
 
         await context.bot.send_document(
             chat.id,

@@ -1,5 +1,5 @@
 """/stats for moderators and admins: the period's charts as one image (drawn by
-services/charts.py, sent by handlers/reports.py), then how the programme does today, this
+services/charts.py, sent by handlers/figures.py), then how the programme does today, this
 week and all time, with the departments' cases, as one message in the caller's language
 (figures from services/stats.py)."""
 
@@ -15,8 +15,8 @@ from handlers.common import BotContext
 from handlers.speak import Speaker
 from locales import Phrases
 from services import charts
-from services import reports_data as data
-from services.reports_data import parse_period
+from services import figures as data
+from services.figures import parse_period
 from services.stats import DepartmentStats, PeriodStats, Snapshot, Stats, case_stats
 from settings import Settings
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from services import reports_data as data
+from services import figures as data
 from services.outbox import Fen, Notice
 from settings import Programme, Settings
-from storage import reports_data as store
+from storage import figures as store
 from storage.db import Connection
 
 THRESHOLDS = (80, 100)  # percent of a budget at which admins are warned

@@ -34,12 +34,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from locales import Phrases
-from services import reports_data as data
+from services import figures as data
+from services.figures import Charts, Period
 from services.geo import BoundingBox, ServiceArea
 from services.reporting import OPEN
-from services.reports_data import Charts, Period
 from settings import Programme
-from storage import reports_data as store
+from storage import figures as store
 from storage.db import Database
 
 T = TypeVar("T")

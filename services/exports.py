@@ -26,13 +26,13 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from locales import Texts
-from services import reports_data as data
+from services import figures as data
 from services import spreadsheet
 from services.finance_file import exact_yuan
 from services.geo import haversine_m
 from services.reporting import CLOSED
 from settings import Settings
-from storage import reports_data as store
+from storage import figures as store
 from storage.db import Database
 
 TOWN_RADIUS_M = 3000

@@ -1,254 +1,38 @@
-"""Service stations (服务驿站) and friendly merchants (友好商户): the county's places file.
+"""Places for riders: importing the county's file, "near me", place problems, merchant staff.
 
-Admins send an XLSX or CSV, one row a place. Each header cell carries its key in parentheses
-(`名称 (name)`, `Latitude (lat)`), so a file whose labels are in any language imports. Every
-row is checked; a file with any refused row changes nothing and the admin gets the list of
-refusals (row number, column, why). GCJ-02 coordinates (Amap, Tencent) become WGS-84 here.
-
-Opening hours: `24h` (or `24小时`), or groups such as `mon-fri 08:00-20:00; sat 09:00-12:00
-14:00-18:00` (`周一-周五` works too). A range ending before it starts runs past midnight
-(`22:00-02:00`); a day not named is closed.
+Nearest search: an R*Tree box around the rider (storage), then exact haversine distances,
+then opening hours in the programme's time zone; the box grows (1, 3, 10 km, ... up to the
+configured limit) until enough open places are found.
 """
 
 from __future__ import annotations
 
-import asyncio
-import csv
-import io
-import json
-import multiprocessing
-import re
-import resource
-import zipfile
-from collections.abc import Iterable, Sequence
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from multiprocessing.connection import Connection
-from typing import Any
 
-from services import spreadsheet
-from services.geo import gcj02_to_wgs84, valid_coordinates
+from services import places_file as rules
+from services.clock import Now, utc_now
+from services.geo import bounding_box, haversine_m, valid_coordinates
+from services.outbox import At, Notice, Outbox
+from services.places_file import Hours, PlaceRow, PriceItem
+from settings import Settings
+from storage import places as store
+from storage import reports as riders
+from storage.db import Database
 
-KINDS = ("station", "merchant")
-AMENITIES = (
-    "seats",
-    "microwave",
-    "water",
-    "phone_charging",
-    "ebike_charging",
-    "battery_swap",
-    "toilet",
-    "first_aid",
-    "rest_area",
-    "policy_advice",
-)
-AMENITY_ICONS = {
-    "seats": "🪑",
-    "microwave": "🍱",
-    "water": "🚰",
-    "phone_charging": "🔌",
-    "ebike_charging": "⚡",
-    "battery_swap": "🔋",
-    "toilet": "🚻",
-    "first_aid": "⛑️",
-    "rest_area": "🛋️",
-    "policy_advice": "📋",
-}
-# What people type in the amenities cell besides the keys themselves.
-_AMENITY_WORDS = {
-    "座椅": "seats",
-    "座位": "seats",
-    "微波炉": "microwave",
-    "热水": "water",
-    "饮用水": "water",
-    "开水": "water",
-    "手机充电": "phone_charging",
-    "电动车充电": "ebike_charging",
-    "换电": "battery_swap",
-    "厕所": "toilet",
-    "卫生间": "toilet",
-    "急救箱": "first_aid",
-    "急救": "first_aid",
-    "休息区": "rest_area",
-    "政策咨询": "policy_advice",
-}
-COLUMNS = (
-    "kind",
-    "name",
-    "address",
-    "town",
-    "lat",
-    "lon",
-    "coords",
-    "hours",
-    "amenities",
-    "benefit",
-    "prices",
-    "phone",
-)
-REQUIRED = ("kind", "name", "address", "lat", "lon", "coords", "hours")
-TEMPLATE_LABELS = {
-    "kind": "类型 station/merchant",
-    "name": "名称",
-    "address": "地址",
-    "town": "镇街",
-    "lat": "纬度",
-    "lon": "经度",
-    "coords": "坐标系 wgs84/gcj02",
-    "hours": "营业时间",
-    "amenities": "设施",
-    "benefit": "优惠",
-    "prices": "积分兑换",
-    "phone": "电话",
-}
-MAX_ROWS = 50_000
-MAX_COLUMNS = 40  # the template has 12; a sheet's declared used range is never trusted
-MAX_FILE_BYTES = 10 * 1024 * 1024
-READ_MEMORY_BYTES = 1024 * 1024 * 1024  # address space of the process that reads one file
-READ_SECONDS = 120
-NAME_MAX = 60
-TEXT_MAX = 300
-MINUTES_PER_DAY = 24 * 60
-_HEADER_KEY = re.compile(r"[(（]\s*([A-Za-z_]+)\s*[)）]\s*$")
-_DAYS_EN = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_DAYS_ZH = ("一", "二", "三", "四", "五", "六", "日")
-_DAY = r"(?:mon|tue|wed|thu|fri|sat|sun|(?:周|星期)[一二三四五六日天])"
-_DAYS_PART = re.compile(rf"^({_DAY})(?:\s*[-–~至]\s*({_DAY}))?\s*[:：]?\s*(.*)$", re.I)
-_TIME_RANGE = re.compile(r"^(\d{1,2})[:：](\d{2})\s*[-–~至]\s*(\d{1,2})[:：](\d{2})$")
-_PRICE = re.compile(r"^(.+?)\s*(?:=|:|：|—|-)\s*(\d{1,6})\s*(?:积分|分|points?|pts)?$", re.I)
-_PHONE = re.compile(r"^\+?[\d\s\-()]{5,24}$")
-TWENTY_FOUR_HOURS = ("24h", "24小时", "24/7", "全天")
-
-
-class PlacesFileError(Exception):
-    """The file as a whole cannot be read; `key` names the problem for the admin."""
-
-    def __init__(self, key: str, detail: str = "") -> None:
-        super().__init__(key, detail)
-        self.key = key
-        self.detail = detail
-
-    def __str__(self) -> str:
-        return f"{self.key}: {self.detail}"
+SEARCH_RADII_M = (1_000, 3_000, 10_000, 30_000, 100_000)
+PHOTO_WINDOW_SECONDS = 600  # a photo sent this soon after flagging a place goes with it
+PROBLEMS_PER_RIDER_PER_HOUR = 3  # beyond this a rider's place problems are refused
+TOO_MANY_PROBLEMS = "too_many"
+ASK_WINDOW_SECONDS = 1800  # a location this soon after "near me" asked for one answers it
 
 
 @dataclass(frozen=True)
-class Hours:
-    """Opening hours: per weekday (0 = Monday) a list of (start, end) minutes; end may pass
-    midnight (up to 48 h), meaning the hours run on into the next day."""
+class Place:
+    """A place of the current set, decoded."""
 
-    always: bool = False
-    days: tuple[tuple[tuple[int, int], ...], ...] = ((),) * 7
-
-    def open_at(self, moment: datetime) -> bool:
-        """Whether the place is open at `moment` (a local time in the programme's zone)."""
-        if self.always:
-            return True
-        minute = moment.hour * 60 + moment.minute
-        today = moment.weekday()
-        if any(start <= minute < end for start, end in self.days[today]):
-            return True
-        yesterday = (today - 1) % 7
-        return any(start <= minute + MINUTES_PER_DAY < end for start, end in self.days[yesterday])
-
-    def to_json(self) -> str:
-        return json.dumps({"always": self.always, "days": self.days}, separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str) -> Hours:
-        data = json.loads(text)
-        days = tuple(tuple((int(a), int(b)) for a, b in day) for day in data["days"])
-        return cls(always=bool(data["always"]), days=days)
-
-
-def parse_hours(text: str) -> Hours:
-    """Hours from the file's cell; raises ValueError naming what could not be read."""
-    cleaned = text.strip().lower()
-    if cleaned in TWENTY_FOUR_HOURS:
-        return Hours(always=True)
-    days: list[list[tuple[int, int]]] = [[] for _ in range(7)]
-    groups = [part.strip() for part in re.split(r"[;；\n]|,(?=\s*[a-z周星])", cleaned)]
-    for group in filter(None, groups):
-        found = _DAYS_PART.match(group)
-        if found is None:
-            raise ValueError(group)
-        first, last, ranges = found.groups()
-        start_day = _day_number(first)
-        end_day = start_day if last is None else _day_number(last)
-        chosen = [(start_day + step) % 7 for step in range((end_day - start_day) % 7 + 1)]
-        parsed = _time_ranges(ranges)
-        for day in chosen:
-            days[day].extend(parsed)
-    if not any(days):
-        raise ValueError(text)
-    return Hours(days=tuple(tuple(sorted(day)) for day in days))
-
-
-def _day_number(word: str) -> int:
-    word = word.lower()
-    if word[:3] in _DAYS_EN:
-        return _DAYS_EN.index(word[:3])
-    char = word[-1].replace("天", "日")
-    return _DAYS_ZH.index(char)
-
-
-def _time_ranges(text: str) -> list[tuple[int, int]]:
-    ranges: list[tuple[int, int]] = []
-    for part in filter(None, re.split(r"[\s,，、]+(?=\d)", text.strip())):
-        found = _TIME_RANGE.match(part.strip())
-        if found is None:
-            raise ValueError(part)
-        h1, m1, h2, m2 = (int(g) for g in found.groups())
-        if h1 > 23 or m1 > 59 or h2 > 24 or m2 > 59 or (h2 == 24 and m2):
-            raise ValueError(part)
-        start, end = h1 * 60 + m1, h2 * 60 + m2
-        if end <= start:
-            end += MINUTES_PER_DAY  # past midnight
-        ranges.append((start, end))
-    if not ranges:
-        raise ValueError(text)
-    return ranges
-
-
-def format_hours(hours: Hours, day_names: Sequence[str], always: str) -> str:
-    """Hours for people: `周一-周五 08:00-20:00; 周六 09:00-12:00`; days with equal hours
-    are grouped."""
-    if hours.always:
-        return always
-    groups: list[tuple[int, int, tuple[tuple[int, int], ...]]] = []
-    for day, ranges in enumerate(hours.days):
-        if groups and groups[-1][2] == ranges and groups[-1][1] == day - 1:
-            groups[-1] = (groups[-1][0], day, ranges)
-        else:
-            groups.append((day, day, ranges))
-    parts = []
-    for first, last, ranges in groups:
-        if not ranges:
-            continue
-        days = day_names[first] if first == last else f"{day_names[first]}-{day_names[last]}"
-        times = " ".join(f"{_clock(a)}-{_clock(b)}" for a, b in ranges)
-        parts.append(f"{days} {times}")
-    return "; ".join(parts)
-
-
-def _clock(minutes: int) -> str:
-    if minutes > MINUTES_PER_DAY:
-        minutes -= MINUTES_PER_DAY  # a range running past midnight
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-@dataclass(frozen=True)
-class PriceItem:
-    """Something a merchant gives for points."""
-
-    name: str
-    points: int
-
-
-@dataclass(frozen=True)
-class PlaceRow:
-    """One valid row of the places file, coordinates already WGS-84."""
-
+    id: int
     kind: str
     name: str
     address: str
@@ -256,300 +40,304 @@ class PlaceRow:
     lat: float
     lon: float
     hours: Hours
-    amenities: tuple[str, ...] = ()
-    benefit: str = ""
-    prices: tuple[PriceItem, ...] = ()
-    phone: str = ""
+    amenities: tuple[str, ...]
+    benefit: str
+    prices: tuple[PriceItem, ...]
+    phone: str
+
+    @classmethod
+    def of(cls, stored: store.Place) -> Place:
+        return cls(
+            id=stored.id,
+            kind=stored.kind,
+            name=stored.name,
+            address=stored.address,
+            town=stored.town,
+            lat=stored.lat,
+            lon=stored.lon,
+            hours=Hours.from_json(stored.hours_json),
+            amenities=tuple(filter(None, stored.amenities.split(","))),
+            benefit=stored.benefit,
+            prices=rules.prices_from_json(stored.prices_json),
+            phone=stored.phone,
+        )
 
 
 @dataclass(frozen=True)
-class BadRow:
-    """Why one row (numbered as in the spreadsheet, header = 1) was refused."""
+class Found:
+    """A place near the rider: how far, and when a problem there was last fixed."""
 
-    row: int
-    column: str
-    reason: str  # a key under places.problem_kind.*
-    value: str = ""
-
-
-@dataclass
-class Checked:
-    """The outcome of reading a file: the valid rows and every refusal."""
-
-    rows: list[PlaceRow] = field(default_factory=list)
-    refusals: list[BadRow] = field(default_factory=list)
-    ignored_columns: list[str] = field(default_factory=list)
+    place: Place
+    distance_m: float
+    checked_at: int | None = None
 
 
-def read_table(data: bytes, file_name: str) -> list[list[str]]:
-    """The cells of the first sheet (XLSX) or of the CSV (UTF-8, with or without BOM)."""
-    if len(data) > MAX_FILE_BYTES:
-        raise PlacesFileError("too_big")
-    lower = file_name.lower()
-    if lower.endswith(".xlsx") or data[:2] == b"PK":
-        return _read_xlsx(data)
-    if lower.endswith(".csv") or lower.endswith(".txt"):
+@dataclass(frozen=True)
+class NearbyPage:
+    found: list[Found]
+    more: bool  # another page of open places exists
+
+
+@dataclass(frozen=True)
+class Imported:
+    count: int
+    stations: int
+    merchants: int
+
+
+@dataclass(frozen=True)
+class ImportRefused:
+    """Nothing changed: the file as a whole is unreadable (`file_problem`) or rows were bad."""
+
+    refusals: list[rules.BadRow] = field(default_factory=list)
+    file_problem: str | None = None
+    detail: str = ""
+
+
+def encode(row: PlaceRow) -> store.NewPlace:
+    return (
+        row.kind,
+        row.name,
+        row.address,
+        row.town,
+        row.lat,
+        row.lon,
+        row.hours.to_json(),
+        ",".join(row.amenities),
+        row.benefit,
+        rules.prices_to_json(row.prices),
+        row.phone,
+    )
+
+
+class Places:
+    """Stations and merchants, as riders and admins use them; people named by Telegram id."""
+
+    def __init__(
+        self, db: Database, settings: Settings, outbox: Outbox, clock: Now = utc_now
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.outbox = outbox
+        self.clock = clock
+
+    def now(self) -> int:
+        return int(self.clock().timestamp())
+
+    def local_now(self) -> datetime:
+        return self.clock().astimezone(self.settings.timezone)
+
+    # --- import -------------------------------------------------------------------------
+
+    async def import_file(
+        self, data: bytes, file_name: str, admin: int
+    ) -> Imported | ImportRefused:
+        """Check the whole file; replace the current set only if every row is valid."""
         try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise PlacesFileError("not_utf8") from None
-        return [list(row) for row in csv.reader(io.StringIO(text))]
-    raise PlacesFileError("unknown_format")
+            checked = await rules.check_file_apart(data, file_name)
+        except rules.PlacesFileError as problem:
+            return ImportRefused(file_problem=problem.key, detail=problem.detail)
+        if checked.refusals:
+            return ImportRefused(refusals=checked.refusals)
+        await store.replace_all(
+            self.db,
+            [encode(row) for row in checked.rows],
+            admin=admin,
+            file_name=file_name,
+            now=self.now(),
+        )
+        merchants = sum(1 for row in checked.rows if row.kind == "merchant")
+        return Imported(len(checked.rows), len(checked.rows) - merchants, merchants)
 
+    async def undo(self) -> store.PlaceSet | None:
+        return await store.undo(self.db)
 
-def _read_xlsx(data: bytes) -> list[list[str]]:
-    import openpyxl  # only admins' imports need it
+    async def current_set(self) -> store.PlaceSet | None:
+        return await store.current_set(self.db)
 
-    try:
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise PlacesFileError("bad_xlsx", type(exc).__name__) from None
-    try:
-        sheet = book.worksheets[0]
-        table: list[list[str]] = []
-        # Bounded whatever the sheet declares: a tiny file may claim A1:XFD1048576, and
-        # openpyxl pads every row to the declared width and fills the rows in between.
-        for values in sheet.iter_rows(max_row=MAX_ROWS + 2, max_col=MAX_COLUMNS, values_only=True):
-            table.append([_cell(value) for value in values])
-        while table and not any(table[-1]):
-            table.pop()
-        if len(table) > MAX_ROWS + 1:
-            raise PlacesFileError("too_many_rows")
-        return table
-    finally:
-        book.close()
+    # --- near me ------------------------------------------------------------------------
 
+    async def nearest(
+        self,
+        lat: float,
+        lon: float,
+        *,
+        merchants: bool = False,
+        only_merchants: bool = False,
+        offset: int = 0,
+        limit: int = 3,
+        open_only: bool = True,
+    ) -> NearbyPage:
+        """The nearest places open now (stations; merchants too if asked), one page."""
+        kinds = ("station", "merchant") if merchants else ("station",)
+        kinds = ("merchant",) if only_merchants else kinds
+        wanted = offset + limit + 1
+        moment = self.local_now()
+        limit_m = self.settings.programme.places.nearby_max_km * 1000
+        radii = [r for r in SEARCH_RADII_M if r < limit_m] + [limit_m]
+        chosen: list[tuple[float, store.Place]] = []
+        for radius in radii:
+            box = bounding_box(lat, lon, radius)
+            candidates = await store.in_box(
+                self.db, (box.min_lat, box.max_lat, box.min_lon, box.max_lon), kinds
+            )
+            near = sorted(
+                (d, c) for c in candidates if (d := haversine_m(lat, lon, c.lat, c.lon)) <= radius
+            )
+            chosen = []
+            for distance, candidate in near:
+                if not open_only or Hours.from_json(candidate.hours_json).open_at(moment):
+                    chosen.append((distance, candidate))
+                    if len(chosen) >= wanted:
+                        break
+            if len(chosen) >= wanted:
+                break
+        page = [(d, Place.of(c)) for d, c in chosen[offset : offset + limit]]
+        checked = await store.last_checked(self.db, [c for _, c in chosen[offset : offset + limit]])
+        return NearbyPage(
+            [Found(p, d, checked.get(p.id)) for d, p in page], more=len(chosen) >= wanted
+        )
 
-async def check_file_apart(data: bytes, file_name: str) -> Checked:
-    """`check_table(read_table(...))` in a process of its own, so a hostile file can neither
-    hold the event loop nor take the bot's memory: at most `READ_MEMORY_BYTES` and
-    `READ_SECONDS`; PlacesFileError when it cannot be read."""
-    return await asyncio.to_thread(_check_in_child, data, file_name)
+    async def ask_location(self, telegram_id: int) -> None:
+        """Remember that "near me" asked this rider for a location."""
+        rider_id = await store.consented_rider(self.db, telegram_id)
+        if rider_id is not None:
+            await store.set_nearby_asked(self.db, rider_id, self.now())
 
+    async def answers_ask(self, telegram_id: int, lat: float, lon: float) -> bool:
+        """If "near me" asked this rider for a location lately, keep this one: True."""
+        rider_id = await store.consented_rider(self.db, telegram_id)
+        if rider_id is None or not valid_coordinates(lat, lon):
+            return False
+        now = self.now()
+        if not await store.nearby_asked_since(self.db, rider_id, now - ASK_WINDOW_SECONDS):
+            return False
+        await store.save_location(self.db, rider_id, lat, lon, now)
+        await store.set_nearby_asked(self.db, rider_id, None)
+        return True
 
-def _check_in_child(data: bytes, file_name: str) -> Checked:
-    context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(
-        target=_child_reads, args=(sender, data, file_name, READ_MEMORY_BYTES), daemon=True
-    )
-    child.start()
-    sender.close()
-    try:
-        if not receiver.poll(READ_SECONDS):
-            raise PlacesFileError("too_hard", f"not read in {READ_SECONDS} s")
-        outcome = receiver.recv()
-    except EOFError:  # the child died: its memory limit, or a crash in a parser
-        raise PlacesFileError("too_hard", "the reader ran out of memory") from None
-    finally:
-        child.kill()
-        child.join()
-        receiver.close()
-    if isinstance(outcome, PlacesFileError):
-        raise outcome
-    assert isinstance(outcome, Checked)
-    return outcome
-
-
-def _child_reads(sender: Connection, data: bytes, file_name: str, memory: int) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    try:
-        sender.send(check_table(read_table(data, file_name)))
-    except PlacesFileError as refused:
-        sender.send(refused)
-    except MemoryError:
-        sender.send(PlacesFileError("too_hard", "the reader ran out of memory"))
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer() and abs(value) > 1000:
-        return str(int(value))  # a phone number typed as a number
-    return str(value).strip()
-
-
-def header_keys(header: Sequence[str]) -> list[str | None]:
-    """The column key of each header cell: the word in parentheses, else the cell itself."""
-    keys: list[str | None] = []
-    for cell in header:
-        found = _HEADER_KEY.search(cell)
-        key = (found.group(1) if found else cell).strip().lower()
-        keys.append(key if key in COLUMNS else None)
-    return keys
-
-
-def check_table(table: list[list[str]]) -> Checked:
-    """Validate every row; raises PlacesFileError when the header itself is unusable."""
-    checked = Checked()
-    body = [(number, row) for number, row in enumerate(table, start=1) if any(row)]
-    if not body:
-        raise PlacesFileError("empty")
-    (_, header), rows = body[0], body[1:]
-    keys = header_keys(header)
-    missing = [key for key in REQUIRED if key not in keys]
-    if missing:
-        raise PlacesFileError("missing_columns", ", ".join(missing))
-    if len(rows) > MAX_ROWS:
-        raise PlacesFileError("too_many_rows")
-    checked.ignored_columns = [cell for cell, key in zip(header, keys, strict=False) if not key]
-    seen: dict[tuple[str, str], int] = {}
-    for number, cells in rows:
-        values = {key: cells[i].strip() for i, key in enumerate(keys) if key and i < len(cells)}
-        outcome = check_row(number, values)
-        if isinstance(outcome, BadRow):
-            checked.refusals.append(outcome)
-            continue
-        name_key = (outcome.kind, outcome.name)
-        if name_key in seen:
-            checked.refusals.append(BadRow(number, "name", "duplicate", str(seen[name_key])))
-            continue
-        seen[name_key] = number
-        checked.rows.append(outcome)
-    if not checked.rows and not checked.refusals:
-        raise PlacesFileError("empty")
-    return checked
-
-
-def check_row(number: int, values: dict[str, str]) -> PlaceRow | BadRow:
-    """One row as a place, or the first reason it cannot be one."""
-
-    def refuse(column: str, problem: str) -> BadRow:
-        return BadRow(number, column, problem, values.get(column, "")[:40])
-
-    for key in REQUIRED:
-        if not values.get(key):
-            return refuse(key, "missing")
-    kind = values["kind"].lower()
-    kind = {"驿站": "station", "服务驿站": "station", "商户": "merchant"}.get(kind, kind)
-    if kind not in KINDS:
-        return refuse("kind", "bad_kind")
-    if len(values["name"]) > NAME_MAX:
-        return refuse("name", "too_long")
-    for key in ("address", "town", "benefit"):
-        if len(values.get(key, "")) > TEXT_MAX:
-            return refuse(key, "too_long")
-    try:
-        lat, lon = float(values["lat"]), float(values["lon"])
-    except ValueError:
-        return refuse("lat", "bad_number")
-    if not valid_coordinates(lat, lon):
-        return refuse("lat", "bad_coordinates")
-    system = values["coords"].lower().replace("-", "").replace(" ", "")
-    if system not in ("wgs84", "gcj02"):
-        return refuse("coords", "bad_coords")
-    if system == "gcj02":
-        lat, lon = gcj02_to_wgs84(lat, lon)
-    try:
-        hours = parse_hours(values["hours"])
-    except ValueError:
-        return refuse("hours", "bad_hours")
-    amenities = parse_amenities(values.get("amenities", ""))
-    if amenities is None:
-        return refuse("amenities", "bad_amenity")
-    prices = parse_prices(values.get("prices", ""))
-    if prices is None:
-        return refuse("prices", "bad_prices")
-    if prices and kind != "merchant":
-        return refuse("prices", "prices_not_merchant")
-    phone = values.get("phone", "")
-    if phone and not _PHONE.match(phone):
-        return refuse("phone", "bad_phone")
-    return PlaceRow(
-        kind=kind,
-        name=values["name"],
-        address=values["address"],
-        town=values.get("town", ""),
-        lat=round(lat, 7),
-        lon=round(lon, 7),
-        hours=hours,
-        amenities=amenities,
-        benefit=values.get("benefit", ""),
-        prices=prices,
-        phone=phone,
-    )
-
-
-def parse_amenities(text: str) -> tuple[str, ...] | None:
-    """Amenity keys from `seats, water` or `座椅、热水`; None if any word is unknown."""
-    found: list[str] = []
-    for word in filter(None, (w.strip().lower() for w in re.split(r"[,，、;；/\s]+", text))):
-        key = word if word in AMENITIES else _AMENITY_WORDS.get(word)
-        if key is None:
+    async def last_location(self, telegram_id: int) -> tuple[float, float] | None:
+        """The newest location the rider shared today (programme time zone)."""
+        rider_id = await riders.rider_id_of(self.db, telegram_id)
+        if rider_id is None:
             return None
-        if key not in found:
-            found.append(key)
-    return tuple(sorted(found, key=AMENITIES.index))
+        midnight = self.local_now().replace(hour=0, minute=0, second=0, microsecond=0)
+        return await store.last_location(self.db, rider_id, int(midnight.timestamp()))
 
+    async def towns(self) -> list[tuple[str, int]]:
+        return await store.towns(self.db)
 
-def parse_prices(text: str) -> tuple[PriceItem, ...] | None:
-    """Items from `热饭一份=30; 矿泉水=5`; None if an item has no whole number of points."""
-    items: list[PriceItem] = []
-    for part in filter(None, (p.strip() for p in re.split(r"[;；\n]", text))):
-        found = _PRICE.match(part)
-        if found is None or int(found.group(2)) <= 0 or len(found.group(1)) > NAME_MAX:
+    async def in_town(self, town: str, *, merchants: bool = False) -> list[Found]:
+        kinds = ("station", "merchant") if merchants else ("station",)
+        stored = await store.in_town(self.db, town, kinds)
+        checked = await store.last_checked(self.db, stored)
+        return [Found(Place.of(s), math.nan, checked.get(s.id)) for s in stored]
+
+    async def place(self, place_id: int) -> Place | None:
+        stored = await store.place(self.db, place_id)
+        return None if stored is None else Place.of(stored)
+
+    def is_open(self, place: Place) -> bool:
+        return place.hours.open_at(self.local_now())
+
+    # --- problems -----------------------------------------------------------------------
+
+    async def flag_problem(self, telegram_id: int, place_id: int) -> int | str | None:
+        """A rider says the place is closed or something is broken: tell the admins, once per
+        place until it is fixed. The same rider flagging the same place again changes
+        nothing; past `PROBLEMS_PER_RIDER_PER_HOUR` the rider is refused (`TOO_MANY_PROBLEMS`),
+        so one rider cannot flood the admins. None: no such place."""
+        stored = await store.place(self.db, place_id)
+        if stored is None:
             return None
-        items.append(PriceItem(found.group(1).strip(), int(found.group(2))))
-    return tuple(items)
+        rider_id = await riders.rider_id_of(self.db, telegram_id)
+        now = self.now()
+        async with self.db.transaction() as conn:
+            open_ones = await store.open_problems_at(conn, stored)
+            mine = next((row for row in open_ones if row["rider_id"] == rider_id), None)
+            if mine is not None:
+                return int(mine["id"])
+            if rider_id is not None and (
+                await store.problems_since(conn, rider_id, now - 3600)
+                >= PROBLEMS_PER_RIDER_PER_HOUR
+            ):
+                return TOO_MANY_PROBLEMS
+            problem_id = await store.add_problem(conn, place=stored, rider_id=rider_id, now=now)
+            if open_ones:
+                return problem_id  # the admins already know of this place's problem
+            await self.outbox.queue(
+                conn,
+                [
+                    Notice(
+                        admin,
+                        "places.problem.admin",
+                        {
+                            "id": problem_id,
+                            "name": stored.name,
+                            "address": stored.address,
+                            "when": At(now),
+                        },
+                        once_key=f"place-problem:{problem_id}:{admin}",
+                    )
+                    for admin in sorted(self.settings.admin_ids)
+                ],
+            )
+        return problem_id
 
+    async def add_problem_photo(self, telegram_id: int, file_id: str) -> int | None:
+        """Attach a photo to the rider's problem report of the last few minutes."""
+        rider_id = await riders.rider_id_of(self.db, telegram_id)
+        if rider_id is None:
+            return None
+        row = await store.open_problem_of(self.db, rider_id, self.now() - PHOTO_WINDOW_SECONDS)
+        if row is None:
+            return None
+        await store.set_problem_photo(self.db, int(row["id"]), file_id)
+        await self.outbox.send(
+            *(
+                Notice(
+                    admin,
+                    "places.problem.photo_added",
+                    {"id": int(row["id"]), "name": str(row["place_name"])},
+                )
+                for admin in sorted(self.settings.admin_ids)
+            )
+        )
+        return int(row["id"])
 
-def prices_to_json(items: Iterable[PriceItem]) -> str:
-    return json.dumps([[item.name, item.points] for item in items], ensure_ascii=False)
+    async def problem_photo(self, problem_id: int) -> str | None:
+        row = await store.problem(self.db, problem_id)
+        return None if row is None else row["photo_file_id"]
 
+    async def open_problems(self) -> list[tuple[int, str, bool, int]]:
+        """(id, place name, has photo, reported at) of every problem not yet fixed."""
+        return [
+            (int(r["id"]), str(r["place_name"]), r["photo_file_id"] is not None, r["created_at"])
+            for r in await store.open_problems(self.db)
+        ]
 
-def prices_from_json(text: str) -> tuple[PriceItem, ...]:
-    return tuple(PriceItem(str(name), int(points)) for name, points in json.loads(text or "[]"))
+    async def fix_problem(self, problem_id: int, admin: int) -> bool:
+        async with self.db.transaction() as conn:
+            return await store.fix_problem(conn, problem_id, admin, self.now())
 
+    # --- merchant staff -----------------------------------------------------------------
 
-def template_xlsx() -> bytes:
-    """The places template: labelled headers with their keys, and two example rows."""
-    output = io.BytesIO()
-    book = spreadsheet.workbook(output)
-    sheet = book.add_worksheet("places")
-    bold = book.add_format({"bold": True})
-    for column, key in enumerate(COLUMNS):
-        sheet.write(0, column, f"{TEMPLATE_LABELS[key]} ({key})", bold)
-        sheet.set_column(column, column, 18)
-    examples = [
-        (
-            "station",
-            "城关服务驿站",
-            "城关镇人民路 1 号",
-            "城关镇",
-            "39.9087",
-            "116.3975",
-            "wgs84",
-            "24h",
-            "seats, microwave, water, phone_charging, first_aid",
-            "",
-            "",
-            "010-12345678",
-        ),
-        (
-            "merchant",
-            "好味快餐",
-            "城关镇人民路 8 号",
-            "城关镇",
-            "39.91",
-            "116.40",
-            "gcj02",
-            "周一-周五 10:00-21:00; 周六-周日 10:00-22:00",
-            "water, phone_charging",
-            "联新卡持卡骑手九折",
-            "热饭一份=30; 矿泉水=5",
-            "13800000000",
-        ),
-    ]
-    for row, example in enumerate(examples, start=1):
-        for column, value in enumerate(example):
-            sheet.write_string(row, column, value)
-    book.close()
-    return output.getvalue()
+    async def merchant(self, reference: str) -> Place | None:
+        """A merchant of the current set, by its name or its id."""
+        stored = await store.by_name(self.db, "merchant", reference.strip())
+        if stored is None and reference.strip().isdigit():
+            by_id = await store.place(self.db, int(reference))
+            stored = by_id if by_id is not None and by_id.kind == "merchant" else None
+        return None if stored is None else Place.of(stored)
 
+    async def add_staff(self, reference: str, telegram_id: int, admin: int) -> Place | None:
+        found = await self.merchant(reference)
+        if found is not None:
+            await store.add_staff(self.db, telegram_id, found.name, admin, self.now())
+        return found
 
-def walking_minutes(metres: float) -> int:
-    return max(1, round(metres / 80))  # about 4.8 km/h
+    async def remove_staff(self, telegram_id: int) -> bool:
+        return await store.remove_staff(self.db, telegram_id)
 
-
-def riding_minutes(metres: float) -> int:
-    return max(1, round(metres / 250))  # an e-bike in town, about 15 km/h
+    async def staff_merchant(self, telegram_id: int) -> str | None:
+        return await store.staff_merchant(self.db, telegram_id)

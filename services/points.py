@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from services import spreadsheet
-from services.card import card_number
 from services.clock import Now, utc_now
+from services.membercard import card_number
 from services.outbox import Notice, Outbox
 from settings import Settings
 from storage import places as place_store

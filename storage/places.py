@@ -16,7 +16,7 @@ from storage.db import Connection, Database, Row
 
 @dataclass(frozen=True)
 class Place:
-    """A stored place; hours and prices are the JSON services/places.py writes."""
+    """A stored place; hours and prices are the JSON services/places_file.py writes."""
 
     id: int
     kind: str

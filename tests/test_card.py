@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services import card as card_module
-from services.card import card_number, check_token, make_token
+from services import membercard as card_module
+from services.membercard import card_number, check_token, make_token
 from tests.conftest import RunningBot
 from tests.fakegram import FakeTelegram, TgUser
 from tests.money_helpers import Money
@@ -59,7 +59,7 @@ async def test_staff_see_a_valid_card_and_refuse_expired_or_forged_ones(
     assert "W***" in card.text
     assert card_number(rider_id) in card.text
 
-    cards = bot.app.bot_data["runtime"].cards
+    cards = bot.app.bot_data["runtime"].member_cards
     now = datetime.now(UTC)
     token = make_token(rider_id, int((now + timedelta(minutes=10)).timestamp()), SECRET)
     staff = Chat(fake, STAFF)
@@ -93,7 +93,7 @@ def test_the_card_draws_chinese_with_the_font_every_install_has() -> None:
     from PIL import ImageFont
 
     from locales import Texts
-    from services import card as cards
+    from services import membercard as cards
 
     path = cards.cjk_font_path()
     assert path is not None  # the bundled subset at least
@@ -113,7 +113,7 @@ async def test_asking_for_the_card_again_and_again_draws_it_once_off_the_event_l
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="handlers.care")
+    caplog.set_level(logging.INFO, logger="handlers.membercard")
     threads: list[str] = []
     draw = card_module.draw_card
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from locales import Phrases, Texts
 from services import charts
-from services import reports_data as data
+from services import figures as data
 from services.geo import ServiceArea
 from settings import DEFAULT_CATEGORIES, Department, PayoutRules, Programme
 from storage.db import Database

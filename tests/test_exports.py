@@ -11,7 +11,7 @@ from pathlib import Path
 
 import openpyxl
 
-from handlers import reports
+from handlers import figures
 from services import exports
 from settings import Department, Programme, Settings
 from storage.db import Database
@@ -225,7 +225,7 @@ async def test_export_and_digest_in_the_chat(start_bot: BotStarter, fake: FakeTe
     *_, usage = await fake.wait_for_messages(ADMIN, 4)
     assert usage.text.startswith("用法：/export")
 
-    await bot.run_job(fake, reports.digest_job)
+    await bot.run_job(fake, figures.digest_job)
     (digest,) = await fake.wait_for_messages(MODERATOR_CHAT, 1)
     assert digest.kind == "photo"
     assert digest.text.startswith("📈 每周简报 · ")

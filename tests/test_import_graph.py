@@ -139,5 +139,5 @@ def test_only_bot_imports_the_dispatch() -> None:
 def test_the_checks_see_function_level_imports(tmp_path: Path) -> None:
     """An import inside a function body counts (the way a cycle used to hide)."""
     source = tmp_path / "m.py"
-    source.write_text("def f():\n    from handlers.care import spendable_line\n")
-    assert imports(source, {"handlers.care", "handlers.money"}) == {"handlers.care"}
+    source.write_text("def f():\n    from handlers.membercard import spendable_line\n")
+    assert imports(source, {"handlers.membercard", "handlers.money"}) == {"handlers.membercard"}

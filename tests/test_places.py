@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from services import places as rules
+from services import places_file as rules
 from services.geo import gcj02_to_wgs84, haversine_m, wgs84_to_gcj02
-from services.places import check_table, parse_hours, read_table
+from services.places_file import check_table, parse_hours, read_table
 from tests.conftest import ADMIN, RunningBot
 from tests.fakegram import FakeTelegram, TgUser
 from tests.riders import Chat

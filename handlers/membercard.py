@@ -21,7 +21,7 @@ from handlers.callbacks import ButtonPress, Verb, pressed
 from handlers.common import BotContext
 from handlers.speak import Speaker
 from handlers.widgets import ask_location
-from services import card as cards
+from services import membercard as cards
 from services.points import looks_like_code, normalise_code, statement_xlsx
 from storage.points import Code
 
@@ -52,7 +52,7 @@ async def card_command(update: Update, context: BotContext) -> None:
     if user is None or chat is None:
         return
     say = Speaker(update, context)
-    service = context.runtime.cards
+    service = context.runtime.member_cards
     if not service.enabled:
         log.warning("/card asked, but CARD_SECRET is not set")
         await say.reply("membercard.not_configured")
@@ -73,7 +73,7 @@ async def draw(update: Update, context: BotContext) -> cards.Drawn | None:
     user = update.effective_user
     assert user is not None
     say = Speaker(update, context)
-    service = context.runtime.cards
+    service = context.runtime.member_cards
     opened = await service.open(user.id, user.first_name)
     if opened is None:
         return None
@@ -107,7 +107,7 @@ async def scan_link(update: Update, context: BotContext) -> None:
     if payload.startswith("r"):
         await show_code(update, context, normalise_code(payload[1:]))
         return
-    scan = await context.runtime.cards.scan(user.id, payload[1:])
+    scan = await context.runtime.member_cards.scan(user.id, payload[1:])
     await say.reply(
         f"membercard.scan.{scan.outcome}",
         name=scan.masked_name,

@@ -1,6 +1,6 @@
 """What the county reports upward: the /stats image, /map, /export and the weekly digest.
 
-Glue only: the numbers come from services/reports_data.py, the pictures from
+Glue only: the numbers come from services/figures.py, the pictures from
 services/charts.py (drawn on their own thread), the files from services/exports.py.
 """
 
@@ -16,7 +16,7 @@ from handlers.common import BotContext
 from handlers.speak import Speaker
 from locales import Phrases
 from services import charts, exports
-from services import reports_data as data
+from services import figures as data
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from services import reports_data as data
+from services import figures as data
 from settings import Department, PayoutRules, Programme
 from storage.db import Database
 from tests.reports_helpers import SHANGHAI, Seed, local

@@ -32,7 +32,7 @@ from fractions import Fraction
 
 from services.stats import MEDIAN, P90, percentile
 from settings import Programme
-from storage import reports_data as store
+from storage import figures as store
 from storage.db import Database
 
 MIN_ITEMS = 5  # a chart over fewer items says so instead of drawing lines

@@ -171,7 +171,7 @@ class Scan:
     merchant: str = ""
 
 
-class Cards:
+class MemberCards:
     """Opening a rider's card and checking a scanned one."""
 
     def __init__(self, db: Database, settings: Settings, clock: Now = utc_now) -> None:
