@@ -150,6 +150,21 @@ class Case:
         return self.state.value in store.CLOCK_STATES and self.due_at < now
 
 
+def _refused(
+    case: Case, roles: set[Role], action: Action, expected: State
+) -> Refused[CaseRefusal] | None:
+    """Why `action` by someone with `roles` cannot change `case` shown in state `expected`;
+    None: it can. Someone with no part in the case learns nothing about it."""
+    if not roles:
+        return Refused(CaseRefusal.UNKNOWN)
+    if case.state != expected:
+        return Refused(CaseRefusal.CHANGED, case.state)
+    if next_state(case.state, action, roles) is None:
+        possible = any((case.state, action, role) in TRANSITIONS for role in Role)
+        return Refused(CaseRefusal.NOT_YOURS if possible else CaseRefusal.NOT_POSSIBLE, case.state)
+    return None
+
+
 def _case(row: Row) -> Case:
     return Case(
         id=row["id"],
@@ -420,17 +435,7 @@ class Cases:
             if row is None:
                 return Refused(CaseRefusal.UNKNOWN)
             case = _case(row)
-            roles = await self.roles(conn, telegram_id, case)
-            if not roles:
-                return Refused(CaseRefusal.UNKNOWN)  # nothing about a case not theirs
-            if case.state != expected:
-                return Refused(CaseRefusal.CHANGED, case.state)
-            if next_state(case.state, action, roles) is None:
-                possible = any((case.state, action, role) in TRANSITIONS for role in Role)
-                return Refused(
-                    CaseRefusal.NOT_YOURS if possible else CaseRefusal.NOT_POSSIBLE, case.state
-                )
-        return None
+            return _refused(case, await self.roles(conn, telegram_id, case), action, expected)
 
     # --- changes ------------------------------------------------------------------------
 
@@ -462,16 +467,10 @@ class Cases:
             roles = (
                 {Role.CLOCK} if telegram_id is None else await self.roles(conn, telegram_id, before)
             )
-            if not roles:
-                return Refused(CaseRefusal.UNKNOWN)
-            if before.state != expected:
-                return Refused(CaseRefusal.CHANGED, before.state)
+            refused = _refused(before, roles, action, expected)
             new = next_state(before.state, action, roles)
-            if new is None:
-                possible = any((before.state, action, role) in TRANSITIONS for role in Role)
-                return Refused(
-                    CaseRefusal.NOT_YOURS if possible else CaseRefusal.NOT_POSSIBLE, before.state
-                )
+            if refused is not None or new is None:
+                return refused or Refused(CaseRefusal.NOT_POSSIBLE, before.state)
             role = next(r for r in roles if (before.state, action, r) in TRANSITIONS)
             fields = self._fields(before, action, now, note, department)
             photo_id = None
