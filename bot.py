@@ -146,6 +146,7 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         # departments (即时办): moderators and department staff
         CommandHandler("cases", cases.cases_command),
         CommandHandler("staff", cases.staff_command),
+        CommandHandler("supervise", cases.supervise_command),
         # --- buttons, by the verb in their data (handlers/callbacks.py) --------------------
         CallbackQueryHandler(onboarding.on_consent, pattern=pattern(consent.AGREE)),
         CallbackQueryHandler(onboarding.on_delete, pattern=pattern(onboarding.ERASE)),
@@ -158,6 +159,8 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         CallbackQueryHandler(cases.on_staff_button, pattern=pattern(*cases.STAFF_VERBS)),
         CallbackQueryHandler(cases.on_rider_button, pattern=pattern(*cases.RIDER_VERBS)),
         CallbackQueryHandler(cases.on_route_button, pattern=pattern(cases.ROUTE)),
+        CallbackQueryHandler(cases.on_extension_button, pattern=pattern(cases.EXTENSION)),
+        CallbackQueryHandler(cases.on_supervision_button, pattern=pattern(cases.SUPERVISION)),
         CallbackQueryHandler(places.on_page, pattern=pattern(places.MORE, places.MERCHANTS)),
         CallbackQueryHandler(places.on_town, pattern=pattern(widgets.TOWN)),
         CallbackQueryHandler(places.on_problem, pattern=pattern(places.PROBLEM)),

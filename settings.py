@@ -23,6 +23,8 @@ from apscheduler.triggers.cron import CronTrigger
 from dotenv import dotenv_values
 
 from services.geo import ServiceArea
+from services.towns import Towns, TownsError
+from services.workdays import Span, Unit
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -55,9 +57,31 @@ class Category:
     default_reward_fen: int
     fix_hours: int = 72  # the service level of its cases: due this long after dispatch
     urgent: bool = False  # emergency numbers first, jumps the review queue
+    fix_workdays: int | None = None  # set: due at the end of the Nth working day instead
+    accept_hours: int | None = None  # 签收: the department must accept within this
+    accept_workdays: int | None = None  # ... or by the end of the Nth working day
 
     def name(self, language: str) -> str:
         return self.name_zh if language == "zh" else self.name_en
+
+    @property
+    def fix(self) -> Span:
+        """How long a department has to fix it, from dispatch."""
+        if self.fix_workdays is not None:
+            return Span(self.fix_workdays, Unit.WORKDAYS)
+        return Span(self.fix_hours, Unit.HOURS)
+
+    @property
+    def accept(self) -> Span:
+        """How long a department has to accept it (签收), from dispatch: unless set, a quarter
+        of the hours to fix (at least one), or one working day when fixing counts working days."""
+        if self.accept_workdays is not None:
+            return Span(self.accept_workdays, Unit.WORKDAYS)
+        if self.accept_hours is not None:
+            return Span(self.accept_hours, Unit.HOURS)
+        if self.fix_workdays is not None:
+            return Span(1, Unit.WORKDAYS)
+        return Span(max(1, self.fix_hours // 4), Unit.HOURS)
 
 
 DEFAULT_CATEGORIES = (
@@ -80,9 +104,13 @@ class Department:
     name_en: str
     chat_id: int
     categories: tuple[str, ...]
+    towns: tuple[str, ...] = ()  # empty: county-wide; else only these towns (乡镇/街道)
 
     def name(self, language: str) -> str:
         return self.name_zh if language == "zh" else self.name_en
+
+    def handles(self, category: str | None, town: str | None) -> bool:
+        return category in self.categories and (not self.towns or town in self.towns)
 
 
 @dataclass(frozen=True)
@@ -151,7 +179,9 @@ class PlacesRules:
 class CaseRules:
     """`[cases]`: a case's life after "fixed"."""
 
-    confirm_days: int = 3  # the rider's silence after "fixed" confirms it
+    confirm_days: int = 3  # the rider's silence after "fixed" confirms it (as 基本满意)
+    supervision_reply_hours: int = 24  # 督办: the department's reply is due within this
+    urge_after_hours: int = 24  # 催办: an overdue case is urged this long after its due time
 
 
 @dataclass(frozen=True)
@@ -179,6 +209,7 @@ class Programme:
     places: PlacesRules = field(default_factory=PlacesRules)
     cases: CaseRules = field(default_factory=CaseRules)
     digest: DigestRules = field(default_factory=DigestRules)
+    towns: Towns = field(default_factory=Towns.none)
 
     def category(self, key: str) -> Category | None:
         return next((c for c in self.categories if c.key == key), None)
@@ -186,14 +217,25 @@ class Programme:
     def department(self, key: str) -> Department | None:
         return next((d for d in self.departments if d.key == key), None)
 
-    def department_for(self, category: str | None) -> Department | None:
-        """The department that handles `category` (None: not routed)."""
-        return next((d for d in self.departments if category in d.categories), None)
+    def department_for(self, category: str | None, town: str | None = None) -> Department | None:
+        """Who handles `category` in `town`, most specific first: a department of that town,
+        else a county-wide one (None: not routed)."""
+        handling = [d for d in self.departments if d.handles(category, town)]
+        return min(handling, key=lambda d: not d.towns, default=None)
 
     def unrouted_categories(self) -> list[str]:
-        """Category keys no department handles (only a problem once departments exist)."""
-        routed = {key for d in self.departments for key in d.categories}
-        return [c.key for c in self.categories if c.key not in routed]
+        """'<category>' (nowhere) or '<category> @ <town>' for each category and town (未分区,
+        outside every town, included as '-') no department handles; only a problem once
+        departments exist."""
+        towns: list[str | None] = [*self.towns.names, None]
+        missing = []
+        for category in self.categories:
+            gaps = [t for t in towns if self.department_for(category.key, t) is None]
+            if len(gaps) == len(towns):
+                missing.append(category.key)
+            else:
+                missing += [f"{category.key} @ {t or '-'}" for t in gaps]
+        return missing
 
 
 @dataclass(frozen=True)
@@ -289,7 +331,9 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
     config_path = Path(get("CONFIG_FILE") or cwd / "config.toml")
     api_url = _api_url(get("BOT_API_URL") or DEFAULT_API_URL)
     database_url = get("DATABASE_URL") or DEFAULT_DATABASE_URL
-    config = _ConfigReader(read_config(config_path, required=bool(get("CONFIG_FILE"))))
+    config = _ConfigReader(
+        read_config(config_path, required=bool(get("CONFIG_FILE"))), config_path.parent
+    )
     return Settings(
         bot_token=token,
         bot_api_url=api_url,
@@ -462,8 +506,19 @@ class _ConfigReader:
     """Reads `config.toml` tables into a `Programme` and the `RateLimits`, naming the key of
     any bad value."""
 
-    def __init__(self, data: dict[str, Any]) -> None:
+    def __init__(self, data: dict[str, Any], directory: Path = Path()) -> None:
         self.data = data
+        self.towns = self._towns(directory)
+
+    def _towns(self, directory: Path) -> Towns:
+        """`[towns] file`: the county's towns (and grids) as GeoJSON, relative to config.toml."""
+        name = self._get("towns", "file", str, "")
+        if not name:
+            return Towns.none()
+        try:
+            return Towns.load(directory / name)
+        except TownsError as exc:
+            raise SettingsError("towns.file", str(exc)) from None
 
     def rate_limits(self) -> RateLimits:
         """[telegram]: the caps the bot paces its sends to. Telegram's are the defaults; raise
@@ -525,6 +580,7 @@ class _ConfigReader:
                 time=self._clock_time(),
                 enabled=self._flag("digest", "enabled", True),
             ),
+            towns=self.towns,
         )
 
     def _counts(self, section: str, defaults: _Rules, skip: frozenset[str] = frozenset()) -> _Rules:
@@ -610,7 +666,16 @@ class _ConfigReader:
             urgent = entry.get("urgent", built_in.urgent if built_in else False)
             if not isinstance(urgent, bool):
                 raise SettingsError(f"{name}.urgent", "expected true or false")
-            categories.append(Category(key, zh, en, tier, fix_hours, urgent))
+            spans = {k: _span_count(entry, name, k) for k in SPAN_KEYS}
+            for kind in ("fix", "accept"):
+                if spans[f"{kind}_workdays"] is not None and f"{kind}_hours" in entry:
+                    raise SettingsError(name, f"give {kind}_hours or {kind}_workdays, not both")
+            category = Category(key, zh, en, tier, fix_hours, urgent, **spans)
+            if category.accept.unit == category.fix.unit and (
+                category.accept.amount > category.fix.amount
+            ):
+                raise SettingsError(name, "the time to accept is longer than the time to fix")
+            categories.append(category)
         if len({c.key for c in categories}) != len(categories):
             raise SettingsError("categories", "keys must be unique")
         return tuple(categories)
@@ -623,7 +688,7 @@ class _ConfigReader:
         if not isinstance(raw, list):
             raise SettingsError("departments", "expected a [[departments]] list")
         known = {c.key for c in categories}
-        owner: dict[str, str] = {}
+        owner: dict[tuple[str, str | None], str] = {}
         departments: list[Department] = []
         for index, entry in enumerate(raw):
             name = f"departments[{index}]"
@@ -640,19 +705,43 @@ class _ConfigReader:
             handled = entry.get("categories")
             if not isinstance(handled, list) or not all(isinstance(c, str) for c in handled):
                 raise SettingsError(f"{name}.categories", "expected a list of category keys")
+            towns = entry.get("towns", [])
+            if not isinstance(towns, list) or not all(isinstance(t, str) and t for t in towns):
+                raise SettingsError(f"{name}.towns", "expected a list of town names")
+            for town in towns:
+                if town not in self.towns.names:
+                    raise SettingsError(
+                        f"{name}.towns", f"{town!r} is not a town of the towns file"
+                    )
             for category in handled:
                 if category not in known:
                     raise SettingsError(f"{name}.categories", f"unknown category {category!r}")
-                if category in owner:
-                    raise SettingsError(
-                        f"{name}.categories",
-                        f"{category!r} is already handled by department {owner[category]!r}",
-                    )
-                owner[category] = key
-            departments.append(Department(key, zh, en, chat_id, tuple(handled)))
+                for town in towns or [None]:
+                    where = f" in {town}" if town else " county-wide"
+                    if (category, town) in owner:
+                        raise SettingsError(
+                            f"{name}.categories",
+                            f"{category!r} is already handled{where} by department "
+                            f"{owner[category, town]!r}",
+                        )
+                    owner[category, town] = key
+            departments.append(Department(key, zh, en, chat_id, tuple(handled), tuple(towns)))
         if len({d.key for d in departments}) != len(departments):
             raise SettingsError("departments", "keys must be unique")
         return tuple(departments)
+
+
+SPAN_KEYS = ("fix_workdays", "accept_hours", "accept_workdays")
+
+
+def _span_count(entry: Mapping[str, object], name: str, key: str) -> int | None:
+    """A category's optional whole number of hours or working days (>= 1)."""
+    value = entry.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise SettingsError(f"{name}.{key}", "expected a whole number >= 1")
+    return value
 
 
 def _yuan_to_fen(name: str, value: object) -> int:

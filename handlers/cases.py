@@ -12,7 +12,10 @@ is matched to its prompt by (chat, message) in the database:
     Fixed ──► "reply with an after-photo" ──photo reply──► fixed   (or "✅ No photo" on the card)
     Not ours / Cannot fix ──► "reply with the reason" ──text reply──► not_ours / cannot_fix
     ➡️ <department> (moderators) ──► "reply with the reason" ──► re-routed
-    rider "❌ No" ──► reopened, "reply with a photo if you like" ──► photo on the case
+    ⏳ Extension ──► "reply with the new date and the reason" ──► put to the moderators,
+        ✅/❌ there (one tap) ──► the deadline moves, or not
+    💬 Reply on a 督办 notice ──► "reply with your answer" ──► to the admin who issued it
+    rider 😞 不满意 ──► a reason in one tap, or "reply with words or a photo" ──► reopened
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from handlers.review_card import amap_link
 from handlers.speak import Speaker
 from handlers.widgets import download
 from services import cases as service
-from services.cases import Action, Case, CaseRefusal, Changed, Role, State
+from services.cases import Action, Answer, Case, CaseRefusal, Changed, Noted, Role, State
 from services.photos import PhotoRejected
 from services.refusal import Refused
 
@@ -53,11 +56,17 @@ NOT_OURS = Verb("cnot")
 CANNOT_FIX = Verb("ccant")
 BACK = Verb("cback")
 PIN = Verb("cpin")
+EXTEND_ASK = Verb("cextask")
 YES = Verb(service.VERB_YES)
+BASIC = Verb(service.VERB_BASIC)
 NO = Verb(service.VERB_NO)
+WHY = Verb("cwhy")  # 不满意: the reason, in one tap
 ROUTE = Verb(service.VERB_ROUTE)
-STAFF_VERBS = (ACCEPT, FIXED, NO_PHOTO, NOT_OURS, CANNOT_FIX, BACK, PIN)
-RIDER_VERBS = (YES, NO)
+EXTENSION = Verb(service.VERB_EXTEND)
+SUPERVISION = Verb(service.VERB_SUPERVISION)
+STAFF_VERBS = (ACCEPT, FIXED, NO_PHOTO, NOT_OURS, CANNOT_FIX, BACK, PIN, EXTEND_ASK)
+RIDER_VERBS = (YES, BASIC, NO, WHY)
+LIGHTS = {"green": "🟢", "yellow": "🟡", "red": "🔴"}
 
 PROMPT_MARK = "🔧"  # every case prompt starts with it (see case.prompt.*)
 CAPTION_LIMIT = 1024
@@ -105,6 +114,8 @@ def caption(runtime: Runtime, language: str, case: Case, *, sent_before: bool = 
     category = settings.programme.category(case.category or "")
     department = settings.programme.department(case.department)
     zone = settings.timezone
+    now = int(runtime.cases.clock().timestamp())
+    light = case.light(now)
     lines = [t("case.card.sent_again")] if sent_before else []
     lines += [
         ("🚨 " if case.urgent else "")
@@ -119,19 +130,38 @@ def caption(runtime: Runtime, language: str, case: Case, *, sent_before: bool = 
             department=department.name(language) if department else case.department,
         ),
     ]
+    if case.awaiting_accept and case.accept_due_at is not None:
+        lines.append(
+            t("case.card.accept_due", due=texts.when(language, _dt(case.accept_due_at), zone))
+        )
+    if settings.programme.towns or case.town:
+        lines.append(town_line(runtime, language, case.town, case.grid))
+    if case.venue_name:
+        lines.append(t("case.card.venue", venue=case.venue_name))
     if case.latitude is not None and case.longitude is not None:
         lat, lon = f"{case.latitude:.5f}", f"{case.longitude:.5f}"
         lines.append(t("card.location", latitude=lat, longitude=lon))
         lines.append(amap_link(case.reference, lat, lon))
-    lines.append(t(f"case.state.{case.state}"))
+    lines.append((LIGHTS[light] + " " if light else "") + t(f"case.state.{case.state}"))
+    if case.followers:
+        lines.append(t("case.card.followers", count=case.followers))
     if case.reopened:
         lines.append(t("case.card.reopened", count=case.reopened))
     if case.note:
         lines.append(t("case.card.note", note=case.note[:200]))
     if case.description:
         lines.append(t("card.description", description=case.description))
+    if case.rider_answer:
+        lines.append(t("case.card.rider_answer", answer=case.rider_answer[:300]))
     text = "\n".join(lines)
     return text if len(text) <= CAPTION_LIMIT else text[: CAPTION_LIMIT - 1] + "…"
+
+
+def town_line(runtime: Runtime, language: str, town: str | None, grid: str | None) -> str:
+    """📍 The town (乡镇/街道) and grid (网格) a report lies in, or 未分区."""
+    texts = runtime.texts
+    name = town or texts.get(language, "town.none")
+    return texts.get(language, "case.card.town", town=name + (f" · {grid}" if grid else ""))
 
 
 def _state(argument: str) -> State | None:
@@ -154,6 +184,11 @@ def card_buttons(runtime: Runtime, language: str, case: Case) -> InlineKeyboardM
         for verb, label in [STAFF_BUTTONS[action]]
     ]
     rows = [row] if row else []
+    if case.state == State.ACCEPTED:
+        label = texts.get(language, "case.button.extend")
+        rows.append(
+            [InlineKeyboardButton(label, callback_data=EXTEND_ASK.data(case.id, case.state))]
+        )
     if case.latitude is not None:
         rows.append(
             [
@@ -197,9 +232,12 @@ async def send_card(
     buttons; `sent_before` says on the card that an earlier copy may be above it."""
     runtime: Runtime = app.bot_data["runtime"]
     language = runtime.languages.default
-    jpeg, file_id = await runtime.moderation.photo(case.report_id, 1)
     markup = card_buttons(runtime, language, case)
     text = caption(runtime, language, case, sent_before=sent_before)
+    evidence = await runtime.cases.rider_evidence(case)
+    if evidence is not None:  # reopened: the rider's photo of what is still wrong
+        return await app.bot.send_photo(chat_id, photo=evidence, caption=text, reply_markup=markup)
+    jpeg, file_id = await runtime.moderation.photo(case.report_id, 1)
     if file_id or jpeg:
         message = await app.bot.send_photo(
             chat_id, photo=file_id or jpeg or b"", caption=text, reply_markup=markup
@@ -281,9 +319,11 @@ async def refusal(say: Speaker, refused: Refused[CaseRefusal]) -> str:
     return await say.text(f"case.refused.{refused.reason}", state=state)
 
 
-async def _answer(say: Speaker, outcome: Changed | Refused[CaseRefusal]) -> None:
+async def _answer(say: Speaker, outcome: Changed | Noted | Refused[CaseRefusal]) -> None:
     if isinstance(outcome, Refused):
         await say.alert(await refusal(say, outcome), popup=True)
+    elif isinstance(outcome, Noted):
+        await say.alert(f"case.done.{outcome.key}")
     else:
         await say.alert(f"case.done.{outcome.action}")
 
@@ -311,6 +351,17 @@ async def on_staff_button(update: Update, context: BotContext, press: ButtonPres
     expected = _state(press.argument)
     if expected is None:
         await say.alert("button.expired")
+        return
+    if press.verb is EXTEND_ASK:
+        refused = await service_.check(case.id, user.id, Action.FIXED, expected)
+        if refused is not None:
+            await _answer(say, refused)
+            return
+        await say.alert()
+        if message is not None:
+            await prompt(
+                context, message.chat.id, user.id, case, service.PROMPT_EXTEND, "case.prompt.extend"
+            )
         return
     if press.verb in (ACCEPT, NO_PHOTO):
         outcome = await service_.act(
@@ -344,7 +395,7 @@ async def prompt(
     chat_id: int,
     user_id: int,
     case: Case,
-    action: Action,
+    action: Action | str,
     key: str,
     department: str | None = None,
 ) -> None:
@@ -394,6 +445,9 @@ async def on_prompt_reply(update: Update, context: BotContext) -> None:
     if isinstance(outcome, Refused):
         await say.send(await refusal(say, outcome))
         return
+    if isinstance(outcome, Noted):
+        await say.reply(f"case.done.{outcome.key}")
+        return
     await say.reply(f"case.done.{outcome.action}")
     await refresh(context, outcome)
 
@@ -404,26 +458,64 @@ async def on_prompt_reply(update: Update, context: BotContext) -> None:
 @allow(Audience.RIDERS)
 @pressed
 async def on_rider_button(update: Update, context: BotContext, press: ButtonPress) -> None:
-    """'Is it fixed?' Yes confirms; No reopens it and offers to add a photo."""
+    """回访, "is it fixed?": 满意 or 基本满意 confirms it; 不满意 asks what is wrong (a reason in
+    one tap, or words or a photo in a reply) and then reopens it. Someone who reported the
+    same hazard (a follower) is heard the same way, without changing the case."""
     user = press.user
     say = Speaker(update, context)
-    expected = _state(press.argument)
-    if expected is None:
-        await say.alert("button.expired")
-        return
-    action = Action.CONFIRM if press.verb is YES else Action.REOPEN
-    outcome = await cases(context).act(press.item, user.id, action, expected)
-    await _answer(say, outcome)
+    service_ = cases(context)
     message = press.message
-    if message is not None:
+    if press.verb is WHY:
+        if press.argument not in service.UNSATISFIED_REASONS:
+            await say.alert("button.expired")
+            return
+        runtime = context.runtime
+        note = runtime.texts.get(runtime.languages.default, f"case.unsatisfied.{press.argument}")
+        outcome = await service_.answer(press.item, user.id, Answer.UNSATISFIED, note=note)
+    else:
+        if _state(press.argument) is None:
+            await say.alert("button.expired")
+            return
+        answer = service.ANSWER_VERBS[press.verb.name]
+        if answer == Answer.UNSATISFIED:
+            await _ask_what_is_wrong(context, say, press)
+            return
+        outcome = await service_.answer(press.item, user.id, answer)
+    await _answer(say, outcome)
+    if message is not None and not isinstance(outcome, Refused):
         with contextlib.suppress(TelegramError):
             await message.edit_reply_markup(None)
     if isinstance(outcome, Changed):
         await refresh(context, outcome)
-        if action == Action.REOPEN and message is not None:
-            await prompt(
-                context, message.chat.id, user.id, outcome.case, action, "case.prompt.reopen"
+
+
+async def _ask_what_is_wrong(context: BotContext, say: Speaker, press: ButtonPress) -> None:
+    """不满意 pressed: the reasons as buttons under the same message, and a prompt for words
+    or a photo; nothing changes until one of them is given."""
+    user, message = press.user, press.message
+    service_ = cases(context)
+    refused = await service_.can_answer(press.item, user.id)
+    case = await service_.case_for(press.item, user.id)
+    if refused is not None or case is None:
+        await _answer(say, refused or Refused(CaseRefusal.UNKNOWN))
+        return
+    await say.alert()
+    if message is None:
+        return
+    language = await say.language()
+    texts = context.runtime.texts
+    reasons = [
+        [
+            InlineKeyboardButton(
+                texts.get(language, f"case.unsatisfied.{reason}"),
+                callback_data=WHY.data(case.id, reason),
             )
+        ]
+        for reason in service.UNSATISFIED_REASONS
+    ]
+    with contextlib.suppress(TelegramError):
+        await message.edit_reply_markup(InlineKeyboardMarkup(reasons))
+    await prompt(context, message.chat.id, user.id, case, Action.REOPEN, "case.prompt.reopen")
 
 
 async def rider_photo(runtime: Runtime, photo_id: int) -> bytes | str | None:
@@ -462,6 +554,66 @@ async def on_route_button(update: Update, context: BotContext, press: ButtonPres
     )
 
 
+@allow(Audience.MODERATORS)
+@pressed
+async def on_extension_button(update: Update, context: BotContext, press: ButtonPress) -> None:
+    """✅ / ❌ on a department's request for more time: one tap decides it, once."""
+    say = Speaker(update, context)
+    if press.argument not in ("yes", "no"):
+        await say.alert("button.expired")
+        return
+    outcome = await cases(context).decide_extension(
+        press.item, press.user.id, press.argument == "yes"
+    )
+    await _answer(say, outcome)
+    if press.message is not None and isinstance(outcome, Noted):
+        with contextlib.suppress(TelegramError):
+            await press.message.edit_reply_markup(None)
+        await _redraw(context, outcome.case)
+
+
+@allow(Audience.STAFF)
+@pressed
+async def on_supervision_button(update: Update, context: BotContext, press: ButtonPress) -> None:
+    """💬 under a 督办 notice: ask the department's staff member for the reply."""
+    say = Speaker(update, context)
+    case, refused = await cases(context).may_reply_supervision(press.item, press.user.id)
+    if refused is not None or case is None:
+        await _answer(say, refused or Refused(CaseRefusal.UNKNOWN))
+        return
+    await say.alert()
+    if press.message is not None:
+        await prompt(
+            context,
+            press.message.chat.id,
+            press.user.id,
+            case,
+            service.PROMPT_SUPERVISION,
+            "case.prompt.supervision",
+        )
+
+
+@allow(Audience.ADMINS)
+async def supervise_command(update: Update, context: BotContext) -> None:
+    """/supervise <reference> <text>: a 督办 on an open case, to its department."""
+    say = Speaker(update, context)
+    user = update.effective_user
+    args = context.args or []
+    if user is None or len(args) < 2:
+        await say.reply("case.supervise.usage")
+        return
+    outcome = await cases(context).supervise(args[0], user.id, " ".join(args[1:]))
+    if isinstance(outcome, Refused):
+        await say.send(await refusal(say, outcome))
+        return
+    await say.reply("case.done.supervise", reference=outcome.case.reference)
+
+
+async def _redraw(context: BotContext, case: Case) -> None:
+    """Show a case's new deadline on its card (the state stayed as it was)."""
+    await refresh(context, Changed(Action.ACCEPT, case, case))
+
+
 @allow(Audience.STAFF)
 async def cases_command(update: Update, context: BotContext) -> None:
     """/cases: open cases by department, overdue first (moderators all, staff theirs)."""
@@ -488,7 +640,7 @@ async def cases_command(update: Update, context: BotContext) -> None:
         lines.append(
             await say.text(
                 "case.list.line",
-                overdue="⏰ " if case.overdue(now) else "",
+                overdue=LIGHTS[light] + " " if (light := case.light(now)) else "",
                 reference=case.reference,
                 state=await say.text(f"case.state.{case.state}"),
                 due=runtime.texts.when(language, _dt(case.due_at), runtime.settings.timezone),

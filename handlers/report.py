@@ -310,8 +310,9 @@ async def on_location(update: Update, context: BotContext) -> None:
     if message is None or user is None or message.location is None:
         return
     source = "venue" if message.venue else ("live" if message.location.live_period else "shared")
+    venue = message.venue.title if message.venue else None
     outcome = await reporting(context).set_location(
-        user.id, message.location.latitude, message.location.longitude, source
+        user.id, message.location.latitude, message.location.longitude, source, venue
     )
     if isinstance(outcome, Refused):
         await refuse(update, context, outcome)

@@ -36,6 +36,7 @@ DESCRIPTION_JOINER = "\n"
 EVIDENCE_MAX_SIDE = 1600  # what a moderator's phone shows; keeps the database small
 REMINDER_BEFORE_EXPIRY = timedelta(hours=4)
 PHOTO_WINDOW = timedelta(hours=1)  # of `photos_per_hour`
+VENUE_MAX_CHARS = 120  # a shared venue's name, as the rider's phone gave it
 
 
 class ReportStatus(StrEnum):
@@ -421,9 +422,15 @@ class Reporting:
         )
 
     async def set_location(
-        self, telegram_id: int, latitude: float, longitude: float, source: str
+        self,
+        telegram_id: int,
+        latitude: float,
+        longitude: float,
+        source: str,
+        venue: str | None = None,
     ) -> Draft | Refused[ReportRefusal]:
-        """Record where the hazard is; moves a draft collecting photos on to the category."""
+        """Record where the hazard is (and the town and grid it falls in, and the name of a
+        shared venue); moves a draft collecting photos on to the category."""
         if not valid_coordinates(latitude, longitude):
             return Refused(ReportRefusal.BAD_LOCATION)
         if not self.programme.service_area.contains(latitude, longitude):
@@ -439,12 +446,16 @@ class Reporting:
             distance = (
                 haversine_m(latitude, longitude, *draft.photo_gps) if draft.photo_gps else None
             )
+            zone = self.programme.towns.locate(latitude, longitude)
             await store.update_draft(
                 conn,
                 draft.id,
                 now,
                 latitude=latitude,
                 longitude=longitude,
+                town=zone.town,
+                grid=zone.grid,
+                venue_name=(venue or "").strip()[:VENUE_MAX_CHARS] or None,
                 location_source=source,
                 photo_distance_m=distance,
                 step=Step.CATEGORY if draft.step == Step.PHOTOS else draft.step,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from storage.db import Connection, Database, Row, guarded_update
 
@@ -10,7 +11,11 @@ CASE_COLUMNS = (
     "c.id, c.report_id, c.department, c.state, c.urgent, c.opened_at, c.dispatched_at, "
     "c.due_at, c.fixed_at, c.closed_at, c.reopened, c.after_photo_id, c.note, c.card_chat_id, "
     "c.card_message_id, c.card_copy, c.reminded_at, c.breached_at, c.asked_at, c.updated_at, "
-    "r.reference, r.category, r.description, r.latitude, r.longitude, "
+    "c.remind_at, c.accept_due_at, c.accept_remind_at, c.accepted_at, c.accept_reminded_at, "
+    "c.accept_breached_at, c.urged_at, "
+    "r.reference, r.category, r.description, r.latitude, r.longitude, r.town, r.grid, "
+    "r.venue_name, r.answer AS rider_answer, "
+    "(SELECT COUNT(*) FROM reports d WHERE d.duplicate_of = c.report_id) AS followers, "
     "u.telegram_id AS rider_telegram_id, "
     "(SELECT e.actor FROM case_events e WHERE e.case_id = c.id ORDER BY e.id DESC LIMIT 1) "
     "AS last_actor"
@@ -20,20 +25,32 @@ OPEN_STATES = ("dispatched", "accepted", "reopened", "not_ours")
 CLOCK_STATES = ("dispatched", "accepted", "reopened")  # the department's time is running
 
 
+DEADLINE_COLUMNS = ("due_at", "remind_at", "accept_due_at", "accept_remind_at")
+
+
 async def create(
     conn: Connection,
     report_id: int,
     department: str,
     urgent: bool,
     now: int,
-    due_at: int,
+    deadlines: Mapping[str, int],
 ) -> int | None:
-    """A new case in state dispatched; None if the report already is one."""
+    """A new case in state dispatched; None if the report already is one. `deadlines` holds
+    DEADLINE_COLUMNS."""
     cursor = await conn.execute(
         "INSERT INTO cases (report_id, department, state, urgent, opened_at, dispatched_at, "
-        "due_at, updated_at) VALUES (?, ?, 'dispatched', ?, ?, ?, ?, ?) "
-        "ON CONFLICT (report_id) DO NOTHING",
-        (report_id, department, int(urgent), now, now, due_at, now),
+        "due_at, remind_at, accept_due_at, accept_remind_at, updated_at) "
+        "VALUES (?, ?, 'dispatched', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (report_id) DO NOTHING",
+        (
+            report_id,
+            department,
+            int(urgent),
+            now,
+            now,
+            *(deadlines[column] for column in DEADLINE_COLUMNS),
+            now,
+        ),
     )
     return cursor.lastrowid if cursor.rowcount == 1 else None
 
@@ -65,6 +82,13 @@ async def move(conn: Connection, case_id: int, expected: str, new: str, **fields
         "breached_at",
         "asked_at",
         "updated_at",
+        "remind_at",
+        "accept_due_at",
+        "accept_remind_at",
+        "accepted_at",
+        "accept_reminded_at",
+        "accept_breached_at",
+        "urged_at",
     }
     if set(fields) - allowed:
         raise ValueError(f"not case columns: {sorted(set(fields) - allowed)}")
@@ -293,13 +317,18 @@ async def running(conn: Connection) -> list[Row]:
     states = ", ".join(f"'{state}'" for state in CLOCK_STATES)
     async with conn.execute(
         f"SELECT {CASE_COLUMNS} FROM {CASE_FROM} WHERE c.state IN ({states}) "  # noqa: S608
-        "AND (c.reminded_at IS NULL OR c.breached_at IS NULL) ORDER BY c.due_at",
+        "AND (c.reminded_at IS NULL OR c.breached_at IS NULL OR c.urged_at IS NULL "
+        "OR (c.accepted_at IS NULL AND c.accept_due_at IS NOT NULL "
+        "AND c.accept_breached_at IS NULL)) ORDER BY c.due_at",
     ) as cursor:
         return list(await cursor.fetchall())
 
 
+MARKS = ("reminded_at", "breached_at", "accept_reminded_at", "accept_breached_at", "urged_at")
+
+
 async def mark(conn: Connection, column: str, case_id: int, now: int) -> bool:
-    if column not in ("reminded_at", "breached_at"):
+    if column not in MARKS:
         raise ValueError(column)
     cursor = await conn.execute(
         f"UPDATE cases SET {column} = ? WHERE id = ? AND {column} IS NULL",  # noqa: S608
@@ -333,3 +362,174 @@ async def for_stats(db: Database) -> list[Row]:
     return await db.fetchall(
         "SELECT department, state, opened_at, due_at, fixed_at, reopened FROM cases"
     )
+
+
+# --- followers and satisfaction (回访) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Follower:
+    """A rider whose report was marked a duplicate of the case's report ("me too")."""
+
+    report_id: int
+    telegram_id: int
+    reference: str
+
+
+async def followers(conn: Connection, report_id: int) -> list[Follower]:
+    async with conn.execute(
+        "SELECT d.id, u.telegram_id, d.reference FROM reports d JOIN users u ON u.id = d.rider_id"
+        " WHERE d.duplicate_of = ? AND u.telegram_id IS NOT NULL ORDER BY d.id",
+        (report_id,),
+    ) as cursor:
+        return [Follower(int(r[0]), int(r[1]), str(r[2])) for r in await cursor.fetchall()]
+
+
+async def add_feedback(
+    conn: Connection,
+    case_id: int,
+    report_id: int,
+    round_: int,
+    answer: str,
+    silent: bool,
+    reason: str | None,
+    photo_id: int | None,
+    now: int,
+) -> bool:
+    """One reporter's answer to one fix; False: that fix was answered by them already."""
+    cursor = await conn.execute(
+        "INSERT INTO case_feedback (case_id, report_id, round, answer, silent, reason, "
+        "photo_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (case_id, report_id, round_, answer, int(silent), reason, photo_id, now),
+    )
+    return cursor.rowcount == 1
+
+
+async def case_by_reference(conn: Connection, reference: str) -> int | None:
+    async with conn.execute(
+        "SELECT c.id FROM cases c JOIN reports r ON r.id = c.report_id WHERE r.reference = ?",
+        (reference,),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+async def latest_rider_photo(db: Database, case_id: int) -> int | None:
+    """The newest photo a rider added to the case (evidence of "not fixed")."""
+    row = await db.fetchone(
+        "SELECT id FROM case_photos WHERE case_id = ? AND kind = 'rider' "
+        "AND (jpeg IS NOT NULL OR file_id IS NOT NULL) ORDER BY id DESC LIMIT 1",
+        (case_id,),
+    )
+    return None if row is None else int(row[0])
+
+
+# --- extensions (延期) -------------------------------------------------------------------
+
+
+async def add_extension(
+    conn: Connection,
+    case_id: int,
+    department: str,
+    asked_by: int,
+    reason: str,
+    old_due: int,
+    new_due: int,
+    now: int,
+) -> int | None:
+    """A request waiting for a decision; None: one is waiting already."""
+    cursor = await conn.execute(
+        "INSERT INTO case_extensions (case_id, department, asked_by, reason, old_due_at, "
+        "new_due_at, asked_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (case_id, department, asked_by, reason, old_due, new_due, now),
+    )
+    return cursor.lastrowid if cursor.rowcount == 1 else None
+
+
+async def extension(conn: Connection, extension_id: int) -> Row | None:
+    async with conn.execute(
+        "SELECT id, case_id, department, asked_by, reason, old_due_at, new_due_at, state "
+        "FROM case_extensions WHERE id = ?",
+        (extension_id,),
+    ) as cursor:
+        row: Row | None = await cursor.fetchone()
+        return row
+
+
+async def decide_extension(
+    conn: Connection, extension_id: int, state: str, by: int, now: int
+) -> bool:
+    """The one decision on a request: True only for the caller who made it."""
+    return await guarded_update(
+        conn,
+        "case_extensions",
+        {"id": extension_id},
+        "state",
+        "pending",
+        state,
+        {"decided_by": by, "decided_at": now},
+    )
+
+
+async def move_due(conn: Connection, case_id: int, due_at: int, remind_at: int, now: int) -> None:
+    """An approved extension: the new fix deadline, its reminder and breach still to come."""
+    await conn.execute(
+        "UPDATE cases SET due_at = ?, remind_at = ?, reminded_at = NULL, breached_at = NULL, "
+        "urged_at = NULL, updated_at = ? WHERE id = ?",
+        (due_at, remind_at, now, case_id),
+    )
+
+
+# --- supervision (督办) ------------------------------------------------------------------
+
+
+async def add_supervision(
+    conn: Connection, case_id: int, by: int, text: str, now: int, reply_due: int
+) -> int:
+    cursor = await conn.execute(
+        "INSERT INTO case_supervisions (case_id, issued_by, text, issued_at, reply_due_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (case_id, by, text, now, reply_due),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+async def reply_supervision(
+    conn: Connection, case_id: int, reply: str, by: int, now: int
+) -> Row | None:
+    """The department's reply to the case's oldest unanswered 督办; None: none waits."""
+    async with conn.execute(
+        "SELECT id, issued_by, text FROM case_supervisions WHERE case_id = ? "
+        "AND replied_at IS NULL ORDER BY id LIMIT 1",
+        (case_id,),
+    ) as cursor:
+        row: Row | None = await cursor.fetchone()
+    if row is None:
+        return None
+    cursor = await conn.execute(
+        "UPDATE case_supervisions SET reply = ?, replied_by = ?, replied_at = ? "
+        "WHERE id = ? AND replied_at IS NULL",
+        (reply, by, now, row["id"]),
+    )
+    return row if cursor.rowcount == 1 else None
+
+
+async def supervisions_unanswered(conn: Connection, now: int) -> list[Row]:
+    """督办 whose reply time passed with no reply and that were not escalated yet."""
+    async with conn.execute(
+        "SELECT s.id, s.case_id, s.text, s.reply_due_at, c.department, r.reference "
+        "FROM case_supervisions s JOIN cases c ON c.id = s.case_id "
+        "JOIN reports r ON r.id = c.report_id WHERE s.replied_at IS NULL "
+        "AND s.escalated_at IS NULL AND s.reply_due_at <= ? ORDER BY s.id",
+        (now,),
+    ) as cursor:
+        return list(await cursor.fetchall())
+
+
+async def mark_escalated(conn: Connection, supervision_id: int, now: int) -> bool:
+    cursor = await conn.execute(
+        "UPDATE case_supervisions SET escalated_at = ? WHERE id = ? AND escalated_at IS NULL",
+        (now, supervision_id),
+    )
+    return cursor.rowcount == 1

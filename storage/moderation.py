@@ -10,7 +10,7 @@ REPORT_COLUMNS = (
     "r.id, r.reference, r.status, r.rider_id, u.telegram_id AS rider_telegram_id, "
     "u.language AS rider_language, r.category, r.description, r.latitude, r.longitude, "
     "r.photo_distance_m, r.submitted_at, r.deadline_at, r.card_chat_id, r.card_message_id, "
-    "r.card_copy, "
+    "r.card_copy, r.town, r.grid, r.venue_name, "
     "r.decided_by, r.decided_at, r.reward_fen, r.points, r.reject_reason, r.duplicate_of, "
     "r.question, r.answer, r.proposed_fen, r.proposed_by, r.updated_at, "
     "(SELECT d.reference FROM reports d WHERE d.id = r.duplicate_of) AS duplicate_reference"

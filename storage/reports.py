@@ -189,6 +189,9 @@ async def update_draft(conn: Connection, draft_id: int, now: int, **fields: obje
         "photo_distance_m",
         "category",
         "description",
+        "town",
+        "grid",
+        "venue_name",
     }
     unknown = set(fields) - allowed
     if unknown:

@@ -194,7 +194,7 @@ async def test_delete_reaches_cases_places_and_unconfirmed_payout_details(
     await cases.press(bot, fake, cases.ROADS, card, "已修好")
     await cases.press(bot, fake, cases.ROADS, card, "无照片")
     asked = await cases.rider_message(fake, "真的修好了吗")
-    await cases.press(bot, fake, cases.RIDER, asked, "没修好")
+    await cases.press(bot, fake, cases.RIDER, asked, "不满意")
     await cases.reply(bot, fake, cases.RIDER, cases.RIDER.id, photo=True)
     rider = Chat(fake, cases.RIDER)
     rider.seen = len(fake.sent_to(cases.RIDER.id))

@@ -2,6 +2,7 @@
 -- The town (乡镇/街道) and grid (网格) a report's location falls in, tagged at submission.
 ALTER TABLE reports ADD COLUMN town TEXT;
 ALTER TABLE reports ADD COLUMN grid TEXT;
+ALTER TABLE reports ADD COLUMN venue_name TEXT;         -- the place named by a shared venue
 -- Two deadlines per dispatch: accept (签收) and fix, each with its 75% reminder point
 -- (counted in working time when the category counts working days). NULL accept_due_at: a
 -- case dispatched before deadlines to accept existed.
