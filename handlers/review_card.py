@@ -68,6 +68,11 @@ class CardView:
             lines.append(t("card.location", latitude=lat, longitude=lon))
             lines.append(amap_link(card.reference, lat, lon))
             osm = f"https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=18/{lat}/{lon}"
+        if settings.programme.towns or card.town:
+            town = card.town or t("town.none")
+            lines.append(t("case.card.town", town=town + (f" · {card.grid}" if card.grid else "")))
+        if card.venue_name:
+            lines.append(t("case.card.venue", venue=card.venue_name))
         if card.photo_distance_m is not None:
             lines.append(t("card.photo_distance", metres=round(card.photo_distance_m)))
         approved, rejected, total = card.track

@@ -392,6 +392,24 @@ class Cases:
             self.wake.set()
         return case_id
 
+    async def followed(self, conn: Connection, original_id: int, duplicate: Row) -> None:
+        """A report marked a duplicate of one that is a case: its rider follows the case
+        ("me too"), told where it stands now, and later of its dispatch and fix."""
+        case_id = await store.case_of_report(conn, original_id)
+        row = None if case_id is None else await store.case(conn, case_id)
+        if row is None or duplicate["rider_telegram_id"] is None:
+            return
+        case = _case(row)
+        params: Params = {
+            "reference": case.reference,
+            "yours": duplicate["reference"],
+            "state": Msg(f"case.my.{case.state}"),
+            "department": Dept(case.department),
+        }
+        await self.outbox.queue(
+            conn, [Notice(int(duplicate["rider_telegram_id"]), "case.rider.following", params)]
+        )
+
     # --- who ----------------------------------------------------------------------------
 
     def is_admin(self, telegram_id: int) -> bool:

@@ -104,6 +104,9 @@ class Card:
     card_message_id: int | None
     card_copy: bool = False  # the card in the chat says an earlier copy may be above it
     budget: BudgetUse | None = None  # this month's rewards against the budget, if one is set
+    town: str | None = None  # 乡镇/街道 of the location (None: 未分区, or no towns file)
+    grid: str | None = None
+    venue_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,9 @@ class Moderation:
             card_message_id=row["card_message_id"],
             card_copy=bool(row["card_copy"]),
             budget=await budgets.use(conn, self.programme, self.settings.timezone, self.clock()),
+            town=row["town"],
+            grid=row["grid"],
+            venue_name=row["venue_name"],
         )
 
     async def _lookalikes(
@@ -520,6 +526,8 @@ class Moderation:
             return Refused(DecisionRefusal.BAD_CHOICE)
         if not await self._move(move, duplicate_of=original["id"], **move.decided):
             return _lost(move.row)
+        if self.cases is not None:
+            await self.cases.followed(move.conn, original["id"], move.row)
         return _Done(A.DUPLICATE, detail=original["reference"])
 
     async def _ask(self, move: _Move) -> _Done | Refused[DecisionRefusal]:

@@ -405,6 +405,12 @@ async def add_feedback(
     return cursor.rowcount == 1
 
 
+async def case_of_report(conn: Connection, report_id: int) -> int | None:
+    async with conn.execute("SELECT id FROM cases WHERE report_id = ?", (report_id,)) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
 async def case_by_reference(conn: Connection, reference: str) -> int | None:
     async with conn.execute(
         "SELECT c.id FROM cases c JOIN reports r ON r.id = c.report_id WHERE r.reference = ?",
