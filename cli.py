@@ -16,7 +16,7 @@ from telegram.error import InvalidToken, NetworkError, TelegramError, TimedOut
 from telegram.request import HTTPXRequest
 
 from services import backup as backups
-from services import exports, migration
+from services import exports, migration, workdays
 from services.inbox import Inbox
 from settings import Settings, redact_url
 from storage import transfer
@@ -196,6 +196,21 @@ def updates_line(waiting: int, written_ago: float | None) -> str:
     return f"ok    updates ({waiting} waiting at Telegram)"
 
 
+def calendar_line(now: datetime.datetime) -> str:
+    """Working-day deadlines need the statutory calendar of this year (and, from November,
+    of the next one, which the State Council publishes late in the year)."""
+    years = [now.year] + ([now.year + 1] if now.month >= 11 else [])
+    missing = workdays.missing_years(years)
+    if now.year in missing:
+        return (
+            f"WARN  holiday calendar: {now.year} is missing; working days count Monday-Friday"
+            " until chinesecalendar is upgraded"
+        )
+    if missing:
+        return f"WARN  holiday calendar: {missing[0]} not published in chinesecalendar yet"
+    return f"ok    holiday calendar ({', '.join(map(str, years))})"
+
+
 async def check_routing(bot: Bot, settings: Settings) -> list[str]:
     """Cases: every category reaches exactly one department, every department chat is reachable.
 
@@ -204,11 +219,17 @@ async def check_routing(bot: Bot, settings: Settings) -> list[str]:
     if not programme.departments:
         return ["ok    cases off (no [[departments]] in config.toml)"]
     lines = []
+    towns = programme.towns
+    if towns:
+        lines.append(f"ok    towns file ({len(towns.names)} towns, {len(towns.grids)} grids)")
     unrouted = programme.unrouted_categories()
     if unrouted:
         lines.append(f"FAIL  routing: no department handles {', '.join(unrouted)}")
     else:
-        lines.append(f"ok    routing ({len(programme.categories)} categories)")
+        where = f" in each of {len(towns.names)} towns and outside them" if towns else ""
+        lines.append(f"ok    routing ({len(programme.categories)} categories{where})")
+    if any(workdays.Unit.WORKDAYS in (c.fix.unit, c.accept.unit) for c in programme.categories):
+        lines.append(calendar_line(datetime.datetime.now(settings.timezone)))
     for department in programme.departments:
         try:
             chat = await bot.get_chat(department.chat_id)

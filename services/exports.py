@@ -30,8 +30,9 @@ from services import figures as data
 from services import spreadsheet
 from services.finance_file import exact_yuan
 from services.geo import haversine_m
+from services.performance import DepartmentPerformance, performance, performance_sheet
 from services.reporting import CLOSED
-from settings import Settings
+from settings import Programme, Settings
 from storage import figures as store
 from storage.db import Database
 
@@ -134,6 +135,7 @@ async def export(
         towns = await store.towns(conn)
     period = data.Period("range", start, end, start.astimezone(zone).year)
     found = await data.charts(db, settings.programme, zone, period)
+    departments = await performance(db, settings.programme, period)
     texts = Texts()
     programme = settings.programme
     lines = []
@@ -143,7 +145,7 @@ async def export(
         lines.append(
             Line(
                 row=row,
-                town=nearest_town(row.latitude, row.longitude, towns),
+                town=row.town or nearest_town(row.latitude, row.longitude, towns),
                 category_name=category.name_zh if category else row.category or "",
                 status_name=texts.get("zh", f"status.{row.status}"),
                 department_name=department.name_zh if department else row.department or "",
@@ -152,7 +154,7 @@ async def export(
     return Files(
         period_name=period_name(start, end, zone),
         count=len(lines),
-        xlsx=register_xlsx(lines, found, zone, now),
+        xlsx=register_xlsx(lines, found, zone, now, departments, settings.programme),
         geojson=geojson(lines, zone),
         services_json=services_json(settings),
         requests_json=requests_json(lines, settings, texts),
@@ -162,7 +164,14 @@ async def export(
 # --- XLSX ----------------------------------------------------------------------------
 
 
-def register_xlsx(lines: Sequence[Line], found: data.Charts, zone: tzinfo, now: datetime) -> bytes:
+def register_xlsx(
+    lines: Sequence[Line],
+    found: data.Charts,
+    zone: tzinfo,
+    now: datetime,
+    departments: Sequence[DepartmentPerformance] = (),
+    programme: Programme | None = None,
+) -> bytes:
     buffer = io.BytesIO()
     workbook = spreadsheet.workbook(buffer)
     bold = workbook.add_format({"bold": True, "bg_color": "#DDEBF7"})
@@ -251,6 +260,9 @@ def register_xlsx(lines: Sequence[Line], found: data.Charts, zone: tzinfo, now: 
             summary.write_number(index, 1, value, money if index == 5 else None)
     summary.set_column(0, 0, 42)
     summary.set_column(1, 1, 40)
+    if departments and programme is not None:
+        names = {d.key: d.name_zh for d in programme.departments}
+        performance_sheet(workbook, departments, "zh", names)
     workbook.close()
     return buffer.getvalue()
 

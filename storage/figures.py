@@ -47,6 +47,7 @@ class RegisterRow:
     updated_at: int
     payout_batch: str | None
     photos: int
+    town: str | None = None  # tagged from the towns file at submission
 
 
 async def submissions(conn: Connection, start: int, end: int) -> list[tuple[int, str | None]]:
@@ -128,7 +129,7 @@ async def register(conn: Connection, start: int, end: int) -> list[RegisterRow]:
         " c.department, c.state, c.dispatched_at, c.fixed_at, c.due_at, r.deadline_at,"
         " CASE WHEN c.updated_at > r.updated_at THEN c.updated_at ELSE r.updated_at END,"
         " b.period_key,"
-        " (SELECT COUNT(*) FROM report_photos p WHERE p.report_id = r.id)"
+        " (SELECT COUNT(*) FROM report_photos p WHERE p.report_id = r.id), r.town"
         " FROM reports r"
         " LEFT JOIN cases c ON c.report_id = r.id"
         " LEFT JOIN ledger l ON l.idempotency_key = 'reward:' || r.id"
@@ -160,6 +161,7 @@ async def register(conn: Connection, start: int, end: int) -> list[RegisterRow]:
             updated_at=int(r[16]),
             payout_batch=r[17],
             photos=int(r[18]),
+            town=r[19],
         )
         for r in rows
     ]

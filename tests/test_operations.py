@@ -389,3 +389,94 @@ async def test_check_passes_when_routing_is_whole(fake: FakeTelegram, tmp_path: 
         "ok    routing (2 categories)",
         "ok    department power: chat Test group -1001",
     ]
+
+
+TOWN_ROUTING = """
+[towns]
+file = "towns.geojson"
+
+[[categories]]
+key = "pothole"
+zh = "坑洼"
+en = "Pothole"
+fix_workdays = 3
+
+[[departments]]
+key = "chengguan"
+zh = "城关镇办"
+en = "Chengguan office"
+chat_id = -1001
+categories = ["pothole"]
+towns = ["城关镇"]
+"""
+
+
+async def test_check_names_the_town_a_category_cannot_reach_and_the_calendar(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    from tests.test_towns import COUNTY
+
+    (tmp_path / "towns.geojson").write_text(json.dumps(COUNTY), encoding="utf-8")
+    (tmp_path / "config.toml").write_text(TOWN_ROUTING, encoding="utf-8")
+    result = await asyncio.to_thread(run, tmp_path, fake, "check")
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert "ok    towns file (2 towns, 1 grids)" in lines
+    assert "FAIL  routing: no department handles pothole @ 好花红镇, pothole @ -" in lines
+    assert any(
+        line.startswith(("ok    holiday calendar", "WARN  holiday calendar")) for line in lines
+    )
+
+
+@pytest.mark.parametrize(
+    ("geojson", "problem"),
+    [
+        ("{broken", "towns.file: towns.geojson: not valid JSON"),
+        (
+            json.dumps(
+                {
+                    "type": "FeatureCollection",
+                    "features": [
+                        {
+                            "type": "Feature",
+                            "properties": {"name": "大镇"},
+                            "geometry": {
+                                "type": "Polygon",
+                                "coordinates": [[[106 + i * 1e-6, 26.0] for i in range(100_000)]],
+                            },
+                        }
+                    ],
+                }
+            ),
+            "towns.file: towns.geojson: feature 0 (大镇): polygon has over 20000 points",
+        ),
+        (
+            json.dumps(
+                {
+                    "type": "FeatureCollection",
+                    "features": [
+                        {
+                            "type": "Feature",
+                            "properties": {"name": name},
+                            "geometry": {
+                                "type": "Polygon",
+                                "coordinates": [[[x, 0], [x + 1, 0], [x + 1, 1], [x, 1], [x, 0]]],
+                            },
+                        }
+                        for name, x in (("甲镇", 0), ("乙镇", 0.5))
+                    ],
+                }
+            ),
+            "towns.file: towns.geojson: 甲镇 and 乙镇 overlap",
+        ),
+    ],
+)
+async def test_a_bad_towns_file_is_one_line_at_start_up(
+    tmp_path: Path, geojson: str, problem: str
+) -> None:
+    (tmp_path / "towns.geojson").write_text(geojson, encoding="utf-8")
+    (tmp_path / "config.toml").write_text(TOWN_ROUTING, encoding="utf-8")
+    result = await asyncio.to_thread(run, tmp_path, None)
+    assert result.returncode == 2
+    assert problem in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr

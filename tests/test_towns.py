@@ -125,7 +125,7 @@ def test_a_bad_file_gets_one_line_naming_the_feature(data: object, problem: str)
 
 def test_files(tmp_path: Path) -> None:
     path = tmp_path / "towns.geojson"
-    with pytest.raises(TownsError, match="towns.geojson: cannot read it"):
+    with pytest.raises(TownsError, match=r"towns\.geojson: cannot read it"):
         Towns.load(path)
     path.write_text("{not json", encoding="utf-8")
     with pytest.raises(TownsError, match="not valid JSON"):
