@@ -41,7 +41,7 @@ from handlers.infra import notify
 from handlers.infra.card_sender import UNSENDABLE, CardKind, send_cards
 from handlers.review_card import amap_link
 from handlers.speak import Speaker
-from handlers.widgets import download
+from handlers.widgets import DUPLICATE_MARKED, download
 from services import cases as service
 from services.cases import Action, Answer, Case, CaseRefusal, Changed, Noted, Role, State
 from services.photos import PhotoRejected
@@ -607,6 +607,16 @@ async def supervise_command(update: Update, context: BotContext) -> None:
         await say.send(await refusal(say, outcome))
         return
     await say.reply("case.done.supervise", reference=outcome.case.reference)
+
+
+async def follower_joined(context: BotContext, report_id: int) -> None:
+    """A report was marked a duplicate of `report_id`: its case card counts one more rider."""
+    case = await cases(context).case_of_report(report_id)
+    if case is not None:
+        await _redraw(context, case)
+
+
+DUPLICATE_MARKED.append(follower_joined)
 
 
 async def _redraw(context: BotContext, case: Case) -> None:

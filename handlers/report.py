@@ -492,7 +492,8 @@ async def my_reports(update: Update, context: BotContext) -> None:
             status=t(f"status.{row['status']}"),
         )
         case = handling.get(row["reference"])
-        lines.append(line + (t(f"case.my.{case}") if case else ""))
+        town = f" · {row['town']}" if row["town"] else ""
+        lines.append(line + town + (t(f"case.my.{case}") if case else ""))
     await say.send("\n".join(lines))
 
 

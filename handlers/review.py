@@ -27,7 +27,7 @@ from handlers.infra.card_sender import CardKind, send_cards
 from handlers.prompts import PromptReply
 from handlers.review_card import view
 from handlers.speak import Speaker
-from handlers.widgets import marked, refresh_card
+from handlers.widgets import DUPLICATE_MARKED, marked, refresh_card
 from services.moderation import REJECT_REASONS, Card, Decided, DecisionRefusal, Moderation
 from services.outbox import Notice
 from services.refusal import Refused
@@ -152,6 +152,9 @@ async def on_decision(update: Update, context: BotContext, press: ButtonPress) -
         return
     await say.alert(f"moderation.done.{outcome.action}")
     await refresh_card(context, outcome.card, message)
+    if press.verb is rc.DUPLICATE and press.argument.isdigit():
+        for hook in DUPLICATE_MARKED:
+            await hook(context, int(press.argument))
     if message is not None and message.chat.type == "private":
         await send_next(context, message.chat.id, await say.language(), outcome.card)
 

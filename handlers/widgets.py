@@ -27,6 +27,10 @@ from handlers.speak import Speaker
 from locales import Phrases
 from services.moderation import Card
 
+# Called with the original report's id when a report is marked its duplicate (handlers/cases.py
+# registers the redraw of the original's case card, which counts the riders following it).
+DUPLICATE_MARKED: list[Callable[[BotContext, int], Awaitable[None]]] = []
+
 HELD_PHOTO = "held_photo"  # a photo sent before consent, kept in memory only
 DOWNLOAD_ATTEMPTS = 3
 TOWN = Verb("ntown")  # item: place-set id; argument: "<town index>" or "<index>m"

@@ -458,6 +458,12 @@ class Cases:
             row = await store.case(conn, case_id)
         return None if row is None else _case(row)
 
+    async def case_of_report(self, report_id: int) -> Case | None:
+        async with self.db.transaction() as conn:
+            case_id = await store.case_of_report(conn, report_id)
+            row = None if case_id is None else await store.case(conn, case_id)
+        return None if row is None else _case(row)
+
     async def cards_to_send(self, limit: int = 20) -> list[int]:
         return await store.cards_to_send(self.db, limit)
 

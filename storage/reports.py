@@ -97,7 +97,8 @@ async def erase_rider(
     )
     await conn.execute(
         "UPDATE reports SET description = NULL, latitude = NULL, longitude = NULL, "
-        "photo_distance_m = NULL, question = NULL, answer = NULL WHERE rider_id = ?",
+        "photo_distance_m = NULL, question = NULL, answer = NULL, venue_name = NULL "
+        "WHERE rider_id = ?",
         (rider_id,),
     )
     # A question and an answer are the rider's words; the answer's "moderator" is the rider.
@@ -142,10 +143,30 @@ async def _erase_from_cases(conn: Connection, rider_id: int, telegram_id: int) -
         f"WHERE role = 'rider' AND case_id IN ({theirs})",
         (ERASED_RIDER, rider_id),
     )
+    # 回访 answers keep their verdict (the figures count it); the rider's words and photo go,
+    # on their own cases and on the cases they followed as a duplicate's reporter.
+    mine = "SELECT id FROM reports WHERE rider_id = ?"
+    async with conn.execute(
+        f"SELECT photo_id FROM case_feedback WHERE report_id IN ({mine}) "  # noqa: S608
+        "AND photo_id IS NOT NULL",
+        (rider_id,),
+    ) as cursor:
+        followed = [int(row[0]) for row in await cursor.fetchall()]
     await conn.execute(
-        f"DELETE FROM case_photos WHERE kind = 'rider' AND case_id IN ({theirs})",  # noqa: S608
+        "UPDATE case_feedback SET reason = NULL, photo_id = NULL "  # noqa: S608
+        f"WHERE report_id IN ({mine})",
         (rider_id,),
     )
+    await conn.execute(  # (a follower's photo on the rider's case is the follower's)
+        f"DELETE FROM case_photos WHERE kind = 'rider' AND case_id IN ({theirs}) "  # noqa: S608
+        "AND id NOT IN (SELECT photo_id FROM case_feedback WHERE photo_id IS NOT NULL)",
+        (rider_id,),
+    )
+    if followed:
+        await conn.execute(
+            f"DELETE FROM case_photos WHERE id IN ({placeholders(followed)})",  # noqa: S608
+            tuple(followed),
+        )
     await conn.execute("DELETE FROM case_prompts WHERE asked_of = ?", (telegram_id,))
 
 
@@ -340,7 +361,7 @@ async def reference_of(conn: Connection, report_id: int, rider_id: int) -> str |
 
 async def latest_reports(db: Database, rider_id: int, limit: int) -> Sequence[Row]:
     return await db.fetchall(
-        "SELECT reference, status, category, submitted_at FROM reports "
+        "SELECT reference, status, category, submitted_at, town FROM reports "
         "WHERE rider_id = ? AND reference IS NOT NULL ORDER BY submitted_at DESC, id DESC LIMIT ?",
         (rider_id, limit),
     )

@@ -122,7 +122,8 @@ async def test_routing_by_town_then_category(start_bot: BotStarter, fake: FakeTe
     rider = Chat(fake, RIDER)
     rider.seen = len(fake.sent_to(RIDER.id))
     rider.text("/my")
-    assert reference in (await rider.one()).text
+    mine = next(line for line in (await rider.one()).text.splitlines() if reference in line)
+    assert "· 城关镇 ·" in mine
 
 
 async def test_working_days_across_national_day_and_the_make_up_saturday(
@@ -249,6 +250,7 @@ async def test_unsatisfied_reopens_and_a_follower_is_told_and_asked(
     following = await told(fake, RIDER_2.id, "并入它一起跟进")
     assert reference in following.text
     assert "已派发" in following.text
+    await fake.wait_for(lambda: "👥 另有 1 位骑手报了同一隐患" in card.text)
     await press(bot, fake, TOWN_STAFF, card, "接单")
     assert "👥 另有 1 位骑手报了同一隐患" in card.text
     await press(bot, fake, TOWN_STAFF, card, "已修好")

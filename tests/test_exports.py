@@ -83,7 +83,7 @@ async def test_xlsx_register(db: Database, tmp_path: Path) -> None:
     assert files.count == 3
     assert files.name("xlsx") == "register-2026-10.xlsx"
     book = openpyxl.load_workbook(io.BytesIO(files.xlsx))
-    assert book.sheetnames == ["台账", "汇总", "概况"]
+    assert book.sheetnames == ["台账", "汇总", "概况", "部门绩效"]
     rows = list(book["台账"].iter_rows(values_only=True))
     assert rows[0][:3] == ("编号", "提交时间", "审核时间")
     assert rows[1][:3] == ("Reference", "Submitted", "Decided")
