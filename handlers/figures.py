@@ -17,6 +17,7 @@ from handlers.speak import Speaker
 from locales import Phrases
 from services import charts, exports
 from services import figures as data
+from services.performance import performance, performance_text
 
 log = logging.getLogger(__name__)
 
@@ -94,5 +95,10 @@ async def digest_job(context: BotContext) -> None:
         png, caption = drawn[language]
         try:
             await context.bot.send_photo(chat_id, png, caption=caption)
+            if settings.programme.departments:
+                t = Phrases(runtime.texts, language, settings.timezone)
+                rows = await performance(runtime.db, settings.programme, period)
+                text = performance_text(t, settings.programme, rows)
+                await context.bot.send_message(chat_id, text)
         except TelegramError as exc:
             log.warning("weekly digest to %s not delivered: %s", chat_id, exc.message)

@@ -5,7 +5,6 @@ week and all time, with the departments' cases, as one message in the caller's l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 from fractions import Fraction
 
@@ -18,7 +17,7 @@ from locales import Phrases
 from services import charts
 from services import figures as data
 from services.figures import parse_period
-from services.performance import DepartmentPerformance, performance
+from services.performance import performance, performance_text
 from services.stats import DepartmentStats, PeriodStats, Snapshot, Stats, case_stats
 from settings import Settings
 
@@ -118,39 +117,8 @@ async def stats_command(update: Update, context: BotContext) -> None:
         found = await case_stats(runtime.db, departments, runtime.clock)
         text = f"{text}\n\n{render_cases(t, runtime.settings, found)}"
         rows = await performance(runtime.db, runtime.settings.programme, period)
-        text = f"{text}\n\n{render_performance(t, runtime.settings, rows)}"
+        text = f"{text}\n\n{performance_text(t, runtime.settings.programme, rows)}"
     await say.send(text)
-
-
-def render_performance(
-    t: Phrases, settings: Settings, rows: Sequence[DepartmentPerformance]
-) -> str:
-    """部门绩效 for the period: on-time rate, satisfaction (real answers only), extensions,
-    returns and reopenings per department."""
-    lines = [t("stats.performance.heading")]
-    for row in rows:
-        department = settings.programme.department(row.department)
-        lines.append(
-            t(
-                "stats.performance.line",
-                department=department.name(t.language) if department else row.department,
-                received=row.received,
-                on_time=_rate(row.on_time_rate),
-                fixed=row.fixed,
-                satisfaction=_rate(row.satisfaction),
-                answers=row.answers,
-                silent=row.silent,
-                asked=row.extensions_asked,
-                granted=row.extensions_granted,
-                returned=row.returned,
-                reopened=row.reopened,
-            )
-        )
-    return "\n".join(lines)
-
-
-def _rate(share: float | None) -> str:
-    return "-" if share is None else f"{round(share * 100)}%"
 
 
 def render_cases(t: Phrases, settings: Settings, found: list[DepartmentStats]) -> str:

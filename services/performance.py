@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from locales import Phrases
 from services.figures import Period
 from settings import Programme
 from storage import performance as store
@@ -93,6 +94,36 @@ async def performance(
             )
         )  # fmt: skip
     return rows
+
+
+def performance_text(
+    t: Phrases, programme: Programme, rows: Sequence[DepartmentPerformance]
+) -> str:
+    """部门绩效 in words, for /stats and the weekly digest: a line per department."""
+    lines = [t("stats.performance.heading")]
+    for row in rows:
+        department = programme.department(row.department)
+        lines.append(
+            t(
+                "stats.performance.line",
+                department=department.name(t.language) if department else row.department,
+                received=row.received,
+                on_time=_rate(row.on_time_rate),
+                fixed=row.fixed,
+                satisfaction=_rate(row.satisfaction),
+                answers=row.answers,
+                silent=row.silent,
+                asked=row.extensions_asked,
+                granted=row.extensions_granted,
+                returned=row.returned,
+                reopened=row.reopened,
+            )
+        )
+    return "\n".join(lines)
+
+
+def _rate(share: float | None) -> str:
+    return "-" if share is None else f"{round(share * 100)}%"
 
 
 HEADERS = {
