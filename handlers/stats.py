@@ -119,6 +119,11 @@ async def stats_command(update: Update, context: BotContext) -> None:
         rows = await performance(runtime.db, runtime.settings.programme, period)
         text = f"{text}\n\n{performance_text(t, runtime.settings.programme, rows)}"
     await say.send(text)
+    if departments and update.effective_chat is not None:
+        programme = runtime.settings.programme
+        png = await charts.draw_in_pool(lambda: charts.performance_png(rows, t, programme, period))
+        caption = t("charts.performance.title", period=charts.period_label(t, period))
+        await context.bot.send_photo(update.effective_chat.id, png, caption=caption)
 
 
 def render_cases(t: Phrases, settings: Settings, found: list[DepartmentStats]) -> str:

@@ -37,6 +37,7 @@ from locales import Phrases
 from services import figures as data
 from services.figures import Charts, Period
 from services.geo import BoundingBox, ServiceArea
+from services.performance import DepartmentPerformance
 from services.reporting import OPEN
 from settings import Programme
 from storage import figures as store
@@ -249,6 +250,51 @@ def _rewards(axes: Axes, t: Phrases, charts: Charts) -> None:
         axes.legend(fontsize=8, frameon=False)
     axes.set_xticks(range(len(yuan)), [f"{y}-{m:02d}" for y, m in rewards.months], fontsize=8)
     axes.set_ylabel(t("charts.yuan"))
+
+
+def performance_png(
+    rows: Sequence[DepartmentPerformance], t: Phrases, programme: Programme, period: Period
+) -> bytes:
+    """部门绩效 at a glance: per department, cases received and fixed in time as bars, the
+    on-time and satisfaction rates written at the bar's end; the legend outside the data."""
+    with rc_context(_style()):
+        height = max(2.6, 1.0 + 0.55 * len(rows))
+        figure = Figure(figsize=(SIZE_INCHES[0], height), layout="constrained")
+        axes = figure.add_subplot()
+        axes.set_title(t("charts.performance.title", period=period_label(t, period)), loc="left")
+        names = []
+        for row in rows:
+            department = programme.department(row.department)
+            names.append(department.name(t.language) if department else row.department)
+        positions = list(range(len(rows)))
+        received = [row.received for row in rows]
+        in_time = [row.fixed_in_time for row in rows]
+        axes.barh(
+            [p - 0.2 for p in positions], received, height=0.4, color=PALETTE[4],
+            label=t("charts.performance.received"),
+        )  # fmt: skip
+        axes.barh(
+            [p + 0.2 for p in positions], in_time, height=0.4, color=PALETTE[0],
+            label=t("charts.performance.in_time"),
+        )  # fmt: skip
+        for position, row in zip(positions, rows, strict=True):
+            note = t(
+                "charts.performance.rates",
+                on_time=_percent(row.on_time_rate),
+                satisfaction=_percent(row.satisfaction),
+            )
+            axes.text(max(row.received, row.fixed_in_time), position, f"  {note}", va="center",
+                      fontsize=8)  # fmt: skip
+        axes.set_yticks(positions, names)
+        axes.invert_yaxis()
+        axes.set_xlabel(t("charts.performance.cases"))
+        axes.set_xlim(0, max([*received, 1]) * 1.6)
+        axes.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        return _png(figure)
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{share:.0%}"
 
 
 def stats_png(charts: Charts, t: Phrases, programme: Programme) -> bytes:

@@ -151,13 +151,19 @@ async def test_performance_matches_a_hand_count(start_bot: BotStarter, fake: Fak
     text = next(m.text for m in fake.sent_to(BOSS.id) if "部门绩效" in m.text)
     assert "城关镇办：派发 3 · 按时办结率 100%（办结 2）· 满意率 50%（回访 2，默认 1）" in text
     assert "县公路局：派发 1 · 按时办结率 -（办结 0）" in text
+    await fake.wait_for(
+        lambda: any(m.kind == "photo" and "部门绩效" in m.text for m in fake.sent_to(BOSS.id))
+    )
+    chart = next(m for m in fake.sent_to(BOSS.id) if m.kind == "photo" and "部门绩效" in m.text)
+    assert chart.file_bytes is not None
+    assert chart.file_bytes.startswith(b"\x89PNG")
 
     # The weekly digest (Monday 11-09 for the week before) carries the same block.
     at(bot, datetime(2026, 11, 9, 9, 0, tzinfo=SHANGHAI))
     await bot.run_job(fake, figure_handlers.digest_job)
     await fake.wait_for(
-        lambda: len([m for m in fake.sent_to(BOSS.id) if "部门绩效" in m.text]) == 2
+        lambda: len([m for m in fake.sent_to(BOSS.id) if m.text.startswith("📋 部门绩效")]) == 1
     )
-    weekly = [m.text for m in fake.sent_to(BOSS.id) if "部门绩效" in m.text][-1]
+    weekly = [m.text for m in fake.sent_to(BOSS.id) if m.text.startswith("📋 部门绩效")][-1]
     assert "县公路局：派发 1 ·" in weekly
     assert "退单 1" in weekly
