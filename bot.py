@@ -43,7 +43,6 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from tornado.httpserver import HTTPServer
 
 from cli import backup_command, check, export_command, migrate_to, unreachable
 from handlers import (
@@ -73,9 +72,11 @@ from handlers.infra.ordering import PerUserUpdateProcessor, slow_down_notice
 from handlers.infra.transport import PacedRateLimiter
 from handlers.infra.unparsed import SkipUnparsedUpdates, UnparsedUpdates
 from handlers.labels import KeyboardLabel
+from handlers.web import WebServer
 from locales import Texts
 from services.cases import Cases
 from services.clock import Clock
+from services.handoff import Handoff
 from services.inbox import Inbox
 from services.logs import StartupHold, configure_logging, release_held_logs
 from services.membercard import MemberCards
@@ -86,7 +87,7 @@ from services.places import Places
 from services.points import Points
 from services.reporting import Reporting
 from services.users import Languages
-from settings import Settings, SettingsError, load_settings
+from settings import Settings, SettingsError, Webhook, load_settings
 from storage.db import Database
 
 log = logging.getLogger("bot")
@@ -94,9 +95,6 @@ handled = logging.getLogger("bot.updates")
 DRAFT_SWEEP_SECONDS = 600
 PROMISE_CHECK_SECONDS = 900
 CASE_CHECK_SECONDS = 300
-# Telegram's updates are a few kilobytes; the webhook server refuses a larger body from its
-# Content-Length (or as a chunked body grows) before reading it, secret or not.
-WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
 
 
 def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
@@ -214,11 +212,12 @@ def build_application(settings: Settings) -> BotApplication:
     clock = Clock()
     outbox = Outbox(db, clock)
     case_work = Cases(db, settings, outbox, clock)
+    texts = Texts()
     runtime = Runtime(
         settings=settings,
         db=db,
         clock=clock,
-        texts=Texts(),
+        texts=texts,
         languages=Languages(db),
         reporting=Reporting(db, settings.programme, settings.timezone, outbox, clock=clock),
         moderation=Moderation(db, settings, outbox, cases=case_work, clock=clock),
@@ -229,11 +228,14 @@ def build_application(settings: Settings) -> BotApplication:
         points=Points(db, settings, outbox, clock),
         member_cards=MemberCards(db, settings, clock),
         inbox=Inbox(db, clock),
+        handoff=Handoff(db, settings, case_work, texts, clock),
     )
     updates = JournalingQueue(runtime.inbox)
 
-    # Long-running senders: review cards to the moderators, notices from the outbox.
+    # Long-running senders: review cards to the moderators, notices from the outbox, cases
+    # to departments; and the web server, when something needs it.
     senders: list[asyncio.Task[None]] = []
+    server: list[WebServer] = []
 
     async def post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         await runtime.db.open()
@@ -246,13 +248,21 @@ def build_application(settings: Settings) -> BotApplication:
         senders.append(asyncio.create_task(notify.deliver_notices(app)))
         if case_work.enabled:
             senders.append(asyncio.create_task(cases.card_sender(app)))
+        if runtime.handoff.enabled:
+            senders.append(asyncio.create_task(runtime.handoff.run()))
+        if settings.serves_web:
+            server.append(WebServer(app, runtime))
+            await server[0].start()
         log.info("started as @%s", app.bot.username)
 
     async def post_stop(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        for web_server in server:
+            await web_server.stop()
         for task in senders:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await runtime.handoff.close()
 
     async def post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         await runtime.db.close()
@@ -435,23 +445,41 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(app: BotApplication, settings: Settings) -> None:
-    """Long polling, or the webhook server when WEBHOOK_URL is set; until a stop signal."""
+    """Long polling, or Telegram's webhook on the bot's own web server (handlers/web.py)
+    when WEBHOOK_URL is set; until a stop signal."""
     if settings.webhook is None:
         app.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
         return
-    hook = settings.webhook
-    # PTB builds the tornado server itself; this sets the limit for every server it builds.
-    HTTPServer.configure(None, max_body_size=WEBHOOK_MAX_BODY_BYTES)
-    # PTB's webhook server refuses (403) any request without the right secret header.
-    app.run_webhook(
-        listen=hook.listen_host,
-        port=hook.listen_port,
-        url_path=hook.path,
-        webhook_url=hook.url,
-        secret_token=hook.secret,
-        allowed_updates=Update.ALL_TYPES,
-        drop_pending_updates=False,
-    )
+    asyncio.run(serve_webhook(app, settings.webhook))
+
+
+async def serve_webhook(app: BotApplication, hook: Webhook) -> None:
+    """PTB's life cycle as `run_webhook` runs it, with the web server `post_init` starts
+    (the one that also takes departments' updates) serving Telegram's updates."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await app.initialize()
+    try:
+        if app.post_init is not None:
+            await app.post_init(app)
+        await app.bot.set_webhook(
+            hook.url,
+            secret_token=hook.secret,
+            allowed_updates=Update.ALL_TYPES,
+            drop_pending_updates=False,
+        )
+        await app.start()
+        await stop.wait()
+    finally:
+        if app.running:
+            await app.stop()
+        if app.post_stop is not None:
+            await app.post_stop(app)
+        await app.shutdown()
+        if app.post_shutdown is not None:
+            await app.post_shutdown(app)
 
 
 def secrets(settings: Settings) -> list[str]:

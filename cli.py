@@ -15,10 +15,12 @@ from telegram import Bot
 from telegram.error import InvalidToken, NetworkError, TelegramError, TimedOut
 from telegram.request import HTTPXRequest
 
+from locales import Texts
 from services import backup as backups
 from services import exports, migration, workdays
+from services.channels import Channels, Failed
 from services.inbox import Inbox
-from settings import Settings, redact_url
+from settings import Department, Settings, redact_url
 from storage import transfer
 from storage.db import DATABASE_ERRORS, Database, is_postgres_url
 
@@ -230,15 +232,30 @@ async def check_routing(bot: Bot, settings: Settings) -> list[str]:
         lines.append(f"ok    routing ({len(programme.categories)} categories{where})")
     if any(workdays.Unit.WORKDAYS in (c.fix.unit, c.accept.unit) for c in programme.categories):
         lines.append(calendar_line(datetime.datetime.now(settings.timezone)))
-    for department in programme.departments:
-        try:
-            chat = await bot.get_chat(department.chat_id)
-        except TelegramError as exc:
-            lines.append(
-                f"FAIL  department {department.key}: chat {department.chat_id} "
-                f"unreachable ({exc.message})"
-            )
-            continue
-        title = chat.title or chat.first_name or chat.id
-        lines.append(f"ok    department {department.key}: chat {title}")
+    channels = Channels(settings, Texts())
+    try:
+        for department in programme.departments:
+            lines.append(await _check_department(bot, channels, department))
+    finally:
+        await channels.close()
     return lines
+
+
+async def _check_department(bot: Bot, channels: Channels, department: Department) -> str:
+    """Its channel tried without a case: the group's chat, or its own system."""
+    if department.send != "telegram":
+        try:
+            said = await channels.probe(department)
+        except Failed as exc:
+            return f"FAIL  department {department.key}: {department.send} {exc.detail}"
+        return f"ok    department {department.key}: {department.send}: {said}"
+    assert department.chat_id is not None
+    try:
+        chat = await bot.get_chat(department.chat_id)
+    except TelegramError as exc:
+        return (
+            f"FAIL  department {department.key}: chat {department.chat_id} "
+            f"unreachable ({exc.message})"
+        )
+    title = chat.title or chat.first_name or chat.id
+    return f"ok    department {department.key}: chat {title}"

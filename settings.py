@@ -9,6 +9,7 @@ The token's value never appears in an error message.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 import tomllib
@@ -96,15 +97,43 @@ DEFAULT_CATEGORIES = (
 
 
 @dataclass(frozen=True)
+class Channel:
+    """How a department receives its cases (`send`) and takes them back: its Telegram group,
+    e-mail, a signed webhook or an Open311 (GeoReport v2) endpoint."""
+
+    send: str = "telegram"  # one of SEND_METHODS
+    email: str | None = None  # email: the department's address
+    url: str | None = None  # webhook: the receiver; open311: the endpoint's root
+    # webhook: signs what is sent and what comes back; from the environment variable that
+    # `secret_env` names, never from config.toml itself
+    secret: str | None = field(default=None, repr=False)
+    api_key: str | None = field(default=None, repr=False)  # open311, from `api_key_env`
+    service_codes: tuple[tuple[str, str], ...] = ()  # open311: category -> service_code
+
+    def service_code(self, category: str | None) -> str:
+        """The Open311 service_code of a category (the category's key unless mapped)."""
+        return dict(self.service_codes).get(category or "", category or "other")
+
+
+SEND_METHODS = ("telegram", "email", "webhook", "open311")
+
+
+@dataclass(frozen=True)
 class Department:
-    """A body that fixes hazards of some categories; its staff work in the chat `chat_id`."""
+    """A body that fixes hazards of some categories; its staff work in the chat `chat_id`
+    (a Telegram group), or in their own system that `channel` reaches."""
 
     key: str
     name_zh: str
     name_en: str
-    chat_id: int
+    chat_id: int | None
     categories: tuple[str, ...]
     towns: tuple[str, ...] = ()  # empty: county-wide; else only these towns (乡镇/街道)
+    channel: Channel = field(default_factory=Channel)
+
+    @property
+    def send(self) -> str:
+        return self.channel.send
 
     def name(self, language: str) -> str:
         return self.name_zh if language == "zh" else self.name_en
@@ -185,6 +214,17 @@ class CaseRules:
 
 
 @dataclass(frozen=True)
+class DeliveryRules:
+    """`[delivery]`: handing cases to departments' own systems (e-mail, webhook, Open311)."""
+
+    retry_seconds: int = 30  # the first retry; each later one waits twice as long
+    retry_max_seconds: int = 600  # at most this between attempts, however long it is down
+    alert_after: int = 5  # failed attempts before admins are told "not delivered"
+    timeout_seconds: int = 20  # one attempt
+    poll_seconds: int = 300  # Open311: how often the endpoint's requests are read back
+
+
+@dataclass(frozen=True)
 class DigestRules:
     """`[digest]`: the weekly digest of last week."""
 
@@ -208,6 +248,7 @@ class Programme:
     retention: RetentionRules = field(default_factory=RetentionRules)
     places: PlacesRules = field(default_factory=PlacesRules)
     cases: CaseRules = field(default_factory=CaseRules)
+    delivery: DeliveryRules = field(default_factory=DeliveryRules)
     digest: DigestRules = field(default_factory=DigestRules)
     towns: Towns = field(default_factory=Towns.none)
 
@@ -257,17 +298,38 @@ class RateLimits:
 
 @dataclass(frozen=True)
 class Webhook:
-    """Webhook mode: Telegram posts updates to `url`; we listen behind a reverse proxy."""
+    """Webhook mode: Telegram posts updates to `url`; the bot's web server (`Web`) listens
+    behind a reverse proxy."""
 
     url: str
-    listen_host: str
-    listen_port: int
     secret: str = field(repr=False)
 
     @property
     def path(self) -> str:
         """The path part of the public URL, which the proxy forwards unchanged."""
         return self.url.split("://", 1)[1].partition("/")[2]
+
+
+@dataclass(frozen=True)
+class Web:
+    """The bot's own web server: Telegram's webhook, departments' updates, the e-mail
+    channel's pages and case photos. `public_url` is where departments reach it."""
+
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8443
+    public_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Smtp:
+    """The mail server the e-mail channel sends through."""
+
+    host: str
+    port: int
+    sender: str
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: str = "starttls"  # starttls, tls (implicit, port 465) or none (a relay on localhost)
 
 
 @dataclass(frozen=True)
@@ -291,9 +353,24 @@ class Settings:
     log_format: str = "text"
     log_level: str = "info"
     card_secret: str | None = field(default=None, repr=False)  # CARD_SECRET: signs 联新卡 QRs
+    web: Web = field(default_factory=Web)
+    smtp: Smtp | None = None
     # From HTTPS_PROXY / ALL_PROXY (HTTP_PROXY for an http:// BOT_API_URL), unless NO_PROXY
     # names the Bot API's host. It may carry a password, so it stays out of repr().
     proxy: str | None = field(default=None, repr=False)
+
+    @property
+    def serves_web(self) -> bool:
+        """Whether the web server runs: for Telegram's webhook, or for a department that
+        sends its updates back (webhook) or closes cases from an e-mail's page."""
+        sends = {d.send for d in self.programme.departments}
+        return self.webhook is not None or bool(sends & {"email", "webhook"})
+
+    @property
+    def link_key(self) -> bytes:
+        """Signs the links the bot hands out (e-mail pages, case photos); from the token, so a
+        new token voids every link."""
+        return hashlib.sha256(b"suishoupai links\0" + self.bot_token.encode()).digest()
 
     @property
     def database(self) -> Path | str:
@@ -332,8 +409,13 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
     api_url = _api_url(get("BOT_API_URL") or DEFAULT_API_URL)
     database_url = get("DATABASE_URL") or DEFAULT_DATABASE_URL
     config = _ConfigReader(
-        read_config(config_path, required=bool(get("CONFIG_FILE"))), config_path.parent
+        read_config(config_path, required=bool(get("CONFIG_FILE"))), config_path.parent, get
     )
+    programme = config.programme()
+    webhook = _webhook(get("WEBHOOK_URL"), get("WEBHOOK_SECRET"))
+    web = _web(get("WEB_LISTEN") or get("WEBHOOK_LISTEN"), get("PUBLIC_URL"))
+    smtp = _smtp(get)
+    _check_channels(programme, web, smtp)
     return Settings(
         bot_token=token,
         bot_api_url=api_url,
@@ -347,9 +429,11 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         finance_chat_id=_optional_id("FINANCE_CHAT_ID", get("FINANCE_CHAT_ID")),
         timezone=timezone,
         payout_schedule=schedule,
-        programme=config.programme(),
+        programme=programme,
         rate_limits=config.rate_limits(),
-        webhook=_webhook(get("WEBHOOK_URL"), get("WEBHOOK_LISTEN"), get("WEBHOOK_SECRET")),
+        webhook=webhook,
+        web=web,
+        smtp=smtp,
         backup_dir=_folder("BACKUP_DIR", get("BACKUP_DIR") or "data/backups", cwd),
         backups_kept=_positive("BACKUPS_KEPT", get("BACKUPS_KEPT") or "14"),
         log_format=_choice("LOG_FORMAT", get("LOG_FORMAT") or "text", ("text", "json")),
@@ -357,6 +441,50 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         proxy=_proxy(api_url, get),
         card_secret=_card_secret(get("CARD_SECRET")),
     )
+
+
+def _listen(name: str, value: str) -> tuple[str, int]:
+    host, _, port = (value or "127.0.0.1:8443").rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingsError(name, f"expected host:port, got {value!r}")
+    return host, int(port)
+
+
+def _web(listen: str, public_url: str) -> Web:
+    """WEB_LISTEN (WEBHOOK_LISTEN, its older name) and PUBLIC_URL."""
+    host, port = _listen("WEB_LISTEN", listen)
+    if public_url and not re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?", public_url):
+        raise SettingsError("PUBLIC_URL", f"expected an http(s):// URL, got {public_url!r}")
+    return Web(host, port, public_url.rstrip("/") or None)
+
+
+def _smtp(get: Callable[[str], str]) -> Smtp | None:
+    """SMTP_HOST and its companions; None when unset."""
+    host = get("SMTP_HOST")
+    if not host:
+        return None
+    tls = _choice("SMTP_TLS", (get("SMTP_TLS") or "starttls").lower(), ("starttls", "tls", "none"))
+    port = _positive("SMTP_PORT", get("SMTP_PORT") or ("465" if tls == "tls" else "587"))
+    sender = get("SMTP_FROM") or get("SMTP_USER")
+    if "@" not in sender:
+        raise SettingsError("SMTP_FROM", "expected the address cases are sent from")
+    user = get("SMTP_USER") or None
+    password = get("SMTP_PASSWORD") or None
+    if (user is None) != (password is None):
+        raise SettingsError("SMTP_PASSWORD", "SMTP_USER and SMTP_PASSWORD go together")
+    return Smtp(host, port, sender, user, password, tls)
+
+
+def _check_channels(programme: Programme, web: Web, smtp: Smtp | None) -> None:
+    """What each department's channel needs from the environment is there."""
+    for department in programme.departments:
+        name = f"departments.{department.key}"
+        if department.send == "email" and smtp is None:
+            raise SettingsError("SMTP_HOST", f"{name} sends by e-mail; set the mail server")
+        if department.send == "email" and web.public_url is None:
+            raise SettingsError(
+                "PUBLIC_URL", f"{name} sends by e-mail, whose links need the bot's public URL"
+            )
 
 
 def _card_secret(value: str) -> str | None:
@@ -410,7 +538,7 @@ def redact_url(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-def _webhook(url: str, listen: str, secret: str) -> Webhook | None:
+def _webhook(url: str, secret: str) -> Webhook | None:
     if not url:
         return None
     if not re.fullmatch(r"https://[^\s/]+(/[^\s]*)?", url):
@@ -419,10 +547,7 @@ def _webhook(url: str, listen: str, secret: str) -> Webhook | None:
         raise SettingsError(
             "WEBHOOK_SECRET", "needs 16-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)"
         )
-    host, _, port = (listen or "127.0.0.1:8443").rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise SettingsError("WEBHOOK_LISTEN", f"expected host:port, got {listen!r}")
-    return Webhook(url=url, listen_host=host, listen_port=int(port), secret=secret)
+    return Webhook(url=url, secret=secret)
 
 
 def _folder(name: str, value: str, cwd: Path) -> Path:
@@ -506,8 +631,14 @@ class _ConfigReader:
     """Reads `config.toml` tables into a `Programme` and the `RateLimits`, naming the key of
     any bad value."""
 
-    def __init__(self, data: dict[str, Any], directory: Path = Path()) -> None:
+    def __init__(
+        self,
+        data: dict[str, Any],
+        directory: Path = Path(),
+        environ: Callable[[str], str] = lambda name: "",
+    ) -> None:
         self.data = data
+        self.environ = environ  # for the secrets config.toml names but never holds
         self.towns = self._towns(directory)
 
     def _towns(self, directory: Path) -> Towns:
@@ -575,6 +706,7 @@ class _ConfigReader:
             retention=self._counts("retention", RetentionRules()),
             places=self._counts("places", PlacesRules()),
             cases=self._counts("cases", CaseRules()),
+            delivery=self._delivery(),
             digest=DigestRules(
                 weekday=self._weekday(),
                 time=self._clock_time(),
@@ -699,8 +831,12 @@ class _ConfigReader:
                 raise SettingsError(f"{name}.key", "expected 1-24 of a-z, 0-9 and _")
             if not (isinstance(zh, str) and zh and isinstance(en, str) and en):
                 raise SettingsError(name, "needs non-empty zh and en names")
+            channel = self._channel(name, entry)
             chat_id = entry.get("chat_id")
-            if not isinstance(chat_id, int) or isinstance(chat_id, bool):
+            optional = channel.send != "telegram"  # a group beside its own system, if any
+            if not (chat_id is None and optional) and (
+                not isinstance(chat_id, int) or isinstance(chat_id, bool)
+            ):
                 raise SettingsError(f"{name}.chat_id", "expected the department chat's id")
             handled = entry.get("categories")
             if not isinstance(handled, list) or not all(isinstance(c, str) for c in handled):
@@ -725,10 +861,59 @@ class _ConfigReader:
                             f"{owner[category, town]!r}",
                         )
                     owner[category, town] = key
-            departments.append(Department(key, zh, en, chat_id, tuple(handled), tuple(towns)))
+            departments.append(
+                Department(key, zh, en, chat_id, tuple(handled), tuple(towns), channel)
+            )
         if len({d.key for d in departments}) != len(departments):
             raise SettingsError("departments", "keys must be unique")
         return tuple(departments)
+
+    def _channel(self, name: str, entry: Mapping[str, object]) -> Channel:
+        """A department's `send` and what that method needs."""
+        send = entry.get("send", "telegram")
+        if send not in SEND_METHODS:
+            raise SettingsError(f"{name}.send", f"expected one of {', '.join(SEND_METHODS)}")
+        if send == "telegram":
+            return Channel()
+        if send == "email":
+            email = entry.get("email")
+            if not (isinstance(email, str) and re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email)):
+                raise SettingsError(f"{name}.email", "expected the department's e-mail address")
+            return Channel(send, email=email)
+        url = entry.get("url")
+        if not (isinstance(url, str) and re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?", url)):
+            raise SettingsError(f"{name}.url", f"expected the {send} endpoint's http(s):// URL")
+        if send == "webhook":
+            secret = self._secret(name, entry, "secret_env")
+            return Channel(send, url=url, secret=secret)
+        codes = entry.get("service_codes", {})
+        if not isinstance(codes, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v for k, v in codes.items()
+        ):
+            raise SettingsError(f"{name}.service_codes", 'expected category = "code" pairs')
+        return Channel(
+            send,
+            url=url.rstrip("/"),
+            api_key=self._secret(name, entry, "api_key_env"),
+            service_codes=tuple(sorted(codes.items())),
+        )
+
+    def _secret(self, name: str, entry: Mapping[str, object], key: str) -> str:
+        """The secret in the environment variable `entry[key]` names (at least 16 chars)."""
+        variable = entry.get(key)
+        if not (isinstance(variable, str) and re.fullmatch(r"[A-Z][A-Z0-9_]*", variable)):
+            raise SettingsError(f"{name}.{key}", "expected the name of an environment variable")
+        value = self.environ(variable)
+        if len(value) < 16:
+            raise SettingsError(variable, f"{name}.{key} names it: needs at least 16 characters")
+        return value
+
+    def _delivery(self) -> DeliveryRules:
+        rules = self._counts("delivery", DeliveryRules())
+        for key in ("retry_seconds", "retry_max_seconds", "alert_after", "timeout_seconds"):
+            if getattr(rules, key) < 1:
+                raise SettingsError(f"delivery.{key}", "must be at least 1")
+        return rules
 
 
 SPAN_KEYS = ("fix_workdays", "accept_hours", "accept_workdays")

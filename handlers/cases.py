@@ -220,9 +220,12 @@ def fixed_buttons(runtime: Runtime, language: str, case: Case) -> InlineKeyboard
 
 
 def card_chat(runtime: Runtime, case: Case) -> int | None:
-    """The department's chat, or None when the department is not configured."""
+    """The department's chat, or None when the department is not configured or works in its
+    own system (its channel hands the case over: services/handoff.py)."""
     department = runtime.settings.programme.department(case.department)
-    return None if department is None else department.chat_id
+    if department is None or department.send != "telegram":
+        return None
+    return department.chat_id
 
 
 async def send_card(

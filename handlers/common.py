@@ -13,6 +13,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 from locales import Texts
 from services.cases import Cases
 from services.clock import Clock
+from services.handoff import Handoff
 from services.inbox import Inbox
 from services.membercard import MemberCards
 from services.moderation import Moderation
@@ -44,6 +45,7 @@ class Runtime:
     points: Points
     member_cards: MemberCards
     inbox: Inbox
+    handoff: Handoff  # cases to departments' own systems (e-mail, webhook, Open311)
     # Set when a report is submitted, to wake the card sender.
     card_wake: asyncio.Event = field(default_factory=asyncio.Event)
 

@@ -38,6 +38,7 @@ from services.photos import inspect_in_pool
 from services.refusal import Refused
 from settings import Programme, Settings
 from storage import cases as store
+from storage import handoff as handoff_store
 from storage import moderation as moderator_store
 from storage.db import Connection, Database, Row
 
@@ -284,6 +285,22 @@ class Noted:
 
 
 @dataclass(frozen=True)
+class Via:
+    """A department acting from its own system (its webhook, Open311, the e-mail's page):
+    the department's staff, with no Telegram id behind them."""
+
+    department: str
+
+
+SYSTEM_ACTOR = 0  # who asked, where a column needs someone: the department's own system
+
+
+def actor_id(who: int | Via | None) -> int | None:
+    """The Telegram id an event records (None: the clock or a department's system)."""
+    return who if isinstance(who, int) else None
+
+
+@dataclass(frozen=True)
 class Changed:
     """A change made; `before` is the case as it was (its old card may need updating)."""
 
@@ -337,6 +354,21 @@ def dispatched_notice(case: Case, once: str, riders: Iterable[int] = ()) -> list
     ]
 
 
+async def queue_handoff(
+    conn: Connection,
+    programme: Programme,
+    case_id: int,
+    department: str,
+    dispatched_at: int,
+    now: int,
+) -> None:
+    """A dispatch to a department working in its own system is handed over by its channel
+    (services/handoff.py), in the dispatch's transaction; a Telegram group gets its card."""
+    found = programme.department(department)
+    if found is not None and found.send != "telegram":
+        await handoff_store.queue(conn, case_id, department, found.send, dispatched_at, now)
+
+
 async def open_case(
     conn: Connection, outbox: Outbox, programme: Programme, zone: tzinfo, report: Row, now: int
 ) -> int | None:
@@ -355,6 +387,7 @@ async def open_case(
     await store.record_event(
         conn, case_id, None, Role.CLOCK, "open", None, State.DISPATCHED, department.key, now
     )
+    await queue_handoff(conn, programme, case_id, department.key, now, now)
     row = await store.case(conn, case_id)
     assert row is not None
     followers = [f.telegram_id for f in await store.followers(conn, report["id"])]
@@ -375,6 +408,7 @@ class Cases:
         self.outbox = outbox
         self.clock = clock
         self.wake = asyncio.Event()  # set when a card is due: wakes the card sender
+        self.handoff_wake = asyncio.Event()  # set when a case is to go by another channel
 
     def _now(self) -> int:
         return int(self.clock().timestamp())
@@ -390,6 +424,7 @@ class Cases:
         )
         if case_id is not None:
             self.wake.set()
+            self.handoff_wake.set()
         return case_id
 
     async def followed(self, conn: Connection, original_id: int, duplicate: Row) -> None:
@@ -421,7 +456,9 @@ class Cases:
             return True
         return await moderator_store.is_added_moderator_in(conn, telegram_id)
 
-    async def roles(self, conn: Connection, telegram_id: int, case: Case) -> set[Role]:
+    async def roles(self, conn: Connection, telegram_id: int | Via, case: Case) -> set[Role]:
+        if isinstance(telegram_id, Via):
+            return {Role.STAFF} if telegram_id.department == case.department else set()
         found = set()
         if self.is_admin(telegram_id) or await store.is_staff(conn, case.department, telegram_id):
             found.add(Role.STAFF)
@@ -573,7 +610,7 @@ class Cases:
             return Refused(CaseRefusal.NEEDS_REASON)
         if kind == PROMPT_EXTEND and self.parse_extension(text) is None:
             return Refused(CaseRefusal.BAD_DATE)
-        jpeg = await self._clean(photo) if photo is not None else None
+        jpeg = await self.clean_photo(photo) if photo is not None else None
         async with self.db.transaction() as conn:
             prompt = await store.take_prompt(conn, chat_id, message_id, telegram_id)
         if prompt is None:
@@ -613,7 +650,7 @@ class Cases:
     async def act(
         self,
         case_id: int,
-        telegram_id: int | None,
+        telegram_id: int | Via | None,
         action: Action,
         expected: State,
         *,
@@ -673,7 +710,7 @@ class Cases:
             await store.record_event(
                 conn,
                 case_id,
-                telegram_id,
+                actor_id(telegram_id),
                 role,
                 action,
                 before.state,
@@ -686,12 +723,15 @@ class Cases:
             changed = await store.case(conn, case_id)
             assert changed is not None
             after = _case(changed)
+            if action in (Action.REROUTE, Action.REOPEN):
+                await queue_handoff(conn, self.programme, case_id, after.department, now, now)
             followers = await store.followers(conn, after.report_id)
             await self.outbox.queue(
                 conn, self._notices(action, before, after, now, [f.telegram_id for f in followers])
             )
         if after.card_message_id is None:
             self.wake.set()
+            self.handoff_wake.set()
         return Changed(action, before, after)
 
     def _fields(
@@ -782,7 +822,7 @@ class Cases:
             )
         return notices
 
-    async def _clean(self, photo: bytes) -> bytes:
+    async def clean_photo(self, photo: bytes) -> bytes:
         """The photo re-encoded without metadata, like the riders' evidence."""
         programme = self.programme
         evidence = await inspect_in_pool(
@@ -793,6 +833,12 @@ class Cases:
             decode_budget=programme.reports.photo_decode_mb * 1024 * 1024,
         )
         return evidence.jpeg
+
+    def _department_chat(self, case: Case) -> int | None:
+        """The case's department's Telegram group, if it has one (a department working in
+        its own system may have none: then its reminders go nowhere but the admins')."""
+        department = self.programme.department(case.department)
+        return None if department is None else department.chat_id
 
     @property
     def _zone(self) -> tzinfo:
@@ -854,13 +900,13 @@ class Cases:
                 conn, case.id, mine.report_id, case.reopened, answer, False, note, photo_id, now
             ):
                 return Refused(CaseRefusal.ANSWERED)
-            department = self.programme.department(case.department)
-            if answer == Answer.UNSATISFIED and department is not None:
+            chat = self._department_chat(case)
+            if answer == Answer.UNSATISFIED and chat is not None:
                 await self.outbox.queue(
                     conn,
                     [
                         Notice(
-                            department.chat_id,
+                            chat,
                             "case.department.follower_unsatisfied",
                             {"reference": case.reference, "note": note or "-"},
                             photo=None if photo_id is None else f"case:{photo_id}",
@@ -904,7 +950,7 @@ class Cases:
         return int(end.timestamp()), match["reason"].strip()[:REASON_MAX_CHARS]
 
     async def ask_extension(
-        self, case_id: int, telegram_id: int, text: str
+        self, case_id: int, telegram_id: int | Via, text: str
     ) -> Noted | Refused[CaseRefusal]:
         """The department asks for more time: recorded, and put to the moderators."""
         parsed = self.parse_extension(text)
@@ -925,12 +971,20 @@ class Cases:
             latest = now + int(timedelta(days=EXTENSION_MAX_DAYS).total_seconds())
             if not case.due_at < new_due <= latest:
                 return Refused(CaseRefusal.BAD_DATE)
+            asked_by = actor_id(telegram_id)
             extension_id = await store.add_extension(
-                conn, case.id, case.department, telegram_id, reason, case.due_at, new_due, now
+                conn,
+                case.id,
+                case.department,
+                SYSTEM_ACTOR if asked_by is None else asked_by,
+                reason,
+                case.due_at,
+                new_due,
+                now,
             )
             if extension_id is None:
                 return Refused(CaseRefusal.PENDING)
-            await self._event(conn, case, telegram_id, Role.STAFF, "extend_ask", now, reason)
+            await self._event(conn, case, asked_by, Role.STAFF, "extend_ask", now, reason)
             moderators = self.settings.moderator_chat_id
             if moderators is not None:
                 params: Params = {
@@ -980,11 +1034,11 @@ class Cases:
             action = f"extend_{'approve' if approve else 'refuse'}"
             await self._event(conn, case, telegram_id, Role.MODERATOR, action, now)
             params: Params = {"reference": case.reference, "new_due": At(new_due)}
-            department = self.programme.department(case.department)
+            chat = self._department_chat(case)
             notices = []
-            if department is not None:
+            if chat is not None:
                 key = f"case.department.extension_{state}"
-                notices.append(Notice(department.chat_id, key, params))
+                notices.append(Notice(chat, key, params))
             if approve and case.rider_telegram_id is not None:
                 notices.append(Notice(case.rider_telegram_id, "case.rider.extended", params))
             await self.outbox.queue(conn, notices)
@@ -1017,15 +1071,15 @@ class Cases:
                 return Refused(CaseRefusal.NOT_POSSIBLE, case.state)
             await store.add_supervision(conn, case.id, telegram_id, text, now, reply_due)
             await self._event(conn, case, telegram_id, Role.MODERATOR, "supervise", now, text)
-            department = self.programme.department(case.department)
-            if department is not None:
+            chat = self._department_chat(case)
+            if chat is not None:
                 params: Params = {"reference": case.reference, "text": text, "due": At(reply_due)}
                 button = Button("case.button.supervision_reply", VERB_SUPERVISION, case.id)
                 await self.outbox.queue(
                     conn,
                     [
                         Notice(
-                            department.chat_id,
+                            chat,
                             "case.department.supervision",
                             params,
                             buttons=((button,),),
@@ -1143,11 +1197,11 @@ class Cases:
     async def _remind(self, conn: Connection, case: Case, clock: _Clock, now: int) -> None:
         if not await store.mark(conn, clock.reminded, case.id, now):
             return
-        department = self.programme.department(case.department)
-        if department is not None:
+        chat = self._department_chat(case)
+        if chat is not None:
             params: Params = {"reference": case.reference, "due": At(clock.due)}
             key = f"case.department.{clock.name}_reminder"
-            await self.outbox.queue(conn, [Notice(department.chat_id, key, params)])
+            await self.outbox.queue(conn, [Notice(chat, key, params)])
 
     async def _breach(self, conn: Connection, case: Case, clock: _Clock, now: int) -> None:
         if not await store.mark(conn, clock.breached, case.id, now):
@@ -1164,11 +1218,9 @@ class Cases:
             )
             for admin in sorted(self.settings.admin_ids)
         ]
-        department = self.programme.department(case.department)
-        if department is not None:
-            notices.append(
-                Notice(department.chat_id, f"case.department.{clock.name}_breach", params)
-            )
+        chat = self._department_chat(case)
+        if chat is not None:
+            notices.append(Notice(chat, f"case.department.{clock.name}_breach", params))
         await self.outbox.queue(conn, notices)
 
     async def _urge(self, conn: Connection, case: Case, now: int) -> None:
@@ -1176,12 +1228,10 @@ class Cases:
         if not await store.mark(conn, "urged_at", case.id, now):
             return
         await self._event(conn, case, None, Role.CLOCK, "urge", now)
-        department = self.programme.department(case.department)
-        if department is not None:
+        chat = self._department_chat(case)
+        if chat is not None:
             params: Params = {"reference": case.reference, "due": At(case.due_at)}
-            await self.outbox.queue(
-                conn, [Notice(department.chat_id, "case.department.urge", params)]
-            )
+            await self.outbox.queue(conn, [Notice(chat, "case.department.urge", params)])
 
     async def _escalate(self, conn: Connection, supervision: Row, now: int) -> None:
         """A 督办 the department left unanswered: to every admin."""
