@@ -777,6 +777,12 @@ class Cases:
         moderators = self.settings.moderator_chat_id
         if action == Action.REROUTE:
             notices += dispatched_notice(after, once, followers)
+        elif action == Action.ACCEPT:
+            told = [rider] if rider is not None else []
+            notices += [
+                Notice(telegram_id, "case.rider.accepted", params, once_key=f"{once}:{telegram_id}")
+                for telegram_id in [*told, *followers]
+            ]
         elif action == Action.FIXED:
             asked = [rider] if rider is not None else []
             notices += [

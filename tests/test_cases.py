@@ -37,9 +37,8 @@ async def start(start_bot: BotStarter) -> RunningBot:
     return bot
 
 
-async def approved_case(fake: FakeTelegram, seed: int = 1) -> tuple[str, SentMessage]:
-    """A rider's road hazard, approved at 50 yuan; returns (reference, the department card)."""
-    before = len(fake.sent_to(ROADS_CHAT))
+async def approve(fake: FakeTelegram, seed: int = 1) -> str:
+    """A rider's road hazard, submitted and approved at 50 yuan by a moderator; its reference."""
     reviews = [m for m in fake.sent_to(MODERATOR_CHAT) if m.kind == "photo"]
     reference = await submit(fake, RIDER, seed=seed)
     await fake.wait_for(
@@ -47,6 +46,13 @@ async def approved_case(fake: FakeTelegram, seed: int = 1) -> tuple[str, SentMes
     )
     review = [m for m in fake.sent_to(MODERATOR_CHAT) if m.kind == "photo"][-1]
     fake.press_button(MOD, review, review.button("✅ 50"))
+    return reference
+
+
+async def approved_case(fake: FakeTelegram, seed: int = 1) -> tuple[str, SentMessage]:
+    """A rider's road hazard, approved at 50 yuan; returns (reference, the department card)."""
+    before = len(fake.sent_to(ROADS_CHAT))
+    reference = await approve(fake, seed)
     cards = await fake.wait_for_messages(ROADS_CHAT, before + 1)
     return reference, cards[before]
 
