@@ -483,12 +483,17 @@ async def serve_webhook(app: BotApplication, hook: Webhook) -> None:
 
 
 def secrets(settings: Settings) -> list[str]:
-    """What must never reach a log line: the token, the webhook secret, a proxy's password."""
+    """What must never reach a log line: the token, the webhook secret, a proxy's password,
+    the mail server's password, departments' secrets and API keys."""
     found = [settings.bot_token]
     if settings.card_secret:
         found.append(settings.card_secret)
     if settings.webhook is not None:
         found.append(settings.webhook.secret)
+    if settings.smtp is not None and settings.smtp.password:
+        found.append(settings.smtp.password)
+    for department in settings.programme.departments:
+        found += [s for s in (department.channel.secret, department.channel.api_key) if s]
     if settings.proxy:
         password = urllib.parse.urlsplit(settings.proxy).password
         if password:

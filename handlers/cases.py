@@ -642,6 +642,7 @@ async def cases_command(update: Update, context: BotContext) -> None:
         return
     language = await say.language()
     now = int(runtime.cases.clock().timestamp())
+    undelivered = await runtime.handoff.undelivered()
     lines = [await say.text("case.list.header", count=len(found))]
     department = None
     for case in found:
@@ -659,6 +660,9 @@ async def cases_command(update: Update, context: BotContext) -> None:
                 due=runtime.texts.when(language, _dt(case.due_at), runtime.settings.timezone),
             )
         )
+        if case.id in undelivered:
+            attempts = undelivered[case.id]
+            lines.append(await say.text("case.list.undelivered", attempts=attempts))
     await say.send("\n".join(lines))
 
 

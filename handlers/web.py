@@ -23,6 +23,7 @@ from telegram import Update
 
 from handlers.common import BotApplication, Runtime
 from services.cases import State
+from services.channels import Failed
 from services.handoff import (
     PHOTO_MAX_BYTES,
     PHOTO_PURPOSE,
@@ -84,12 +85,15 @@ async def telegram_update(request: web.Request) -> web.Response:
     if not hmac.compare_digest(given.encode(), hook.secret.encode()):
         return web.Response(status=403)
     try:
-        data = json.loads(await read_body(request, TELEGRAM_MAX_BODY_BYTES))
-        update = Update.de_json(data, app.bot)
+        body = await read_body(request, TELEGRAM_MAX_BODY_BYTES)
     except TooLarge:
         return web.Response(status=413)
+    data: Any = None
+    try:
+        data = json.loads(body)
+        update = Update.de_json(data, app.bot)
     except Exception as exc:
-        found = data.get("update_id") if isinstance(locals().get("data"), dict) else None
+        found = data.get("update_id") if isinstance(data, dict) else None
         log.warning(
             "could not parse update %s from Telegram (%s); its contents are not logged",
             found if isinstance(found, int) else "unknown",
@@ -132,13 +136,24 @@ async def department_update(request: web.Request) -> web.Response:
         if not all(v is None or isinstance(v, str) for v in (note, due)):
             raise ValueError
         photo = decode_photo(update.get("photo"))
+        photo_url = update.get("photo_url")
+        if photo_url is not None and not (
+            isinstance(photo_url, str) and photo_url.startswith(("https://", "http://"))
+        ):
+            raise ValueError
     except (ValueError, KeyError, TypeError):
         return _refuse(
             400,
             "bad_request",
             'expected JSON {"id", "reference", "status": accepted | fixed | not_ours | '
-            'cannot_fix | extension, "note"?, "photo"? (base64 JPEG), "due"? (YYYY-MM-DD)}',
+            'cannot_fix | extension, "note"?, "photo"? (base64 JPEG) or "photo_url"?, '
+            '"due"? (YYYY-MM-DD)}',
         )
+    if photo is None and photo_url is not None:
+        try:
+            photo = await handoff.channels.fetch_photo(photo_url, PHOTO_MAX_BYTES + 1)
+        except Failed as exc:
+            return _refuse(422, "bad_photo", f"the photo_url could not be read: {exc.detail}")
     if photo is not None and len(photo) > PHOTO_MAX_BYTES:
         return _refuse(413, "too_large", "the photo is larger than 5 MB")
     case_id = await handoff.case_id(reference)

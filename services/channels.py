@@ -294,6 +294,22 @@ class Channels:
             raise Failed(f"HTTP {response.status} without a service_request_id")
         return Delivered(f"HTTP {response.status}", str(remote))
 
+    async def fetch_photo(self, url: str, limit: int) -> bytes:
+        """A photo a department's update points to; at most `limit` bytes are read (more
+        means too large: the caller refuses it)."""
+        try:
+            async with self._session().get(url) as response:
+                if response.status != 200:
+                    raise Failed(f"HTTP {response.status}")
+                body = bytearray()
+                async for chunk in response.content.iter_chunked(64 * 1024):
+                    body += chunk
+                    if len(body) >= limit:
+                        break
+                return bytes(body[:limit])
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise Failed(_brief(exc)) from None
+
     async def read_requests(self, department: Department, ids: list[str]) -> list[Any]:
         """GeoReport v2's GET requests.json for these service_request_ids."""
         channel = department.channel

@@ -158,6 +158,10 @@ class Handoff:
     def now(self) -> int:
         return int(self.clock().timestamp())
 
+    async def undelivered(self) -> dict[int, int]:
+        """Cases not yet handed over after a failed attempt: case id -> attempts so far."""
+        return await store.undelivered(self.db)
+
     async def case_id(self, reference: str) -> int | None:
         return await store.case_by_reference(self.db, reference)
 

@@ -116,6 +116,7 @@ class WebhookReceiver:
     events: list[dict[str, Any]] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)  # Idempotency-Key of each accepted POST
     refused: int = 0
+    after_photo: bytes = b""
     _runner: web.AppRunner | None = None
 
     @property
@@ -133,9 +134,14 @@ class WebhookReceiver:
         self.keys.append(request.headers["Idempotency-Key"])
         return web.json_response({"received": True})
 
+    async def _photo(self, request: web.Request) -> web.Response:
+        """The department's own copy of its after-photo, for an update's photo_url."""
+        return web.Response(body=self.after_photo, content_type="image/jpeg")
+
     async def start(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/cases", self._take)
+        app.router.add_get("/after.jpg", self._photo)
         self._runner = await serve(app, self.port)
 
     async def stop(self) -> None:

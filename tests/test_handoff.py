@@ -11,7 +11,7 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,8 @@ import trustme
 from cli import check_routing
 from settings import Channel, DeliveryRules, Department, Programme, Smtp, Web
 from tests import images
-from tests.conftest import ADMIN, BotStarter, RunningBot
-from tests.fakegram import FakeTelegram, SentMessage
+from tests.conftest import ADMIN, MODERATOR_CHAT, BotStarter, RunningBot
+from tests.fakegram import FakeTelegram, SentMessage, TgUser
 from tests.receivers import (
     SMTP_PASSWORD,
     SMTP_USER,
@@ -32,6 +32,7 @@ from tests.receivers import (
     WebhookReceiver,
     free_port,
 )
+from tests.riders import Chat
 from tests.test_cases import RIDER
 from tests.test_cases import approve as approve_report
 
@@ -282,10 +283,16 @@ async def test_a_case_by_webhook_and_its_signed_updates_back(
     )
     assert (status, body["error"]) == (413, "too_large")
     assert "5 MB" in body["message"]
-    after = base64.b64encode(images.jpeg(images.picture(9))).decode()
-    status, body = await update(
-        bot, {"id": "u-6", "reference": reference, "status": "fixed", "photo": after}
-    )
+    later = (datetime.now(UTC) + timedelta(days=10)).strftime("%Y-%m-%d")
+    extension = {"id": "u-e", "reference": reference, "status": "extension", "due": later}
+    status, body = await update(bot, extension | {"note": "需要采购井盖"})
+    assert (status, body["state"]) == (200, "accepted")
+    extension_asked = await told(fake, MODERATOR_CHAT, "延期")
+    assert reference in extension_asked
+    assert "需要采购井盖" in extension_asked
+    receiver.after_photo = images.jpeg(images.picture(9))
+    fixed = {"id": "u-6", "reference": reference, "status": "fixed"}
+    status, body = await update(bot, fixed | {"photo_url": f"{receiver.url[:-6]}/after.jpg"})
     assert (status, body["state"]) == (200, "fixed")
     await fake.wait_for(lambda: any("真的修好了吗" in m.text for m in fake.sent_to(RIDER.id)))
     asked = next(m for m in fake.sent_to(RIDER.id) if "真的修好了吗" in m.text)
@@ -294,7 +301,7 @@ async def test_a_case_by_webhook_and_its_signed_updates_back(
     await bot.settled(fake)
     status, body = await update(bot, {"id": "u-7", "reference": reference, "status": "fixed"})
     assert (status, body["error"], body["state"]) == (409, "not_allowed", "confirmed")
-    assert [e[0] for e in await events(bot)] == ["open", "accept", "fixed", "confirm"]
+    assert [e[0] for e in await events(bot)] == ["open", "accept", "extend_ask", "fixed", "confirm"]
     assert len(receiver.events) == 1  # delivered once
 
 
@@ -309,6 +316,12 @@ async def test_a_receiver_down_for_an_hour_gets_every_case_once_and_in_order(
     alert = await told(fake, ADMIN, "未能送达")
     assert first in alert
     assert "cannot connect" in alert
+    admin = Chat(fake, TgUser(ADMIN))
+    admin.seen = len(fake.sent_to(ADMIN))
+    admin.text("/cases")
+    listed = (await admin.one()).text
+    assert first in listed
+    assert "未送达" in listed
     # An hour passes while it is down: the bot keeps trying, at most retry_max_seconds apart.
     real = runtime.clock.source
     runtime.clock.source = lambda: datetime.fromtimestamp(real().timestamp() + 3600, UTC)

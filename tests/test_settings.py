@@ -295,3 +295,113 @@ def test_bad_service_level_names_the_key(tmp_path: Path, field: str, setting: st
     with pytest.raises(SettingsError) as caught:
         load_settings({"BOT_TOKEN": TOKEN}, cwd=tmp_path)
     assert caught.value.setting == f"categories[0].{setting}"
+
+
+CHANNELS = """
+[[departments]]
+key = "water"
+zh = "水务局"
+en = "Water office"
+send = "webhook"
+url = "https://12345.county.example/hooks/cases"
+secret_env = "WATER_SECRET"
+categories = ["pothole"]
+
+[[departments]]
+key = "grid"
+zh = "网格中心"
+en = "Grid centre"
+send = "open311"
+url = "https://grid.county.example/open311/v2/"
+api_key_env = "GRID_KEY"
+service_codes = { pothole = "ROAD-01" }
+categories = []
+
+[[departments]]
+key = "town"
+zh = "镇政府"
+en = "Town office"
+send = "email"
+email = "ban@town.example"
+categories = []
+"""
+CHANNEL_ENV = {
+    "WATER_SECRET": "water-secret-0123456789",
+    "GRID_KEY": "grid-api-key-0123456789",
+    "SMTP_HOST": "smtp.county.example",
+    "SMTP_USER": "bot@county.example",
+    "SMTP_PASSWORD": "mail-password",
+    "PUBLIC_URL": "https://bot.county.example/",
+}
+
+
+def test_each_department_names_its_channel_and_secrets_come_from_the_environment(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "config.toml").write_text(
+        DEPARTMENTS.split("[[departments]]")[0] + CHANNELS, encoding="utf-8"
+    )
+    settings = load_settings({"BOT_TOKEN": TOKEN, **CHANNEL_ENV}, cwd=tmp_path)
+    water, grid, town = settings.programme.departments
+    assert (water.send, water.chat_id, water.channel.secret) == (
+        "webhook",
+        None,
+        "water-secret-0123456789",
+    )
+    assert grid.channel.url == "https://grid.county.example/open311/v2"
+    assert grid.channel.service_code("pothole") == "ROAD-01"
+    assert grid.channel.service_code("wire") == "wire"
+    assert town.channel.email == "ban@town.example"
+    assert settings.smtp is not None
+    assert (settings.smtp.port, settings.smtp.tls, settings.smtp.sender) == (
+        587,
+        "starttls",
+        "bot@county.example",
+    )
+    assert settings.web.public_url == "https://bot.county.example"
+    assert settings.serves_web
+    assert "water-secret" not in repr(settings)
+    assert "mail-password" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("drop", "setting"),
+    [
+        ("WATER_SECRET", "WATER_SECRET"),
+        ("GRID_KEY", "GRID_KEY"),
+        ("SMTP_HOST", "SMTP_HOST"),
+        ("PUBLIC_URL", "PUBLIC_URL"),
+        ("SMTP_PASSWORD", "SMTP_PASSWORD"),
+    ],
+)
+def test_a_channel_without_what_it_needs_names_the_setting(
+    tmp_path: Path, drop: str, setting: str
+) -> None:
+    (tmp_path / "config.toml").write_text(
+        DEPARTMENTS.split("[[departments]]")[0] + CHANNELS, encoding="utf-8"
+    )
+    env = {k: v for k, v in CHANNEL_ENV.items() if k != drop}
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"BOT_TOKEN": TOKEN, **env}, cwd=tmp_path)
+    assert caught.value.setting == setting
+
+
+@pytest.mark.parametrize(
+    ("entry", "setting"),
+    [
+        ("send = 'fax'", "departments[0].send"),
+        ("send = 'email'\nemail = 'nobody'", "departments[0].email"),
+        ("send = 'webhook'\nurl = 'ftp://x'", "departments[0].url"),
+        (
+            "send = 'webhook'\nurl = 'https://x.example'\nsecret_env = 'lower'",
+            "departments[0].secret_env",
+        ),
+        ("send = 'telegram'", "departments[0].chat_id"),
+    ],
+)
+def test_bad_channels_name_the_key(tmp_path: Path, entry: str, setting: str) -> None:
+    toml = f"[[departments]]\nkey='x'\nzh='x'\nen='x'\ncategories=[]\n{entry}\n"
+    (tmp_path / "config.toml").write_text(toml, encoding="utf-8")
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"BOT_TOKEN": TOKEN}, cwd=tmp_path)
+    assert caught.value.setting == setting
