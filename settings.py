@@ -218,7 +218,7 @@ class DeliveryRules:
     """`[delivery]`: handing cases to departments' own systems (e-mail, webhook, Open311)."""
 
     retry_seconds: int = 30  # the first retry; each later one waits twice as long
-    retry_max_seconds: int = 600  # at most this between attempts, however long it is down
+    retry_max_seconds: int = 300  # at most this between attempts, however long it is down
     alert_after: int = 5  # failed attempts before admins are told "not delivered"
     timeout_seconds: int = 20  # one attempt
     poll_seconds: int = 300  # Open311: how often the endpoint's requests are read back

@@ -25,6 +25,7 @@ from services.signing import SIGNATURE_HEADER, signature
 from settings import Department, Settings
 
 SCHEMA = "suishoupai.case/1"
+MAIL_IDLE_SECONDS = 20  # a mail connection idle longer is closed and opened anew
 
 
 class Failed(Exception):
@@ -122,6 +123,8 @@ class Channels:
         self.texts = texts
         self.rules = settings.programme.delivery
         self._http: aiohttp.ClientSession | None = None
+        self._mail: aiosmtplib.SMTP | None = None
+        self._mail_used_at = 0.0
 
     def now(self) -> int:
         return int(time.time())
@@ -133,6 +136,7 @@ class Channels:
         return self._http
 
     async def close(self) -> None:
+        await self._drop_mail_client()
         if self._http is not None:
             await self._http.close()
 
@@ -210,24 +214,49 @@ class Channels:
         return message
 
     async def _email(self, department: Department, order: WorkOrder) -> Delivered:
-        smtp = self.settings.smtp
-        assert smtp is not None
+        """One case e-mail, on the mail connection the last one used if it is still fresh
+        (a backlog after an outage goes out without a TLS handshake and login per case)."""
+        message = self.email(department, order)
         try:
-            errors, reply = await aiosmtplib.send(
-                self.email(department, order),
-                hostname=smtp.host,
-                port=smtp.port,
-                username=smtp.user,
-                password=smtp.password,
-                start_tls=smtp.tls == "starttls",
-                use_tls=smtp.tls == "tls",
-                timeout=self.rules.timeout_seconds,
-            )
+            client = await self._mail_client()
+            errors, reply = await client.send_message(message)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            await self._drop_mail_client()
             raise Failed(_brief(exc)) from None
+        self._mail_used_at = time.monotonic()
         if errors:
             raise Failed(f"refused: {', '.join(sorted(errors))}")
         return Delivered(reply.strip()[:120] or "250")
+
+    async def _mail_client(self) -> aiosmtplib.SMTP:
+        """A logged-in connection to the mail server; a new one after MAIL_IDLE_SECONDS,
+        before the server would have closed it."""
+        idle = time.monotonic() - self._mail_used_at
+        if self._mail is not None and self._mail.is_connected and idle < MAIL_IDLE_SECONDS:
+            return self._mail
+        await self._drop_mail_client()
+        smtp = self.settings.smtp
+        assert smtp is not None
+        client = aiosmtplib.SMTP(
+            hostname=smtp.host,
+            port=smtp.port,
+            start_tls=smtp.tls == "starttls",
+            use_tls=smtp.tls == "tls",
+            timeout=self.rules.timeout_seconds,
+        )
+        await client.connect()
+        if smtp.user and smtp.password:
+            await client.login(smtp.user, smtp.password)
+        self._mail = client
+        return client
+
+    async def _drop_mail_client(self) -> None:
+        client, self._mail = self._mail, None
+        if client is not None and client.is_connected:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                client.close()
 
     # --- webhook --------------------------------------------------------------------------
 

@@ -47,7 +47,7 @@ class MailServer:
 
     def __init__(self, ca: trustme.CA) -> None:
         self.port = free_port()
-        self.messages: list[EmailMessage] = []
+        self.raw: list[bytes] = []
         self.logins: list[str] = []
         cert = ca.issue_cert("127.0.0.1", "localhost")
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -76,10 +76,13 @@ class MailServer:
     async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
         assert session.authenticated, "mail taken without a login"
         assert isinstance(envelope.content, bytes)
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        self.messages.append(parsed)
+        self.raw.append(envelope.content)  # parsed when read: a busy server only stores
         return "250 OK queued"
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        parsed = [email.message_from_bytes(raw, policy=email.policy.default) for raw in self.raw]
+        return [m for m in parsed if isinstance(m, EmailMessage)]
 
     def start(self) -> None:
         self.controller.start()
@@ -89,8 +92,8 @@ class MailServer:
 
     async def wait_for(self, count: int) -> list[EmailMessage]:
         deadline = time.monotonic() + 30
-        while len(self.messages) < count:
-            assert time.monotonic() < deadline, f"{len(self.messages)} of {count} e-mails came"
+        while len(self.raw) < count:
+            assert time.monotonic() < deadline, f"{len(self.raw)} of {count} e-mails came"
             await asyncio.sleep(0.05)
         return self.messages
 

@@ -8,7 +8,9 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import re
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -22,7 +24,7 @@ import trustme
 from cli import check_routing
 from settings import Channel, DeliveryRules, Department, Programme, Smtp, Web
 from tests import images
-from tests.conftest import ADMIN, MODERATOR_CHAT, BotStarter, RunningBot
+from tests.conftest import ADMIN, MODERATOR_CHAT, ROOT, BotStarter, RunningBot
 from tests.fakegram import FakeTelegram, SentMessage, TgUser
 from tests.receivers import (
     SMTP_PASSWORD,
@@ -456,3 +458,54 @@ async def test_check_tries_each_channel_without_sending_a_case(
         assert any(
             line.startswith("FAIL  department water: webhook cannot connect") for line in lines
         )
+
+
+async def test_the_readme_receiver_takes_a_signed_case_and_refuses_a_forged_one(
+    start_bot: BotStarter, fake: FakeTelegram, tmp_path: Path
+) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (example,) = [
+        block.split("```", 1)[0]
+        for block in readme.split("```python\n")[1:]
+        if "X-Suishoupai-Signature" in block
+    ]
+    script = tmp_path / "receiver.py"
+    script.write_text(example, encoding="utf-8")
+    port = free_port()
+    env = {"PATH": os.environ.get("PATH", ""), "PORT": str(port), "POWER_WEBHOOK_SECRET": SECRET}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), env=env, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/hooks/suishoupai"
+
+        async def listening() -> bool:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                return False
+            writer.close()
+            return True
+
+        await eventually(listening)
+        bot = await start(start_bot, webhook_department(url))
+        await approve(bot, fake)
+        assert process.stdout is not None
+        lines: list[str] = []
+        while not lines or not lines[-1].startswith("case-"):  # after aiohttp's banner
+            lines.append((await asyncio.wait_for(process.stdout.readline(), timeout=30)).decode())
+        assert lines[-1].startswith("case-1-")
+        rows = await bot.app.bot_data["runtime"].db.fetchall(
+            "SELECT detail FROM case_delivery_attempts"
+        )
+        assert [r[0] for r in rows] == ["HTTP 200"]
+        forged = b'{"id": "x"}'
+        headers = {"X-Suishoupai-Signature": sign(forged, "someone-elses-secret-123")}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(url, data=forged, headers=headers) as refused,
+        ):
+            assert refused.status == 401
+    finally:
+        process.terminate()
+        await process.wait()
