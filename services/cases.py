@@ -757,6 +757,7 @@ class Cases:
                 "reminded_at": None,
                 "breached_at": None,
                 "accepted_at": None,
+                "fixed_at": None,  # a fix the rider sent back, or of another department
                 "accept_reminded_at": None,
                 "accept_breached_at": None,
                 "urged_at": None,

@@ -37,7 +37,7 @@ from enum import StrEnum
 from typing import Any
 
 from locales import Texts
-from services.cases import Action, CaseRefusal, Cases, Changed, Noted, State, Via
+from services.cases import Action, Case, CaseRefusal, Cases, Changed, Noted, State, Via
 from services.channels import Channels, Failed, WorkOrder
 from services.clock import Now, utc_now
 from services.outbox import Dept, Notice, Params
@@ -221,7 +221,7 @@ class Handoff:
         ):
             await store.supersede(self.db, row["id"], now)
             return True
-        order = await self._order(row, department)
+        order = await self._order(row, department, case)
         started = time.perf_counter()
         try:
             done = await self.channels.send(department, order)
@@ -272,9 +272,7 @@ class Handoff:
                 return
             await self.cases.outbox.queue(conn, notices)
 
-    async def _order(self, row: Row, department: Department) -> WorkOrder:
-        case = await self.cases.case(row["case_id"])
-        assert case is not None
+    async def _order(self, row: Row, department: Department, case: Case) -> WorkOrder:
         photos = tuple(await store.report_photos(self.db, case.report_id))
         public = self.settings.web.public_url
         expires = self.now() + LINK_DAYS * 86400

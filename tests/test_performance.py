@@ -167,3 +167,33 @@ async def test_performance_matches_a_hand_count(start_bot: BotStarter, fake: Fak
     weekly = [m.text for m in fake.sent_to(BOSS.id) if m.text.startswith("📋 部门绩效")][-1]
     assert "县公路局：派发 1 ·" in weekly
     assert "退单 1" in weekly
+
+
+async def test_a_case_sent_back_is_not_fixed_until_it_is_fixed_again(
+    start_bot: BotStarter, fake: FakeTelegram
+) -> None:
+    """返工 (the rider not satisfied) undoes the fix: the case is neither fixed nor in time
+    while the department works on it again, and no negative fix time appears."""
+    bot = await start(start_bot, MONDAY)
+    runtime = bot.app.bot_data["runtime"]
+    cases = runtime.cases
+    reference, _ = await approved(fake, RIDER, TOWN_OFFICE_CHAT, BEIJING, 1)
+    a = await case_id(bot, reference)
+    for hours, step in (
+        (1, lambda: cases.act(a, TOWN_STAFF.id, Action.ACCEPT, State.DISPATCHED)),
+        (2, lambda: cases.act(a, TOWN_STAFF.id, Action.FIXED, State.ACCEPTED)),
+        (3, lambda: cases.answer(a, RIDER.id, Answer.UNSATISFIED, note="没修好")),
+        (4, lambda: cases.act(a, TOWN_STAFF.id, Action.ACCEPT, State.REOPENED)),
+    ):
+        at(bot, MONDAY + timedelta(hours=hours))
+        assert isinstance(await step(), Changed)
+    period = month_period(2026, 11, SHANGHAI)
+    town = (await performance(runtime.db, runtime.settings.programme, period))[0]
+    assert (town.accepted, town.fixed, town.fixed_in_time, town.reopened) == (1, 0, 0, 1)
+    assert town.on_time_rate is None
+    assert town.median_fix_hours is None
+    at(bot, MONDAY + timedelta(hours=6))
+    assert isinstance(await cases.act(a, TOWN_STAFF.id, Action.FIXED, State.ACCEPTED), Changed)
+    town = (await performance(runtime.db, runtime.settings.programme, period))[0]
+    assert (town.fixed, town.fixed_in_time) == (1, 1)
+    assert town.median_fix_hours == 3.0  # from the fresh dispatch (3 h) to the fix (6 h)

@@ -1,3 +1,8 @@
+-- A case sent back (返工) or re-routed is not fixed until it is fixed again: before this, a
+-- fresh dispatch kept the earlier fix's time, which counted as fixed (and in time) in
+-- 部门绩效 and gave negative fix times.
+UPDATE cases SET fixed_at = NULL WHERE state NOT IN ('fixed', 'confirmed');
+
 -- Cases handed to departments by their own channel (issue 20): e-mail, a signed webhook,
 -- Open311. One delivery per dispatch of a case to such a department, retried from here
 -- until the other side takes it; each attempt is recorded.
