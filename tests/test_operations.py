@@ -174,7 +174,7 @@ async def test_webhook_refuses_a_wrong_secret_and_serves_the_right_one(
             message = {**_start_message(user), "date": "yesterday", "text": "秘密 13900001111"}
             malformed = {"update_id": 3, "message": message}
             async with http.post(url, json=malformed, headers=headers) as response:
-                assert response.status == 400
+                assert response.status == 200  # taken and skipped: Telegram moves past it
         (answer,) = await fake.wait_for_messages(user.id, 1, timeout=30)
         assert answer.text.startswith("Hi Rider!")
     finally:
