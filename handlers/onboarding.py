@@ -51,6 +51,7 @@ async def on_consent(update: Update, context: BotContext) -> None:
         return
     say = Speaker(update, context)
     await say.alert()
+    await drop_buttons(update.callback_query.message)  # agreed once: the button has done its job
     await context.runtime.reporting.consent(user.id, await say.language())
     context.runtime.languages.forget(user.id)
     held = context.user_data.pop(HELD_PHOTO, None) if context.user_data is not None else None

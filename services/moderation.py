@@ -446,6 +446,8 @@ class Moderation:
             assert changed is not None
             await self.outbox.queue(conn, rider_notices(done.action, changed))
             rider, approved = changed["rider_telegram_id"], changed["status"] == "approved"
+            if approved and self.cases is not None:  # told "verified" first, then "dispatched"
+                await self.cases.open(conn, changed, now)
             if approved and rider and not await ledger_store.has_payee(conn, changed["rider_id"]):
                 await self.outbox.queue(conn, [payee_prompt(rider)])  # a first reward: ask
             return Decided(action=done.action, card=await self._card(conn, changed))
@@ -486,8 +488,6 @@ class Moderation:
             points=points,
             now=now,
         )
-        if self.cases is not None:
-            await self.cases.open(conn, row, now)
         if spent is not None:
             after = await budgets.use(conn, self.programme, self.settings.timezone, moment)
             assert after is not None

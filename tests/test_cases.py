@@ -111,6 +111,9 @@ async def test_report_to_fixed_and_confirmed(start_bot: BotStarter, fake: FakeTe
     assert [label for label, _ in card.buttons()] == ["🙋 接单", "↪️ 非本部门", "📍 位置"]
     dispatched = await rider_message(fake, "已派给 公路段")
     assert reference in dispatched.text
+    told = [m.text for m in fake.sent_to(RIDER.id)]
+    verified = next(i for i, text in enumerate(told) if "核实有效" in text)
+    assert verified < told.index(dispatched.text)  # "verified" before "dispatched"
 
     assert await press(bot, fake, ROADS, card, "接单") == "已接单。"
     assert "已接单，处置中" in card.text

@@ -117,3 +117,14 @@ async def test_crowd_at_telegrams_caps_is_answered_exactly_once(
         assert answer.text.startswith(
             "Rider，你好" if user.language_code == "zh-hans" else "Hi Rider!"
         )
+
+
+async def test_the_agree_button_goes_once_pressed(bot: RunningBot, fake: FakeTelegram) -> None:
+    """Pressed once, the privacy notice's button is removed: nothing left to press twice."""
+    fake.send_text(ZH, "/start")
+    (notice,) = await fake.wait_for_messages(ZH.id, 1)
+    assert [label for label, _ in notice.buttons()] == ["✅ 同意并开始"]
+    fake.press_button(ZH, notice, notice.button("✅"))
+    await fake.wait_for_messages(ZH.id, 2)
+    await bot.settled(fake)
+    assert notice.buttons() == []
