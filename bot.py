@@ -168,6 +168,8 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         CallbackQueryHandler(
             money.on_payee_button, pattern=pattern(money.CONFIRM_PAYEE, money.CANCEL_PAYEE)
         ),
+        CallbackQueryHandler(money.on_payee_start, pattern=pattern(money.START_PAYEE)),
+        CallbackQueryHandler(money.on_payee_stop, pattern=pattern(money.STOP_PAYEE)),
         CallbackQueryHandler(money.on_mark_paid, pattern=pattern(money.MARK_PAID)),
         # --- answers to the bot's own questions: replies to its prompts (handlers/prompts.py)
         MessageHandler(review.ASK_PROMPT_REPLY & text & fresh, review.on_question),
@@ -198,8 +200,9 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
             & (filters.VIDEO | filters.ANIMATION | filters.Sticker.ALL | filters.VIDEO_NOTE),
             report.on_unsupported_media,
         ),
-        # free text: the answer to a moderator's open question, else the draft's description
-        MessageHandler(private & fresh & text, report.on_rider_text),
+        # free text: an open payout details step's answer, a moderator's question's answer,
+        # else the draft's description (dispatch.on_text decides)
+        MessageHandler(private & fresh & text, dispatch.on_text),
         # --- last: whatever nobody recognised ---------------------------------------------------
         CallbackQueryHandler(start.stale_button),
         MessageHandler(private & fresh, start.unknown),
