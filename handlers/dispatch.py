@@ -33,7 +33,7 @@ async def on_location(update: Update, context: BotContext) -> None:
     lat, lon = message.location.latitude, message.location.longitude
     drafting = await context.runtime.reporting.draft(user.id) is not None
     if not drafting and await context.runtime.places.answers_ask(user.id, lat, lon):
-        await places.show_nearby(update, context, lat, lon, merchants=False, offset=0)
+        await places.show_nearby(update, context, lat, lon, merchants=False, offset=0, age=0)
         return
     await report.on_location(update, context)
 
