@@ -52,6 +52,7 @@ from handlers import (
     figures,
     jobs,
     membercard,
+    menus,
     moderators,
     money,
     onboarding,
@@ -246,7 +247,7 @@ def build_application(settings: Settings) -> BotApplication:
         # any other waits here until the leader's database lease is gone.
         await runtime.db.lead(on_wait=standing_by, on_lost=lease_lost)
         await updates.replay(app.bot)  # what a killed process took and never finished
-        await start.set_command_menus(app.bot, runtime.texts)
+        senders.append(menus.publish_soon(app.bot, runtime))
         senders.append(asyncio.create_task(review.card_sender(app, runtime.card_wake)))
         senders.append(asyncio.create_task(notify.deliver_notices(app)))
         if case_work.enabled:

@@ -352,3 +352,6 @@ class Places:
 
     async def staff_merchant(self, telegram_id: int) -> str | None:
         return await store.staff_merchant(self.db, telegram_id)
+
+    async def staff_ids(self) -> list[int]:
+        return await store.staff_ids(self.db)

@@ -349,3 +349,9 @@ async def card_name(db: Database, rider_id: int) -> str | None:
         (rider_id,),
     )
     return None if row is None else str(row[0])
+
+
+async def staff_ids(db: Database) -> list[int]:
+    """Every merchant staff member's Telegram id."""
+    rows = await db.fetchall("SELECT telegram_id FROM merchant_staff ORDER BY telegram_id")
+    return [int(row[0]) for row in rows]
