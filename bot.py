@@ -52,6 +52,7 @@ from handlers import (
     figures,
     jobs,
     membercard,
+    menus,
     moderators,
     money,
     onboarding,
@@ -168,6 +169,8 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         CallbackQueryHandler(
             money.on_payee_button, pattern=pattern(money.CONFIRM_PAYEE, money.CANCEL_PAYEE)
         ),
+        CallbackQueryHandler(money.on_payee_start, pattern=pattern(money.START_PAYEE)),
+        CallbackQueryHandler(money.on_payee_stop, pattern=pattern(money.STOP_PAYEE)),
         CallbackQueryHandler(money.on_mark_paid, pattern=pattern(money.MARK_PAID)),
         # --- answers to the bot's own questions: replies to its prompts (handlers/prompts.py)
         MessageHandler(review.ASK_PROMPT_REPLY & text & fresh, review.on_question),
@@ -198,8 +201,9 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
             & (filters.VIDEO | filters.ANIMATION | filters.Sticker.ALL | filters.VIDEO_NOTE),
             report.on_unsupported_media,
         ),
-        # free text: the answer to a moderator's open question, else the draft's description
-        MessageHandler(private & fresh & text, report.on_rider_text),
+        # free text: an open payout details step's answer, a moderator's question's answer,
+        # else the draft's description (dispatch.on_text decides)
+        MessageHandler(private & fresh & text, dispatch.on_text),
         # --- last: whatever nobody recognised ---------------------------------------------------
         CallbackQueryHandler(start.stale_button),
         MessageHandler(private & fresh, start.unknown),
@@ -243,7 +247,7 @@ def build_application(settings: Settings) -> BotApplication:
         # any other waits here until the leader's database lease is gone.
         await runtime.db.lead(on_wait=standing_by, on_lost=lease_lost)
         await updates.replay(app.bot)  # what a killed process took and never finished
-        await start.set_command_menus(app.bot, runtime.texts)
+        senders.append(menus.publish_soon(app.bot, runtime))
         senders.append(asyncio.create_task(review.card_sender(app, runtime.card_wake)))
         senders.append(asyncio.create_task(notify.deliver_notices(app)))
         if case_work.enabled:

@@ -34,6 +34,7 @@ from telegram import (
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import filters
 
+from handlers import menus
 from handlers.access import Audience, allow
 from handlers.callbacks import ButtonPress, Verb, pressed
 from handlers.common import BotApplication, BotContext, Runtime
@@ -684,6 +685,8 @@ async def staff_command(update: Update, context: BotContext) -> None:
             changed = await service_.remove_staff(department, target)
         key = f"staff.{args[0]}.{'done' if changed else 'unchanged'}"
         await say.reply(key, id=target, department=department)
+        if changed:
+            await menus.refresh(context.bot, context.runtime, target)
         return
     if args:
         await say.reply("staff.usage")

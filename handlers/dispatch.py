@@ -4,6 +4,8 @@ Only bot.py imports this module: it is the one place that knows several features
 
     location --(no report draft, "near me" asked for one)--> places: the nearest places
              --(otherwise)--> report: the draft's place
+    text     --(a payout details step open)--> money: the name, then the account
+             --(otherwise)--> report: a question's answer, the draft's description
     /start c<token> | r<code> --(merchant staff)--> membercard: the card check, the code
                               --(anyone else)--> onboarding: the ordinary start
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import filters
 
-from handlers import membercard, onboarding, places, report
+from handlers import membercard, money, onboarding, places, report
 from handlers.access import Audience, admitted, allow
 from handlers.common import BotContext
 
@@ -31,9 +33,19 @@ async def on_location(update: Update, context: BotContext) -> None:
     lat, lon = message.location.latitude, message.location.longitude
     drafting = await context.runtime.reporting.draft(user.id) is not None
     if not drafting and await context.runtime.places.answers_ask(user.id, lat, lon):
-        await places.show_nearby(update, context, lat, lon, merchants=False, offset=0)
+        await places.show_nearby(update, context, lat, lon, merchants=False, offset=0, age=0)
         return
     await report.on_location(update, context)
+
+
+@allow(Audience.ANYONE)
+async def on_text(update: Update, context: BotContext) -> None:
+    """A rider's words: the open payout details step's answer (and only while it is open),
+    else what handlers/report.py makes of them."""
+    if await money.in_payee_step(update, context):
+        await money.on_payee_text(update, context)
+        return
+    await report.on_rider_text(update, context)
 
 
 @allow(Audience.ANYONE)

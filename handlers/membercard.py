@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
+from handlers import menus
 from handlers.access import Audience, allow
 from handlers.callbacks import ButtonPress, Verb, pressed
 from handlers.common import BotContext
@@ -139,9 +140,13 @@ async def merchants_command(update: Update, context: BotContext) -> None:
         found = await service.add_staff(reference, int(args[-1]), user.id)
         key = "merchants.added" if found else "merchants.unknown_place"
         await say.reply(key, place=found.name if found else reference, id=args[-1])
+        if found:
+            await menus.refresh(context.bot, context.runtime, int(args[-1]))
     elif action == "remove" and len(args) == 2 and args[1].isdigit():
         removed = await service.remove_staff(int(args[1]))
         await say.reply("merchants.removed" if removed else "merchants.not_staff", id=args[1])
+        if removed:
+            await menus.refresh(context.bot, context.runtime, int(args[1]))
     elif action == "statement" and len(args) == 2:
         await send_statements(update, context, args[1])
     else:

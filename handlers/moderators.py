@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from telegram import Update
 
+from handlers import menus
 from handlers.access import Audience, allow
 from handlers.common import BotContext
 from handlers.speak import Speaker
@@ -30,6 +31,8 @@ async def mods_command(update: Update, context: BotContext) -> None:
                 if card is not None:
                     await refresh_card(context, card)
         await say.reply(f"mods.{args[0]}.{'done' if changed else 'unchanged'}", id=target)
+        if changed:
+            await menus.refresh(context.bot, context.runtime, target)
         return
     if args:
         await say.reply("mods.usage")

@@ -16,12 +16,12 @@ from telegram.error import BadRequest, TelegramError
 
 from handlers.access import Audience, allow
 from handlers.callbacks import ButtonPress, Verb, pressed
-from handlers.common import BotContext
+from handlers.common import BotContext, Runtime
 from handlers.prompts import PromptReply
 from handlers.speak import Speaker
-from handlers.widgets import spendable_line
+from handlers.widgets import drop_buttons, spendable_line
 from services.budget import payout_over_budget
-from services.money import PAYEE_MARK, Money, payee_prompt
+from services.money import PAYEE_MARK, VERB_PAYEE_START, Money, PayeeProposed, payee_prompt
 from services.payouts import BatchOutcome
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 MARK_PAID = Verb("paid")  # item: the batch id
 CONFIRM_PAYEE = Verb("payok")  # item: the proposed details' token
 CANCEL_PAYEE = Verb("payno")
+START_PAYEE = Verb(VERB_PAYEE_START)  # under the 💳 message: the two steps begin
+STOP_PAYEE = Verb("paystop")  # under each step's question: leave the details as they are
 ANNOUNCE_RETRY_SECONDS = 300
 BATCHES_LISTED = 10
 # Only a reply to the bot's payout details prompt is ever read as payout details.
@@ -94,36 +96,83 @@ async def history_command(update: Update, context: BotContext) -> None:
 
 @allow(Audience.RIDERS)
 async def payee_command(update: Update, context: BotContext) -> None:
-    """/payee: show the payout details (masked) and ask for new ones."""
+    """/payee: show the payout details (masked) and ask for new ones, step by step."""
     user = update.effective_user
     if user is None:
         return
+    say = Speaker(update, context)
     current = await money(context).current_payee(user.id)
     if current is not None:
-        await Speaker(update, context).reply(
-            "payee.current", name=current.masked_name, account=current.masked_account
-        )
-    await ask_payee(context, user.id)
+        await say.reply("payee.current", name=current.masked_name, account=current.masked_account)
+    await start_steps(say, user.id)
 
 
 async def ask_payee(context: BotContext, telegram_id: int) -> None:
-    """Send the payout details prompt; only a reply to it is read as the details."""
+    """Send the 💳 message again, with its button."""
     await context.runtime.outbox.send(payee_prompt(telegram_id))
 
 
+async def start_steps(say: Speaker, telegram_id: int) -> None:
+    """Open the first step (the real name) and ask it."""
+    if not await say.context.runtime.money.start_payee(telegram_id):
+        await say.reply("payee.problem.not_rider")
+        return
+    await ask_step(say, "name")
+
+
+async def ask_step(say: Speaker, step: str, problem: str | None = None) -> None:
+    """One step's question (after what was wrong with the last answer), with a way out."""
+    t = await say.phrases()
+    lead = f"{t(f'payee.problem.{problem}')}\n" if problem else ""
+    stop = InlineKeyboardButton(t("button.payee_stop"), callback_data=STOP_PAYEE.data(1))
+    await say.send(
+        lead + t(f"payee.step.{step}"), reply_markup=InlineKeyboardMarkup.from_button(stop)
+    )
+
+
 @allow(Audience.RIDERS)
-async def on_payee_reply(update: Update, context: BotContext) -> None:
-    """A reply to the prompt: show the details masked with Confirm / Cancel, or refuse."""
+@pressed
+async def on_payee_start(update: Update, context: BotContext, press: ButtonPress) -> None:
+    """The 💳 message's button: the steps begin."""
+    say = Speaker(update, context)
+    await say.alert()
+    await start_steps(say, press.user.id)
+
+
+@allow(Audience.RIDERS)
+@pressed
+async def on_payee_stop(update: Update, context: BotContext, press: ButtonPress) -> None:
+    """Leave the details as they were; text typed afterwards is not taken."""
+    say = Speaker(update, context)
+    await drop_buttons(press.query.message)
+    await say.alert()
+    if await money(context).stop_payee_step(press.user.id):
+        await say.reply("payee.cancelled")
+
+
+async def in_payee_step(update: Update, context: BotContext) -> bool:
+    """Whether the rider has a step open (handlers/dispatch.py sends their text here)."""
+    user = update.effective_user
+    return user is not None and await money(context).payee_step(user.id) is not None
+
+
+@allow(Audience.RIDERS)
+async def on_payee_text(update: Update, context: BotContext) -> None:
+    """The answer to the open step: the name, then the account, then Confirm / Cancel."""
     message = update.effective_message
     user = update.effective_user
     if message is None or user is None or message.text is None:
         return
     say = Speaker(update, context)
-    proposed = await money(context).propose_payee(user.id, message.text)
-    if proposed is None:
-        await say.reply("payee.problem.payee_format")
-        await ask_payee(context, user.id)
-        return
+    answered = await money(context).answer_payee_step(user.id, message.text)
+    if answered.proposed is not None:
+        await show_for_confirm(say, answered.proposed)
+    elif answered.step is not None:
+        await ask_step(say, answered.step, answered.problem)
+
+
+async def show_for_confirm(say: Speaker, proposed: PayeeProposed) -> None:
+    """The details masked, with Confirm / Cancel: nothing is stored before Confirm."""
     t = await say.phrases()
     buttons = InlineKeyboardMarkup.from_row(
         [
@@ -141,6 +190,22 @@ async def on_payee_reply(update: Update, context: BotContext) -> None:
         account=proposed.masked_account,
         reply_markup=buttons,
     )
+
+
+@allow(Audience.RIDERS)
+async def on_payee_reply(update: Update, context: BotContext) -> None:
+    """A reply to the older one-message prompt ("name account"), still in riders' chats."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or user is None or message.text is None:
+        return
+    say = Speaker(update, context)
+    proposed = await money(context).propose_payee(user.id, message.text)
+    if proposed is None:
+        await say.reply("payee.problem.payee_format")
+        await start_steps(say, user.id)
+        return
+    await show_for_confirm(say, proposed)
 
 
 @allow(Audience.RIDERS)
@@ -270,6 +335,26 @@ def _schedule_retry(context: BotContext) -> None:
         )
 
 
+HELD_BACK_LISTED = 10  # riders named in the caption; the file's 暂缓 sheet lists them all
+
+
+def held_back_line(runtime: Runtime, language: str, outcome: BatchOutcome) -> str:
+    """Who this batch holds back for want of payout details, and how much (the riders have
+    been reminded)."""
+    texts = runtime.texts
+    held = outcome.missing_payee
+    names = ", ".join(
+        f"{due.telegram_id if due.telegram_id is not None else '#' + str(due.rider_id)} "
+        f"{texts.money(language, due.amount_fen)}"
+        for due in held[:HELD_BACK_LISTED]
+    )
+    more = len(held) - HELD_BACK_LISTED
+    if more > 0:
+        names += texts.get(language, "payout.held_back_more", more=more)
+    total = texts.money(language, sum(due.amount_fen for due in held))
+    return texts.get(language, "payout.held_back", count=len(held), total=total, riders=names)
+
+
 async def _send_files(
     context: BotContext, chat_id: int, outcome: BatchOutcome, *, copy: bool
 ) -> bool:
@@ -286,6 +371,8 @@ async def _send_files(
         total=texts.money(language, outcome.total_fen),
         count=len(outcome.paid),
     )
+    if outcome.missing_payee:
+        caption += "\n" + held_back_line(runtime, language, outcome)
     programme = runtime.settings.programme
     if payout_over_budget(programme, outcome.total_fen) and programme.payout.budget_month_fen:
         budget = texts.money(language, programme.payout.budget_month_fen)

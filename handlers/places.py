@@ -57,28 +57,47 @@ def places(context: BotContext) -> Places:
 
 @allow(Audience.RIDERS)
 async def nearby_command(update: Update, context: BotContext) -> None:
-    """/nearby or 🏠: the nearest open places to today's location, or ask for one."""
+    """/nearby or 🏠: the nearest open places to where the rider is now: a location shared
+    in the last few minutes (said so), else asked for with the location button."""
     user = update.effective_user
     if user is None:
         return
-    found = await places(context).last_location(user.id)
+    found = await places(context).recent_location(user.id)
     if found is None:
         await ask_location(update, context)
         return
-    await show_nearby(update, context, *found, merchants=False, offset=0)
+    lat, lon, age = found
+    await places(context).ask_location(user.id)  # a fresher location sent next answers it too
+    await show_nearby(update, context, lat, lon, merchants=False, offset=0, age=age)
 
 
 async def show_nearby(
-    update: Update, context: BotContext, lat: float, lon: float, *, merchants: bool, offset: int
+    update: Update,
+    context: BotContext,
+    lat: float,
+    lon: float,
+    *,
+    merchants: bool,
+    offset: int,
+    age: int | None = None,
 ) -> None:
-    """One page: a list message with [More] / [Merchants too], then a venue card each."""
+    """One page: a list message with [More] / [Merchants too], then a venue card each. The
+    header says which location it is from: `age` seconds ago (0: just sent; None: earlier
+    today, for the list's next page)."""
     say = Speaker(update, context)
     page = await places(context).nearest(lat, lon, merchants=merchants, offset=offset, limit=PAGE)
     if not page.found:
         key = "nearby.none_open_more" if offset else "nearby.none_open"
         await say.reply(key, reply_markup=_list_buttons(await say.language(), context, merchants))
         return
-    lines = [await say.text("nearby.header_merchants" if merchants else "nearby.header")]
+    if age is None:
+        where = await say.text("nearby.where.earlier")
+    elif age < 60:
+        where = await say.text("nearby.where.now")
+    else:
+        where = await say.text("nearby.where.recent", minutes=age // 60)
+    header = "nearby.header_merchants" if merchants else "nearby.header"
+    lines = [await say.text(header, where=where)]
     for number, found in enumerate(page.found, start=offset + 1):
         lines.append(await describe(say, context, number, found))
     flag = "m" if merchants else ""

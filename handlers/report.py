@@ -156,10 +156,13 @@ async def refuse(update: Update, context: BotContext, refused: Refused[ReportRef
 
 
 async def refusal_text(update: Update, context: BotContext, refused: Refused[ReportRefusal]) -> str:
-    return await Speaker(update, context).text(
+    say = Speaker(update, context)
+    area = context.runtime.settings.programme.service_area.name(await say.language())
+    return await say.text(
         f"report.refused.{refused.reason.value}",
         reference=refused.reference or "",
         limit=refused.limit or 0,
+        area=area or await say.text("area.unnamed"),
     )
 
 

@@ -4,52 +4,40 @@
 
 from __future__ import annotations
 
-from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import ExtBot
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
+from handlers import menus
 from handlers.access import Audience, allow
 from handlers.callbacks import ButtonPress, Verb, pressed
 from handlers.common import BotContext
 from handlers.speak import Speaker
 from handlers.widgets import unknown as unknown
-from locales import LANGUAGES, Texts
+from locales import LANGUAGES
 
-# The command menu, in the order riders see it; each has a `command.<name>` message.
-MENU = (
-    "report",
-    "my",
-    "balance",
-    "history",
-    "payee",
-    "help",
-    "language",
-    "privacy",
-    "cancel",
-    "delete",
-    "start",
-)
 CHOOSE_LANGUAGE = Verb("lang")  # argument: the language code
-
-
-def menu_commands(texts: Texts, language: str) -> list[BotCommand]:
-    return [BotCommand(name, texts.get(language, f"command.{name}")) for name in MENU]
-
-
-async def set_command_menus(bot: ExtBot[object], texts: Texts) -> None:
-    """Publish the command menu in every language (the default menu is the default language)."""
-    await bot.set_my_commands(menu_commands(texts, texts.default_language))
-    for language in LANGUAGES:
-        await bot.set_my_commands(menu_commands(texts, language), language_code=language)
 
 
 @allow(Audience.ANYONE)
 async def help_command(update: Update, context: BotContext) -> None:
-    """List the commands with one line each."""
+    """What this person can do: the riders' commands, then a section for each role they
+    hold (merchant staff, department staff, moderators, admins), one line a command."""
     say = Speaker(update, context)
     t = await say.phrases()
+    user = update.effective_user
+    roles = [] if user is None else await menus.roles_of(context.runtime, user.id)
     lines = [t("help.header")]
-    lines += [f"/{c.command} - {c.description}" for c in menu_commands(t.texts, t.language)]
-    lines.append(t("help.footer"))
+    shown: set[str] = set()
+    for role in [menus.RIDER, *roles]:
+        names = [name for name in menus.MENUS[role] if name not in shown]
+        if not names:
+            continue
+        shown.update(names)
+        if role != menus.RIDER:
+            lines += ["", t(f"help.section.{role}")]
+        lines += [
+            f"/{c.command} - {c.description}" for c in menus.commands(t.texts, t.language, names)
+        ]
+    lines += ["", t("help.footer")]
     await say.send("\n".join(lines))
 
 

@@ -53,8 +53,26 @@ class StatementLine:
 
 
 @dataclass(frozen=True)
+class HeldBack:
+    """A rider owed money this batch could not pay: no payout details yet."""
+
+    rider_id: int
+    telegram_id: int | None
+    amount_fen: int
+
+    @property
+    def payee_id(self) -> str:
+        return str(self.telegram_id) if self.telegram_id is not None else f"#{self.rider_id}"
+
+
+HELD_BACK_SHEET = "暂缓 Held back"
+HELD_BACK_COLUMNS = ("Telegram ID", "金额(元) Amount (yuan)", "原因 Reason")
+HELD_BACK_REASON = "缺少收款信息 No payout details"
+
+
+@dataclass(frozen=True)
 class Statement:
-    """What a batch pays, as the finance file shows it."""
+    """What a batch pays, as the finance file shows it, and whom it holds back."""
 
     batch_id: int
     period_key: str
@@ -62,6 +80,7 @@ class Statement:
     period_end: int
     created_at: int
     lines: Sequence[StatementLine]
+    held_back: Sequence[HeldBack] = ()
 
     @property
     def total_fen(self) -> int:
@@ -143,7 +162,8 @@ def exact_yuan(fen: int) -> Decimal:
 
 
 def render_xlsx(statement: Statement, timezone: tzinfo) -> bytes:
-    """One sheet; amounts are numbers formatted `0.00`, every other cell is text.
+    """The payout sheet (and, when riders were held back, a sheet listing them); amounts are
+    numbers formatted `0.00`, every other cell is text.
 
     Amounts are written from `Decimal`, never `float`: the cell's value is the exact
     decimal text (`<v>150.05</v>`), as in the CSV.
@@ -190,6 +210,17 @@ def render_xlsx(statement: Statement, timezone: tzinfo) -> bytes:
         row += 1
     sheet.write_string(row, 0, TOTAL_LABEL, bold)
     sheet.write_number(row, 3, exact_yuan(statement.total_fen), bold_money)
+    if statement.held_back:
+        held = workbook.add_worksheet(HELD_BACK_SHEET)
+        held.set_column(0, 0, 16)
+        held.set_column(1, 1, 22)
+        held.set_column(2, 2, 30)
+        for column, title in enumerate(HELD_BACK_COLUMNS):
+            held.write_string(0, column, title, bold)
+        for number, rider in enumerate(statement.held_back, start=1):
+            held.write_string(number, 0, rider.payee_id)
+            held.write_number(number, 1, exact_yuan(rider.amount_fen), money)
+            held.write_string(number, 2, HELD_BACK_REASON)
     workbook.close()
     return out.getvalue()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 EARTH_RADIUS_M = 6_371_008.8
 """Mean earth radius (IUGG), metres."""
@@ -110,6 +110,12 @@ class ServiceArea:
     """
 
     shape: BoundingBox | Polygon | None = None
+    name_zh: str = ""  # what riders are told it is called (惠水县); empty: unnamed
+    name_en: str = ""
+
+    def name(self, language: str) -> str:
+        """The area's name in `language` (the Chinese one when no English one is given)."""
+        return (self.name_en if language == "en" else "") or self.name_zh
 
     def __post_init__(self) -> None:
         if isinstance(self.shape, tuple):
@@ -140,6 +146,19 @@ class ServiceArea:
             return cls.everywhere()
         if not isinstance(table, Mapping):
             raise ValueError(f"expected a table with 'box' or 'polygon', got {table!r}")
+        names = {key: table[key] for key in ("name", "name_en") if key in table}
+        if not all(isinstance(value, str) for value in names.values()):
+            raise ValueError("name and name_en must be text")
+        table = {key: value for key, value in table.items() if key not in names}
+        area = cls._shape(table)
+        return replace(
+            area,
+            name_zh=str(names.get("name", "")).strip(),
+            name_en=str(names.get("name_en", "")).strip(),
+        )
+
+    @classmethod
+    def _shape(cls, table: Mapping[str, object]) -> ServiceArea:
         if not table:
             return cls.everywhere()
         unknown = sorted(set(table) - {"box", "polygon"})

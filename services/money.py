@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from services import ledger, payouts
 from services.audit import audit
 from services.clock import Now, utc_now
-from services.outbox import Fen, Notice, Outbox
+from services.outbox import Button, Fen, Notice, Outbox
 from settings import Settings
 from storage import ledger as ledger_store
 from storage import payouts as payout_store
@@ -24,9 +24,27 @@ from storage.payouts import RiderDue
 PAYEE_MARK = "💳"  # every language's payout details prompt starts with it
 
 
+VERB_PAYEE_START = "payee"  # the button under the 💳 message (handlers/money.py)
+
+
 def payee_prompt(telegram_id: int, once_key: str | None = None) -> Notice:
-    """The ForceReply prompt whose replies (and only those) are read as payout details."""
-    return Notice(telegram_id, "payee.ask", force_reply=True, once_key=once_key)
+    """The 💳 message: why the details are needed, and a button that starts the two steps.
+    (Replies to the older ForceReply prompt, still in riders' chats, are read too.)"""
+    button = Button("button.payee_start", VERB_PAYEE_START, 1)
+    return Notice(telegram_id, "payee.ask", buttons=((button,),), once_key=once_key)
+
+
+PAYEE_STEP_MINUTES = 30  # an open step is forgotten after this: later text is not taken
+
+
+@dataclass(frozen=True)
+class PayeeStep:
+    """Where the guided payout details stand after an answer: the step now open (None:
+    none), the problem with the answer just given, or the details waiting for Confirm."""
+
+    step: str | None
+    problem: str | None = None
+    proposed: PayeeProposed | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +109,62 @@ class Money:
         """True when the rider has no payout details yet: ask them (first reward is due)."""
         rider_id = await reports.rider_id_of(self.db, telegram_id)
         return rider_id is not None and await ledger.payee(self.db, rider_id) is None
+
+    async def start_payee(self, telegram_id: int) -> bool:
+        """Open the guided payout details: the rider's next text is their real name. False
+        for someone who is not a rider yet."""
+        rider_id = await reports.rider_id_of(self.db, telegram_id)
+        if rider_id is None:
+            return False
+        await ledger_store.open_payee_step(self.db, rider_id, "name", None, self.now())
+        return True
+
+    async def payee_step(self, telegram_id: int) -> str | None:
+        """The open step ("name" or "account"), if one was opened in the last
+        PAYEE_STEP_MINUTES; only then is the rider's text taken as payout details."""
+        found = await self._open_step(await reports.rider_id_of(self.db, telegram_id))
+        return None if found is None else found[0]
+
+    async def _open_step(self, rider_id: int | None) -> tuple[str, str | None] | None:
+        if rider_id is None:
+            return None
+        since = self.now() - PAYEE_STEP_MINUTES * 60
+        return await ledger_store.payee_step(self.db, rider_id, since)
+
+    async def answer_payee_step(self, telegram_id: int, text: str) -> PayeeStep:
+        """The rider's answer to the open step: the name (then the account is asked), or
+        the account (then both are shown masked for Confirm); a problem keeps the step open."""
+        rider_id = await reports.rider_id_of(self.db, telegram_id)
+        found = await self._open_step(rider_id)
+        if rider_id is None or found is None:
+            return PayeeStep(None)
+        step, name = found
+        text = " ".join(text.split())
+        if step == "name":
+            problem = ledger.name_problem(text) or (
+                None if ledger.is_real_name(text) else "not_a_name"
+            )
+            if problem is not None:
+                return PayeeStep("name", problem=problem)
+            await ledger_store.open_payee_step(self.db, rider_id, "account", text, self.now())
+            return PayeeStep("account")
+        assert name is not None
+        account = ledger.normalise_account(text)
+        problem = ledger.account_problem(account) or (
+            None if ledger.is_account(account) else "not_an_account"
+        )
+        if problem is not None:
+            return PayeeStep("account", problem=problem)
+        await ledger_store.close_payee_step(self.db, rider_id)
+        token = await ledger_store.propose_payee(
+            self.db, Payee(rider_id, name, account, self.now())
+        )
+        proposed = PayeeProposed(token, ledger.mask_name(name), ledger.mask_account(account))
+        return PayeeStep(None, proposed=proposed)
+
+    async def stop_payee_step(self, telegram_id: int) -> bool:
+        rider_id = await reports.rider_id_of(self.db, telegram_id)
+        return rider_id is not None and await ledger_store.close_payee_step(self.db, rider_id)
 
     async def propose_payee(self, telegram_id: int, text: str) -> PayeeProposed | None:
         """The rider's answer to the payout details prompt, kept until they confirm it;

@@ -333,6 +333,8 @@ async def _finish(
     if batch.status == "open":
         async with db.transaction() as conn:
             changed = await store.payee_changed_at(conn, batch_id)
+        if missing is None:
+            missing = await _missing_payees(db, batch.period_end, minimum_fen)
         statement = finance_file.Statement(
             batch_id=batch.id,
             period_key=batch.period_key,
@@ -350,6 +352,10 @@ async def _finish(
                     details_changed_at=changed.get(line.rider_id),
                 )
                 for line in lines
+            ],
+            held_back=[
+                finance_file.HeldBack(due.rider_id, due.telegram_id, due.amount_fen)
+                for due in missing
             ],
         )
         rendered = await asyncio.to_thread(render, statement, timezone)  # keep the bot answering

@@ -26,6 +26,7 @@ PHOTO_WINDOW_SECONDS = 600  # a photo sent this soon after flagging a place goes
 PROBLEMS_PER_RIDER_PER_HOUR = 3  # beyond this a rider's place problems are refused
 TOO_MANY_PROBLEMS = "too_many"
 ASK_WINDOW_SECONDS = 1800  # a location this soon after "near me" asked for one answers it
+RECENT_LOCATION_SECONDS = 300  # "near me" uses a location this fresh without asking again
 
 
 @dataclass(frozen=True)
@@ -218,11 +219,21 @@ class Places:
 
     async def last_location(self, telegram_id: int) -> tuple[float, float] | None:
         """The newest location the rider shared today (programme time zone)."""
-        rider_id = await riders.rider_id_of(self.db, telegram_id)
-        if rider_id is None:
-            return None
         midnight = self.local_now().replace(hour=0, minute=0, second=0, microsecond=0)
-        return await store.last_location(self.db, rider_id, int(midnight.timestamp()))
+        found = await self._location_since(telegram_id, int(midnight.timestamp()))
+        return None if found is None else found[:2]
+
+    async def recent_location(self, telegram_id: int) -> tuple[float, float, int] | None:
+        """(lat, lon, seconds ago) of a location shared in the last RECENT_LOCATION_SECONDS:
+        where the rider is now, near enough; None: ask for it."""
+        found = await self._location_since(telegram_id, self.now() - RECENT_LOCATION_SECONDS)
+        return None if found is None else (found[0], found[1], max(0, self.now() - found[2]))
+
+    async def _location_since(
+        self, telegram_id: int, since: int
+    ) -> tuple[float, float, int] | None:
+        rider_id = await riders.rider_id_of(self.db, telegram_id)
+        return None if rider_id is None else await store.last_location(self.db, rider_id, since)
 
     async def towns(self) -> list[tuple[str, int]]:
         return await store.towns(self.db)
@@ -341,3 +352,6 @@ class Places:
 
     async def staff_merchant(self, telegram_id: int) -> str | None:
         return await store.staff_merchant(self.db, telegram_id)
+
+    async def staff_ids(self) -> list[int]:
+        return await store.staff_ids(self.db)

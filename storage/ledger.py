@@ -340,6 +340,33 @@ async def propose_payee(db: Database, payee: Payee) -> int:
         return cursor.lastrowid
 
 
+async def open_payee_step(
+    db: Database, rider_id: int, step: str, real_name: str | None, now: int
+) -> None:
+    """The rider's next text answers `step` (the name, then the account)."""
+    async with db.transaction() as conn:
+        await conn.execute("DELETE FROM payee_steps WHERE rider_id = ?", (rider_id,))
+        await conn.execute(
+            "INSERT INTO payee_steps (rider_id, step, real_name, opened_at) VALUES (?, ?, ?, ?)",
+            (rider_id, step, real_name, now),
+        )
+
+
+async def payee_step(db: Database, rider_id: int, since: int) -> tuple[str, str | None] | None:
+    """(step, name given) of the rider's open step, opened at `since` or later."""
+    row = await db.fetchone(
+        "SELECT step, real_name FROM payee_steps WHERE rider_id = ? AND opened_at >= ?",
+        (rider_id, since),
+    )
+    return None if row is None else (str(row[0]), row[1])
+
+
+async def close_payee_step(db: Database, rider_id: int) -> bool:
+    async with db.transaction() as conn:
+        cursor = await conn.execute("DELETE FROM payee_steps WHERE rider_id = ?", (rider_id,))
+        return cursor.rowcount == 1
+
+
 async def take_proposed_payee(
     conn: Connection, rider_id: int, token: int
 ) -> tuple[str, str] | None:

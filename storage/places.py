@@ -298,10 +298,11 @@ async def save_location(db: Database, rider_id: int, lat: float, lon: float, now
         )
 
 
-async def last_location(db: Database, rider_id: int, since: int) -> tuple[float, float] | None:
-    """The newest location the rider sent since `since`: stored, or on a report or draft."""
+async def last_location(db: Database, rider_id: int, since: int) -> tuple[float, float, int] | None:
+    """(lat, lon, when) of the newest location the rider sent since `since`: stored, or on a
+    report or draft."""
     row = await db.fetchone(
-        "SELECT lat, lon FROM ("
+        "SELECT lat, lon, at FROM ("
         " SELECT lat, lon, at FROM rider_locations WHERE rider_id = ?1 AND at >= ?2"
         " UNION ALL"
         " SELECT latitude, longitude, updated_at FROM reports WHERE rider_id = ?1"
@@ -309,7 +310,7 @@ async def last_location(db: Database, rider_id: int, since: int) -> tuple[float,
         ") AS seen ORDER BY at DESC LIMIT 1",
         (rider_id, since),
     )
-    return None if row is None else (float(row[0]), float(row[1]))
+    return None if row is None else (float(row[0]), float(row[1]), int(row[2]))
 
 
 async def set_nearby_asked(db: Database, rider_id: int, asked_at: int | None) -> None:
@@ -348,3 +349,9 @@ async def card_name(db: Database, rider_id: int) -> str | None:
         (rider_id,),
     )
     return None if row is None else str(row[0])
+
+
+async def staff_ids(db: Database) -> list[int]:
+    """Every merchant staff member's Telegram id."""
+    rows = await db.fetchall("SELECT telegram_id FROM merchant_staff ORDER BY telegram_id")
+    return [int(row[0]) for row in rows]

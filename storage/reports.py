@@ -113,6 +113,7 @@ async def erase_rider(
     await conn.execute("DELETE FROM outbox WHERE chat_id = ?", (telegram_id,))
     await conn.execute("DELETE FROM payees WHERE rider_id = ?", (rider_id,))
     await conn.execute("DELETE FROM payee_pending WHERE rider_id = ?", (rider_id,))
+    await conn.execute("DELETE FROM payee_steps WHERE rider_id = ?", (rider_id,))
     await conn.execute("DELETE FROM photo_intake WHERE rider_id = ?", (rider_id,))
     # Codes stay (the merchants' statements count them); a live one is void, and the press
     # that asked for it (a Telegram id of the rider's button press) is forgotten.

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from services.ledger import parse_payee
 from tests import images
 from tests.fakegram import FakeTelegram, SentMessage, TgUser
 
@@ -69,8 +70,18 @@ class Chat:
         self.fake.send_text(self.user, text, reply_to_message_id=prompt.message_id)
 
     async def give_payee(self, text: str) -> SentMessage:
-        """Answer the prompt, check the masked details, press Confirm; the bot's answer."""
-        self.answer_prompt(text)
+        """The guided payout details for "name account": the 💳 message's button, the name,
+        the account (typed, no reply needed), Confirm; the bot's answer."""
+        parsed = parse_payee(text)
+        assert parsed is not None, text
+        prompt = next(
+            m for m in reversed(self.fake.sent_to(self.user.id)) if m.text.startswith("💳")
+        )
+        self.press(prompt, "✍️")
+        await self.one()  # step 1: the name
+        self.text(parsed[0])
+        await self.one()  # step 2: the account
+        self.text(parsed[1])
         check = await self.one()
         self.press(check, "✅")
         return await self.one()

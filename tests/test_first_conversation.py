@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import RunningBot
+from tests.conftest import ADMIN, MODERATOR, MODERATOR_CHAT, RunningBot
 from tests.fakegram import FakeTelegram, TgUser
 
 ZH = TgUser(101, first_name="小王", language_code="zh-hans")
@@ -28,16 +28,100 @@ async def test_english_user_gets_english(bot: RunningBot, fake: FakeTelegram) ->
     assert "/language - Change language" in help_text.text
 
 
+def menus_set(fake: FakeTelegram, chat_id: int | None) -> dict[str | None, list[str]]:
+    """The commands set for a chat's scope (None: the default scope), by language code."""
+    found: dict[str | None, list[str]] = {}
+    for call in fake.calls_to("setMyCommands"):
+        scope = call.params.get("scope")
+        if (scope or {}).get("chat_id") == chat_id:
+            found[call.params.get("language_code")] = [
+                c["command"] for c in call.params["commands"]
+            ]
+    return found
+
+
 async def test_command_menus_are_published_in_both_languages(
     bot: RunningBot, fake: FakeTelegram
 ) -> None:
-    menus = {
-        c.params.get("language_code"): c.params["commands"] for c in fake.calls_to("setMyCommands")
-    }
+    await fake.wait_for(lambda: len(menus_set(fake, ADMIN)) == 3)
+    calls = [c for c in fake.calls_to("setMyCommands") if not c.params.get("scope")]
+    menus = {c.params.get("language_code"): c.params["commands"] for c in calls}
     assert set(menus) == {None, "zh", "en"}
     assert menus[None] == menus["zh"]
     assert {"command": "help", "description": "Help and list of commands"} in menus["en"]
     assert {"command": "help", "description": "帮助与命令列表"} in menus["zh"]
+    riders = [c["command"] for c in menus["zh"]]
+    assert {"nearby", "card", "points"} <= set(riders)  # every rider command is in the menu
+    assert not {"payout", "queue", "redeem"} & set(riders)  # no staff command in a rider's
+
+
+async def test_each_role_has_its_own_menu_and_help(bot: RunningBot, fake: FakeTelegram) -> None:
+    """Moderators' chat, a moderator's and an admin's private chats each get their menus;
+    /help lists what that person can do in sections."""
+    await fake.wait_for(lambda: len(menus_set(fake, ADMIN)) == len(menus_set(fake, MODERATOR)) == 3)
+    assert menus_set(fake, MODERATOR_CHAT)[None] == ["cases", "stats", "map", "help"]
+    moderator = menus_set(fake, MODERATOR)["zh"]
+    assert moderator[:3] == ["report", "my", "balance"]  # a rider too
+    assert {"queue", "stats", "map", "cases"} <= set(moderator)
+    assert "payout" not in moderator
+    admin = menus_set(fake, ADMIN)["en"]
+    assert {"payout", "audit", "export", "staff", "supervise", "queue"} <= set(admin)
+    boss = TgUser(ADMIN, first_name="Boss", language_code="en")
+    fake.send_text(boss, "/help")
+    (help_text,) = await fake.wait_for_messages(ADMIN, 1)
+    assert "/nearby - Stations and merchants near me" in help_text.text
+    assert "\nModerators:\n/queue - Review pending reports one by one" in help_text.text
+    assert "\nAdmins:\n/payout - Pay out now" in help_text.text
+    fake.send_text(EN, "/help")
+    (rider_help,) = await fake.wait_for_messages(EN.id, 1)
+    assert "/card - My member card" in rider_help.text
+    assert "Admins:" not in rider_help.text
+    assert "/queue" not in rider_help.text
+
+
+async def test_a_role_given_or_taken_updates_that_persons_menu(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    await fake.wait_for(lambda: len(menus_set(fake, ADMIN)) == 3)
+    boss = TgUser(ADMIN, first_name="Boss", language_code="en")
+    fake.send_text(boss, "/mods add 777")
+    await fake.wait_for(lambda: "queue" in menus_set(fake, 777).get("zh", []))
+    fake.send_text(boss, "/mods remove 777")
+    await fake.wait_for(
+        lambda: any(
+            (c.params.get("scope") or {}).get("chat_id") == 777
+            for c in fake.calls_to("deleteMyCommands")
+        )
+    )
+
+
+def test_every_command_is_in_a_menu_for_its_audience() -> None:
+    """The menus against the routing table: nothing missing, nothing offered to the wrong
+    people."""
+    from telegram.ext import CommandHandler
+
+    from bot import handlers
+    from handlers import menus as table
+    from handlers.access import Audience
+    from locales import Texts
+
+    audience_of = {
+        table.RIDER: {Audience.RIDERS, Audience.ANYONE},
+        table.MERCHANT: {Audience.MERCHANTS, Audience.RIDERS},
+        table.STAFF: {Audience.STAFF},
+        table.MODERATOR: {Audience.MODERATORS, Audience.STAFF},
+        table.ADMIN: {Audience.ADMINS},
+    }
+    routed: dict[str, set[Audience]] = {}
+    for handler in handlers(Texts()):
+        if isinstance(handler, CommandHandler):
+            for command in handler.commands:
+                routed.setdefault(command, set()).add(handler.callback.audience)  # type: ignore[attr-defined]
+    listed = {name for names in table.MENUS.values() for name in names}
+    assert set(routed) == listed
+    for role, names in table.MENUS.items():
+        for name in names:
+            assert routed[name] & audience_of[role], (role, name, routed[name])
 
 
 async def test_language_choice_overrides_telegram(bot: RunningBot, fake: FakeTelegram) -> None:

@@ -20,6 +20,7 @@ SHARED = {
     "handlers.common",
     "handlers.consent",
     "handlers.labels",
+    "handlers.menus",
     "handlers.prompts",
     "handlers.review_card",
     "handlers.speak",

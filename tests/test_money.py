@@ -60,7 +60,7 @@ async def test_the_whole_chain(bot: RunningBot, fake: FakeTelegram) -> None:
     rider = Rider(fake, TgUser(901, first_name="小刘", language_code="zh-hans"))
     reference = await approved_report(fake, rider, 1, 100)
     ask = await rider.one()
-    assert ask.text.startswith("💳 为了给你发放奖励，请回复这条消息")
+    assert ask.text.startswith("💳 为了给你发放奖励，需要你的收款信息")
     saved = await rider.give_payee("张三丰 +86 138-1234-8000")
     assert saved.text == "收款信息已保存：张** · 138****8000。需要修改时发送 /payee。"
     balance = await rider.command("/balance")
@@ -229,3 +229,30 @@ async def test_payout_while_the_job_runs_announces_once(
     await bot.settled(fake)
     assert len([m for m in fake.sent_to(ADMIN) if m.raw.get("document")]) == 2  # xlsx + csv
     assert len([m for m in fake.sent_to(907) if m.text.startswith("💰")]) == 1
+
+
+async def test_riders_held_back_are_named_in_the_caption_and_the_file(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    """Finance sees who was not paid for want of details, and how much, not only a count."""
+    paid = Rider(fake, TgUser(931, language_code="en"))
+    held = Rider(fake, TgUser(932, language_code="en"))
+    await approved_report(fake, paid, 31, 100)
+    await paid.one()
+    await paid.give_payee("Li Lei 13900001112")
+    await approved_report(fake, held, 32, 150)
+    await held.one()  # asked for payout details; does not answer
+    await bot.settled(fake)
+    fake.send_text(BOSS, "/payout")
+    xlsx, _ = await fake.wait_for_messages(ADMIN, 2)
+    assert "1 人，合计 100.00 元" in xlsx.text
+    assert "⏸ 暂缓 1 人（缺少收款信息，合计 150.00 元，已提醒补填）：932 150.00 元" in xlsx.text
+    assert xlsx.file_bytes is not None
+    book = load_workbook(io.BytesIO(xlsx.file_bytes))
+    sheet = book["暂缓 Held back"]
+    rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert rows == [
+        ["Telegram ID", "金额(元) Amount (yuan)", "原因 Reason"],
+        ["932", 150, "缺少收款信息 No payout details"],
+    ]
+    assert "932" not in [c.value for row in book["Payout"].iter_rows() for c in row]

@@ -1,5 +1,6 @@
-"""Payout details: only a reply to the bot's 💳 prompt, shown masked, saved on Confirm; and
-the batch files: announced once, copied on request, marked paid once."""
+"""Payout details: two guided steps started from the 💳 message (or /payee), text taken only
+while a step is open, shown masked, saved on Confirm (a reply to the older one-message prompt
+still works); and the batch files: announced once, copied on request, marked paid once."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ async def test_texts_that_are_not_payout_details_are_refused(
         refused, asked_again = await rider.next(2)
         assert refused.text.startswith("没有保存：请只发送「姓名 账号」"), text
         assert "\n" not in refused.text
-        assert asked_again.text.startswith("💳")
+        assert asked_again.text.startswith("第 1 步（共 2 步）")
     assert await payees(bot) == []
 
 
@@ -174,3 +175,59 @@ async def test_finance_file_marks_changed_details(bot: RunningBot, fake: FakeTel
     assert "details changed on" in line[-1]
     changes = await bot.app.bot_data["runtime"].db.fetchone("SELECT COUNT(*) FROM payee_changes")
     assert changes[0] == 2
+
+
+async def test_payout_details_in_two_steps_typed_without_a_reply(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    """What riders did and got "没看懂" for: typing the details as plain messages. Now the 💳
+    message's button opens the steps, and each typed answer is taken while its step is open."""
+    rider = Rider(fake, TgUser(921, language_code="zh-hans"))
+    await approved_report(fake, rider, 21, 100)
+    ask = await rider.one()
+    assert ask.text.startswith("💳")
+    assert [label for label, _ in ask.buttons()] == ["✍️ 填写收款信息"]
+    rider.press(ask, "✍️")
+    assert (await rider.one()).text.startswith("第 1 步（共 2 步）：请发送收款人的真实姓名")
+    rider.text("路口有坑 快来")  # not a name: the step stays open and says why
+    wrong = await rider.one()
+    assert wrong.text.startswith("这看起来不像姓名")
+    assert "第 1 步" in wrong.text
+    rider.text("张三")
+    assert (await rider.one()).text.startswith("第 2 步（共 2 步）：请发送收款账号")
+    rider.text("hello world")
+    assert "第 2 步" in (await rider.one()).text
+    assert await payees(bot) == []
+    rider.text("138 1234 8000")
+    check = await rider.one()
+    assert check.text.startswith("请核对收款信息：张* · 138****8000")
+    assert await payees(bot) == []  # nothing before Confirm
+    rider.press(check, "✅")
+    assert (await rider.one()).text.startswith("收款信息已保存")
+    assert await payees(bot) == [("张三", "13812348000")]
+    rider.text("李四")  # the steps are over: this is nobody's name
+    assert not (await rider.one()).text.startswith("第")
+    await bot.settled(fake)
+    assert await payees(bot) == [("张三", "13812348000")]
+
+
+async def test_not_now_closes_the_steps_and_later_text_is_not_taken(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    rider = Rider(fake, TgUser(922, language_code="en"))
+    await approved_report(fake, rider, 22, 100)
+    await rider.one()  # the 💳 message
+    step = await rider.command("/payee")
+    assert step.text.startswith("Step 1 of 2")
+    rider.press(step, "✖️")
+    assert (await rider.one()).text.startswith("Cancelled")
+    assert step.buttons() == []
+    rider.text("Li Lei")
+    await rider.one()
+    rider.text("13912345678")
+    await rider.one()
+    await bot.settled(fake)
+    assert await payees(bot) == []
+    fake.press_button(rider.user, step, "paystop:1")  # pressed again: nothing more happens
+    await bot.settled(fake)
+    assert await payees(bot) == []

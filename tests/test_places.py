@@ -252,10 +252,15 @@ async def test_open_now_at_the_edges_of_opening_hours(bot: RunningBot, fake: Fak
     await ask_then_share(rider, 39.9000, 116.3975)
     assert "No station near you is open" in (await rider.one()).text
     at_local(bot, 8, 0)
-    rider.text("/nearby")  # today's location is remembered
-    assert "1. 🏠 前门驿站" in (await rider.next(2))[0].text
+    rider.text("/nearby")  # a minute later: the same location, and it says so
+    listing = (await rider.next(2))[0].text
+    assert "1. 🏠 前门驿站" in listing
+    assert "from your location 1 min ago" in listing
     at_local(bot, 20, 0)
-    rider.text("/nearby")
+    rider.text("/nearby")  # twelve hours later: where is the rider now?
+    ask, _towns = await rider.next(2)
+    assert ask.text.startswith("📍 Tap")
+    rider.location(39.9000, 116.3975)
     assert "No station near you is open" in (await rider.one()).text
 
 
@@ -402,3 +407,30 @@ def test_a_reader_past_its_memory_is_refused_not_the_bot(
     with pytest.raises(rules.PlacesFileError) as refused:
         asyncio.run(rules.check_file_apart(out.getvalue(), "places.xlsx"))
     assert refused.value.key == "too_hard"
+
+
+async def test_a_fresh_location_after_nearby_is_for_nearby_and_the_list_says_which(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    """/nearby with a location from a few minutes ago lists from it and says so; a location
+    sent right after (the rider moved) lists again from there, not as a report's place."""
+    await load_places(fake, csv_file(STATION_24H))
+    at_local(bot, 12, 0)
+    rider = Chat(fake, TgUser(507, language_code="zh-hans"))
+    await rider.agree()
+
+    async def listing() -> str:
+        await bot.settled(fake)
+        lists = [m.text for m in fake.sent_to(507)[rider.seen :] if m.text.startswith("🏠")]
+        rider.seen = len(fake.sent_to(507))
+        assert len(lists) == 1, lists
+        return lists[0]
+
+    await ask_then_share(rider, 39.9087, 116.3975)
+    assert "（按你刚发的位置）" in await listing()
+    at_local(bot, 12, 3)
+    rider.text("/nearby")
+    assert "按你 3 分钟前发的位置" in await listing()
+    rider.location(39.9087, 116.3975)
+    assert "（按你刚发的位置）" in await listing()
+    assert all("请先发一张隐患照片" not in m.text for m in fake.sent_to(507))

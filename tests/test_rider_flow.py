@@ -336,9 +336,26 @@ async def test_service_area_refuses_outside_and_keeps_the_draft(
     await chat.one()
     chat.location(31.2304, 121.4737)  # Shanghai
     refused = await chat.one()
-    assert refused.text.startswith("That location is outside the area this programme serves")
+    assert refused.text.startswith("That location is outside the area, which this programme")
     assert "1/5 photos received" in refused.text
     chat.location(*BEIJING)
     assert "What kind of hazard" in (await chat.one()).text
     (report,) = await reports_in_db(bot)
     assert report["photos"] == 1
+
+
+async def test_a_location_outside_a_named_area_names_it(
+    start_bot: BotStarter, fake: FakeTelegram
+) -> None:
+    """The rider learns where the programme works, in their language."""
+    area = ServiceArea.from_config(
+        {"box": [25.9, 106.4, 26.4, 106.9], "name": "惠水县", "name_en": "Huishui County"}
+    )
+    await start_bot(programme=dataclasses.replace(Programme(), service_area=area))
+    for user, expected in ((EN, "outside Huishui County"), (ZH, "这个位置在惠水县以外")):
+        chat = Chat(fake, user)
+        await chat.agree()
+        chat.photo()
+        await chat.one()
+        chat.location(*BEIJING)
+        assert expected in (await chat.one()).text
