@@ -15,7 +15,6 @@ from decimal import Decimal
 from importlib import resources
 
 from babel import Locale
-from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -75,8 +74,12 @@ class Texts:
         return self.get(language, "money.yuan", amount=amount)
 
     def when(self, language: str, moment: datetime, zone: tzinfo) -> str:
-        """A date and time in the programme's time zone, in the user's locale."""
-        return format_datetime(moment, "short", tzinfo=zone, locale=_BABEL_LOCALES[language])
+        """A date and time in the programme's time zone, written the same in every language
+        (2026-12-03 16:05): nothing to misread between 12/3 and 3/12, and sorted as it reads."""
+        return moment.astimezone(zone).strftime(WHEN_FORMAT)
+
+
+WHEN_FORMAT = "%Y-%m-%d %H:%M"
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import aiosmtplib
 
-from locales import Texts
+from locales import WHEN_FORMAT, Texts
 from services.signing import SIGNATURE_HEADER, signature
 from settings import Department, Settings
 
@@ -165,7 +165,7 @@ class Channels:
         def when(seconds: int | None) -> str:
             if seconds is None:
                 return "-"
-            return datetime.fromtimestamp(seconds, zone).strftime("%Y-%m-%d %H:%M")
+            return datetime.fromtimestamp(seconds, zone).strftime(WHEN_FORMAT)
 
         where = order.town or t("town.none")
         lines = [

@@ -134,7 +134,7 @@ async def test_working_days_across_national_day_and_the_make_up_saturday(
     reference, card = await approved(fake, RIDER, TOWN_OFFICE_CHAT, BEIJING, 1)
     # 3 working days: Wed 9-30, Thu 10-08, Fri 10-09 (10-01..10-07 is the holiday)
     assert await due_at(bot, reference) == datetime(2026, 10, 10, tzinfo=SHANGHAI)
-    assert "⏱ 须在 2026/9/29 19:00 前签收" in card.text
+    assert "⏱ 须在 2026-09-29 19:00 前签收" in card.text
     assert card.text.splitlines()[-1].startswith("🟢")
     # Three hours in: 75% of the four hours to accept are gone; the card is yellow in /cases.
     at(bot, tuesday + timedelta(hours=3, minutes=1))
@@ -191,9 +191,9 @@ async def test_an_extension_asked_approved_and_another_refused(
     assert "只有审核员" in outsider
     assert await press(bot, fake, MOD, asked, "同意延期") == "已同意延期。"
     assert await due_at(bot, reference) == datetime(2026, 11, 21, tzinfo=SHANGHAI)
-    await told(fake, RIDER.id, "处置期限延至 2026/11/21 00:00")
+    await told(fake, RIDER.id, "处置期限延至 2026-11-21 00:00")
     await told(fake, TOWN_OFFICE_CHAT, "延期已同意")
-    await fake.wait_for(lambda: "2026/11/21 00:00" in card.text)
+    await fake.wait_for(lambda: "2026-11-21 00:00" in card.text)
     # Another request, refused: the deadline stays.
     await press(bot, fake, TOWN_STAFF, card, "申请延期")
     await reply(bot, fake, TOWN_STAFF, TOWN_OFFICE_CHAT, "2026年12月1日 雨季")

@@ -223,7 +223,7 @@ async def test_the_message_in_both_languages(db: Database) -> None:
     snapshot = await stats_at(db, NOW).snapshot()
     settings = Settings(bot_token="1:x")
     assert render(Phrases(Texts(), "zh", ZoneInfo("Asia/Shanghai")), settings, snapshot) == (
-        "📊 线索统计 · 2026/11/25 15:00\n"
+        "📊 线索统计 · 2026-11-25 15:00\n"
         "\n"
         "【今天】提交 2 条\n"
         "状态：待审核 1 · 需补充信息 1\n"
