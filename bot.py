@@ -79,6 +79,7 @@ from services.cases import Cases
 from services.clock import Clock
 from services.handoff import Handoff
 from services.inbox import Inbox
+from services.invites import Invites
 from services.logs import StartupHold, configure_logging, release_held_logs
 from services.membercard import MemberCards
 from services.moderation import Moderation
@@ -233,6 +234,7 @@ def build_application(settings: Settings) -> BotApplication:
         member_cards=MemberCards(db, settings, clock),
         inbox=Inbox(db, clock),
         handoff=Handoff(db, settings, case_work, texts, clock),
+        invites=Invites(db, settings, outbox, clock),
     )
     updates = JournalingQueue(runtime.inbox)
 

@@ -42,9 +42,10 @@ from handlers.infra import notify
 from handlers.infra.card_sender import UNSENDABLE, CardKind, send_cards
 from handlers.review_card import amap_link
 from handlers.speak import Speaker
-from handlers.widgets import DUPLICATE_MARKED, download
+from handlers.widgets import DUPLICATE_MARKED, download, send_invite
 from services import cases as service
 from services.cases import Action, Answer, Case, CaseRefusal, Changed, Noted, Role, State
+from services.invites import Role as InviteRole
 from services.photos import PhotoRejected
 from services.refusal import Refused
 
@@ -674,6 +675,14 @@ async def staff_command(update: Update, context: BotContext) -> None:
     user = update.effective_user
     args = context.args or []
     service_ = cases(context)
+    if len(args) == 2 and args[0] == "invite":
+        found = context.runtime.settings.programme.department(args[1])
+        if found is None:
+            await say.reply("staff.unknown_department", department=args[1])
+            return
+        name = found.name(await say.language())
+        await send_invite(update, context, InviteRole.STAFF, found.key, name)
+        return
     if len(args) == 3 and args[0] in ("add", "remove") and args[2].isdigit() and user:
         department, target = args[1], int(args[2])
         if context.runtime.settings.programme.department(department) is None:

@@ -15,6 +15,7 @@ from services.cases import Cases
 from services.clock import Clock
 from services.handoff import Handoff
 from services.inbox import Inbox
+from services.invites import Invites
 from services.membercard import MemberCards
 from services.moderation import Moderation
 from services.money import Money
@@ -46,6 +47,7 @@ class Runtime:
     member_cards: MemberCards
     inbox: Inbox
     handoff: Handoff  # cases to departments' own systems (e-mail, webhook, Open311)
+    invites: Invites  # one-time links that make moderators, department and merchant staff
     # Set when a report is submitted, to wake the card sender.
     card_wake: asyncio.Event = field(default_factory=asyncio.Event)
 

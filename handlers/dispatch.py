@@ -8,6 +8,7 @@ Only bot.py imports this module: it is the one place that knows several features
              --(otherwise)--> report: a question's answer, the draft's description
     /start c<token> | r<code> --(merchant staff)--> membercard: the card check, the code
                               --(anyone else)--> onboarding: the ordinary start
+    /start i<token>           --> invites: join as the admin's link says
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import filters
 
-from handlers import membercard, money, onboarding, places, report
+from handlers import invites, membercard, money, onboarding, places, report
 from handlers.access import Audience, admitted, allow
 from handlers.common import BotContext
+from services.invites import LINK_PREFIX
 
-DEEP_LINK = filters.Regex(r"^/start [cr][A-Za-z0-9_-]{4,40}$")
+DEEP_LINK = filters.Regex(r"^/start [cri][A-Za-z0-9_-]{4,60}$")
 
 
 @allow(Audience.ANYONE)
@@ -55,6 +57,9 @@ async def start_link(update: Update, context: BotContext) -> None:
     message = update.effective_message
     user = update.effective_user
     if message is None or user is None or not context.args:
+        return
+    if context.args[0].startswith(LINK_PREFIX):
+        await invites.accept_link(update, context)
         return
     if not await admitted(Audience.MERCHANTS, update, context):
         await onboarding.start(update, context)

@@ -21,8 +21,9 @@ from handlers.access import Audience, allow
 from handlers.callbacks import ButtonPress, Verb, pressed
 from handlers.common import BotContext
 from handlers.speak import Speaker
-from handlers.widgets import ask_location
+from handlers.widgets import ask_location, send_invite
 from services import membercard as cards
+from services.invites import Role as InviteRole
 from services.points import looks_like_code, normalise_code, statement_xlsx
 from storage.points import Code
 
@@ -135,6 +136,14 @@ async def merchants_command(update: Update, context: BotContext) -> None:
     args = context.args or []
     action = args[0].lower() if args else ""
     service = context.runtime.places
+    if action == "invite" and len(args) >= 2:
+        reference = " ".join(args[1:])
+        merchant = await service.merchant(reference)
+        if merchant is None:
+            await say.reply("merchants.unknown_place", place=reference, id="")
+            return
+        await send_invite(update, context, InviteRole.MERCHANT, merchant.name, merchant.name)
+        return
     if action == "add" and len(args) >= 3 and args[-1].isdigit():
         reference = " ".join(args[1:-1])
         found = await service.add_staff(reference, int(args[-1]), user.id)

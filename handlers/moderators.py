@@ -8,7 +8,8 @@ from handlers import menus
 from handlers.access import Audience, allow
 from handlers.common import BotContext
 from handlers.speak import Speaker
-from handlers.widgets import refresh_card
+from handlers.widgets import refresh_card, send_invite
+from services.invites import Role as InviteRole
 
 
 @allow(Audience.ADMINS)
@@ -20,6 +21,9 @@ async def mods_command(update: Update, context: BotContext) -> None:
     say = Speaker(update, context)
     service = context.runtime.moderation
     args = context.args or []
+    if args == ["invite"]:
+        await send_invite(update, context, InviteRole.MODERATOR, None, "")
+        return
     if len(args) == 2 and args[0] in ("add", "remove") and args[1].isascii() and args[1].isdigit():
         target = int(args[1])
         if args[0] == "add":

@@ -25,6 +25,8 @@ from handlers.infra.card_sender import UNSENDABLE
 from handlers.review_card import CardView, view
 from handlers.speak import Speaker
 from locales import Phrases
+from services.invites import INVITE_DAYS
+from services.invites import Role as InviteRole
 from services.moderation import Card
 
 # Called with the original report's id when a report is marked its duplicate (handlers/cases.py
@@ -155,3 +157,23 @@ def marked(drawn: CardView, card: Card, copy: bool) -> str:
     """A card's caption; a possible second copy says so first, and keeps saying so."""
     caption = drawn.caption(card)
     return f"{drawn.t('card.sent_again')}\n{caption}" if copy else caption
+
+
+async def send_invite(
+    update: Update, context: BotContext, role: InviteRole, target: str | None, shown: str
+) -> None:
+    """An admin's one-time link for `role` (at `target`, named `shown`), to forward to the
+    person who should join: whoever taps it first joins, within INVITE_DAYS."""
+    user = update.effective_user
+    if user is None:
+        return
+    payload = await context.runtime.invites.create(role, target, user.id)
+    link = f"https://t.me/{context.bot.username}?start={payload}"
+    say = Speaker(update, context)
+    await say.reply(
+        "invite.made",
+        role=await say.text(f"invite.role.{role}"),
+        target=await say.text("invite.target", name=shown) if shown else "",
+        link=link,
+        days=INVITE_DAYS,
+    )

@@ -199,12 +199,19 @@ async def record_card(
 
 async def add_staff(db: Database, department: str, telegram_id: int, by: int, now: int) -> bool:
     async with db.transaction() as conn:
-        cursor = await conn.execute(
-            "INSERT INTO department_staff (department, telegram_id, added_by, added_at) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (department, telegram_id, by, now),
-        )
-        return cursor.rowcount == 1
+        return await insert_staff(conn, department, telegram_id, by, now)
+
+
+async def insert_staff(
+    conn: Connection, department: str, telegram_id: int, by: int, now: int
+) -> bool:
+    """In the caller's transaction; False if they were staff of it already."""
+    cursor = await conn.execute(
+        "INSERT INTO department_staff (department, telegram_id, added_by, added_at) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (department, telegram_id, by, now),
+    )
+    return cursor.rowcount == 1
 
 
 async def remove_staff(db: Database, department: str, telegram_id: int) -> bool:

@@ -217,12 +217,17 @@ async def added_moderators(db: Database) -> list[int]:
 
 async def add_moderator(db: Database, telegram_id: int, added_by: int, now: int) -> bool:
     async with db.transaction() as conn:
-        cursor = await conn.execute(
-            "INSERT INTO moderators (telegram_id, added_by, added_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (telegram_id) DO NOTHING",
-            (telegram_id, added_by, now),
-        )
-        return cursor.rowcount == 1
+        return await insert_moderator(conn, telegram_id, added_by, now)
+
+
+async def insert_moderator(conn: Connection, telegram_id: int, added_by: int, now: int) -> bool:
+    """In the caller's transaction; False if they were one already."""
+    cursor = await conn.execute(
+        "INSERT INTO moderators (telegram_id, added_by, added_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (telegram_id) DO NOTHING",
+        (telegram_id, added_by, now),
+    )
+    return cursor.rowcount == 1
 
 
 async def remove_moderator(db: Database, telegram_id: int) -> tuple[bool, list[int]]:

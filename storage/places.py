@@ -244,13 +244,20 @@ async def last_checked(db: Database, places: Sequence[Place]) -> dict[int, int]:
 
 async def add_staff(db: Database, telegram_id: int, merchant: str, admin: int, now: int) -> None:
     async with db.transaction() as conn:
-        await conn.execute(
-            "INSERT INTO merchant_staff (telegram_id, merchant_name, added_by, added_at)"
-            " VALUES (?, ?, ?, ?) ON CONFLICT (telegram_id) DO UPDATE SET"
-            " merchant_name = excluded.merchant_name, added_by = excluded.added_by,"
-            " added_at = excluded.added_at",
-            (telegram_id, merchant, admin, now),
-        )
+        await insert_staff(conn, telegram_id, merchant, admin, now)
+
+
+async def insert_staff(
+    conn: Connection, telegram_id: int, merchant: str, admin: int, now: int
+) -> None:
+    """In the caller's transaction: one merchant per staff member, the latest wins."""
+    await conn.execute(
+        "INSERT INTO merchant_staff (telegram_id, merchant_name, added_by, added_at)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (telegram_id) DO UPDATE SET"
+        " merchant_name = excluded.merchant_name, added_by = excluded.added_by,"
+        " added_at = excluded.added_at",
+        (telegram_id, merchant, admin, now),
+    )
 
 
 async def remove_staff(db: Database, telegram_id: int) -> bool:
