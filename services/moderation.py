@@ -445,12 +445,31 @@ class Moderation:
             changed = await store.report(conn, report_id)
             assert changed is not None
             await self.outbox.queue(conn, rider_notices(done.action, changed))
+            if done.action == A.ANSWER:
+                await self.outbox.queue(conn, self._answer_arrived(changed, detail or ""))
             rider, approved = changed["rider_telegram_id"], changed["status"] == "approved"
             if approved and self.cases is not None:  # told "verified" first, then "dispatched"
                 await self.cases.open(conn, changed, now)
             if approved and rider and not await ledger_store.has_payee(conn, changed["rider_id"]):
                 await self.outbox.queue(conn, [payee_prompt(rider)])  # a first reward: ask
             return Decided(action=done.action, card=await self._card(conn, changed))
+
+    def _answer_arrived(self, report: Row, answer: str) -> list[Notice]:
+        """The rider's answer as a new message replying to the card in the moderators' chat:
+        the card is updated too, but an edit notifies nobody."""
+        chat = self.settings.moderator_chat_id
+        if chat is None:
+            return []
+        on_card = report["card_chat_id"] == chat and report["card_message_id"]
+        params: Params = {"reference": report["reference"], "answer": answer}
+        return [
+            Notice(
+                chat,
+                "moderation.answer_arrived",
+                params,
+                reply_to=int(report["card_message_id"]) if on_card else None,
+            )
+        ]
 
     def _roles(self, actor: int | None, moderator: bool, row: Row) -> set[ReportRole]:
         """Who `actor` is for this report: its rider, a moderator, an admin; None: the clock."""

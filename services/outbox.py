@@ -100,6 +100,7 @@ class Notice:
     force_reply: bool = False  # the recipient answers by replying to it
     buttons: tuple[tuple[Button, ...], ...] = ()  # rows of inline buttons
     photo: str | None = None  # "<kind>:<id>", resolved by the deliverer's photo loaders
+    reply_to: int | None = None  # a message in the chat it answers (sent anyway if gone)
 
 
 _KINDS: dict[str, type[Fen | At | Msg | Category | Dept]] = {
@@ -154,6 +155,8 @@ def encode(notice: Notice) -> str:
         ]
     if notice.photo:
         body["photo"] = notice.photo
+    if notice.reply_to is not None:
+        body["reply_to"] = notice.reply_to
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -174,6 +177,7 @@ def decode(chat_id: int, message: str, language: str | None, body: str) -> Notic
             for row in data.get("buttons", [])
         ),
         photo=data.get("photo"),
+        reply_to=data.get("reply_to"),
     )
 
 

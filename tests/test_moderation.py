@@ -141,6 +141,13 @@ async def test_question_answered_by_the_rider_updates_the_card(
     await fake.wait_for(lambda: "💬 骑手回复：Main road, <i>north</i> side" in card.text)
     assert "⏳ 待审核" in card.text
     assert card.button("✅ 50")
+    # An edit notifies nobody: the answer also arrives as a new message replying to the card.
+    await fake.wait_for(
+        lambda: any(m.text.startswith("💬 骑手回复了") for m in fake.sent_to(MODERATOR_CHAT))
+    )
+    arrived = next(m for m in fake.sent_to(MODERATOR_CHAT) if m.text.startswith("💬 骑手回复了"))
+    assert arrived.text == f"💬 骑手回复了 {reference}：Main road, <i>north</i> side"
+    assert arrived.params["reply_parameters"]["message_id"] == card.message_id
 
 
 async def test_non_moderator_press_changes_nothing(bot: RunningBot, fake: FakeTelegram) -> None:

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
 from telegram.error import BadRequest, Forbidden, TelegramError, TimedOut
 
 from handlers.callbacks import Verb
@@ -162,11 +162,20 @@ async def deliver(app: BotApplication, runtime: Runtime, pending: Pending) -> No
     buttons = keyboard(runtime, language, notice)
     pieces = [] if photo is not None and len(text) <= CAPTION_LIMIT else split_message(text)
     sent = 0
+    answering = (
+        None
+        if notice.reply_to is None
+        else ReplyParameters(notice.reply_to, allow_sending_without_reply=True)
+    )
     try:
         if photo is not None:
             caption = None if pieces else text
             await app.bot.send_photo(
-                notice.chat_id, photo, caption=caption, reply_markup=None if pieces else buttons
+                notice.chat_id,
+                photo,
+                caption=caption,
+                reply_markup=None if pieces else buttons,
+                reply_parameters=answering,
             )
             sent += 1
         for number, piece in enumerate(pieces, start=1):
@@ -175,7 +184,12 @@ async def deliver(app: BotApplication, runtime: Runtime, pending: Pending) -> No
                 markup = ForceReply(selective=True)
             elif number == len(pieces):
                 markup = buttons
-            await app.bot.send_message(notice.chat_id, piece, reply_markup=markup)
+            await app.bot.send_message(
+                notice.chat_id,
+                piece,
+                reply_markup=markup,
+                reply_parameters=None if sent else answering,
+            )
             sent += 1
     except (Forbidden, BadRequest) as exc:
         await outbox.failed(pending, exc.message, permanent=True)
