@@ -129,16 +129,27 @@ async def show_step(update: Update, context: BotContext, draft: Draft, lead: str
 
 
 def summary(context: BotContext, t: Phrases, draft: Draft) -> str:
-    category = context.runtime.settings.programme.category(draft.category or "")
-    lat, lon = draft.location or (0.0, 0.0)
+    programme = context.runtime.settings.programme
+    category = programme.category(draft.category or "")
     return t(
         "report.summary",
         photos=draft.photo_count,
-        latitude=f"{lat:.5f}",
-        longitude=f"{lon:.5f}",
+        place=place_name(context, t, draft),
         category=category.name(t.language) if category else "-",
         description=draft.description or t("report.no_description"),
     )
+
+
+def place_name(context: BotContext, t: Phrases, draft: Draft) -> str:
+    """Where the report is, as a rider would say it: the venue they shared, else the town
+    its location falls in, else the coordinates."""
+    lat, lon = draft.location or (0.0, 0.0)
+    town = context.runtime.settings.programme.towns.locate(lat, lon).town
+    if draft.venue:
+        return f"{draft.venue}（{town}）" if town and t.language == "zh" else draft.venue
+    if town:
+        return t("report.place_in_town", town=town)
+    return f"{lat:.5f}, {lon:.5f}"
 
 
 async def refuse(update: Update, context: BotContext, refused: Refused[ReportRefusal]) -> None:

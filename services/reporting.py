@@ -184,6 +184,7 @@ class Draft:
     photo_distance_m: float | None
     category: str | None
     description: str | None
+    venue: str | None = None  # the place named by a shared venue
 
 
 @dataclass(frozen=True)
@@ -289,6 +290,7 @@ class Reporting:
             photo_distance_m=row["photo_distance_m"],
             category=row["category"],
             description=row["description"],
+            venue=row["venue_name"],
         )
 
     async def check_photo_allowed(

@@ -184,7 +184,7 @@ async def checkpoint(db: Database) -> None:
 async def draft_of(conn: Connection, rider_id: int) -> Row | None:
     async with conn.execute(
         "SELECT id, rider_id, step, latitude, longitude, location_source, photo_distance_m, "
-        "category, description, updated_at, reminded_at FROM reports "
+        "category, description, venue_name, updated_at, reminded_at FROM reports "
         "WHERE rider_id = ? AND status = 'draft'",
         (rider_id,),
     ) as cursor:

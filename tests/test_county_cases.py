@@ -284,3 +284,27 @@ async def test_unsatisfied_reopens_and_a_follower_is_told_and_asked(
         "SELECT answer, silent FROM case_feedback ORDER BY id"
     )
     assert [tuple(r) for r in feedback][-1] == ("basic", 1)
+
+
+async def test_the_confirm_screen_names_the_place_not_the_coordinates(
+    start_bot: BotStarter, fake: FakeTelegram
+) -> None:
+    """A venue by its name (and town), a bare location by its town; only outside every town
+    the coordinates."""
+    await start(start_bot)
+    for user, share, expected in (
+        (RIDER, "venue", "位置：前门驿站（城关镇）"),
+        (RIDER_2, "location", "位置：城关镇境内"),
+        (RIDER_3, "unzoned", "位置：39.50000, 116.00000"),
+    ):
+        chat = Chat(fake, user)
+        await chat.agree()
+        chat.photo()
+        await chat.one()
+        if share == "venue":
+            fake.send_venue(user, *BEIJING, "前门驿站", "前门大街")
+        else:
+            chat.location(*(BEIJING if share == "location" else UNZONED))
+        chat.press(await chat.one(), "道路隐患")
+        chat.press(await chat.one(), "跳过")
+        assert expected in (await chat.one()).text

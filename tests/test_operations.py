@@ -247,7 +247,7 @@ async def test_json_logs_carry_update_handler_outcome_and_no_secrets(
         "report.on_photo",
         "report.on_submit",
         "review.on_decision",
-        "report.on_rider_text",
+        "dispatch.on_text",  # the rider's typed payout details and description
         "money.payout_command",
     } <= {e["handler"] for e in handled}
     assert all(e["outcome"] == "ok" and isinstance(e["update_id"], int) for e in handled)
