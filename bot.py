@@ -149,6 +149,7 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         CommandHandler("supervise", cases.supervise_command),
         # --- buttons, by the verb in their data (handlers/callbacks.py) --------------------
         CallbackQueryHandler(onboarding.on_consent, pattern=pattern(consent.AGREE)),
+        CallbackQueryHandler(onboarding.privacy, pattern=pattern(consent.FULL_NOTICE)),
         CallbackQueryHandler(onboarding.on_delete, pattern=pattern(onboarding.ERASE)),
         CallbackQueryHandler(start.language_chosen, pattern=pattern(start.CHOOSE_LANGUAGE)),
         CallbackQueryHandler(report.on_draft_button, pattern=pattern(*report.DRAFT_BUTTONS)),

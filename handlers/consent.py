@@ -9,17 +9,27 @@ from handlers.common import BotContext
 from handlers.speak import Speaker
 
 AGREE = Verb("consent")
+FULL_NOTICE = Verb("privfull")  # the whole privacy notice, behind a button
 
 
 async def ask_consent(update: Update, context: BotContext) -> None:
-    """The welcome, what we keep and why, and the agree button."""
+    """The welcome, what we keep and why in three lines (one phone screen), the agree button
+    and a button for the whole notice."""
     say = Speaker(update, context)
     user = update.effective_user
     greeting = await say.text("start.greeting", name=user.first_name if user else "")
-    button = InlineKeyboardButton(await say.text("button.agree"), callback_data=AGREE.data(1))
+    days = say.context.runtime.settings.programme.retention.photo_days
+    buttons = [
+        [InlineKeyboardButton(await say.text("button.agree"), callback_data=AGREE.data(1))],
+        [
+            InlineKeyboardButton(
+                await say.text("button.privacy_full"), callback_data=FULL_NOTICE.data(1)
+            )
+        ],
+    ]
     await say.send(
-        f"{greeting}\n\n{await privacy_notice(say)}",
-        reply_markup=InlineKeyboardMarkup.from_button(button),
+        f"{greeting}\n\n{await say.text('privacy.summary', days=days)}",
+        reply_markup=InlineKeyboardMarkup(buttons),
     )
 
 

@@ -68,8 +68,11 @@ async def on_consent(update: Update, context: BotContext) -> None:
 
 @allow(Audience.ANYONE)
 async def privacy(update: Update, context: BotContext) -> None:
-    """/privacy: what is kept, who sees it, for how long."""
+    """/privacy, and the consent message's 📄 button: what is kept, who sees it, for how
+    long, what /delete erases and what stays."""
     say = Speaker(update, context)
+    if update.callback_query is not None:
+        await say.alert()
     await say.send(await privacy_notice(say))
 
 

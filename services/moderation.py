@@ -446,7 +446,7 @@ class Moderation:
             assert changed is not None
             await self.outbox.queue(conn, rider_notices(done.action, changed))
             if done.action == A.ANSWER:
-                await self.outbox.queue(conn, self._answer_arrived(changed, detail or ""))
+                await self.outbox.queue(conn, self._answer_arrived(changed))
             rider, approved = changed["rider_telegram_id"], changed["status"] == "approved"
             if approved and self.cases is not None:  # told "verified" first, then "dispatched"
                 await self.cases.open(conn, changed, now)
@@ -454,14 +454,15 @@ class Moderation:
                 await self.outbox.queue(conn, [payee_prompt(rider)])  # a first reward: ask
             return Decided(action=done.action, card=await self._card(conn, changed))
 
-    def _answer_arrived(self, report: Row, answer: str) -> list[Notice]:
-        """The rider's answer as a new message replying to the card in the moderators' chat:
-        the card is updated too, but an edit notifies nobody."""
+    def _answer_arrived(self, report: Row) -> list[Notice]:
+        """A new message replying to the card in the moderators' chat, which the card's edit
+        alone would not make: an edit notifies nobody. The words stay on the card only, so
+        /delete has one place to erase them from."""
         chat = self.settings.moderator_chat_id
         if chat is None:
             return []
         on_card = report["card_chat_id"] == chat and report["card_message_id"]
-        params: Params = {"reference": report["reference"], "answer": answer}
+        params: Params = {"reference": report["reference"]}
         return [
             Notice(
                 chat,

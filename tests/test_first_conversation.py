@@ -207,7 +207,7 @@ async def test_the_agree_button_goes_once_pressed(bot: RunningBot, fake: FakeTel
     """Pressed once, the privacy notice's button is removed: nothing left to press twice."""
     fake.send_text(ZH, "/start")
     (notice,) = await fake.wait_for_messages(ZH.id, 1)
-    assert [label for label, _ in notice.buttons()] == ["✅ 同意并开始"]
+    assert [label for label, _ in notice.buttons()] == ["✅ 同意并开始", "📄 完整隐私说明"]
     fake.press_button(ZH, notice, notice.button("✅"))
     await fake.wait_for_messages(ZH.id, 2)
     await bot.settled(fake)

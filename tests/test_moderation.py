@@ -146,7 +146,7 @@ async def test_question_answered_by_the_rider_updates_the_card(
         lambda: any(m.text.startswith("💬 骑手回复了") for m in fake.sent_to(MODERATOR_CHAT))
     )
     arrived = next(m for m in fake.sent_to(MODERATOR_CHAT) if m.text.startswith("💬 骑手回复了"))
-    assert arrived.text == f"💬 骑手回复了 {reference}：Main road, <i>north</i> side"
+    assert arrived.text == f"💬 骑手回复了 {reference}，回复内容在卡片上。"
     assert arrived.params["reply_parameters"]["message_id"] == card.message_id
 
 

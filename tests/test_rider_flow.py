@@ -34,6 +34,11 @@ async def test_new_user_sees_privacy_notice_and_nothing_is_stored(
     assert "收款信息" in notice.text  # payout details only when a first reward is due
     assert "90 天后删除" in notice.text
     assert notice.button("同意")
+    assert len(notice.text.splitlines()) <= 10  # one phone screen; the rest behind a button
+    chat.press(notice, "完整隐私说明")
+    full = await chat.one()
+    assert full.text.startswith("隐私说明：")
+    assert "账务记录" in full.text  # what stays after /delete
     users = await bot.app.bot_data["runtime"].db.fetchall("SELECT * FROM users")
     assert users == []
 
