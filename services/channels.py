@@ -235,6 +235,11 @@ class Channels:
         if self._mail is not None and self._mail.is_connected and idle < MAIL_IDLE_SECONDS:
             return self._mail
         await self._drop_mail_client()
+        self._mail = await self._connect_mail()
+        return self._mail
+
+    async def _connect_mail(self) -> aiosmtplib.SMTP:
+        """A new connection to the mail server, TLS as configured, logged in."""
         smtp = self.settings.smtp
         assert smtp is not None
         client = aiosmtplib.SMTP(
@@ -247,7 +252,6 @@ class Channels:
         await client.connect()
         if smtp.user and smtp.password:
             await client.login(smtp.user, smtp.password)
-        self._mail = client
         return client
 
     async def _drop_mail_client(self) -> None:
@@ -366,17 +370,8 @@ class Channels:
         if department.send == "email":
             smtp = self.settings.smtp
             assert smtp is not None
-            client = aiosmtplib.SMTP(
-                hostname=smtp.host,
-                port=smtp.port,
-                start_tls=smtp.tls == "starttls",
-                use_tls=smtp.tls == "tls",
-                timeout=self.rules.timeout_seconds,
-            )
             try:
-                await client.connect()
-                if smtp.user and smtp.password:
-                    await client.login(smtp.user, smtp.password)
+                client = await self._connect_mail()
                 code, _ = await client.noop()
                 await client.quit()
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
