@@ -7,6 +7,7 @@ every table, and the database file's bytes, are searched for what they told us.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from handlers.infra.notify import VERBATIM
@@ -57,9 +58,14 @@ def raw_bytes(bot: RunningBot) -> bytes:
 
 
 def contains(value: object, needle: str) -> bool:
-    if isinstance(value, bytes):
-        return needle.encode() in value
-    return needle in str(value)
+    """Whether `needle` stands in `value` as a whole: an id inside another number (a
+    timestamp such as 1796380109 holds "801") is not the id."""
+    if isinstance(value, int | float):
+        return str(value) == needle
+    text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+    if not needle.isdigit():
+        return needle in text
+    return re.search(rf"(?<!\d){re.escape(needle)}(?!\d)", text) is not None
 
 
 async def told(fake: FakeTelegram, rider: Chat, start: str) -> SentMessage:
