@@ -30,7 +30,13 @@ from handlers.prompts import PromptReply
 from handlers.speak import Speaker
 from handlers.widgets import ask_location
 from services.places import TOO_MANY_PROBLEMS, Found, ImportRefused, Place, Places
-from services.places_file import AMENITY_ICONS, format_hours, riding_minutes, walking_minutes
+from services.places_file import (
+    AMENITY_ICONS,
+    accepted_amenities,
+    format_hours,
+    riding_minutes,
+    walking_minutes,
+)
 
 MORE = Verb("nmore")  # item: offset of the next page; argument: "m" with merchants
 MERCHANTS = Verb("nmerch")  # item: 1 to show merchants too, 0 for stations only
@@ -300,10 +306,14 @@ async def on_places_file(update: Update, context: BotContext) -> None:
     for refusal in outcome.refusals[:MAX_REFUSALS_SHOWN]:
         lines.append(
             await say.text(
-                "places.refused_row",
+                "places.refused_row" if refusal.quoted else "places.refused_row_blank",
                 row=refusal.row,
                 column=refusal.column,
-                problem=await say.text(f"places.problem_kind.{refusal.reason}"),
+                problem=await say.text(
+                    f"places.problem_kind.{refusal.reason}",
+                    accepted=accepted_amenities(),
+                    value=refusal.value,
+                ),
                 value=refusal.value,
             )
         )
@@ -324,11 +334,9 @@ async def places_command(update: Update, context: BotContext) -> None:
     action = args[0].lower() if args else ""
     service = places(context)
     if action == "template":
-        from services.places_file import template_xlsx
-
         await context.bot.send_document(
             chat.id,
-            template_xlsx(),
+            service.template(),
             filename="places-template.xlsx",
             caption=await say.text("places.template_caption"),
         )

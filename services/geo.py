@@ -187,6 +187,17 @@ class ServiceArea:
             points.append((_number(raw_point[0], where), _number(raw_point[1], where)))
         return cls.polygon(points)
 
+    def centre(self) -> tuple[float, float] | None:
+        """A point inside the area near its middle, ``(lat, lon)``; None for everywhere."""
+        if self.shape is None:
+            return None
+        if isinstance(self.shape, BoundingBox):
+            box = self.shape
+            return (box.min_lat + box.max_lat) / 2, (box.min_lon + box.max_lon) / 2
+        lat = sum(point[0] for point in self.shape) / len(self.shape)
+        lon = sum(point[1] for point in self.shape) / len(self.shape)
+        return (lat, lon) if self.contains(lat, lon) else self.shape[0]
+
     def contains(self, lat: float, lon: float) -> bool:
         """Return whether a valid point lies in the area; borders count as inside."""
         if not valid_coordinates(lat, lon):

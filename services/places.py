@@ -130,6 +130,20 @@ class Places:
 
     # --- import -------------------------------------------------------------------------
 
+    def template(self) -> bytes:
+        """The places template, its examples standing in the county's first town, else in
+        the middle of the service area."""
+        programme = self.settings.programme
+        first = programme.towns.first()
+        if first is not None:
+            return rules.template_xlsx(*first)
+        centre = programme.service_area.centre()
+        return (
+            rules.template_xlsx()
+            if centre is None
+            else rules.template_xlsx(lat=centre[0], lon=centre[1])
+        )
+
     async def import_file(
         self, data: bytes, file_name: str, admin: int
     ) -> Imported | ImportRefused:

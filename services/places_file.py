@@ -5,7 +5,8 @@ Admins send an XLSX or CSV, one row a place. Each header cell carries its key in
 row is checked; a file with any refused row changes nothing and the admin gets the list of
 refusals (row number, column, why). GCJ-02 coordinates (Amap, Tencent) become WGS-84 here.
 
-Opening hours: `24h` (or `24小时`), or groups such as `mon-fri 08:00-20:00; sat 09:00-12:00
+Opening hours: `24h` (or `24小时`), a time range alone for every day (`08:00-22:00`), or
+groups such as `mon-fri 08:00-20:00; sat 09:00-12:00
 14:00-18:00` (`周一-周五` works too). A range ending before it starts runs past midnight
 (`22:00-02:00`); a day not named is closed.
 """
@@ -27,7 +28,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from services import spreadsheet
-from services.geo import gcj02_to_wgs84, valid_coordinates
+from services.geo import gcj02_to_wgs84, valid_coordinates, wgs84_to_gcj02
 
 KINDS = ("station", "merchant")
 AMENITIES = (
@@ -54,23 +55,40 @@ AMENITY_ICONS = {
     "rest_area": "🛋️",
     "policy_advice": "📋",
 }
-# What people type in the amenities cell besides the keys themselves.
+# What people type in the amenities cell besides the keys themselves; the first word of each
+# key is the one the refusal lists as accepted. A bare 充电 at a riders' station means phones.
 _AMENITY_WORDS = {
     "座椅": "seats",
     "座位": "seats",
+    "桌椅": "seats",
     "微波炉": "microwave",
+    "热饭": "microwave",
     "热水": "water",
     "饮用水": "water",
+    "饮水": "water",
+    "饮水机": "water",
     "开水": "water",
     "手机充电": "phone_charging",
+    "充电": "phone_charging",
+    "充电宝": "phone_charging",
     "电动车充电": "ebike_charging",
+    "电瓶车充电": "ebike_charging",
+    "充电桩": "ebike_charging",
     "换电": "battery_swap",
+    "换电柜": "battery_swap",
     "厕所": "toilet",
     "卫生间": "toilet",
+    "洗手间": "toilet",
+    "公厕": "toilet",
     "急救箱": "first_aid",
     "急救": "first_aid",
+    "药箱": "first_aid",
+    "医药箱": "first_aid",
     "休息区": "rest_area",
+    "休息室": "rest_area",
+    "休息": "rest_area",
     "政策咨询": "policy_advice",
+    "咨询": "policy_advice",
 }
 COLUMNS = (
     "kind",
@@ -170,13 +188,16 @@ def parse_hours(text: str) -> Hours:
     groups = [part.strip() for part in re.split(r"[;；\n]|,(?=\s*[a-z周星])", cleaned)]
     for group in filter(None, groups):
         found = _DAYS_PART.match(group)
-        if found is None:
+        if found is None and group[:1].isdigit():
+            chosen, parsed = list(range(7)), _time_ranges(group)  # "08:00-22:00": every day
+        elif found is None:
             raise ValueError(group)
-        first, last, ranges = found.groups()
-        start_day = _day_number(first)
-        end_day = start_day if last is None else _day_number(last)
-        chosen = [(start_day + step) % 7 for step in range((end_day - start_day) % 7 + 1)]
-        parsed = _time_ranges(ranges)
+        else:
+            first, last, ranges = found.groups()
+            start_day = _day_number(first)
+            end_day = start_day if last is None else _day_number(last)
+            chosen = [(start_day + step) % 7 for step in range((end_day - start_day) % 7 + 1)]
+            parsed = _time_ranges(ranges)
         for day in chosen:
             days[day].extend(parsed)
     if not any(days):
@@ -269,7 +290,12 @@ class BadRow:
     row: int
     column: str
     reason: str  # a key under places.problem_kind.*
-    value: str = ""
+    value: str = ""  # what the cell held (for "duplicate", the row it repeats)
+
+    @property
+    def quoted(self) -> bool:
+        """Whether the admin is shown the cell's value beside the problem."""
+        return bool(self.value) and self.reason != "duplicate"
 
 
 @dataclass
@@ -444,9 +470,10 @@ def check_row(number: int, values: dict[str, str]) -> PlaceRow | BadRow:
         hours = parse_hours(values["hours"])
     except ValueError:
         return refuse("hours", "bad_hours")
-    amenities = parse_amenities(values.get("amenities", ""))
-    if amenities is None:
-        return refuse("amenities", "bad_amenity")
+    try:
+        amenities = parse_amenities(values.get("amenities", ""))
+    except ValueError as unknown:
+        return BadRow(number, "amenities", "bad_amenity", str(unknown)[:40])
     prices = parse_prices(values.get("prices", ""))
     if prices is None:
         return refuse("prices", "bad_prices")
@@ -470,13 +497,13 @@ def check_row(number: int, values: dict[str, str]) -> PlaceRow | BadRow:
     )
 
 
-def parse_amenities(text: str) -> tuple[str, ...] | None:
-    """Amenity keys from `seats, water` or `座椅、热水`; None if any word is unknown."""
+def parse_amenities(text: str) -> tuple[str, ...]:
+    """Amenity keys from `seats, water` or `座椅、热水`; ValueError naming an unknown word."""
     found: list[str] = []
     for word in filter(None, (w.strip().lower() for w in re.split(r"[,，、;；/\s]+", text))):
         key = word if word in AMENITIES else _AMENITY_WORDS.get(word)
         if key is None:
-            return None
+            raise ValueError(word)
         if key not in found:
             found.append(key)
     return tuple(sorted(found, key=AMENITIES.index))
@@ -493,6 +520,12 @@ def parse_prices(text: str) -> tuple[PriceItem, ...] | None:
     return tuple(items)
 
 
+def accepted_amenities() -> str:
+    """What the amenities cell accepts, for the refusal: each key with its first Chinese word."""
+    words = {key: word for word, key in reversed(_AMENITY_WORDS.items())}
+    return "、".join(f"{words[key]} {key}" for key in AMENITIES)
+
+
 def prices_to_json(items: Iterable[PriceItem]) -> str:
     return json.dumps([[item.name, item.points] for item in items], ensure_ascii=False)
 
@@ -501,8 +534,15 @@ def prices_from_json(text: str) -> tuple[PriceItem, ...]:
     return tuple(PriceItem(str(name), int(points)) for name, points in json.loads(text or "[]"))
 
 
-def template_xlsx() -> bytes:
-    """The places template: labelled headers with their keys, and two example rows."""
+# Where the template's examples stand when the county gave no area and no towns.
+EXAMPLE_TOWN, EXAMPLE_LAT, EXAMPLE_LON = "城关镇", 39.9087, 116.3975
+
+
+def template_xlsx(
+    town: str = EXAMPLE_TOWN, lat: float = EXAMPLE_LAT, lon: float = EXAMPLE_LON
+) -> bytes:
+    """The places template: labelled headers with their keys, and two example rows standing
+    in `town` at (lat, lon), WGS-84; the merchant's are given as GCJ-02, as Amap shows them."""
     output = io.BytesIO()
     book = spreadsheet.workbook(output)
     sheet = book.add_worksheet("places")
@@ -510,31 +550,32 @@ def template_xlsx() -> bytes:
     for column, key in enumerate(COLUMNS):
         sheet.write(0, column, f"{TEMPLATE_LABELS[key]} ({key})", bold)
         sheet.set_column(column, column, 18)
+    merchant_lat, merchant_lon = wgs84_to_gcj02(lat + 0.0012, lon + 0.0015)
     examples = [
         (
             "station",
-            "城关服务驿站",
-            "城关镇人民路 1 号",
-            "城关镇",
-            "39.9087",
-            "116.3975",
+            f"{town}服务驿站",
+            f"{town}人民路1号",
+            town,
+            f"{lat:.5f}",
+            f"{lon:.5f}",
             "wgs84",
             "24h",
-            "seats, microwave, water, phone_charging, first_aid",
+            "座椅、微波炉、热水、充电、急救箱",
             "",
             "",
-            "010-12345678",
+            "0854-1234567",
         ),
         (
             "merchant",
             "好味快餐",
-            "城关镇人民路 8 号",
-            "城关镇",
-            "39.91",
-            "116.40",
+            f"{town}人民路8号",
+            town,
+            f"{merchant_lat:.5f}",
+            f"{merchant_lon:.5f}",
             "gcj02",
             "周一-周五 10:00-21:00; 周六-周日 10:00-22:00",
-            "water, phone_charging",
+            "热水、充电",
             "联新卡持卡骑手九折",
             "热饭一份=30; 矿泉水=5",
             "13800000000",

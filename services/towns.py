@@ -70,6 +70,13 @@ class Towns:
     def none(cls) -> Towns:
         return cls()
 
+    def first(self) -> tuple[str, float, float] | None:
+        """The file's first town with a point inside it, ``(name, lat, lon)``; None if none."""
+        if self._towns is None:
+            return None
+        point = self._towns.shapes[0].representative_point()
+        return self._towns.names[0], point.y, point.x
+
     def __bool__(self) -> bool:
         return self._towns is not None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import zipfile
 from datetime import UTC, datetime
@@ -12,9 +13,10 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from services import places_file as rules
-from services.geo import gcj02_to_wgs84, haversine_m, wgs84_to_gcj02
+from services.geo import ServiceArea, gcj02_to_wgs84, haversine_m, wgs84_to_gcj02
 from services.places_file import check_table, parse_hours, read_table
-from tests.conftest import ADMIN, RunningBot
+from settings import Programme
+from tests.conftest import ADMIN, BotStarter, RunningBot
 from tests.fakegram import FakeTelegram, TgUser
 from tests.riders import Chat
 
@@ -109,6 +111,27 @@ def test_rows_are_checked_one_by_one() -> None:
     assert [(i.name, i.points) for i in checked.rows[1].prices] == [("热饭一份", 30), ("矿泉水", 5)]
 
 
+def test_what_county_files_say_is_understood_and_an_unknown_word_is_named() -> None:
+    """A county's own file: hours with no days (every day), facilities as its staff write
+    them; an unknown facility is named, so the admin knows which word to change."""
+    every_day = [*STATION_DAY[:7], "08:00-22:00", "充电、洗手间、药箱、饮水机", *STATION_DAY[9:]]
+    unknown = [*STATION_FAR[:8], "座椅、WiFi", *STATION_FAR[9:]]
+    checked = check_table(read_table(csv_file(every_day, unknown), "places.csv"))
+    (place,) = checked.rows
+    assert place.amenities == ("water", "phone_charging", "toilet", "first_aid")
+    sunday = datetime(2026, 11, 8, tzinfo=SHANGHAI)
+    assert place.hours.open_at(sunday.replace(hour=8))
+    assert place.hours.open_at(sunday.replace(hour=21, minute=59))
+    assert not place.hours.open_at(sunday.replace(hour=22))
+    (refusal,) = checked.refusals
+    assert (refusal.row, refusal.column, refusal.reason, refusal.value) == (
+        3,
+        "amenities",
+        "bad_amenity",
+        "wifi",
+    )
+
+
 def test_gcj02_rows_are_stored_as_wgs84() -> None:
     (wgs, gcj) = REFERENCE_PAIRS[3]
     row = [*STATION_24H[:4], str(gcj[0]), str(gcj[1]), "gcj02", *STATION_24H[7:]]
@@ -156,9 +179,48 @@ async def test_a_file_with_bad_rows_changes_nothing_and_says_why(
     bad = [*STATION_DAY[:4], "91", *STATION_DAY[5:]]
     answer = await load_places(fake, csv_file(STATION_FAR, bad))
     assert "1 rows are not valid" in answer
-    assert "row 3 lat: coordinates out of range" in answer
+    assert "row 3 lat “91”: coordinates out of range" in answer
     current = await bot.app.bot_data["runtime"].places.current_set()
     assert current.place_count == 2  # the good file still stands
+
+
+async def test_a_refused_row_names_the_word_and_what_the_column_accepts(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    bad_kind = ["shop", *STATION_24H[1:]]
+    bad_amenity = [*STATION_FAR[:8], "jacuzzi", *STATION_FAR[9:]]
+    no_hours = [*STATION_DAY[:7], "", *STATION_DAY[8:]]
+    twice = [*STATION_24H[:2], *STATION_FAR[2:]]
+    answer = await load_places(fake, csv_file(STATION_24H, bad_kind, bad_amenity, no_hours, twice))
+    assert "row 3 kind “shop”: kind must be station or merchant" in answer
+    assert (
+        "row 4 amenities “jacuzzi”: unknown amenity; accepted: 座椅 seats、微波炉 microwave"
+        in answer
+    )
+    assert "、充电 phone_charging" not in answer  # each facility once, by its first word
+    assert "手机充电 phone_charging" in answer
+    assert "政策咨询 policy_advice" in answer
+    assert "row 5 hours: required, empty" in answer
+    assert "row 6 name: same name as row 2" in answer
+
+
+async def test_the_template_stands_in_the_county(start_bot: BotStarter, fake: FakeTelegram) -> None:
+    """The template's examples are in the configured service area, not in Beijing; they
+    import as they are."""
+    area = ServiceArea.box(25.9, 106.5, 26.3, 106.9)  # 惠水县, roughly
+    await start_bot(programme=dataclasses.replace(Programme(), service_area=area))
+    admin = Chat(fake, BOSS)
+    fake.send_text(BOSS, "/places template")
+    template = await admin.one()
+    assert template.file_bytes is not None
+    sheet = load_workbook(io.BytesIO(template.file_bytes)).active
+    rows = [[str(cell.value or "") for cell in row] for row in sheet.iter_rows(min_row=2)]
+    checked = check_table(read_table(template.file_bytes, "places-template.xlsx"))
+    assert not checked.refusals
+    assert all(area.contains(place.lat, place.lon) for place in checked.rows)
+    assert rows[1][6] == "gcj02"  # the merchant's shows Amap's coordinates at work
+    fake.send_document(BOSS, template.file_bytes, file_name="places-template.xlsx")
+    assert "Imported 2 places" in (await admin.one()).text
 
 
 async def test_a_valid_file_replaces_the_set_and_undo_brings_it_back(
