@@ -165,6 +165,7 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         CallbackQueryHandler(places.on_page, pattern=pattern(places.MORE, places.MERCHANTS)),
         CallbackQueryHandler(places.on_town, pattern=pattern(widgets.TOWN)),
         CallbackQueryHandler(places.on_problem, pattern=pattern(places.PROBLEM)),
+        CallbackQueryHandler(places.on_problem_what, pattern=pattern(places.PROBLEM_WHAT)),
         CallbackQueryHandler(membercard.on_item, pattern=pattern(membercard.ITEM)),
         CallbackQueryHandler(membercard.on_cancel_code, pattern=pattern(membercard.CANCEL_CODE)),
         CallbackQueryHandler(membercard.on_confirm, pattern=pattern(membercard.CONFIRM)),

@@ -12,6 +12,7 @@ fixed <id>|photo <id>`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from datetime import UTC, datetime
 
@@ -21,6 +22,7 @@ from telegram import (
     InlineKeyboardMarkup,
     Update,
 )
+from telegram.error import TelegramError
 from telegram.ext import filters
 
 from handlers.access import Audience, allow
@@ -28,8 +30,15 @@ from handlers.callbacks import ButtonPress, Verb, pressed
 from handlers.common import BotContext
 from handlers.prompts import PromptReply
 from handlers.speak import Speaker
-from handlers.widgets import ask_location
-from services.places import TOO_MANY_PROBLEMS, Found, ImportRefused, Place, Places
+from handlers.widgets import ask_location, drop_buttons
+from services.places import (
+    PROBLEM_KINDS,
+    TOO_MANY_PROBLEMS,
+    Found,
+    ImportRefused,
+    Place,
+    Places,
+)
 from services.places_file import (
     AMENITY_ICONS,
     accepted_amenities,
@@ -41,6 +50,7 @@ from services.places_file import (
 MORE = Verb("nmore")  # item: offset of the next page; argument: "m" with merchants
 MERCHANTS = Verb("nmerch")  # item: 1 to show merchants too, 0 for stations only
 PROBLEM = Verb("pprob")  # item: place id
+PROBLEM_WHAT = Verb("pwhat")  # item: place id; argument: what is wrong (PROBLEM_KINDS)
 PAGE = 3
 MAX_REFUSALS_SHOWN = 30
 PROBLEM_MARK = "📷"  # every language's "send a photo of the problem" prompt starts with it
@@ -247,10 +257,29 @@ async def on_town(update: Update, context: BotContext, press: ButtonPress) -> No
 @allow(Audience.RIDERS)
 @pressed
 async def on_problem(update: Update, context: BotContext, press: ButtonPress) -> None:
-    """[Closed / something broken here]: the admins hear of it; a photo may follow."""
+    """[⚠️ Something wrong here]: the place's card asks what, in its own buttons; nobody is
+    alerted until the rider says."""
+    say = Speaker(update, context)
+    await say.alert()
+    buttons = [
+        InlineKeyboardButton(
+            await say.text(f"places.problem.what.{what}"),
+            callback_data=PROBLEM_WHAT.data(press.item, what),
+        )
+        for what in PROBLEM_KINDS
+    ]
+    if press.message is not None:
+        with contextlib.suppress(TelegramError):
+            await press.message.edit_reply_markup(InlineKeyboardMarkup([buttons[:2], buttons[2:]]))
+
+
+@allow(Audience.RIDERS)
+@pressed
+async def on_problem_what(update: Update, context: BotContext, press: ButtonPress) -> None:
+    """[Closed] [Broken] [Gone] [Other]: the admins hear of it; a photo may follow."""
     user = press.user
     say = Speaker(update, context)
-    problem_id = await places(context).flag_problem(user.id, press.item)
+    problem_id = await places(context).flag_problem(user.id, press.item, press.argument)
     if problem_id is None:
         await say.alert("button.expired")
         return
@@ -258,6 +287,7 @@ async def on_problem(update: Update, context: BotContext, press: ButtonPress) ->
         await say.alert("places.problem.too_many", popup=True)
         return
     await say.alert("places.problem.thanks", popup=False)
+    await drop_buttons(press.message)
     await say.reply("places.problem.photo_prompt", reply_markup=ForceReply(selective=True))
 
 
@@ -352,8 +382,14 @@ async def places_command(update: Update, context: BotContext) -> None:
             await say.reply("places.problems_none")
             return
         lines = [
-            await say.text("places.problems_line", id=pid, name=name, photo="📷" if photo else "")
-            for pid, name, photo, _ in problems
+            await say.text(
+                "places.problems_line",
+                id=problem.id,
+                name=problem.name,
+                what=await say.text(f"places.problem.what.{problem.what}"),
+                photo="📷" if problem.photo else "",
+            )
+            for problem in problems
         ]
         await say.send("\n".join(lines))
     elif action == "fixed" and len(args) == 2 and args[1].isdigit():

@@ -14,7 +14,7 @@ from datetime import datetime
 from services import places_file as rules
 from services.clock import Now, utc_now
 from services.geo import bounding_box, haversine_m, valid_coordinates
-from services.outbox import At, Notice, Outbox
+from services.outbox import At, Msg, Notice, Outbox
 from services.places_file import Hours, PlaceRow, PriceItem
 from settings import Settings
 from storage import places as store
@@ -26,6 +26,8 @@ PHOTO_WINDOW_SECONDS = 600  # a photo sent this soon after flagging a place goes
 PROBLEMS_PER_RIDER_PER_HOUR = 3  # beyond this a rider's place problems are refused
 TOO_MANY_PROBLEMS = "too_many"
 ASK_WINDOW_SECONDS = 1800  # a location this soon after "near me" asked for one answers it
+# What a rider may say is wrong at a place, asked before anyone is alerted.
+PROBLEM_KINDS = ("closed", "broken", "gone", "other")
 RECENT_LOCATION_SECONDS = 300  # "near me" uses a location this fresh without asking again
 
 
@@ -62,6 +64,17 @@ class Place:
             prices=rules.prices_from_json(stored.prices_json),
             phone=stored.phone,
         )
+
+
+@dataclass(frozen=True)
+class OpenProblem:
+    """A place problem the admins have not marked fixed."""
+
+    id: int
+    name: str  # the place's
+    what: str  # one of PROBLEM_KINDS
+    photo: bool
+    at: int
 
 
 @dataclass(frozen=True)
@@ -267,13 +280,13 @@ class Places:
 
     # --- problems -----------------------------------------------------------------------
 
-    async def flag_problem(self, telegram_id: int, place_id: int) -> int | str | None:
-        """A rider says the place is closed or something is broken: tell the admins, once per
-        place until it is fixed. The same rider flagging the same place again changes
+    async def flag_problem(self, telegram_id: int, place_id: int, what: str) -> int | str | None:
+        """A rider says what is wrong at a place (one of `PROBLEM_KINDS`): tell the admins,
+        once per place until it is fixed. The same rider flagging the same place again changes
         nothing; past `PROBLEMS_PER_RIDER_PER_HOUR` the rider is refused (`TOO_MANY_PROBLEMS`),
-        so one rider cannot flood the admins. None: no such place."""
+        so one rider cannot flood the admins. None: no such place, or no such kind."""
         stored = await store.place(self.db, place_id)
-        if stored is None:
+        if stored is None or what not in PROBLEM_KINDS:
             return None
         rider_id = await riders.rider_id_of(self.db, telegram_id)
         now = self.now()
@@ -287,7 +300,9 @@ class Places:
                 >= PROBLEMS_PER_RIDER_PER_HOUR
             ):
                 return TOO_MANY_PROBLEMS
-            problem_id = await store.add_problem(conn, place=stored, rider_id=rider_id, now=now)
+            problem_id = await store.add_problem(
+                conn, place=stored, rider_id=rider_id, what=what, now=now
+            )
             if open_ones:
                 return problem_id  # the admins already know of this place's problem
             await self.outbox.queue(
@@ -300,6 +315,7 @@ class Places:
                             "id": problem_id,
                             "name": stored.name,
                             "address": stored.address,
+                            "what": Msg(f"places.problem.what.{what}"),
                             "when": At(now),
                         },
                         once_key=f"place-problem:{problem_id}:{admin}",
@@ -334,10 +350,16 @@ class Places:
         row = await store.problem(self.db, problem_id)
         return None if row is None else row["photo_file_id"]
 
-    async def open_problems(self) -> list[tuple[int, str, bool, int]]:
-        """(id, place name, has photo, reported at) of every problem not yet fixed."""
+    async def open_problems(self) -> list[OpenProblem]:
+        """Every problem not yet fixed, oldest first."""
         return [
-            (int(r["id"]), str(r["place_name"]), r["photo_file_id"] is not None, r["created_at"])
+            OpenProblem(
+                id=int(r["id"]),
+                name=str(r["place_name"]),
+                what=str(r["what"]),
+                photo=r["photo_file_id"] is not None,
+                at=int(r["created_at"]),
+            )
             for r in await store.open_problems(self.db)
         ]
 

@@ -156,11 +156,13 @@ async def in_town(db: Database, town: str, kinds: Sequence[str]) -> list[Place]:
 # --- problems ---------------------------------------------------------------------------
 
 
-async def add_problem(conn: Connection, *, place: Place, rider_id: int | None, now: int) -> int:
+async def add_problem(
+    conn: Connection, *, place: Place, rider_id: int | None, what: str, now: int
+) -> int:
     cursor = await conn.execute(
-        "INSERT INTO place_problems (place_kind, place_name, rider_id, created_at)"
-        " VALUES (?, ?, ?, ?)",
-        (place.kind, place.name, rider_id, now),
+        "INSERT INTO place_problems (place_kind, place_name, rider_id, what, created_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (place.kind, place.name, rider_id, what, now),
     )
     assert cursor.lastrowid is not None
     return cursor.lastrowid
@@ -221,7 +223,7 @@ async def fix_problem(conn: Connection, problem_id: int, admin: int, now: int) -
 
 async def open_problems(db: Database) -> list[Row]:
     return await db.fetchall(
-        "SELECT id, place_kind, place_name, photo_file_id, created_at FROM place_problems"
+        "SELECT id, place_kind, place_name, photo_file_id, what, created_at FROM place_problems"
         " WHERE fixed_at IS NULL ORDER BY id"
     )
 

@@ -17,7 +17,7 @@ from services.geo import ServiceArea, gcj02_to_wgs84, haversine_m, wgs84_to_gcj0
 from services.places_file import check_table, parse_hours, read_table
 from settings import Programme
 from tests.conftest import ADMIN, BotStarter, RunningBot
-from tests.fakegram import FakeTelegram, TgUser
+from tests.fakegram import FakeTelegram, SentMessage, TgUser
 from tests.riders import Chat
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -348,18 +348,20 @@ async def test_a_place_problem_reaches_the_admins_and_the_fix_shows(
     bot: RunningBot, fake: FakeTelegram
 ) -> None:
     await load_places(fake, csv_file(STATION_24H))
-    rider = Chat(fake, TgUser(505, language_code="en"))
-    await rider.agree()
-    await ask_then_share(rider, 39.9087, 116.3975)
-    _, venue = await rider.next(2)
+    rider, venue = await asked_what_is_wrong(fake, 505)
+    assert not [m for m in fake.sent_to(BOSS.id) if "天安门驿站" in m.text]  # not yet: it asks
     rider.press(venue, "Closed")
     prompt = await rider.one()
     assert prompt.text.startswith("📷")
+    assert venue.buttons() == []  # the card's question is answered
     admin = admin_chat(fake)
     notice = await admin.one()
     assert "#1" in notice.text
     assert "天安门驿站" in notice.text
+    assert "🚪 关门了" in notice.text  # the admin never chose a language: the default
     assert "/places fixed 1" in notice.text
+    fake.send_text(BOSS, "/places problems")
+    assert "#1 天安门驿站: 🚪 Closed" in (await admin.one()).text
     fake.send_text(BOSS, "/places fixed 1")
     assert "marked fixed" in (await admin.one()).text
     rider.text("/nearby")
@@ -367,27 +369,47 @@ async def test_a_place_problem_reaches_the_admins_and_the_fix_shows(
     assert f"checked on {today}" in (await rider.next(2))[0].text
 
 
+async def asked_what_is_wrong(fake: FakeTelegram, rider_id: int) -> tuple[Chat, SentMessage]:
+    """A new English rider near 天安门驿站 taps its card's ⚠️ button; the card's buttons
+    become the choices of what is wrong. The rider's chat, and the card."""
+    rider = Chat(fake, TgUser(rider_id, language_code="en"))
+    await rider.agree()
+    await ask_then_share(rider, 39.9087, 116.3975)
+    _, venue = await rider.next(2)
+    rider.press(venue, "Something wrong")
+    await fake.wait_for(lambda: any("Closed" in text for text, _ in venue.buttons()))
+    return rider, venue
+
+
+async def test_a_made_up_kind_of_problem_alerts_nobody(bot: RunningBot, fake: FakeTelegram) -> None:
+    await load_places(fake, csv_file(STATION_24H))
+    rider, venue = await asked_what_is_wrong(fake, 509)
+    place_id = venue.button("Closed").split(":")[1]
+    before = len(fake.callback_answers)
+    fake.press_button(rider.user, venue, f"pwhat:{place_id}:fire")
+    await fake.wait_for(lambda: len(fake.callback_answers) > before)
+    assert "expired" in fake.callback_answers[-1].get("text", "")
+    await bot.settled(fake)
+    assert not [m for m in fake.sent_to(BOSS.id) if "天安门驿站" in m.text]
+    assert await bot.app.bot_data["runtime"].places.open_problems() == []
+
+
 async def test_one_rider_cannot_flood_the_admins_with_place_problems(
     bot: RunningBot, fake: FakeTelegram
 ) -> None:
     await load_places(fake, csv_file(STATION_24H, STATION_DAY, STATION_FAR, MERCHANT))
-    flooder = TgUser(507, language_code="en")
-    rider = Chat(fake, flooder)
-    await rider.agree()
-    await ask_then_share(rider, 39.9087, 116.3975)
-    _, venue = await rider.next(2)
+    rider, venue = await asked_what_is_wrong(fake, 507)
+    flooder = rider.user
+    closed = venue.button("Closed")
     for _ in range(10):  # the same button, pressed again and again
-        fake.press_button(flooder, venue, venue.button("Closed"))
+        fake.press_button(flooder, venue, closed)
     await bot.settled(fake)
     admin = admin_chat(fake)
     assert len([m for m in fake.sent_to(BOSS.id) if "天安门驿站" in m.text]) == 1
     await admin.one()
 
-    other = Chat(fake, TgUser(508, language_code="en"))
-    await other.agree()
-    await ask_then_share(other, 39.9087, 116.3975)
-    _, venue = await other.next(2)
-    other.press(venue, "Closed")
+    other, venue = await asked_what_is_wrong(fake, 508)
+    other.press(venue, "broken")
     await fake.wait_for(  # thanked, and may add a photo
         lambda: any(m.text.startswith("📷") for m in fake.sent_to(other.user.id))
     )
@@ -397,7 +419,7 @@ async def test_one_rider_cannot_flood_the_admins_with_place_problems(
     places = bot.app.bot_data["runtime"].places
     ids = [row[0] for row in await bot.app.bot_data["runtime"].db.fetchall(
         "SELECT id FROM places ORDER BY id")]  # fmt: skip
-    outcomes = [await places.flag_problem(flooder.id, place_id) for place_id in ids]
+    outcomes = [await places.flag_problem(flooder.id, place_id, "closed") for place_id in ids]
     assert outcomes[-1] == "too_many"  # 3 an hour: the fourth place is refused
     assert all(isinstance(outcome, int) for outcome in outcomes[:-1])
     await bot.settled(fake)
