@@ -372,7 +372,7 @@ def requests_json(lines: Sequence[Line], settings: Settings, texts: Texts) -> by
         if row.case_state is not None:
             notes.append(texts.get("zh", f"case.state.{row.case_state}"))
         if row.photos:
-            notes.append(f"照片 {row.photos} 张，存于系统内，不公开")
+            notes.append(f"照片{row.photos}张，存于系统内，不公开")
         expected = row.due_at if row.due_at is not None else row.deadline_at
         request: dict[str, Any] = {
             "service_request_id": row.reference,

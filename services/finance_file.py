@@ -124,7 +124,7 @@ def note(line: StatementLine, timezone: tzinfo) -> str:
     if line.details_changed_at is None:
         return ""
     day = datetime.fromtimestamp(line.details_changed_at, timezone).strftime("%Y-%m-%d")
-    return f"收款信息于 {day} 变更 details changed on {day}"
+    return f"收款信息于{day}变更 details changed on {day}"
 
 
 def render_csv(statement: Statement, timezone: tzinfo) -> bytes:

@@ -17,18 +17,18 @@ async def test_budget_on_the_card_refusal_and_warnings(
     bot = await start_bot(programme=Programme(payout=PayoutRules(budget_month_fen=12_000)))
     await submit(fake, TgUser(701, language_code="zh-hans"), seed=31)
     first = await card_of(fake)
-    assert "💰 本月奖励预算：已用 0.00 元 / 120.00 元（0%）" in first.text
+    assert "💰 本月奖励预算：已用0.00元 / 120.00元（0%）" in first.text
     fake.press_button(MOD, first, first.button("✅ 100"))
     await fake.wait_for(lambda: "✅ 核实有效" in first.text)
     assert "💰" not in first.text  # decided cards no longer show it
     warning = (await fake.wait_for_messages(ADMIN, 1))[0]
     assert warning.text.startswith("⚠️ ")
-    assert "100.00 元" in warning.text
+    assert "100.00元" in warning.text
     assert "83%" in warning.text
 
     await submit(fake, TgUser(702, language_code="zh-hans"), seed=32)
     second = await card_of(fake, 2)
-    assert "已用 100.00 元 / 120.00 元（83%）" in second.text
+    assert "已用100.00元 / 120.00元（83%）" in second.text
     before = len(fake.callback_answers)
     fake.press_button(MOD, second, second.button("✅ 50"))
     await fake.wait_for(lambda: len(fake.callback_answers) > before)
@@ -59,7 +59,7 @@ async def test_a_yearly_budget_alone_is_enforced_and_shown(
     bot = await start_bot(programme=Programme(payout=PayoutRules(budget_year_fen=15_000)))
     await submit(fake, TgUser(711, language_code="zh-hans"), seed=41)
     first = await card_of(fake)
-    assert "💰 本年奖励预算：已用 0.00 元 / 150.00 元（0%）" in first.text
+    assert "💰 本年奖励预算：已用0.00元 / 150.00元（0%）" in first.text
     fake.press_button(MOD, first, first.button("✅ 100"))
     await fake.wait_for(lambda: "✅ 核实有效" in first.text)
     await bot.settled(fake)
@@ -68,7 +68,7 @@ async def test_a_yearly_budget_alone_is_enforced_and_shown(
     for n, seed in ((2, 42), (3, 43)):
         await submit(fake, TgUser(710 + n, language_code="zh-hans"), seed=seed)
         card = await card_of(fake, n)
-        assert "已用 100.00 元 / 150.00 元（66%）" in card.text
+        assert "已用100.00元 / 150.00元（66%）" in card.text
         answered = len(fake.callback_answers) + 1
         fake.press_button(MOD, card, card.button("✅ 100"))
         await fake.wait_for(partial(lambda count: len(fake.callback_answers) >= count, answered))
@@ -83,6 +83,6 @@ async def test_a_yearly_budget_alone_is_enforced_and_shown(
     warnings = [m.text for m in fake.sent_to(ADMIN) if "年度预算" in m.text]
     assert len(warnings) == 2  # 80% and 100% crossed by the one approval, each told once
     assert warnings[0].startswith("⚠️ ")
-    assert " 年的奖励" in warnings[0]
+    assert "年的奖励" in warnings[0]
     assert warnings[1].startswith("🛑 ")
     assert all("133%" in warning for warning in warnings)

@@ -102,7 +102,7 @@ def test_the_card_draws_chinese_with_the_font_every_install_has() -> None:
     missing = font.getmask("\uffff").getbbox()  # a glyph the font lacks: its fallback box
     assert all(font.getmask(char).getbbox() != missing for char in title)
     face = cards.CardFace(
-        "新就业群体服务", title, "王**", "LX00000001", "有效至 12:00", "https://t.me/x"
+        "新就业群体服务", title, "王**", "LX00000001", "有效至12:00", "https://t.me/x"
     )
     assert cards.draw_card(face, path)[:8] == b"\x89PNG\r\n\x1a\n"
 

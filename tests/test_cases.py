@@ -109,7 +109,7 @@ async def test_report_to_fixed_and_confirmed(start_bot: BotStarter, fake: FakeTe
     assert "公路段" in card.text
     assert "uri.amap.com" in card.text
     assert [label for label, _ in card.buttons()] == ["🙋 接单", "↪️ 非本部门", "📍 位置"]
-    dispatched = await rider_message(fake, "已派给 公路段")
+    dispatched = await rider_message(fake, "已派给公路段")
     assert reference in dispatched.text
     told = [m.text for m in fake.sent_to(RIDER.id)]
     verified = next(i for i, text in enumerate(told) if "核实有效" in text)
@@ -308,8 +308,8 @@ async def test_urgent_category_shows_emergency_numbers_first(
     await chat.one()
     review = await card_of(fake)
     assert review.text.startswith("🚨 ")
-    await fake.wait_for(lambda: any("紧急报告" in m.text for m in fake.sent_to(MODERATOR)))
-    await fake.wait_for(lambda: any("紧急报告" in m.text for m in fake.sent_to(ADMIN)))
+    await fake.wait_for(lambda: any("紧急线索" in m.text for m in fake.sent_to(MODERATOR)))
+    await fake.wait_for(lambda: any("紧急线索" in m.text for m in fake.sent_to(ADMIN)))
     await bot.settled(fake)
 
 
@@ -402,7 +402,7 @@ async def test_stats_shows_departments(start_bot: BotStarter, fake: FakeTelegram
     assert picture.kind == "photo"
     text = message.text
     assert "🛠 处置部门" in text
-    assert "公路段：1 件（少于 5 件，不计算）" in text
+    assert "公路段：1件（少于5件，不计算）" in text
     await bot.settled(fake)
 
 
@@ -431,7 +431,7 @@ async def test_service_level_reminder_breach_and_daily_overdue_list(
     assert "breach" in [s[0] for s in await states(bot)]
     await bot.run_job(fake, case_handlers.overdue_job)
     listed = fake.sent_to(ADMIN)[-1].text
-    assert "超时未处置的案件：1 件" in listed
+    assert "超时未处置的案件：1件" in listed
     assert reference in listed
 
 

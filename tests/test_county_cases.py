@@ -112,7 +112,7 @@ async def test_routing_by_town_then_category(start_bot: BotStarter, fake: FakeTe
     # 城关镇's own office takes its road hazards ...
     reference, card = await approved(fake, RIDER, TOWN_OFFICE_CHAT, BEIJING, 1)
     assert "📍 镇街：城关镇 · 城关一网格" in card.text
-    assert "城关镇" in (await told(fake, RIDER.id, "已派给 城关镇办")).text
+    assert "城关镇" in (await told(fake, RIDER.id, "已派给城关镇办")).text
     # ... the county bureau takes 好花红镇's, and those outside every town (未分区)
     _, card_2 = await approved(fake, RIDER_2, COUNTY_ROADS_CHAT, IN_HAOHUAHONG, 2)
     assert "📍 镇街：好花红镇" in card_2.text
@@ -134,7 +134,7 @@ async def test_working_days_across_national_day_and_the_make_up_saturday(
     reference, card = await approved(fake, RIDER, TOWN_OFFICE_CHAT, BEIJING, 1)
     # 3 working days: Wed 9-30, Thu 10-08, Fri 10-09 (10-01..10-07 is the holiday)
     assert await due_at(bot, reference) == datetime(2026, 10, 10, tzinfo=SHANGHAI)
-    assert "⏱ 须在 2026-09-29 19:00 前签收" in card.text
+    assert "⏱ 须在2026-09-29 19:00前签收" in card.text
     assert card.text.splitlines()[-1].startswith("🟢")
     # Three hours in: 75% of the four hours to accept are gone; the card is yellow in /cases.
     at(bot, tuesday + timedelta(hours=3, minutes=1))
@@ -179,7 +179,7 @@ async def test_an_extension_asked_approved_and_another_refused(
     await told(fake, TOWN_OFFICE_CHAT, "没看懂新的日期")
     await reply(bot, fake, TOWN_STAFF, TOWN_OFFICE_CHAT, "2026-11-20 需要采购材料")
     await told(fake, TOWN_OFFICE_CHAT, "延期申请已提交")
-    asked = await told(fake, MODERATOR_CHAT, "申请 " + reference + " 延期")
+    asked = await told(fake, MODERATOR_CHAT, "申请" + reference + "延期")
     assert "需要采购材料" in asked.text
     assert await due_at(bot, reference) == datetime(2026, 11, 6, tzinfo=SHANGHAI)  # not yet
     # A second request while one waits is refused.
@@ -191,7 +191,7 @@ async def test_an_extension_asked_approved_and_another_refused(
     assert "只有审核员" in outsider
     assert await press(bot, fake, MOD, asked, "同意延期") == "已同意延期。"
     assert await due_at(bot, reference) == datetime(2026, 11, 21, tzinfo=SHANGHAI)
-    await told(fake, RIDER.id, "处置期限延至 2026-11-21 00:00")
+    await told(fake, RIDER.id, "处置期限延至2026-11-21 00:00")
     await told(fake, TOWN_OFFICE_CHAT, "延期已同意")
     await fake.wait_for(lambda: "2026-11-21 00:00" in card.text)
     # Another request, refused: the deadline stays.
@@ -250,9 +250,9 @@ async def test_unsatisfied_reopens_and_a_follower_is_told_and_asked(
     following = await told(fake, RIDER_2.id, "并入它一起跟进")
     assert reference in following.text
     assert "已派发" in following.text
-    await fake.wait_for(lambda: "👥 另有 1 位骑手报了同一隐患" in card.text)
+    await fake.wait_for(lambda: "👥 另有1位骑手报了同一隐患" in card.text)
     await press(bot, fake, TOWN_STAFF, card, "接单")
-    assert "👥 另有 1 位骑手报了同一隐患" in card.text
+    assert "👥 另有1位骑手报了同一隐患" in card.text
     await press(bot, fake, TOWN_STAFF, card, "已修好")
     await press(bot, fake, TOWN_STAFF, card, "无照片")
     asked = await told(fake, RIDER.id, "真的修好了吗")

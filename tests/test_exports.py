@@ -157,9 +157,7 @@ async def test_open311(db: Database, tmp_path: Path) -> None:
     assert fixed["agency_responsible"] == "公路段"
     assert fixed["description"] == LONG
     assert fixed["service_code"] == "road_hazard"
-    assert (
-        fixed["status_notes"] == "核实有效；已处置；照片 0 张" or "已处置" in fixed["status_notes"]
-    )
+    assert fixed["status_notes"] == "核实有效；已处置；照片0张" or "已处置" in fixed["status_notes"]
     assert waiting["status"] == "open"
     assert waiting["description"] == "电线老化😱"
     assert waiting["expected_datetime"] == "2026-10-06T09:00:00+08:00"  # the 24-hour promise

@@ -173,7 +173,7 @@ async def test_a_case_by_email_and_closed_from_its_page(
     smtp = Smtp("127.0.0.1", mail.port, "bot@county.example", SMTP_USER, SMTP_PASSWORD)
     bot = await start(start_bot, email_department(), smtp=smtp)
     reference = await approve(bot, fake)
-    assert "已派给 公路段" in await told(fake, RIDER.id, "已派给")
+    assert "已派给公路段" in await told(fake, RIDER.id, "已派给")
     (message,) = await mail.wait_for(1)
     assert mail.logins  # it logged in, after STARTTLS (the server takes no login before)
     assert message["To"] == "roads@county.example"

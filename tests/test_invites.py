@@ -27,7 +27,7 @@ async def invite(fake: FakeTelegram, command: str) -> str:
     made = await boss.one()
     found = LINK.search(made.text)
     assert found is not None, made.text
-    assert "7 天内有效，只能用一次" in made.text
+    assert "7天内有效，只能用一次" in made.text
     return found[1]
 
 

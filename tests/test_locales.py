@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from datetime import UTC, datetime
 from importlib import resources
@@ -28,6 +29,30 @@ def catalog(language: str) -> dict[str, list[str]]:
 
 def placeholders(text: str) -> set[str]:
     return {field for _, field, _, _ in string.Formatter().parse(text) if field}
+
+
+CJK = r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]"
+QUOTED = re.compile(r"“[^”]*”|「[^」]*」")  # examples of what to type keep their spaces
+
+
+def stray_space(text: str) -> bool:
+    """A space between Chinese and a number or a {placeholder}, either way round (not after
+    a Latin word that ends in a digit, such as UTF-8 or Open311)."""
+    text = re.sub(r"\{[a-z_]+\}", "0", QUOTED.sub("", text))
+    if re.search(rf"{CJK} +[0-9]", text):
+        return True
+    return any(
+        not re.search("[A-Za-z]", found.group(1))
+        for found in re.finditer(rf"(\S*[0-9]) +{CJK}", text)
+    )
+
+
+def test_chinese_has_no_stray_spaces_and_one_register() -> None:
+    """第3步, 审核员{name}: no space between Chinese and a number or a name; 你 throughout,
+    and a report is a 线索 (clue) everywhere a rider or moderator reads it."""
+    zh = [(key, text) for key, texts in catalog("zh").items() for text in texts]
+    assert [key for key, text in zh if stray_space(text)] == []
+    assert [key for key, text in zh if "您" in text or "报告" in text] == []
 
 
 def test_both_languages_have_the_same_keys() -> None:
@@ -82,9 +107,9 @@ def test_language_for(code: str | None, chosen: str | None, expected: str) -> No
 
 def test_money_and_dates_are_formatted_by_locale() -> None:
     texts = Texts()
-    assert texts.money("zh", 10000) == "100.00 元"
+    assert texts.money("zh", 10000) == "100.00元"
     assert texts.money("en", 123456789) == "1,234,567.89 yuan"
-    assert texts.money("zh", 5) == "0.05 元"
+    assert texts.money("zh", 5) == "0.05元"
     moment = datetime(2026, 11, 27, 2, 30, tzinfo=UTC)
     assert texts.when("zh", moment, ZoneInfo("Asia/Shanghai")) == "2026-11-27 10:30"
     assert texts.when("en", moment, ZoneInfo("Asia/Shanghai")) == "2026-11-27 10:30"  # the same

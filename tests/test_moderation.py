@@ -64,7 +64,7 @@ async def test_card_shows_what_a_moderator_needs(bot: RunningBot, fake: FakeTele
         in text
     )
     assert "openstreetmap.org/?mlat=39.90870&mlon=116.39750" in text
-    assert "👤 骑手记录：核实有效 0 · 未通过 0 · 共 1" in text
+    assert "👤 骑手记录：核实有效0 · 未通过0 · 共1" in text
     assert "📝 <b>井盖</b>没了" in text
     assert "⏳ 待审核" in text
     assert [label for label, _ in card.buttons()][:4] == ["✅ 50", "✅ 100 ★", "✅ 150", "✅ 200"]
@@ -84,7 +84,7 @@ async def test_approval_at_each_tier_credits_and_tells_the_rider(
             f"🎉 Your report {reference} is verified! Reward: {yuan}.00 yuan, {points} points."
         )
         await fake.wait_for(lambda: "✅ 核实有效" in card.text)  # noqa: B023
-        assert f"{yuan}.00 元 · {points} 积分 · 审核员 {MODERATOR}" in card.text
+        assert f"{yuan}.00元 · {points}积分 · 审核员{MODERATOR}" in card.text
         assert card.reply_markup is None
     assert [entry[1] for entry in await ledger(bot)] == [5000, 10000, 15000]
 
@@ -96,7 +96,7 @@ async def test_rejection_with_a_reason(bot: RunningBot, fake: FakeTelegram) -> N
     await fake.wait_for(lambda: "无法核实" in str(card.reply_markup))
     fake.press_button(MOD, card, card.button("无法核实"))
     told = (await fake.wait_for_messages(RIDER.id, 8))[7]
-    assert told.text.startswith(f"你的线索 {reference} 未通过，原因：无法核实")
+    assert told.text.startswith(f"你的线索{reference}未通过，原因：无法核实")
     await fake.wait_for(lambda: "❌ 未通过（无法核实）" in card.text)
     assert await ledger(bot) == []
 
@@ -105,7 +105,7 @@ async def test_duplicate_of_a_nearby_report(bot: RunningBot, fake: FakeTelegram)
     first = await submit(fake, RIDER, seed=1)
     second = await submit(fake, EN_RIDER, seed=2, category="Road hazard")
     card = await card_of(fake, 2)
-    assert f"24小时内 200 米内的线索：{first}" in card.text
+    assert f"24小时内200米内的线索：{first}" in card.text
     fake.press_button(MOD, card, card.button("重复"))
     await fake.wait_for(lambda: first in str(card.reply_markup))
     fake.press_button(MOD, card, card.button(first))
@@ -146,7 +146,7 @@ async def test_question_answered_by_the_rider_updates_the_card(
         lambda: any(m.text.startswith("💬 骑手回复了") for m in fake.sent_to(MODERATOR_CHAT))
     )
     arrived = next(m for m in fake.sent_to(MODERATOR_CHAT) if m.text.startswith("💬 骑手回复了"))
-    assert arrived.text == f"💬 骑手回复了 {reference}，回复内容在卡片上。"
+    assert arrived.text == f"💬 骑手回复了{reference}，回复内容在卡片上。"
     assert arrived.params["reply_parameters"]["message_id"] == card.message_id
 
 
@@ -178,7 +178,7 @@ async def test_two_moderators_at_once_make_one_decision(
     await fake.wait_for(lambda: len(fake.callback_answers) == before + 3)
     texts = answers_after(fake, before)
     assert texts.count("已核实，奖励已记入。") == 1
-    assert texts.count(f"这条线索已处理（核实有效，审核员 {MODERATOR}）。") == 2
+    assert texts.count(f"这条线索已处理（核实有效，审核员{MODERATOR}）。") == 2
     assert await ledger(bot) == [(f"reward:{1}", 10000, 20)]
     await bot.settled(fake)  # the rider's notice follows from the outbox
     approvals = [m for m in fake.sent_to(RIDER.id) if m.text.startswith("🎉")]
@@ -196,7 +196,7 @@ async def test_stale_card_and_redelivered_press(bot: RunningBot, fake: FakeTeleg
     fake.press_button(MOD, card.message_id, "rr:1:other", chat_id=MODERATOR_CHAT)  # old buttons
     await fake.wait_for(lambda: len(fake.callback_answers) == before + 3)
     late = answers_after(fake, before)[1:]
-    assert late == [f"这条线索已处理（核实有效，审核员 {MODERATOR}）。"] * 2
+    assert late == [f"这条线索已处理（核实有效，审核员{MODERATOR}）。"] * 2
     assert await ledger(bot) == [("reward:1", 5000, 15)]
 
 
@@ -224,7 +224,7 @@ async def test_200_yuan_needs_a_second_moderator(start_bot: BotStarter, fake: Fa
     await fake.wait_for(lambda: len(fake.callback_answers) == before + 1)
     assert answers_after(fake, before) == ["需要另一位审核员确认。"]
     fake.press_button(TgUser(9003), card, card.button("确认奖励"))
-    await fake.wait_for(lambda: "✅ 核实有效 · 200.00 元 · 30 积分 · 审核员 9003" in card.text)
+    await fake.wait_for(lambda: "✅ 核实有效 · 200.00元 · 30积分 · 审核员9003" in card.text)
     assert await ledger(bot) == [("reward:1", 20000, 30)]
 
 
@@ -252,7 +252,7 @@ async def test_digest_escalation_and_breach(bot: RunningBot, fake: FakeTelegram)
     assert len(fake.sent_to(MODERATOR_CHAT)) == 1  # only the card: nothing has waited 2 h
     await at(2.5)
     digest = await card_of(fake, 2)
-    assert digest.text.startswith("⏰ 有 1 条线索等待超过 2 小时：")
+    assert digest.text.startswith("⏰ 有1条线索等待超过2小时：")
     assert reference in digest.text
     await at(21)
     escalation = (await fake.wait_for_messages(ADMIN, 1))[0]
@@ -380,7 +380,7 @@ async def test_admin_adds_and_removes_a_moderator(bot: RunningBot, fake: FakeTel
     fake.send_text(BOSS, "/mods add 9100")
     fake.send_text(BOSS, "/mods")
     added, listing = await fake.wait_for_messages(BOSS.id, 2)
-    assert added.text == "已添加审核员 9100。"
+    assert added.text == "已添加审核员9100。"
     assert listing.text.endswith("审核员（添加）：9100")
     fake.send_text(BOSS, "/mods remove 9100")
     await fake.wait_for_messages(BOSS.id, 3)
@@ -391,7 +391,7 @@ async def test_admin_adds_and_removes_a_moderator(bot: RunningBot, fake: FakeTel
     fake.send_text(BOSS, "/mods add 9100")
     await fake.wait_for_messages(BOSS.id, 4)
     fake.press_button(newcomer, card, card.button("✅ 50"))
-    await fake.wait_for(lambda: "审核员 9100" in card.text)
+    await fake.wait_for(lambda: "审核员9100" in card.text)
     assert await ledger(bot) == [("reward:1", 5000, 15)]
 
 
@@ -449,10 +449,10 @@ async def test_a_digest_of_hundreds_is_summarised_not_dropped(
     digest = fake.sent_to(MODERATOR_CHAT)
     text = "\n".join(message.text for message in digest)
     assert all(len(message.text) <= 4096 for message in digest)
-    assert text.startswith("⏰ 有 250 条线索等待超过 2 小时：")
+    assert text.startswith("⏰ 有250条线索等待超过2小时：")
     assert "R-20261127-0001" in text
     assert "R-20261127-0100" in text
-    assert "……另有 150 条，请用 /queue 逐条处理。" in text
+    assert "……另有150条，请用 /queue 逐条处理。" in text
 
 
 async def test_a_removed_moderators_proposal_no_longer_counts(

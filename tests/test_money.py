@@ -64,14 +64,14 @@ async def test_the_whole_chain(bot: RunningBot, fake: FakeTelegram) -> None:
     saved = await rider.give_payee("张三丰 +86 138-1234-8000")
     assert saved.text == "收款信息已保存：张** · 138****8000。需要修改时发送 /payee。"
     balance = await rider.command("/balance")
-    assert balance.text == "积分：20\n待发放：100.00 元\n发放中：0.00 元\n已发放：0.00 元"
+    assert balance.text == "积分：20\n待发放：100.00元\n发放中：0.00元\n已发放：0.00元"
 
     move_clock(bot, 8)  # past the next Monday 10:00 in Asia/Shanghai
     await run_payout_job(bot, fake)
     xlsx, csv_file = await fake.wait_for_messages(ADMIN, 2)
     assert xlsx.raw["document"]["file_name"].startswith("payout-")
-    assert xlsx.text.startswith("发放批次 ")
-    assert "1 人，合计 100.00 元" in xlsx.text
+    assert xlsx.text.startswith("发放批次")
+    assert "1人，合计100.00元" in xlsx.text
     sheet = load_workbook(io.BytesIO(xlsx.file_bytes or b"")).active
     assert sheet is not None
     rows = [[cell for cell in row] for row in sheet.iter_rows(values_only=True)]
@@ -85,16 +85,16 @@ async def test_the_whole_chain(bot: RunningBot, fake: FakeTelegram) -> None:
     assert any("13812348000" in ",".join(row) for row in csv.reader(io.StringIO(text)))
 
     on_the_way = await rider.one()
-    assert on_the_way.text.startswith("💰 100.00 元 已进入本期发放批次")
+    assert on_the_way.text.startswith("💰 100.00元已进入本期发放批次")
     balance = await rider.command("/balance")
-    assert "待发放：0.00 元\n发放中：100.00 元" in balance.text
+    assert "待发放：0.00元\n发放中：100.00元" in balance.text
 
     mark_paid = xlsx.button("已发放")
     fake.press_button(BOSS, xlsx, mark_paid)
     paid = await rider.one()
-    assert paid.text == "✅ 100.00 元 已发放，请注意查收。"
+    assert paid.text == "✅ 100.00元已发放，请注意查收。"
     balance = await rider.command("/balance")
-    assert balance.text.endswith("发放中：0.00 元\n已发放：100.00 元")
+    assert balance.text.endswith("发放中：0.00元\n已发放：100.00元")
     assert xlsx.reply_markup is None
     fake.press_button(BOSS, xlsx, mark_paid)  # pressed again, from another admin's copy
     await fake.wait_for(lambda: "already marked" in str(fake.callback_answers[-1].get("text")))
@@ -110,7 +110,7 @@ async def test_payout_twice_pays_no_one_twice(bot: RunningBot, fake: FakeTelegra
     await rider.give_payee("Li Lei li_lei_wx")
     fake.send_text(BOSS, "/payout")
     xlsx, _ = await fake.wait_for_messages(ADMIN, 2)
-    assert "1 人，合计 50.00 元" in xlsx.text
+    assert "1人，合计50.00元" in xlsx.text
     assert (await rider.one()).text.startswith("💰 50.00 yuan is in this period's payout batch")
     fake.send_text(BOSS, "/payout")
     nothing = (await fake.wait_for_messages(ADMIN, 3))[2]
@@ -136,7 +136,7 @@ async def test_rider_without_payout_details_is_carried_forward(
     await rider.give_payee("Han Meimei 13900001111")
     fake.send_text(BOSS, "/payout")
     _, xlsx, _ = await fake.wait_for_messages(ADMIN, 3)
-    assert "1 人，合计 150.00 元" in xlsx.text
+    assert "1人，合计150.00元" in xlsx.text
 
 
 async def test_reversal_before_payment(bot: RunningBot, fake: FakeTelegram) -> None:
@@ -176,7 +176,7 @@ async def test_reversal_after_payment_is_netted_in_the_next_batch(
     await approved_report(fake, rider, 6, 150)
     fake.send_text(BOSS, "/payout")
     messages = await fake.wait_for_messages(ADMIN, 5)  # file, csv, reversal, file, csv
-    assert "1 人，合计 50.00 元" in messages[3].text
+    assert "1人，合计50.00元" in messages[3].text
     fake.send_text(BOSS, "/audit")
     assert (await fake.wait_for_messages(ADMIN, 6))[5].text == "✅ The accounts balance (OK)."
 
@@ -194,7 +194,7 @@ async def test_missed_runs_are_caught_up(bot: RunningBot, fake: FakeTelegram) ->
     move_clock(bot, 8 + 21)  # the bot "was down" for three weekly runs
     await run_payout_job(bot, fake)
     files = await fake.wait_for_messages(ADMIN, 4)
-    assert "1 人，合计 100.00 元" in files[2].text
+    assert "1人，合计100.00元" in files[2].text
     rows = await bot.app.bot_data["runtime"].db.fetchall(
         "SELECT period_key, total_fen FROM payout_batches WHERE kind = 'scheduled' ORDER BY id"
     )
@@ -245,8 +245,8 @@ async def test_riders_held_back_are_named_in_the_caption_and_the_file(
     await bot.settled(fake)
     fake.send_text(BOSS, "/payout")
     xlsx, _ = await fake.wait_for_messages(ADMIN, 2)
-    assert "1 人，合计 100.00 元" in xlsx.text
-    assert "⏸ 暂缓 1 人（缺少收款信息，合计 150.00 元，已提醒补填）：932 150.00 元" in xlsx.text
+    assert "1人，合计100.00元" in xlsx.text
+    assert "⏸ 暂缓1人（缺少收款信息，合计150.00元，已提醒补填）：932 150.00元" in xlsx.text
     assert xlsx.file_bytes is not None
     book = load_workbook(io.BytesIO(xlsx.file_bytes))
     sheet = book["暂缓 Held back"]

@@ -63,13 +63,13 @@ HEADER = [
     "电话 (phone)",
 ]
 # Around Tiananmen (WGS-84), a few hundred metres apart.
-STATION_24H = ["station", "天安门驿站", "东长安街 1 号", "东城", "39.9087", "116.3975", "wgs84",
+STATION_24H = ["station", "天安门驿站", "东长安街1号", "东城", "39.9087", "116.3975", "wgs84",
                "24h", "seats, water, 急救箱", "", "", "010-12345678"]  # fmt: skip
-STATION_DAY = ["station", "前门驿站", "前门大街 2 号", "东城", "39.9000", "116.3975", "wgs84",
+STATION_DAY = ["station", "前门驿站", "前门大街2号", "东城", "39.9000", "116.3975", "wgs84",
                "mon-sun 08:00-20:00", "seats, microwave", "", "", ""]  # fmt: skip
-STATION_FAR = ["station", "西城驿站", "西单 3 号", "西城", "39.9087", "116.3700", "wgs84",
+STATION_FAR = ["station", "西城驿站", "西单3号", "西城", "39.9087", "116.3700", "wgs84",
                "24h", "toilet", "", "", ""]  # fmt: skip
-MERCHANT = ["merchant", "好味快餐", "前门大街 8 号", "东城", "39.9090", "116.3990", "wgs84",
+MERCHANT = ["merchant", "好味快餐", "前门大街8号", "东城", "39.9090", "116.3990", "wgs84",
             "24h", "water", "持卡九折", "热饭一份=30; 矿泉水=5", "13800000000"]  # fmt: skip
 
 
@@ -140,7 +140,7 @@ def test_gcj02_rows_are_stored_as_wgs84() -> None:
 
 
 def test_hours_edges_and_overnight() -> None:
-    day = parse_hours("周一-周五 08:00-20:00; sat 22:00-02:00")
+    day = parse_hours("周一-周五08:00-20:00; sat 22:00-02:00")
     friday = datetime(2026, 11, 6, tzinfo=SHANGHAI)  # a Friday
     assert not day.open_at(friday.replace(hour=7, minute=59))
     assert day.open_at(friday.replace(hour=8, minute=0))
@@ -514,7 +514,7 @@ async def test_a_fresh_location_after_nearby_is_for_nearby_and_the_list_says_whi
     assert "（按你刚发的位置）" in await listing()
     at_local(bot, 12, 3)
     rider.text("/nearby")
-    assert "按你 3 分钟前发的位置" in await listing()
+    assert "按你3分钟前发的位置" in await listing()
     rider.location(39.9087, 116.3975)
     assert "（按你刚发的位置）" in await listing()
     assert all("请先发一张隐患照片" not in m.text for m in fake.sent_to(507))

@@ -186,7 +186,7 @@ async def test_daily_cap(start_bot: BotStarter, fake: FakeTelegram) -> None:
     await chat.agree()
     await chat.report()
     chat.photo(images.jpeg(images.picture(21)))
-    assert (await chat.one()).text.startswith("今天已经上报了 1 条线索，达到每日上限")
+    assert (await chat.one()).text.startswith("今天已经上报了1条线索，达到每日上限")
 
 
 async def test_reused_photo_is_refused_without_another_riders_reference(
@@ -240,13 +240,13 @@ async def test_draft_reminder_then_expiry(bot: RunningBot, fake: FakeTelegram) -
     reporting.clock = lambda: now + timedelta(hours=21)
     await bot.run_job(fake, jobs.sweep_drafts)
     reminder = await chat.one()
-    assert reminder.text.startswith("你有一条线索还没提交，4 小时后将自动作废")
+    assert reminder.text.startswith("你有一条线索还没提交，4小时后将自动作废")
     reporting.clock = lambda: now + timedelta(hours=22)
     await bot.run_job(fake, jobs.sweep_drafts)  # before expiry: reminded once only
     assert len(fake.sent_to(ZH.id)) == chat.seen
     reporting.clock = lambda: now + timedelta(hours=24, minutes=1)
     await bot.run_job(fake, jobs.sweep_drafts)
     expired = await chat.one()
-    assert expired.text.startswith("你那条未提交的线索已超过 24 小时")
+    assert expired.text.startswith("你那条未提交的线索已超过24小时")
     chat.location(*BEIJING)
     assert (await chat.one()).text.startswith("请先发一张隐患照片")

@@ -32,7 +32,7 @@ async def test_new_user_sees_privacy_notice_and_nothing_is_stored(
     notice = await chat.one()
     assert "隐私说明" in notice.text
     assert "收款信息" in notice.text  # payout details only when a first reward is due
-    assert "90 天后删除" in notice.text
+    assert "90天后删除" in notice.text
     assert notice.button("同意")
     assert len(notice.text.splitlines()) <= 10  # one phone screen; the rest behind a button
     chat.press(notice, "完整隐私说明")
@@ -75,8 +75,8 @@ async def test_chinese_rider_completes_a_report(bot: RunningBot, fake: FakeTeleg
     assert "parse_mode" not in fake.calls_to("sendMessage")[-1].params
     chat.press(summary, "提交")
     submitted = await chat.one()
-    assert submitted.text.startswith(f"✅ 已提交！线索编号 {today_prefix()}0001")
-    assert "24 小时" in submitted.text
+    assert submitted.text.startswith(f"✅ 已提交！线索编号{today_prefix()}0001")
+    assert "24小时" in submitted.text
     assert await reports_in_db(bot) == [
         {
             "reference": f"{today_prefix()}0001",
@@ -243,7 +243,7 @@ async def test_returning_rider_is_welcomed_back_with_status(
     await chat.one()
     chat.text("/start")
     welcome = await chat.one()
-    assert welcome.text.startswith("小李，欢迎回来！你已上报 1 条线索，1 条待审核，0 条核实有效")
+    assert welcome.text.startswith("小李，欢迎回来！你已上报1条线索，1条待审核，0条核实有效")
     assert "没提交" in welcome.text
 
 

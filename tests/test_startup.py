@@ -162,4 +162,4 @@ async def test_report_spans_a_restart_of_the_real_process(
         submitted = await chat.one()
     finally:
         assert await second.stop() == 0, second.log
-    assert submitted.text.startswith(f"✅ 已提交！线索编号 {today_prefix()}0001")
+    assert submitted.text.startswith(f"✅ 已提交！线索编号{today_prefix()}0001")

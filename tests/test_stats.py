@@ -225,23 +225,23 @@ async def test_the_message_in_both_languages(db: Database) -> None:
     assert render(Phrases(Texts(), "zh", ZoneInfo("Asia/Shanghai")), settings, snapshot) == (
         "📊 线索统计 · 2026-11-25 15:00\n"
         "\n"
-        "【今天】提交 2 条\n"
-        "状态：待审核 1 · 需补充信息 1\n"
-        "类别：道路隐患 1 · 治安问题 1\n"
-        "审核用时（已处理 1 条）：中位数 2小时0分钟，90% 分位 2小时0分钟\n"
-        "超出24小时响应时限：1 条\n"
+        "【今天】提交2条\n"
+        "状态：待审核1条 · 需补充信息1条\n"
+        "类别：道路隐患1条 · 治安问题1条\n"
+        "审核用时（已处理1条）：中位数2小时0分钟，90% 分位2小时0分钟\n"
+        "超出24小时响应时限：1条\n"
         "\n"
-        "【本周（自 2026-11-23 周一起）】提交 5 条\n"
-        "状态：待审核 2 · 需补充信息 1 · 核实有效 1 · 未通过 1\n"
-        "类别：道路隐患 2 · 火灾隐患 1 · 治安问题 1 · flooding 1\n"
-        "审核用时（已处理 3 条）：中位数 1小时0分钟，90% 分位 1小时48分钟\n"
-        "超出24小时响应时限：1 条\n"
+        "【本周（自2026-11-23周一起）】提交5条\n"
+        "状态：待审核2条 · 需补充信息1条 · 核实有效1条 · 未通过1条\n"
+        "类别：道路隐患2条 · 火灾隐患1条 · 治安问题1条 · flooding1条\n"
+        "审核用时（已处理3条）：中位数1小时0分钟，90% 分位1小时48分钟\n"
+        "超出24小时响应时限：1条\n"
         "\n"
-        "【全部】提交 7 条\n"
-        "状态：待审核 2 · 需补充信息 1 · 核实有效 1 · 未通过 1 · 重复线索 1 · 已撤销 1\n"
-        "类别：道路隐患 3 · 火灾隐患 1 · 治安问题 1 · 其他 1 · flooding 1\n"
-        "审核用时（已处理 4 条）：中位数 1小时30分钟，90% 分位 18小时6分钟\n"
-        "超出24小时响应时限：2 条"
+        "【全部】提交7条\n"
+        "状态：待审核2条 · 需补充信息1条 · 核实有效1条 · 未通过1条 · 重复线索1条 · 已撤销1条\n"
+        "类别：道路隐患3条 · 火灾隐患1条 · 治安问题1条 · 其他1条 · flooding1条\n"
+        "审核用时（已处理4条）：中位数1小时30分钟，90% 分位18小时6分钟\n"
+        "超出24小时响应时限：2条"
     )
     english = render(Phrases(Texts(), "en", ZoneInfo("Asia/Shanghai")), settings, snapshot)
     assert english.splitlines()[2:7] == [
@@ -260,7 +260,7 @@ async def test_the_message_when_nothing_happened(db: Database) -> None:
         Phrases(Texts(), "zh", ZoneInfo("Asia/Shanghai")), Settings(bot_token="1:x"), snapshot
     )
     assert text.split("\n\n")[1] == (
-        "【今天】提交 0 条\n审核用时：暂无已处理的线索\n超出24小时响应时限：0 条"
+        "【今天】提交0条\n审核用时：暂无已处理的线索\n超出24小时响应时限：0条"
     )
 
 
@@ -296,11 +296,11 @@ async def test_stats_command_end_to_end(start_bot: BotStarter, fake: FakeTelegra
     assert len(sections) == 3
     for section in sections:
         lines = section.splitlines()
-        assert lines[0].endswith("提交 3 条")
-        assert lines[1] == "状态：待审核 1 · 核实有效 1 · 未通过 1"
-        assert lines[2] == "类别：道路隐患 3"
-        assert lines[3].startswith("审核用时（已处理 2 条）：中位数 ")
-        assert lines[4] == "超出24小时响应时限：0 条"
+        assert lines[0].endswith("提交3条")
+        assert lines[1] == "状态：待审核1条 · 核实有效1条 · 未通过1条"
+        assert lines[2] == "类别：道路隐患3条"
+        assert lines[3].startswith("审核用时（已处理2条）：中位数")
+        assert lines[4] == "超出24小时响应时限：0条"
     assert sections[0].startswith("【今天】")
 
     admin = TgUser(ADMIN, first_name="Boss", language_code="en")
