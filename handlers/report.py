@@ -207,7 +207,12 @@ async def on_photo(update: Update, context: BotContext) -> None:
         await photo_problem(update, context, PhotoProblem.TOO_LARGE)
         return
     service = reporting(context)
-    question = await context.runtime.moderation.open_question(user.id)
+    moderation = context.runtime.moderation
+    question = await moderation.open_question(user.id)
+    follow_up = False
+    if question is None:  # a photo just after a text answer goes with the answer
+        question = await moderation.answered_lately(user.id)
+        follow_up = question is not None
     if question is not None:
         refused = await service.take_photo_slot(user.id)
         if refused is not None:
@@ -222,7 +227,10 @@ async def on_photo(update: Update, context: BotContext) -> None:
         if refused is not None:
             await refuse(update, context, refused)
             return
-        await answer_question(update, context, message.caption or "📷")
+        if follow_up:
+            await photo_followed(update, context, question)
+        else:
+            await answer_question(update, context, message.caption or "📷")
         return
     refusal = await service.check_photo_allowed(user.id, unique_id)
     if refusal is not None and refusal.reason == ReportRefusal.NOT_CONSENTED:
@@ -408,6 +416,15 @@ async def answer_question(update: Update, context: BotContext, text: str) -> boo
     await Speaker(update, context).reply("rider.answered", reference=answered.card.reference)
     await refresh_card(context, answered.card)
     return True
+
+
+async def photo_followed(update: Update, context: BotContext, report_id: int) -> None:
+    """A photo sent just after the rider answered a question: it joined that report."""
+    card = await context.runtime.moderation.photo_followed(report_id)
+    if card is None:
+        return
+    await Speaker(update, context).reply("rider.photo_followed", reference=card.reference)
+    await refresh_card(context, card)
 
 
 @allow(Audience.RIDERS)

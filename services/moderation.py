@@ -50,6 +50,7 @@ from storage.db import Connection, Database, Row
 REJECT_REASONS = ("not_true", "cannot_verify", "out_of_scope", "duplicate", "other")
 LOOKALIKE_WINDOW = timedelta(days=30)
 NEARBY_WINDOW = timedelta(hours=24)
+FOLLOW_UP_SECONDS = 600  # a photo this soon after a rider's answer goes with the answer
 A, R, S = ReportAction, ReportRole, ReportStatus
 MODERATOR_ACTIONS = frozenset({A.APPROVE, A.PROPOSE, A.CONFIRM, A.REJECT, A.DUPLICATE, A.ASK})
 """What only moderators may do, and never to their own report."""
@@ -446,7 +447,9 @@ class Moderation:
             assert changed is not None
             await self.outbox.queue(conn, rider_notices(done.action, changed))
             if done.action == A.ANSWER:
-                await self.outbox.queue(conn, self._answer_arrived(changed))
+                await self.outbox.queue(
+                    conn, self._to_card_chat(changed, "moderation.answer_arrived")
+                )
             rider, approved = changed["rider_telegram_id"], changed["status"] == "approved"
             if approved and self.cases is not None:  # told "verified" first, then "dispatched"
                 await self.cases.open(conn, changed, now)
@@ -454,10 +457,10 @@ class Moderation:
                 await self.outbox.queue(conn, [payee_prompt(rider)])  # a first reward: ask
             return Decided(action=done.action, card=await self._card(conn, changed))
 
-    def _answer_arrived(self, report: Row) -> list[Notice]:
+    def _to_card_chat(self, report: Row, key: str) -> list[Notice]:
         """A new message replying to the card in the moderators' chat, which the card's edit
-        alone would not make: an edit notifies nobody. The words stay on the card only, so
-        /delete has one place to erase them from."""
+        alone would not make: an edit notifies nobody. The rider's words and photos stay on
+        the card only, so /delete has one place to erase them from."""
         chat = self.settings.moderator_chat_id
         if chat is None:
             return []
@@ -466,7 +469,7 @@ class Moderation:
         return [
             Notice(
                 chat,
-                "moderation.answer_arrived",
+                key,
                 params,
                 reply_to=int(report["card_message_id"]) if on_card else None,
             )
@@ -569,6 +572,23 @@ class Moderation:
         """The rider's report waiting for their answer, if any."""
         async with self.db.transaction() as conn:
             return await store.open_question(conn, rider_telegram_id)
+
+    async def answered_lately(self, rider_telegram_id: int) -> int | None:
+        """The report whose question this rider answered in the last `FOLLOW_UP_SECONDS` and
+        that still waits for a decision: a photo sent now goes with that answer."""
+        since = _ts(self.clock()) - FOLLOW_UP_SECONDS
+        async with self.db.transaction() as conn:
+            return await store.answered_since(conn, rider_telegram_id, since)
+
+    async def photo_followed(self, report_id: int) -> Card | None:
+        """The rider added a photo to their answer: the moderators' chat hears of it (a reply
+        to the card); the card as it is now."""
+        async with self.db.transaction() as conn:
+            row = await store.report(conn, report_id)
+            if row is None:
+                return None
+            await self.outbox.queue(conn, self._to_card_chat(row, "moderation.photo_arrived"))
+            return await self._card(conn, row)
 
     async def answer(self, rider_telegram_id: int, text: str) -> Decided | None:
         """Attach the rider's answer and put the report back in the moderators' queue."""

@@ -291,6 +291,20 @@ async def open_question(conn: Connection, rider_telegram_id: int) -> int | None:
     return None if row is None else int(row[0])
 
 
+async def answered_since(conn: Connection, rider_telegram_id: int, since: int) -> int | None:
+    """The report whose question this rider answered at or after `since` and that still waits
+    for a moderator's decision, if any."""
+    async with conn.execute(
+        "SELECT r.id FROM reports r JOIN users u ON u.id = r.rider_id "
+        "JOIN decisions d ON d.report_id = r.id AND d.action = 'answer' "
+        "WHERE u.telegram_id = ? AND r.status = 'pending' AND d.created_at >= ? "
+        "ORDER BY d.created_at DESC LIMIT 1",
+        (rider_telegram_id, since),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
 async def open_questions(conn: Connection, asked_before: int) -> Sequence[Row]:
     """Reports waiting for their rider's answer since before `asked_before`."""
     async with conn.execute(

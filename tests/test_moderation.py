@@ -148,6 +148,18 @@ async def test_question_answered_by_the_rider_updates_the_card(
     arrived = next(m for m in fake.sent_to(MODERATOR_CHAT) if m.text.startswith("💬 骑手回复了"))
     assert arrived.text == f"💬 骑手回复了{reference}，回复内容在卡片上。"
     assert arrived.params["reply_parameters"]["message_id"] == card.message_id
+    # A photo just after the words (not swiped as a reply) goes with the answer.
+    fake.send_photo(EN_RIDER, images.jpeg(images.picture(7)))
+    added = (await fake.wait_for_messages(EN_RIDER.id, 10))[9]
+    assert added.text.startswith(f"📷 The photo was added to report {reference}")
+    await fake.wait_for(lambda: "📷 全部2张" in str(card.reply_markup))
+    await fake.wait_for(
+        lambda: any(m.text.startswith("📷 骑手为") for m in fake.sent_to(MODERATOR_CHAT))
+    )
+    photo_note = next(m for m in fake.sent_to(MODERATOR_CHAT) if m.text.startswith("📷 骑手为"))
+    assert photo_note.text == f"📷 骑手为{reference}补充了一张照片，在卡片上。"
+    assert photo_note.params["reply_parameters"]["message_id"] == card.message_id
+    assert await bot.app.bot_data["runtime"].reporting.draft(EN_RIDER.id) is None  # no new report
 
 
 async def test_non_moderator_press_changes_nothing(bot: RunningBot, fake: FakeTelegram) -> None:
