@@ -88,7 +88,7 @@ from services.outbox import Outbox
 from services.places import Places
 from services.points import Points
 from services.reporting import Reporting
-from services.users import Languages
+from services.users import Languages, Names
 from settings import Settings, SettingsError, Webhook, load_settings
 from storage.db import Database
 
@@ -237,6 +237,7 @@ def build_application(settings: Settings) -> BotApplication:
         inbox=Inbox(db, clock),
         handoff=Handoff(db, settings, case_work, texts, clock),
         invites=Invites(db, settings, outbox, clock),
+        names=Names(db, clock),
     )
     updates = JournalingQueue(runtime.inbox)
 

@@ -21,6 +21,7 @@ from telegram import Update
 from handlers.common import BotContext
 from handlers.consent import ask_consent
 from handlers.speak import Speaker
+from services.users import Name
 
 
 class Audience(StrEnum):
@@ -37,6 +38,10 @@ Handler = Callable[[Update, BotContext], Awaitable[Any]]
 H = TypeVar("H", bound=Handler)
 
 
+# Whom cards and lists name: everyone but riders (whose names the bot does not keep).
+NAMED = frozenset({Audience.MODERATORS, Audience.STAFF, Audience.ADMINS, Audience.MERCHANTS})
+
+
 def allow(audience: Audience) -> Callable[[H], H]:
     """Declare (and enforce) who may use the decorated handler."""
 
@@ -48,6 +53,10 @@ def allow(audience: Audience) -> Callable[[H], H]:
         @functools.wraps(handler)
         async def guarded(update: Update, context: BotContext) -> Any:
             if await admitted(audience, update, context):
+                user = update.effective_user
+                if audience in NAMED and user is not None:
+                    name = Name.of(user.first_name, user.last_name, user.username)
+                    await context.runtime.names.saw(user.id, name)
                 return await handler(update, context)
             await refuse(audience, update, context)
             return None

@@ -42,7 +42,7 @@ from handlers.infra import notify
 from handlers.infra.card_sender import UNSENDABLE, CardKind, send_cards
 from handlers.review_card import amap_link
 from handlers.speak import Speaker
-from handlers.widgets import DUPLICATE_MARKED, download, send_invite
+from handlers.widgets import DUPLICATE_MARKED, download, people, send_invite
 from services import cases as service
 from services.cases import Action, Answer, Case, CaseRefusal, Changed, Noted, Role, State
 from services.invites import Role as InviteRole
@@ -705,7 +705,7 @@ async def staff_command(update: Update, context: BotContext) -> None:
         await say.reply("staff.no_departments")
         return
     lines = [
-        await say.text("staff.line", department=key, ids=", ".join(map(str, ids)) or "-")
+        await say.text("staff.line", department=key, ids=await people(context, ids))
         for key, ids in listed.items()
     ]
     await say.send("\n".join(lines))

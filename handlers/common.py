@@ -23,7 +23,7 @@ from services.outbox import Outbox
 from services.places import Places
 from services.points import Points
 from services.reporting import Reporting
-from services.users import Languages
+from services.users import Languages, Names
 from settings import Settings
 from storage.db import Database
 
@@ -48,6 +48,7 @@ class Runtime:
     inbox: Inbox
     handoff: Handoff  # cases to departments' own systems (e-mail, webhook, Open311)
     invites: Invites  # one-time links that make moderators, department and merchant staff
+    names: Names  # what staff are called, for cards and lists
     # Set when a report is submitted, to wake the card sender.
     card_wake: asyncio.Event = field(default_factory=asyncio.Event)
 

@@ -9,6 +9,7 @@ from handlers.access import Audience, allow
 from handlers.common import BotContext
 from handlers.speak import Speaker
 from services.invites import Joined
+from services.users import Name
 
 
 @allow(Audience.ANYONE)
@@ -18,11 +19,12 @@ async def accept_link(update: Update, context: BotContext) -> None:
     if user is None or not context.args:
         return
     say = Speaker(update, context)
-    who = " ".join(p for p in (user.full_name, f"@{user.username}" if user.username else "") if p)
-    outcome = await context.runtime.invites.accept(context.args[0], user.id, who)
+    name = Name.of(user.first_name, user.last_name, user.username)
+    outcome = await context.runtime.invites.accept(context.args[0], user.id, name.full())
     if not isinstance(outcome, Joined):
         await say.reply(f"invite.refused.{outcome.reason}")
         return
+    await context.runtime.names.saw(user.id, name)  # /mods and /staff name them from now on
     target = outcome.target or ""
     if outcome.role == "staff" and outcome.target is not None:
         found = context.runtime.settings.programme.department(outcome.target)

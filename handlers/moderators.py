@@ -8,7 +8,7 @@ from handlers import menus
 from handlers.access import Audience, allow
 from handlers.common import BotContext
 from handlers.speak import Speaker
-from handlers.widgets import refresh_card, send_invite
+from handlers.widgets import people, refresh_card, send_invite
 from services.invites import Role as InviteRole
 
 
@@ -44,6 +44,6 @@ async def mods_command(update: Update, context: BotContext) -> None:
     configured, added = await service.moderators()
     await say.reply(
         "mods.list",
-        configured=", ".join(map(str, sorted(configured))) or "-",
-        added=", ".join(map(str, added)) or "-",
+        configured=await people(context, sorted(configured)),
+        added=await people(context, added),
     )

@@ -151,12 +151,15 @@ async def on_decision(update: Update, context: BotContext, press: ButtonPress) -
             await refresh_card(context, card, message)
         return
     await say.alert(f"moderation.done.{outcome.action}")
+    private = message if message is not None and message.chat.type == "private" else None
+    if private is not None and outcome.card.status == ReportStatus.PENDING:  # a proposal
+        await service.keep_in_view(press.item, private.chat.id, private.message_id)
     await refresh_card(context, outcome.card, message)
     if press.verb is rc.DUPLICATE and press.argument.isdigit():
         for hook in DUPLICATE_MARKED:
             await hook(context, int(press.argument))
-    if message is not None and message.chat.type == "private":
-        await send_next(context, message.chat.id, await say.language(), outcome.card)
+    if private is not None:
+        await send_next(context, private.chat.id, await say.language(), outcome.card)
 
 
 @allow(Audience.MODERATORS)
@@ -243,9 +246,11 @@ async def on_question(update: Update, context: BotContext) -> None:
 async def refusal(say: Speaker, refused: Refused[DecisionRefusal]) -> str:
     """Why an action changed nothing, in the moderator's language."""
     status = await say.text(f"status.{refused.state}") if refused.state in _STATUSES else ""
+    decided_by = refused.decided_by
+    names = await say.context.runtime.names.of([decided_by] if decided_by else [])
     text = await say.text(
         f"moderation.refused.{refused.reason.value}",
-        moderator=refused.decided_by or "-",
+        moderator=names[decided_by].short() if decided_by in names else decided_by or "-",
         status=status,
     )
     return text

@@ -133,17 +133,19 @@ class CardView:
                 "card.state.approved",
                 amount=texts.money(language, card.reward_fen or 0),
                 points=card.points or 0,
-                moderator=card.decided_by,
+                moderator=card.who(card.decided_by),
                 when=when,
             )
         if card.status == ReportStatus.REJECTED:
             reason = t(f"reject.{card.reject_reason}")
-            return t("card.state.rejected", reason=reason, moderator=card.decided_by, when=when)
+            return t(
+                "card.state.rejected", reason=reason, moderator=card.who(card.decided_by), when=when
+            )
         if card.status == ReportStatus.DUPLICATE:
             return t(
                 "card.state.duplicate",
                 original=card.duplicate_reference or "-",
-                moderator=card.decided_by,
+                moderator=card.who(card.decided_by),
                 when=when,
             )
         if card.status == ReportStatus.NEEDS_INFO:
@@ -152,7 +154,7 @@ class CardView:
             return t(
                 "card.state.proposed",
                 amount=texts.money(language, card.proposed_fen or 0),
-                moderator=card.proposed_by,
+                moderator=card.who(card.proposed_by),
             )
         if card.status == ReportStatus.PENDING:
             return t("card.state.pending")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from telegram import (
     InlineKeyboardButton,
@@ -134,9 +134,10 @@ async def send_towns(update: Update, context: BotContext, *, merchants: bool) ->
 
 
 async def refresh_card(context: BotContext, card: Card, pressed: Message | None = None) -> None:
-    """Show a card's new state wherever it is: the moderator chat, and where it was pressed."""
+    """Show a card's new state wherever it is: the moderator chat, the private copies a
+    moderator acted on (a proposal made from /queue), and where it was pressed."""
     drawn = view(context.runtime)
-    places = set()
+    places: set[tuple[int | None, int | None]] = set(card.views)
     recorded = (card.card_chat_id, card.card_message_id)
     if card.card_chat_id is not None and card.card_message_id not in (None, UNSENDABLE):
         places.add(recorded)
@@ -176,4 +177,15 @@ async def send_invite(
         target=await say.text("invite.target", name=shown) if shown else "",
         link=link,
         days=INVITE_DAYS,
+    )
+
+
+async def people(context: BotContext, telegram_ids: Iterable[int]) -> str:
+    """People for a list an admin reads: `小李 @xiaoli (9003)`, the number kept for /… remove;
+    someone the bot has not yet seen is their number alone. "-" for nobody."""
+    wanted = list(telegram_ids)
+    names = await context.runtime.names.of(wanted)
+    return (
+        ", ".join(f"{names[who].full()} ({who})" if who in names else str(who) for who in wanted)
+        or "-"
     )

@@ -20,7 +20,7 @@ report, so a crash can lose neither the change nor its notice.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -45,6 +45,7 @@ from services.reporting import (
 from settings import Programme, Settings
 from storage import ledger as ledger_store
 from storage import moderation as store
+from storage import users
 from storage.db import Connection, Database, Row
 
 REJECT_REASONS = ("not_true", "cannot_verify", "out_of_scope", "duplicate", "other")
@@ -108,6 +109,14 @@ class Card:
     town: str | None = None  # 乡镇/街道 of the location (None: 未分区, or no towns file)
     grid: str | None = None
     venue_name: str | None = None
+    names: dict[int, str] = field(default_factory=dict)  # moderator id -> name, those known
+    views: tuple[tuple[int, int], ...] = ()  # private copies to show decisions on (chat, message)
+
+    def who(self, telegram_id: int | None) -> str:
+        """A moderator as the card names them: their name, else their number."""
+        if telegram_id is None:
+            return "-"
+        return self.names.get(telegram_id) or str(telegram_id)
 
 
 @dataclass(frozen=True)
@@ -247,6 +256,8 @@ class Moderation:
         lookalikes = await self._lookalikes(conn, row["id"], photos, submitted)
         nearby = await self._nearby(conn, row, submitted)
         distance = row["photo_distance_m"]
+        acted = [who for who in (row["decided_by"], row["proposed_by"]) if who is not None]
+        names = {key: name for key, (name, _) in (await users.names(conn, acted)).items()}
         return Card(
             report_id=row["id"],
             reference=row["reference"],
@@ -283,6 +294,8 @@ class Moderation:
             town=row["town"],
             grid=row["grid"],
             venue_name=row["venue_name"],
+            names=names,
+            views=tuple(await store.card_views(conn, row["id"])),
         )
 
     async def _lookalikes(
@@ -572,6 +585,11 @@ class Moderation:
         """The rider's report waiting for their answer, if any."""
         async with self.db.transaction() as conn:
             return await store.open_question(conn, rider_telegram_id)
+
+    async def keep_in_view(self, report_id: int, chat_id: int, message_id: int) -> None:
+        """A moderator acted on this private copy of the card: later decisions show there."""
+        async with self.db.transaction() as conn:
+            await store.add_card_view(conn, report_id, chat_id, message_id)
 
     async def answered_lately(self, rider_telegram_id: int) -> int | None:
         """The report whose question this rider answered in the last `FOLLOW_UP_SECONDS` and

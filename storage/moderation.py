@@ -314,3 +314,20 @@ async def open_questions(conn: Connection, asked_before: int) -> Sequence[Row]:
         (asked_before,),
     ) as cursor:
         return list(await cursor.fetchall())
+
+
+async def add_card_view(conn: Connection, report_id: int, chat_id: int, message_id: int) -> None:
+    """A private copy of the report's card that should follow its decisions."""
+    await conn.execute(
+        "INSERT INTO card_views (report_id, chat_id, message_id) VALUES (?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        (report_id, chat_id, message_id),
+    )
+
+
+async def card_views(conn: Connection, report_id: int) -> list[tuple[int, int]]:
+    async with conn.execute(
+        "SELECT chat_id, message_id FROM card_views WHERE report_id = ? ORDER BY chat_id",
+        (report_id,),
+    ) as cursor:
+        return [(int(row[0]), int(row[1])) for row in await cursor.fetchall()]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
-from storage.db import Database
+from storage.db import Connection, Database, placeholders
 
 
 async def chosen_language(db: Database, telegram_id: int) -> str | None:
@@ -20,3 +21,30 @@ async def set_language(db: Database, telegram_id: int, language: str) -> None:
             "ON CONFLICT (telegram_id) DO UPDATE SET language = excluded.language",
             (telegram_id, language, int(time.time())),
         )
+
+
+async def remember_name(
+    db: Database, telegram_id: int, name: str, username: str | None, now: int
+) -> None:
+    """What Telegram calls a staff member now (name, @username without the @)."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO staff_names (telegram_id, name, username, seen_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (telegram_id) DO UPDATE SET name = excluded.name, "
+            "username = excluded.username, seen_at = excluded.seen_at",
+            (telegram_id, name, username, now),
+        )
+
+
+async def names(conn: Connection, telegram_ids: Iterable[int]) -> dict[int, tuple[str, str | None]]:
+    """(name, username) of each of these people the bot has seen as staff."""
+    wanted = sorted(set(telegram_ids))
+    if not wanted:
+        return {}
+    marks = placeholders(wanted)
+    async with conn.execute(
+        f"SELECT telegram_id, name, username FROM staff_names WHERE telegram_id IN ({marks})",  # noqa: S608
+        tuple(wanted),
+    ) as cursor:
+        rows = await cursor.fetchall()
+    return {int(row[0]): (str(row[1]), row[2]) for row in rows}

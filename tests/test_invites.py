@@ -49,6 +49,8 @@ async def test_a_department_invitation_makes_staff_once_and_tells_the_admin(
     await fake.wait_for(lambda: any("已通过邀请链接" in m.text for m in fake.sent_to(ADMIN)))
     told = next(m.text for m in fake.sent_to(ADMIN) if "已通过邀请链接" in m.text)
     assert told == "✅ 李 明 @liming（4401）已通过邀请链接成为公路段的部门人员。"
+    fake.send_text(TgUser(ADMIN), "/staff")
+    await fake.wait_for(lambda: "李 明 @liming (4401)" in fake.sent_to(ADMIN)[-1].text)
     # The same link again (forwarded on, or tapped twice) grants nothing.
     assert "已经用过了" in await tap(fake, LATE, payload)
     assert await cases.departments_of(LATE.id) == []

@@ -17,7 +17,7 @@ from tests.riders import BEIJING, Chat, handled_again, reference_in
 
 RIDER = TgUser(501, first_name="小张", language_code="zh-hans")
 EN_RIDER = TgUser(502, first_name="Lee", language_code="en")
-MOD = TgUser(MODERATOR, first_name="审核员甲")
+MOD = TgUser(MODERATOR, first_name="老王")
 BOSS = TgUser(ADMIN, first_name="管理员")
 STRANGER = TgUser(503, first_name="路人")
 
@@ -84,7 +84,7 @@ async def test_approval_at_each_tier_credits_and_tells_the_rider(
             f"🎉 Your report {reference} is verified! Reward: {yuan}.00 yuan, {points} points."
         )
         await fake.wait_for(lambda: "✅ 核实有效" in card.text)  # noqa: B023
-        assert f"{yuan}.00元 · {points}积分 · 审核员{MODERATOR}" in card.text
+        assert f"{yuan}.00元 · {points}积分 · 审核员老王" in card.text
         assert card.reply_markup is None
     assert [entry[1] for entry in await ledger(bot)] == [5000, 10000, 15000]
 
@@ -190,7 +190,7 @@ async def test_two_moderators_at_once_make_one_decision(
     await fake.wait_for(lambda: len(fake.callback_answers) == before + 3)
     texts = answers_after(fake, before)
     assert texts.count("已核实，奖励已记入。") == 1
-    assert texts.count(f"这条线索已处理（核实有效，审核员{MODERATOR}）。") == 2
+    assert texts.count("这条线索已处理（核实有效，审核员老王）。") == 2
     assert await ledger(bot) == [(f"reward:{1}", 10000, 20)]
     await bot.settled(fake)  # the rider's notice follows from the outbox
     approvals = [m for m in fake.sent_to(RIDER.id) if m.text.startswith("🎉")]
@@ -208,7 +208,7 @@ async def test_stale_card_and_redelivered_press(bot: RunningBot, fake: FakeTeleg
     fake.press_button(MOD, card.message_id, "rr:1:other", chat_id=MODERATOR_CHAT)  # old buttons
     await fake.wait_for(lambda: len(fake.callback_answers) == before + 3)
     late = answers_after(fake, before)[1:]
-    assert late == [f"这条线索已处理（核实有效，审核员{MODERATOR}）。"] * 2
+    assert late == ["这条线索已处理（核实有效，审核员老王）。"] * 2
     assert await ledger(bot) == [("reward:1", 5000, 15)]
 
 
@@ -224,20 +224,35 @@ async def test_moderator_cannot_decide_their_own_report(
     assert await ledger(bot) == []
 
 
-async def test_200_yuan_needs_a_second_moderator(start_bot: BotStarter, fake: FakeTelegram) -> None:
+async def test_200_yuan_needs_a_second_moderator_and_every_copy_shows_it(
+    start_bot: BotStarter, fake: FakeTelegram
+) -> None:
+    """老王 proposes 200 from their private /queue; 小李 confirms in the group: the card
+    and 老王's private copy both show the decision, with the people named, not numbered."""
     bot = await start_bot(moderator_ids=frozenset({MODERATOR, 9003}))
+    second = TgUser(9003, first_name="小李", username="xiaoli")
     await submit(fake, RIDER)
     card = await card_of(fake)
-    fake.press_button(MOD, card, card.button("✅ 200"))
+    proposer = Chat(fake, MOD)
+    proposer.text("/queue")
+    copy = await proposer.one()
+    fake.press_button(MOD, copy, copy.button("✅ 200"))
     await fake.wait_for(lambda: "需另一位审核员确认" in card.text)
+    assert "⏳ 审核员老王建议奖励200.00元" in copy.text
     assert await ledger(bot) == []
     before = len(fake.callback_answers)
     fake.press_button(MOD, card, card.button("确认奖励"))
     await fake.wait_for(lambda: len(fake.callback_answers) == before + 1)
     assert answers_after(fake, before) == ["需要另一位审核员确认。"]
-    fake.press_button(TgUser(9003), card, card.button("确认奖励"))
-    await fake.wait_for(lambda: "✅ 核实有效 · 200.00元 · 30积分 · 审核员9003" in card.text)
+    fake.press_button(second, card, card.button("确认奖励"))
+    await fake.wait_for(lambda: "✅ 核实有效 · 200.00元 · 30积分 · 审核员小李" in card.text)
+    await fake.wait_for(lambda: "审核员小李" in copy.text)  # the proposer's copy follows
+    assert copy.buttons() == []
     assert await ledger(bot) == [("reward:1", 20000, 30)]
+    fake.send_text(BOSS, "/mods")
+    listed = (await fake.wait_for_messages(BOSS.id, 1))[-1].text
+    assert "老王 (9002)" in listed
+    assert "小李 @xiaoli (9003)" in listed
 
 
 async def test_digest_escalation_and_breach(bot: RunningBot, fake: FakeTelegram) -> None:
@@ -384,7 +399,7 @@ def test_every_ask_prompt_carries_the_mark_its_reply_filter_looks_for() -> None:
 
 
 async def test_admin_adds_and_removes_a_moderator(bot: RunningBot, fake: FakeTelegram) -> None:
-    newcomer = TgUser(9100, first_name="新审核员")
+    newcomer = TgUser(9100, first_name="小周")
     await submit(fake, RIDER)
     card = await card_of(fake)
     fake.send_text(newcomer, "/mods add 9100")  # not an admin
@@ -403,7 +418,7 @@ async def test_admin_adds_and_removes_a_moderator(bot: RunningBot, fake: FakeTel
     fake.send_text(BOSS, "/mods add 9100")
     await fake.wait_for_messages(BOSS.id, 4)
     fake.press_button(newcomer, card, card.button("✅ 50"))
-    await fake.wait_for(lambda: "审核员9100" in card.text)
+    await fake.wait_for(lambda: "审核员小周" in card.text)
     assert await ledger(bot) == [("reward:1", 5000, 15)]
 
 
