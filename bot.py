@@ -46,6 +46,7 @@ from telegram.ext import (
 
 from cli import backup_command, check, export_command, migrate_to, unreachable
 from handlers import (
+    asks,
     cases,
     consent,
     dispatch,
@@ -75,6 +76,7 @@ from handlers.infra.unparsed import SkipUnparsedUpdates, UnparsedUpdates
 from handlers.labels import KeyboardLabel
 from handlers.web import WebServer
 from locales import Texts
+from services.asks import Asks
 from services.cases import Cases
 from services.clock import Clock
 from services.handoff import Handoff
@@ -126,6 +128,7 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         CommandHandler("nearby", places.nearby_command, filters=private),
         CommandHandler("card", membercard.card_command, filters=private),
         CommandHandler("points", membercard.points_command, filters=private),
+        CommandHandler("ask", asks.ask_command, filters=private),
         # merchant staff
         CommandHandler("redeem", membercard.redeem_command, filters=private),
         # moderators
@@ -183,6 +186,8 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
             cases.on_prompt_reply,
         ),
         MessageHandler(private & places.PROBLEM_PHOTO_REPLY & fresh, places.on_problem_photo),
+        MessageHandler(private & asks.ASK_REPLY & fresh, asks.on_ask_reply),
+        MessageHandler(~private & asks.ASKED_REPLY & fresh, asks.on_answer),
         # --- the rider's keyboard, by its labels in every language ------------------------
         MessageHandler(private & KeyboardLabel(texts, "keyboard.cancel") & fresh, report.cancel),
         MessageHandler(
@@ -238,6 +243,7 @@ def build_application(settings: Settings) -> BotApplication:
         handoff=Handoff(db, settings, case_work, texts, clock),
         invites=Invites(db, settings, outbox, clock),
         names=Names(db, clock),
+        asks=Asks(db, settings, outbox, clock),
     )
     updates = JournalingQueue(runtime.inbox)
 

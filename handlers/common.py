@@ -11,6 +11,7 @@ from telegram import User
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from locales import Texts
+from services.asks import Asks
 from services.cases import Cases
 from services.clock import Clock
 from services.handoff import Handoff
@@ -49,6 +50,7 @@ class Runtime:
     handoff: Handoff  # cases to departments' own systems (e-mail, webhook, Open311)
     invites: Invites  # one-time links that make moderators, department and merchant staff
     names: Names  # what staff are called, for cards and lists
+    asks: Asks  # /ask: riders' questions for a person
     # Set when a report is submitted, to wake the card sender.
     card_wake: asyncio.Event = field(default_factory=asyncio.Event)
 

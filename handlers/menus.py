@@ -39,6 +39,7 @@ MENUS: dict[str, tuple[str, ...]] = {
         "nearby",
         "card",
         "points",
+        "ask",
         "help",
         "language",
         "privacy",

@@ -74,8 +74,9 @@ async def erase_rider(
     Erased: the Telegram id and language, photos, drafts, descriptions, locations, the
     moderators' questions and the rider's answers (on the reports and in the decisions),
     what the rider said and showed on their cases, messages waiting in the outbox for them,
-    the live and the unconfirmed payout details, live redemption codes (and, by the trigger
-    of migration 0014, the rider's place, card name and place problems). Kept: the reports'
+    the live and the unconfirmed payout details, the rider's /ask questions, live redemption
+    codes (and, by the trigger of migration 0014, the rider's place, card name and place
+    problems). Kept: the reports'
     references, categories and outcomes and the ledger, under the internal id only; and
     payout lines already in a batch (with the name and account finance received in the
     exported file), which are accounting records.
@@ -114,6 +115,12 @@ async def erase_rider(
     await conn.execute("DELETE FROM payees WHERE rider_id = ?", (rider_id,))
     await conn.execute("DELETE FROM payee_pending WHERE rider_id = ?", (rider_id,))
     await conn.execute("DELETE FROM payee_steps WHERE rider_id = ?", (rider_id,))
+    await conn.execute(  # the moderators' copies of the rider's /ask questions (services/asks)
+        "DELETE FROM outbox WHERE message = 'ask.to_people' AND EXISTS (SELECT 1 FROM rider_asks a"
+        " WHERE a.rider_id = ? AND outbox.once_key LIKE 'ask:' || a.id || ':%')",
+        (rider_id,),
+    )
+    await conn.execute("DELETE FROM rider_asks WHERE rider_id = ?", (rider_id,))
     await conn.execute("DELETE FROM photo_intake WHERE rider_id = ?", (rider_id,))
     # Codes stay (the merchants' statements count them); a live one is void, and the press
     # that asked for it (a Telegram id of the rider's button press) is forgotten.

@@ -50,6 +50,9 @@ async def every_value(bot: RunningBot) -> list[tuple[str, str, object]]:
     return [(table, column, value) for table, column, value in found if value is not None]
 
 
+ASKED = "我家住在幸福路九号，奖励能送上门吗"  # an /ask question, the rider's own words
+
+
 def raw_bytes(bot: RunningBot) -> bytes:
     """The database file and its write-ahead log, as bytes on disk."""
     path: Path = bot.app.bot_data["runtime"].db.path
@@ -214,10 +217,13 @@ async def test_delete_reaches_cases_places_and_unconfirmed_payout_details(
     await told(fake, rider, "请核对")  # and never confirmed
     await runtime.places.ask_location(cases.RIDER.id)
     assert await runtime.places.answers_ask(cases.RIDER.id, 39.9090, 116.3990)
+    rider.text(f"/ask {ASKED}")
+    await told(fake, rider, "✅ 你的问题")
 
     values = await every_value(bot)
     assert any(value == cases.RIDER.id for _, _, value in values)
     assert any(contains(value, NEW_ACCOUNT) for _, _, value in values)
+    assert any(contains(value, ASKED) for _, _, value in values)
 
     rider.text("/delete")
     rider.press(await told(fake, rider, "确定要删除"), "确认删除")
@@ -227,7 +233,7 @@ async def test_delete_reaches_cases_places_and_unconfirmed_payout_details(
     for table, column, value in await every_value(bot):
         assert value != cases.RIDER.id, (table, column)
         assert not contains(value, str(cases.RIDER.id)), (table, column)
-        for needle in (NAME, NEW_ACCOUNT):
+        for needle in (NAME, NEW_ACCOUNT, ASKED):
             assert not contains(value, needle), (table, column, needle)
     kinds = [row[0] for row in await runtime.db.fetchall("SELECT kind FROM case_photos")]
     assert "rider" not in kinds  # the rider's photo of the unfixed hazard
