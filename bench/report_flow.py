@@ -265,6 +265,14 @@ class Rider(Chat):
             raise LostReport(f"rider {self.user.id}: no answer to {step}; last: {last}") from None
         return found[0]
 
+    async def changed(self, message: SentMessage, prefix: str, step: str) -> SentMessage:
+        """`message` once the bot has edited it to carry a button of `prefix`."""
+        try:
+            await self.fake.wait_for(lambda: callback_with(prefix)(message), STEP_TIMEOUT)
+        except AssertionError:
+            raise LostReport(f"rider {self.user.id}: no answer to {step}") from None
+        return message
+
     def tap(self, message: SentMessage, prefix: str, choice: int = 0) -> None:
         options = [data for _, data in message.buttons() if data.startswith(prefix)]
         self.fake.press_button(self.user, message, options[choice % len(options)])
@@ -278,18 +286,21 @@ class Rider(Chat):
             )
             offer = await self.until(callback_with("loc:"), "the photo")
             self.tap(offer, "loc:")
+            categories = await self.changed(offer, "cat:", "the photo's location")
         else:
             self.photo(shot.data)
             await self.until(asks_for_location, "the photo")
             self.location(*shot.place)
-        categories = await self.until(callback_with("cat:"), "the location")
+            categories = await self.until(callback_with("cat:"), "the location")
+        # The categories' message changes into the description prompt, then the summary.
         self.tap(categories, "cat:", number)
-        ask = await self.until(callback_with("skip:"), "the category")
+        ask = await self.changed(categories, "skip:", "the category")
         if number % 2:
             self.text(DESCRIPTIONS[number % len(DESCRIPTIONS)])
+            summary = await self.until(callback_with("sub:"), "the description")
         else:
             self.tap(ask, "skip:")
-        summary = await self.until(callback_with("sub:"), "the description")
+            summary = await self.changed(categories, "sub:", "the description")
         self.submitted_at = time.monotonic()
         self.tap(summary, "sub:")
         confirmation = await self.until(has_reference, "Submit")

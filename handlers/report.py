@@ -16,6 +16,7 @@ from telegram import (
     ReplyKeyboardMarkup,
     Update,
 )
+from telegram.error import BadRequest
 
 from handlers.access import Audience, allow
 from handlers.callbacks import ButtonPress, Pressed, Verb, pressed
@@ -61,8 +62,16 @@ def draft_keyboard(t: Phrases) -> ReplyKeyboardMarkup:
     )
 
 
-async def show_step(update: Update, context: BotContext, draft: Draft, lead: str = "") -> None:
-    """Tell the rider what we have and ask for the draft's next step, with its buttons."""
+async def show_step(
+    update: Update,
+    context: BotContext,
+    draft: Draft,
+    lead: str = "",
+    on: Message | None = None,
+) -> None:
+    """Tell the rider what we have and ask for the draft's next step, with its buttons; in
+    place of `on` (the message whose button was pressed) when the step has inline buttons,
+    so category, description and confirm are one message that changes."""
     say = Speaker(update, context)
     t = await say.phrases()
     programme = context.runtime.settings.programme
@@ -125,7 +134,14 @@ async def show_step(update: Update, context: BotContext, draft: Draft, lead: str
                 ],
             ]
         )
-    await say.send("\n".join(lines), reply_markup=markup)
+    text = "\n".join(lines)
+    if on is not None and on.text and isinstance(markup, InlineKeyboardMarkup):
+        try:
+            await on.edit_text(text, reply_markup=markup)
+            return
+        except BadRequest:  # too old to edit, or gone: a new message instead
+            pass
+    await say.send(text, reply_markup=markup)
 
 
 def summary(context: BotContext, t: Phrases, draft: Draft) -> str:
@@ -357,7 +373,7 @@ DRAFT_BUTTONS: dict[Verb, DraftChange] = {
 @pressed
 async def on_draft_button(update: Update, context: BotContext, press: ButtonPress) -> None:
     """Use the photo's location, a category, skip/keep the description, change it."""
-    query, user = press.query, press.user
+    user = press.user
     if press.verb not in DRAFT_BUTTONS:
         return
     await Speaker(update, context).alert()
@@ -365,13 +381,11 @@ async def on_draft_button(update: Update, context: BotContext, press: ButtonPres
     if isinstance(outcome, Refused):
         await refuse(update, context, outcome)
         return
-    if press.verb is EDIT:
-        await drop_buttons(query.message)
     lead = ""
     if press.verb is CATEGORY and context.runtime.cases.is_urgent(press.argument):
         # Urgent (fire, live wire, injuries): the emergency numbers come before anything else.
         lead = await Speaker(update, context).text("case.emergency")
-    await show_step(update, context, outcome, lead=lead)
+    await show_step(update, context, outcome, lead=lead, on=press.message)
 
 
 @allow(Audience.ANYONE)

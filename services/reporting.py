@@ -194,6 +194,12 @@ class Submitted:
     already: bool = False  # a repeated press of Submit: nothing new happened
 
 
+def _after_category(draft: Draft) -> Step:
+    """A description written already (a caption, words typed early) is not asked for again:
+    the confirm screen shows it, with its button to change it."""
+    return Step.CONFIRM if draft.description else Step.DESCRIPTION
+
+
 def _ts(moment: datetime) -> int:
     return int(moment.timestamp())
 
@@ -487,7 +493,7 @@ class Reporting:
             draft_id,
             (Step.CATEGORY, Step.DESCRIPTION, Step.CONFIRM),
             category=key,
-            step=Step.DESCRIPTION,
+            step=_after_category,
         )
 
     async def set_description(
@@ -559,6 +565,8 @@ class Reporting:
             if draft.step not in allowed:
                 return Refused(ReportRefusal.STALE_BUTTON)
             step = fields.pop("step")
+            if callable(step):
+                step = step(draft)
             # Changing the category later keeps the rider where they were.
             next_step = step if draft.step == allowed[0] else draft.step
             await store.update_draft(conn, draft.id, _ts(self.clock()), step=next_step, **fields)

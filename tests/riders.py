@@ -99,15 +99,42 @@ class Chat:
         self.location(*location)
         categories = await self.one()
         chinese = (self.user.language_code or "zh").startswith("zh")
-        self.press(categories, category or ("道路隐患" if chinese else "Road hazard"))
-        ask_description = await self.one()
+        category = category or ("道路隐患" if chinese else "Road hazard")
+        # The categories' message becomes the description prompt, then the summary.
         if description is None:
-            self.press(ask_description, "")
+            summary = await self.categorise(categories, category)
         else:
+            self.press(categories, category)
+            await self.becomes(categories, "skip:")
             self.text(description)
-        summary = await self.one()
+            summary = await self.one()
         self.press(summary, "✅")
         return await self.one()
+
+    async def categorise(
+        self,
+        categories: SentMessage,
+        category: str,
+        timeout: float = 10.0,  # noqa: ASYNC109
+    ) -> SentMessage:
+        """Press `category` on the categories' message, then skip the description on it; the
+        summary (that same message, changed)."""
+        self.press(categories, category)
+        self.press(await self.becomes(categories, "skip:", timeout), "")
+        return await self.becomes(categories, "sub:", timeout)
+
+    async def becomes(
+        self,
+        message: SentMessage,
+        verb: str,
+        timeout: float = 10.0,  # noqa: ASYNC109
+    ) -> SentMessage:
+        """`message` once the bot has edited it to carry a button of `verb` (`skip:`,
+        `sub:`): the report's steps change one message rather than send new ones."""
+        await self.fake.wait_for(
+            lambda: any(data.startswith(verb) for _, data in message.buttons()), timeout
+        )
+        return message
 
 
 def reference_in(message: SentMessage) -> str:

@@ -221,7 +221,7 @@ async def test_export_and_digest_in_the_chat(start_bot: BotStarter, fake: FakeTe
     assert open311.raw["document"]["file_name"].endswith(".zip")
     fake.send_text(admin, "/export next")
     *_, usage = await fake.wait_for_messages(ADMIN, 4)
-    assert usage.text.startswith("用法：/export")
+    assert usage.text.startswith("用法：「/export」")
 
     await bot.run_job(fake, figures.digest_job)
     (digest,) = await fake.wait_for_messages(MODERATOR_CHAT, 1)

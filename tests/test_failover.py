@@ -115,9 +115,7 @@ class Rider(Chat):
         await self.answer(lambda m: "1/5 photos received" in m.text)
         self.location(BEIJING[0] + number * 0.001, BEIJING[1])
         categories = await self.answer(lambda m: has_button(m, "Road hazard"))
-        self.press(categories, "Road hazard")
-        self.press(await self.answer(lambda m: has_button(m, "Skip")), "Skip")
-        self.press(await self.answer(lambda m: has_button(m, "✅")), "✅")
+        self.press(await self.categorise(categories, "Road hazard", STEP_TIMEOUT), "✅")
         confirmation = await self.answer(lambda m: REFERENCE.search(m.text) is not None)
         found = REFERENCE.search(confirmation.text)
         assert found is not None

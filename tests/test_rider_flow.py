@@ -65,7 +65,7 @@ async def test_chinese_rider_completes_a_report(bot: RunningBot, fake: FakeTeleg
     assert "哪一类隐患" in categories.text
     assert [text for text, _ in categories.buttons()][:2] == ["道路隐患", "交通事故"]
     chat.press(categories, "火灾隐患")
-    ask_description = await chat.one()
+    ask_description = await chat.becomes(categories, "skip:")  # the same message, changed
     assert "500" in ask_description.text
     chat.text("<b>电线</b> 掉在 *路边* & 冒烟")
     summary = await chat.one()
@@ -111,13 +111,11 @@ async def test_caption_and_text_typed_early_become_the_description(
     assert noted.text.startswith("📝 已记下说明")
     assert noted.button("道路隐患")
     chat.press(noted, "道路隐患")
-    ask_description = await chat.one()
+    # The words are the description already: no "keep" tap, straight to the confirm screen.
+    summary = await chat.becomes(noted, "sub:")
     kept = "西门路口井盖缺失，晚上很危险\n东门菜市场门口电线掉下来了\n旁边还有个坑"
-    assert kept in ask_description.text
-    assert [label for label, _ in ask_description.buttons()] == ["✅ 保留"]
-    chat.press(ask_description, "保留")
-    summary = await chat.one()
     assert f"说明：{kept}" in summary.text
+    assert summary.button("修改说明")
     chat.press(summary, "提交")
     reference = reference_in(await chat.one())
     (report,) = await reports_in_db(bot)
@@ -141,16 +139,16 @@ async def test_album_caption_and_changing_the_description_in_the_summary(
     assert "2/5 photos received" in ask_location.text
     assert "📝 Description: Wire down" in ask_location.text
     chat.location(*BEIJING)
-    chat.press(await chat.one(), "Fire risk")
-    chat.press(await chat.one(), "Keep")
-    summary = await chat.one()
+    categories = await chat.one()
+    chat.press(categories, "Fire risk")
+    summary = await chat.becomes(categories, "sub:")  # the caption is the description
     assert "Description: Wire down" in summary.text
     chat.text("Sparking")  # typed under the summary: added, and the summary shown again
     summary = await chat.one()
     assert summary.text.startswith("📝 Noted")
     assert "Description: Wire down\nSparking" in summary.text
     chat.press(summary, "Change description")
-    ask_description = await chat.one()
+    ask_description = await chat.becomes(summary, "skip:")
     assert "Wire down\nSparking" in ask_description.text
     assert ask_description.button("Keep")
     chat.text("Wire down by the school gate, sparking")
@@ -172,10 +170,10 @@ async def test_english_rider_uses_the_photos_own_location(
     assert ask_location.text.startswith("📸 1/5 photos received")
     assert "The photo says where it was taken (39.90870, 116.39750)" in offer.text
     chat.press(offer, "Use the photo's location")
-    categories = await chat.one()
+    categories = await chat.becomes(offer, "cat:")
     chat.press(categories, "Road hazard")
-    chat.press(await chat.one(), "Skip")
-    summary = await chat.one()
+    chat.press(await chat.becomes(categories, "skip:"), "Skip")
+    summary = await chat.becomes(categories, "sub:")
     assert "Description: (none)" in summary.text
     chat.press(summary, "Submit")
     submitted = await chat.one()
@@ -324,8 +322,8 @@ async def test_draft_survives_a_restart_of_the_application(
     await first.stop()
     second = await start_bot()
     chat.press(categories, "道路隐患")  # a button from before the restart still works
-    chat.press(await chat.one(), "跳过")
-    chat.press(await chat.one(), "提交")
+    chat.press(await chat.becomes(categories, "skip:"), "跳过")
+    chat.press(await chat.becomes(categories, "sub:"), "提交")
     assert "已提交" in (await chat.one()).text
     assert (await reports_in_db(second))[0]["status"] == "pending"
 

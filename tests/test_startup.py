@@ -156,9 +156,7 @@ async def test_report_spans_a_restart_of_the_real_process(
     second = BotProcess(fake, tmp_path)
     await second.start()
     try:
-        chat.press(categories, "道路隐患")
-        chat.press(await chat.one(), "跳过")
-        chat.press(await chat.one(), "提交")
+        chat.press(await chat.categorise(categories, "道路隐患"), "提交")
         submitted = await chat.one()
     finally:
         assert await second.stop() == 0, second.log
