@@ -203,6 +203,7 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         MessageHandler(private & fresh & (filters.PHOTO | filters.Document.ALL), report.on_photo),
         # A location: a draft's place, else "near me" (dispatch.on_location decides)
         MessageHandler(private & fresh & filters.LOCATION, dispatch.on_location),
+        MessageHandler(private & fresh & filters.VOICE, report.on_voice),
         MessageHandler(
             private
             & fresh

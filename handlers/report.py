@@ -7,6 +7,7 @@ sees where they are. Buttons carry the draft id, so a button from an old draft i
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from telegram import (
     InlineKeyboardButton,
@@ -147,13 +148,18 @@ async def show_step(
 def summary(context: BotContext, t: Phrases, draft: Draft) -> str:
     programme = context.runtime.settings.programme
     category = programme.category(draft.category or "")
-    return t(
+    text = t(
         "report.summary",
         photos=draft.photo_count,
         place=place_name(context, t, draft),
         category=category.name(t.language) if category else "-",
         description=draft.description or t("report.no_description"),
     )
+    if draft.voices:
+        text += "\n" + t(
+            "report.summary_voices", count=len(draft.voices), seconds=sum(draft.voices)
+        )
+    return text
 
 
 def place_name(context: BotContext, t: Phrases, draft: Draft) -> str:
@@ -543,8 +549,35 @@ async def my_reports(update: Update, context: BotContext) -> None:
 
 
 @allow(Audience.ANYONE)
+@allow(Audience.RIDERS)
+async def on_voice(update: Update, context: BotContext) -> None:
+    """A voice note: part of the draft, or of the answer to a moderator's question; the
+    moderators play it from the card."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or user is None or message.voice is None:
+        return
+    voice = message.voice
+    seconds = voice.duration
+    seconds = int(seconds.total_seconds()) if isinstance(seconds, timedelta) else int(seconds)
+    question = await context.runtime.moderation.open_question(user.id)
+    refused = await reporting(context).add_voice(
+        user.id, question, voice.file_id, voice.file_unique_id, seconds, voice.file_size or 0
+    )
+    if refused is not None:
+        await refuse(update, context, refused)
+        return
+    if question is not None:
+        await answer_question(update, context, "🎙")
+        return
+    draft = await reporting(context).draft(user.id)
+    if draft is not None:
+        lead = await Speaker(update, context).text("report.voice_noted", seconds=seconds)
+        await show_step(update, context, draft, lead=lead)
+
+
 async def on_unsupported_media(update: Update, context: BotContext) -> None:
-    """Video, GIF, sticker, voice and the like."""
+    """Video, GIF, sticker, round video notes and the like."""
     await refuse_media(update, context)
 
 

@@ -206,6 +206,10 @@ async def on_menu(update: Update, context: BotContext, press: ButtonPress) -> No
         )
     elif press.verb is rc.PHOTOS:
         await send_more_photos(context, message.chat.id, card)
+    elif press.verb is rc.VOICES:
+        for file_id, _ in card.voices:
+            if file_id:
+                await context.bot.send_voice(message.chat.id, file_id, caption=card.reference)
     elif press.verb is rc.PIN and card.latitude is not None and card.longitude is not None:
         await context.bot.send_location(message.chat.id, card.latitude, card.longitude)
 

@@ -27,9 +27,10 @@ DUPLICATE = Verb("dd")  # argument: the original report's id
 ASK = Verb("ask")
 BACK = Verb("bk")
 PHOTOS = Verb("ph")
+VOICES = Verb("vc")  # play the rider's voice notes
 PIN = Verb("pin")
 DECISIONS = (APPROVE, CONFIRM, REJECT, DUPLICATE)
-MENUS = (REJECT_MENU, DUPLICATE_MENU, ASK, BACK, PHOTOS, PIN)
+MENUS = (REJECT_MENU, DUPLICATE_MENU, ASK, BACK, PHOTOS, VOICES, PIN)
 
 
 class CardView:
@@ -97,6 +98,9 @@ class CardView:
             lines.append("⚠️ " + " · ".join(flags))
         if card.photo_count > 1:
             lines.append(t("card.photos", count=card.photo_count))
+        if card.voices:
+            seconds = sum(seconds for _, seconds in card.voices)
+            lines.append(t("card.voices", count=len(card.voices), seconds=seconds))
         if card.question:
             lines.append(t("card.question", question=_short(card.question, QUOTE_LIMIT)))
         if card.answer:
@@ -201,6 +205,8 @@ class CardView:
         extras = [button("card.button.pin", PIN)]
         if card.photo_count > 1:
             extras.insert(0, button("card.button.photos", PHOTOS, count=card.photo_count))
+        if any(file_id for file_id, _ in card.voices):
+            extras.insert(0, button("card.button.voices", VOICES, count=len(card.voices)))
         rows.append(extras)
         return InlineKeyboardMarkup(rows)
 

@@ -45,6 +45,7 @@ from services.reporting import (
 from settings import Programme, Settings
 from storage import ledger as ledger_store
 from storage import moderation as store
+from storage import reports as report_store
 from storage import users
 from storage.db import Connection, Database, Row
 
@@ -111,6 +112,7 @@ class Card:
     venue_name: str | None = None
     names: dict[int, str] = field(default_factory=dict)  # moderator id -> name, those known
     views: tuple[tuple[int, int], ...] = ()  # private copies to show decisions on (chat, message)
+    voices: tuple[tuple[str | None, int], ...] = ()  # the rider's voice notes: (file id, seconds)
 
     def who(self, telegram_id: int | None) -> str:
         """A moderator as the card names them: their name, else their number."""
@@ -296,6 +298,7 @@ class Moderation:
             venue_name=row["venue_name"],
             names=names,
             views=tuple(await store.card_views(conn, row["id"])),
+            voices=tuple(await report_store.voices_of(conn, row["id"])),
         )
 
     async def _lookalikes(

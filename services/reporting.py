@@ -36,6 +36,9 @@ DESCRIPTION_JOINER = "\n"
 EVIDENCE_MAX_SIDE = 1600  # what a moderator's phone shows; keeps the database small
 REMINDER_BEFORE_EXPIRY = timedelta(hours=4)
 PHOTO_WINDOW = timedelta(hours=1)  # of `photos_per_hour`
+VOICE_MAX_SECONDS = 120  # a voice note longer than this is refused: say it in two
+VOICE_MAX_BYTES = 2 * 1024 * 1024  # Telegram's Opus voice is ~16 kbit/s: 2 minutes is ~250 KB
+VOICES_PER_REPORT = 3
 VENUE_MAX_CHARS = 120  # a shared venue's name, as the rider's phone gave it
 
 
@@ -169,6 +172,9 @@ class ReportRefusal(StrEnum):
     DESCRIPTION_TOO_LONG = "description_too_long"
     NOT_READY = "not_ready"
     STALE_BUTTON = "stale_button"
+    VOICE_FIRST = "voice_first"  # a voice note with no report to go with: a photo first
+    VOICE_TOO_LONG = "voice_too_long"
+    TOO_MANY_VOICES = "too_many_voices"
 
 
 @dataclass(frozen=True)
@@ -185,6 +191,7 @@ class Draft:
     category: str | None
     description: str | None
     venue: str | None = None  # the place named by a shared venue
+    voices: tuple[int, ...] = ()  # the seconds of each voice note, in order
 
 
 @dataclass(frozen=True)
@@ -297,6 +304,7 @@ class Reporting:
             category=row["category"],
             description=row["description"],
             venue=row["venue_name"],
+            voices=tuple(seconds for _, seconds in await store.voices_of(conn, row["id"])),
         )
 
     async def check_photo_allowed(
@@ -388,6 +396,32 @@ class Reporting:
                 loaded = await self._load(conn, rider_id)
                 assert loaded is not None
             return loaded
+
+    async def add_voice(
+        self,
+        telegram_id: int,
+        report_id: int | None,
+        file_id: str,
+        unique_id: str,
+        seconds: int,
+        size: int,
+    ) -> Refused[ReportRefusal] | None:
+        """A voice note for the rider's draft (`report_id` None), or for the submitted report
+        a moderator asked about; the same note twice is kept once."""
+        if seconds > VOICE_MAX_SECONDS or size > VOICE_MAX_BYTES:
+            return Refused(ReportRefusal.VOICE_TOO_LONG, limit=VOICE_MAX_SECONDS)
+        async with self.db.transaction() as conn:
+            if report_id is None:
+                rider_id = await self._rider_id(conn, telegram_id)
+                draft = None if rider_id is None else await self._load(conn, rider_id)
+                if draft is None:
+                    return Refused(ReportRefusal.VOICE_FIRST)
+                report_id = draft.id
+            if len(await store.voices_of(conn, report_id)) >= VOICES_PER_REPORT:
+                return Refused(ReportRefusal.TOO_MANY_VOICES, limit=VOICES_PER_REPORT)
+            now = _ts(self.clock())
+            await store.add_voice(conn, report_id, file_id, unique_id, seconds, size, now)
+        return None
 
     async def attach_photo(
         self, report_id: int, file_unique_id: str, data: bytes

@@ -86,10 +86,11 @@ async def erase_rider(
     if row is None:
         return False
     rider_id = int(row[0])
-    await conn.execute(
-        "DELETE FROM report_photos WHERE report_id IN (SELECT id FROM reports WHERE rider_id = ?)",
-        (rider_id,),
-    )
+    for table in ("report_photos", "report_voices"):
+        await conn.execute(
+            f"DELETE FROM {table} WHERE report_id IN (SELECT id FROM reports WHERE rider_id = ?)",  # noqa: S608
+            (rider_id,),
+        )
     await conn.execute("DELETE FROM reports WHERE rider_id = ? AND status = 'draft'", (rider_id,))
     await conn.execute(  # its reports still `waiting` for a decision are withdrawn
         "UPDATE reports SET status = 'withdrawn', updated_at = ? "  # noqa: S608
@@ -441,3 +442,31 @@ async def report_id_of(db: Database, reference: str) -> int | None:
 async def telegram_contact(db: Database, rider_id: int) -> Row | None:
     """(telegram_id, language) of a rider, for telling them something."""
     return await db.fetchone("SELECT telegram_id, language FROM users WHERE id = ?", (rider_id,))
+
+
+async def voices_of(conn: Connection, report_id: int) -> list[tuple[str | None, int]]:
+    """(file id, seconds) of the report's voice notes, in order; the id is None once erased."""
+    async with conn.execute(
+        "SELECT file_id, seconds FROM report_voices WHERE report_id = ? ORDER BY position",
+        (report_id,),
+    ) as cursor:
+        return [(row[0], int(row[1])) for row in await cursor.fetchall()]
+
+
+async def add_voice(
+    conn: Connection,
+    report_id: int,
+    file_id: str,
+    unique_id: str,
+    seconds: int,
+    size: int,
+    now: int,
+) -> bool:
+    """Add a voice note after the report's others; False if this one is there already."""
+    cursor = await conn.execute(
+        "INSERT INTO report_voices (report_id, position, file_id, file_unique_id, seconds, "
+        "bytes, created_at) SELECT ?, COALESCE(MAX(position), 0) + 1, ?, ?, ?, ?, ? "
+        "FROM report_voices WHERE report_id = ? ON CONFLICT DO NOTHING",
+        (report_id, file_id, unique_id, seconds, size, now, report_id),
+    )
+    return cursor.rowcount == 1

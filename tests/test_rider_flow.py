@@ -7,7 +7,7 @@ import dataclasses
 from services.geo import ServiceArea
 from settings import Programme
 from tests import images
-from tests.conftest import MODERATOR_CHAT, BotStarter, RunningBot
+from tests.conftest import MODERATOR, MODERATOR_CHAT, BotStarter, RunningBot
 from tests.fakegram import FakeTelegram, TgUser
 from tests.riders import BEIJING, Chat, photo_with_gps, reference_in, today_prefix
 
@@ -362,3 +362,44 @@ async def test_a_location_outside_a_named_area_names_it(
         await chat.one()
         chat.location(*BEIJING)
         assert expected in (await chat.one()).text
+
+
+def voice_note(fake: FakeTelegram, seconds: int, size: int = 40_000) -> dict[str, object]:
+    """A voice message's `voice` field, its file known to the stand-in."""
+    stored = fake.world.register_file(b"OggS" + bytes(size - 4), "voice", mime_type="audio/ogg")
+    return {
+        "file_id": stored.file_id,
+        "file_unique_id": stored.file_unique_id,
+        "duration": seconds,
+        "mime_type": "audio/ogg",
+        "file_size": size,
+    }
+
+
+async def test_a_voice_note_is_part_of_the_report_and_plays_on_the_card(
+    bot: RunningBot, fake: FakeTelegram
+) -> None:
+    chat = Chat(fake, ZH)
+    await chat.agree()
+    fake.send_message_fields(ZH, voice=voice_note(fake, 9))  # before any photo
+    assert (await chat.one()).text.startswith("🎙 请先拍一张隐患照片")
+    chat.photo()
+    await chat.one()
+    note = voice_note(fake, 12)
+    fake.send_message_fields(ZH, voice=note)
+    noted = await chat.one()
+    assert noted.text.startswith("🎙 已收到语音（12秒）")
+    fake.send_message_fields(ZH, voice=voice_note(fake, 121))
+    assert "语音太长了（最多120秒）" in (await chat.one()).text
+    chat.location(*BEIJING)
+    summary = await chat.categorise(await chat.one(), "道路隐患")
+    assert "语音：1条，共12秒" in summary.text
+    chat.press(summary, "提交")
+    await chat.one()
+    card = (await fake.wait_for_messages(MODERATOR_CHAT, 1))[0]
+    assert "🎙 语音1段，共12秒" in card.text
+    fake.press_button(TgUser(MODERATOR), card, card.button("听语音"))
+    await fake.wait_for(lambda: any(m.kind == "voice" for m in fake.sent_to(MODERATOR_CHAT)))
+    played = next(m for m in fake.sent_to(MODERATOR_CHAT) if m.kind == "voice")
+    assert played.raw["voice"]["file_id"] == note["file_id"]
+    assert played.text.startswith(reference_in(card))
