@@ -240,13 +240,16 @@ async def test_200_riders_and_three_leader_kills_lose_nothing_and_do_nothing_twi
     assert count(path, "SELECT COUNT(*) FROM reports WHERE reference IS NOT NULL") == RIDERS
     # One card each, save the one a kill may cut mid-send: the sender sends one at a time and
     # records a card when Telegram has taken it, so a kill can double at most one card, and
-    # the copy sent again says so.
+    # the copy sent again says so. The cut send's request may still reach Telegram after the
+    # new leader's marked copy (a busy machine delays it), so the unmarked copy is not always
+    # the first to arrive: what holds is that no card is ever sent twice unmarked.
     on_cards = Counter(card_reference(m) for m in cards_sent(fake))
     assert set(on_cards) == set(references)
     assert sum(on_cards.values()) - RIDERS <= 3, on_cards.most_common(4)
     for reference, copies in on_cards.items():
-        later = [m for m in cards_sent(fake) if card_reference(m) == reference][1:]
-        assert all(m.text.startswith("↻") for m in later), (reference, copies)
+        copies_of = [m for m in cards_sent(fake) if card_reference(m) == reference]
+        unmarked = [m for m in copies_of if not m.text.startswith("↻")]
+        assert len(unmarked) <= 1, (reference, copies, [m.text[:40] for m in copies_of])
     rewards = engines.fetchone(
         path, "SELECT COUNT(*), COUNT(DISTINCT report_id) FROM ledger WHERE kind = 'reward'"
     )
