@@ -124,6 +124,8 @@ def headline(t: Phrases, charts: Charts) -> str:
         submitted=line.submitted,
         verified=line.verified,
         amount=t.money(line.rewards_fen),
+        in_batch=t.money(line.in_batch_fen),
+        paid=t.money(line.paid_fen),
         fixed=line.fixed,
     )
 
@@ -324,14 +326,18 @@ STATE_COLOURS: Final = {
     "waiting": "#f28e2b",
     "verified": "#4e79a7",
     "fixed": "#59a14f",
+    "cannot_fix": "#e15759",
     "closed": "#9d9d9d",
 }
 
 
 def point_state(status: str, case_state: str | None) -> str:
-    """The colour group of a report: waiting, verified (being handled), fixed, or closed."""
+    """The colour group of a report: waiting, verified (being handled, a reopened case
+    again), fixed (confirmed or not), cannot be fixed, or closed (rejected, duplicate)."""
     if case_state in ("fixed", "confirmed"):
         return "fixed"
+    if case_state == "cannot_fix":
+        return "cannot_fix"
     if status in OPEN:
         return "waiting"
     if status == "approved":

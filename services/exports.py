@@ -23,6 +23,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from decimal import Decimal
 from typing import Any
 
 from locales import Texts
@@ -246,7 +247,9 @@ def register_xlsx(
         ),
         ("收到线索 Reports received", headline.submitted),
         ("核实有效 Verified", headline.verified),
-        ("发放奖励（元） Rewards (yuan)", exact_yuan(headline.rewards_fen)),
+        ("核定奖励（元） Rewards approved (yuan)", exact_yuan(headline.rewards_fen)),
+        ("其中发放中（元） of which in a payout batch", exact_yuan(headline.in_batch_fen)),
+        ("其中已发放（元） of which paid", exact_yuan(headline.paid_fen)),
         ("处置完成 Hazards fixed", headline.fixed),
         ("审核用时中位数（小时） Median hours to decision", _rounded(decisions.median)),
         ("审核用时90%分位（小时） 90th percentile hours", _rounded(decisions.p90)),
@@ -257,7 +260,7 @@ def register_xlsx(
         if isinstance(value, str):
             summary.write_string(index, 1, value)
         else:
-            summary.write_number(index, 1, value, money if index == 5 else None)
+            summary.write_number(index, 1, value, money if isinstance(value, Decimal) else None)
     summary.set_column(0, 0, 42)
     summary.set_column(1, 1, 40)
     if departments and programme is not None:

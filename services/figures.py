@@ -204,8 +204,10 @@ class MonthlyRewards:
 class Headline:
     submitted: int
     verified: int
-    rewards_fen: int
+    rewards_fen: int  # 核定: booked in the period, less reversals
     fixed: int
+    in_batch_fen: int = 0  # 发放中: of those, in a payout batch not yet paid
+    paid_fen: int = 0  # 已发放: of those, in a batch marked paid
 
 
 @dataclass(frozen=True)
@@ -362,15 +364,13 @@ async def charts(db: Database, programme: Programme, zone: tzinfo, period: Perio
         opened = await store.cases(conn, start, end) if programme.departments else []
         fixed = await store.fixed_cases(conn, start, end)
         booked = await store.reward_entries(conn, min(start, first_month.start_ts), end)
+        approved, in_batch, paid = await store.reward_states(conn, start, end)
     departments = [d.key for d in programme.departments]
 
     def compute() -> Charts:
-        rewards_in_period = sum(
-            amount for created_at, amount, _ in booked if start <= created_at < end
-        )
         return Charts(
             period=period,
-            headline=Headline(len(submitted), verified, rewards_in_period, fixed),
+            headline=Headline(len(submitted), verified, approved, fixed, in_batch, paid),
             weekly=weekly_reports(period, submitted, programme, zone),
             verification=verification_times(period, decided, programme.review.deadline_hours, zone),
             handling=handling(opened, departments) if departments else None,

@@ -110,6 +110,22 @@ async def reward_entries(conn: Connection, start: int, end: int) -> list[tuple[i
         return [(int(r[0]), int(r[1]), str(r[2])) for r in await cursor.fetchall()]
 
 
+async def reward_states(conn: Connection, start: int, end: int) -> tuple[int, int, int]:
+    """Of the rewards less reversals booked in the period (核定), in fen: how much is in a
+    payout batch not yet paid (发放中), and how much in a batch marked paid (已发放)."""
+    async with conn.execute(
+        "SELECT COALESCE(SUM(l.amount_fen), 0),"
+        " COALESCE(SUM(CASE WHEN b.status <> 'paid' THEN l.amount_fen END), 0),"
+        " COALESCE(SUM(CASE WHEN b.status = 'paid' THEN l.amount_fen END), 0)"
+        " FROM ledger l LEFT JOIN payout_items i ON i.ledger_id = l.id"
+        " LEFT JOIN payout_batches b ON b.id = i.batch_id"
+        " WHERE l.kind IN ('reward', 'reversal') AND l.created_at >= ? AND l.created_at < ?",
+        (start, end),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
+
+
 async def rewards_between(conn: Connection, start: int, end: int) -> int:
     """Rewards less reversals booked in the period, in fen: what the budget has spent."""
     async with conn.execute(

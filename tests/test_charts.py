@@ -110,3 +110,15 @@ async def test_the_incident_picture(db: Database) -> None:
     png, drawn = await charts.render_incidents(db, area, data.month_period(2026, 9, SHANGHAI), t)
     assert drawn == 6
     _valid_png(png)
+
+
+def test_each_report_on_the_map_is_coloured_as_what_it_is() -> None:
+    """A case that cannot be fixed is not "being handled"; a reopened one is, again."""
+    assert charts.point_state("approved", "cannot_fix") == "cannot_fix"
+    assert charts.point_state("approved", "reopened") == "verified"
+    assert charts.point_state("approved", "accepted") == "verified"
+    assert charts.point_state("approved", "fixed") == "fixed"
+    assert charts.point_state("approved", "confirmed") == "fixed"
+    assert charts.point_state("pending", None) == "waiting"
+    assert charts.point_state("rejected", None) == "closed"
+    assert set(charts.STATE_COLOURS) == {"waiting", "verified", "fixed", "cannot_fix", "closed"}

@@ -25,8 +25,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
-from services import finance_file, ledger, payouts
+from services import figures, finance_file, ledger, payouts
 from services.audit import audit
+from settings import Programme
 from storage import ledger as ledger_store
 from storage.db import Connection, Database
 from tests.money_helpers import DAY, T0, Money, open_db, seed_weeks
@@ -671,3 +672,33 @@ async def test_exported_batches_are_frozen_and_one_way(db: Database, money: Mone
         async with db.transaction() as conn:
             await conn.execute("UPDATE payout_batches SET paid_by = 2")
     await assert_audit_clean(db)
+
+
+async def test_the_headline_says_approved_in_a_batch_and_paid_from_the_ledger(
+    db: Database, money: Money
+) -> None:
+    """核定 (approved), 发放中 (in a batch not yet paid) and 已发放 (paid) are what the ledger
+    and the batches hold, not one figure called 发放."""
+    first, second = await money.rider(), await money.rider()
+    await money.approve(first, 10_000, now=MON_23 + 100)
+    await money.approve(second, 5_000, now=MON_23 + 200)
+    week = figures.Period(
+        "weeks",
+        datetime.fromtimestamp(MON_23 - DAY, TZ),
+        datetime.fromtimestamp(MON_23 + 7 * DAY, TZ),
+        2026,
+    )
+    await money.approve(first, 20_000, now=MON_30 + 100)  # after the batch's end: not in it
+
+    async def headline() -> figures.Charts:
+        return await figures.charts(db, Programme(), TZ, week)
+
+    before = (await headline()).headline
+    assert (before.rewards_fen, before.in_batch_fen, before.paid_fen) == (15_000, 0, 0)
+    outcome = await batch(db, MON_30)
+    assert outcome.batch_id is not None
+    sent = (await headline()).headline
+    assert (sent.rewards_fen, sent.in_batch_fen, sent.paid_fen) == (15_000, 15_000, 0)
+    await payouts.mark_paid(db, outcome.batch_id, admin_id=9001, now=MON_30 + 3600)
+    done = (await headline()).headline
+    assert (done.rewards_fen, done.in_batch_fen, done.paid_fen) == (15_000, 0, 15_000)
