@@ -234,6 +234,13 @@ class DigestRules:
 
 
 @dataclass(frozen=True)
+class ExportRules:
+    """`[export]`: how the register (台账) is written."""
+
+    english_headers: bool = False  # a row of English headers under the Chinese ones
+
+
+@dataclass(frozen=True)
 class Programme:
     """The programme's rules from `config.toml`, nested as its tables are; every field has a
     built-in default. No departments means approved reports do not become cases."""
@@ -250,6 +257,7 @@ class Programme:
     cases: CaseRules = field(default_factory=CaseRules)
     delivery: DeliveryRules = field(default_factory=DeliveryRules)
     digest: DigestRules = field(default_factory=DigestRules)
+    export: ExportRules = field(default_factory=ExportRules)
     towns: Towns = field(default_factory=Towns.none)
 
     def category(self, key: str) -> Category | None:
@@ -712,6 +720,7 @@ class _ConfigReader:
                 time=self._clock_time(),
                 enabled=self._flag("digest", "enabled", True),
             ),
+            export=ExportRules(english_headers=self._flag("export", "english_headers", False)),
             towns=self.towns,
         )
 

@@ -22,7 +22,7 @@ import json
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -38,6 +38,15 @@ from storage import figures as store
 from storage.db import Database
 
 TOWN_RADIUS_M = 3000
+CASE_OUTCOMES = {
+    "dispatched": "已派单",
+    "accepted": "处置中",
+    "fixed": "已修好",
+    "confirmed": "已修好，骑手确认",
+    "reopened": "骑手反馈未修好，返工中",
+    "not_ours": "退回改派",
+    "cannot_fix": "无法处置",
+}
 CLOSED_CASES = ("fixed", "confirmed", "cannot_fix")
 REGISTER_COLUMNS = (
     ("编号", "Reference"),
@@ -51,11 +60,16 @@ REGISTER_COLUMNS = (
     ("镇街", "Town/street"),
     ("状态", "Status"),
     ("处置单位", "Department"),
+    ("处置结果", "Outcome"),
     ("奖励（元）", "Reward (yuan)"),
     ("积分", "Points"),
     ("发放批次", "Payout batch"),
     ("描述", "Description"),
 )
+DATE_FORMAT = "yyyy-mm-dd hh:mm"
+MONEY_FORMAT = '"¥"0.00'
+COORDINATE_FORMAT = "0.00000"
+WIDEST_COLUMN = 50  # characters; a long description wraps instead
 
 
 @dataclass(frozen=True)
@@ -173,40 +187,77 @@ def register_xlsx(
     departments: Sequence[DepartmentPerformance] = (),
     programme: Programme | None = None,
 ) -> bytes:
+    """The register as it goes upward: a title row, frozen headers with a filter, dates as
+    dates, money as ¥0.00, columns fitted to their contents, landscape and fitted to the
+    page's width with the headers on every page; then the totals, the summary and 部门绩效."""
+    programme = programme or Programme()
+    english_headers = programme.export.english_headers
     buffer = io.BytesIO()
     workbook = spreadsheet.workbook(buffer)
-    bold = workbook.add_format({"bold": True, "bg_color": "#DDEBF7"})
+    bold = workbook.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
+    title = workbook.add_format({"bold": True, "font_size": 14})
     english = workbook.add_format({"italic": True, "font_color": "#666666"})
-    money = workbook.add_format({"num_format": "0.00"})
-    coordinate = workbook.add_format({"num_format": "0.000000"})
+    money = workbook.add_format({"num_format": MONEY_FORMAT})
+    when = workbook.add_format({"num_format": DATE_FORMAT})
+    coordinate = workbook.add_format({"num_format": COORDINATE_FORMAT})
+    wrapped = workbook.add_format({"text_wrap": True, "valign": "top"})
 
     sheet = workbook.add_worksheet("台账")
+    county = programme.service_area.name_zh
+    generated = now.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    sheet.merge_range(
+        0,
+        0,
+        0,
+        len(REGISTER_COLUMNS) - 1,
+        f"{county}随手拍线索台账 · {_period_text(found.period, zone)} · 生成于{generated}",
+        title,
+    )
+    header_rows = 2 if english_headers else 1
     for column, (chinese, english_name) in enumerate(REGISTER_COLUMNS):
-        sheet.write_string(0, column, chinese, bold)
-        sheet.write_string(1, column, english_name, english)
-    sheet.freeze_panes(2, 1)
-    for index, line in enumerate(lines, start=2):
+        sheet.write_string(1, column, chinese, bold)
+        if english_headers:
+            sheet.write_string(2, column, english_name, english)
+    first = 1 + header_rows
+    widths = [_width(chinese) for chinese, _ in REGISTER_COLUMNS]
+    for index, line in enumerate(lines, start=first):
         row = line.row
-        times = (row.submitted_at, row.decided_at, row.dispatched_at, row.fixed_at)
-        cells: list[Any] = [row.reference, *(_excel_time(t, zone) for t in times)]
-        cells += [line.category_name]
-        for column, value in enumerate(cells):
-            sheet.write_string(index, column, value)
+        texts: dict[int, str] = {
+            0: row.reference,
+            5: line.category_name,
+            8: line.town,
+            9: line.status_name,
+            10: line.department_name,
+            11: outcome_text(line),
+            14: row.payout_batch or "",
+            15: row.description or "",
+        }
+        for column, value in texts.items():
+            sheet.write_string(index, column, value, wrapped if column == 15 else None)
+            widths[column] = max(widths[column], _width(value))
+        for column, moment in enumerate(
+            (row.submitted_at, row.decided_at, row.dispatched_at, row.fixed_at), start=1
+        ):
+            if moment is not None:
+                sheet.write_datetime(index, column, _local(moment, zone), when)
+                widths[column] = max(widths[column], len(DATE_FORMAT))
         if row.latitude is not None and row.longitude is not None:
-            sheet.write_number(index, 6, row.latitude, coordinate)
-            sheet.write_number(index, 7, row.longitude, coordinate)
-        sheet.write_string(index, 8, line.town)
-        sheet.write_string(index, 9, line.status_name)
-        sheet.write_string(index, 10, line.department_name)
+            sheet.write_number(index, 6, round(row.latitude, 5), coordinate)
+            sheet.write_number(index, 7, round(row.longitude, 5), coordinate)
+            widths[6] = widths[7] = max(widths[6], 10)
         if row.reward_fen is not None:
-            sheet.write_number(index, 11, exact_yuan(row.reward_fen), money)
+            sheet.write_number(index, 12, exact_yuan(row.reward_fen), money)
         if row.points is not None:
-            sheet.write_number(index, 12, row.points)
-        sheet.write_string(index, 13, row.payout_batch or "")
-        sheet.write_string(index, 14, row.description or "")
-    sheet.set_column(0, 0, 18)
-    sheet.set_column(1, 4, 17)
-    sheet.set_column(14, 14, 40)
+            sheet.write_number(index, 13, row.points)
+    for column, width in enumerate(widths):
+        sheet.set_column(column, column, min(width, WIDEST_COLUMN) + 2)
+    last = max(first, first + len(lines) - 1)
+    sheet.freeze_panes(first, 1)
+    sheet.autofilter(header_rows, 0, last, len(REGISTER_COLUMNS) - 1)
+    sheet.set_landscape()
+    sheet.set_paper(9)  # A4
+    sheet.fit_to_pages(1, 0)  # as wide as the page, as long as it takes
+    sheet.repeat_rows(1, header_rows)
 
     totals = workbook.add_worksheet("汇总")
     headers = (
@@ -221,7 +272,12 @@ def register_xlsx(
         totals.write_string(0, column, chinese, bold)
         totals.write_string(1, column, english_name, english)
     row_index = 2
-    for group, key in (("处置单位 Department", "department"), ("类别 Category", "category")):
+    groups = (
+        ("处置单位 Department", "department"),
+        ("镇街 Town/street", "town"),
+        ("类别 Category", "category"),
+    )
+    for group, key in groups:
         for name, sums in _totals(lines, key).items():
             totals.write_string(row_index, 0, group)
             totals.write_string(row_index, 1, name or "-")
@@ -274,6 +330,31 @@ def _rounded(hours: float | None) -> Any:
     return "-" if hours is None else round(hours, 1)
 
 
+def _local(seconds: int, zone: tzinfo) -> datetime:
+    """A moment as the register shows it: local wall time, without a zone (Excel has none)."""
+    return datetime.fromtimestamp(seconds, zone).replace(tzinfo=None)
+
+
+def _width(text: str) -> int:
+    """Characters a column needs for `text`: a Chinese character takes two."""
+    longest = max(text.split("\n"), key=len, default="")
+    return sum(2 if ord(char) > 0x2E80 else 1 for char in longest)
+
+
+def _period_text(period: data.Period, zone: tzinfo) -> str:
+    last = (period.end - timedelta(seconds=1)).astimezone(zone).date()
+    return f"{period.start.astimezone(zone).date().isoformat()}至{last.isoformat()}"
+
+
+def outcome_text(line: Line) -> str:
+    """处置结果: where the case stands, with the department's own latest words."""
+    row = line.row
+    if row.case_state is None:
+        return ""
+    state = CASE_OUTCOMES.get(row.case_state, row.case_state)
+    return f"{state}：{row.outcome_note}" if row.outcome_note else state
+
+
 def _excel_time(seconds: int | None, zone: tzinfo) -> str:
     if seconds is None:
         return ""
@@ -284,7 +365,11 @@ def _totals(lines: Sequence[Line], key: str) -> dict[str, list[int]]:
     """name -> [reports, verified, rewards in fen, fixed]."""
     found: dict[str, list[int]] = {}
     for line in lines:
-        name = line.department_name if key == "department" else line.category_name
+        name = {
+            "department": line.department_name,
+            "town": line.town,
+            "category": line.category_name,
+        }[key]
         figures = found.setdefault(name, [0, 0, 0, 0])
         figures[0] += 1
         figures[1] += line.row.status == "approved"

@@ -48,6 +48,7 @@ class RegisterRow:
     payout_batch: str | None
     photos: int
     town: str | None = None  # tagged from the towns file at submission
+    outcome_note: str | None = None  # the department's latest words on the case (处置结果)
 
 
 async def submissions(conn: Connection, start: int, end: int) -> list[tuple[int, str | None]]:
@@ -145,7 +146,9 @@ async def register(conn: Connection, start: int, end: int) -> list[RegisterRow]:
         " c.department, c.state, c.dispatched_at, c.fixed_at, c.due_at, r.deadline_at,"
         " CASE WHEN c.updated_at > r.updated_at THEN c.updated_at ELSE r.updated_at END,"
         " b.period_key,"
-        " (SELECT COUNT(*) FROM report_photos p WHERE p.report_id = r.id), r.town"
+        " (SELECT COUNT(*) FROM report_photos p WHERE p.report_id = r.id), r.town,"
+        " (SELECT e.note FROM case_events e WHERE e.case_id = c.id AND e.role = 'staff'"
+        "  ORDER BY e.id DESC LIMIT 1)"
         " FROM reports r"
         " LEFT JOIN cases c ON c.report_id = r.id"
         " LEFT JOIN ledger l ON l.idempotency_key = 'reward:' || r.id"
@@ -178,6 +181,7 @@ async def register(conn: Connection, start: int, end: int) -> list[RegisterRow]:
             payout_batch=r[17],
             photos=int(r[18]),
             town=r[19],
+            outcome_note=r[20],
         )
         for r in rows
     ]

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import re
 import zipfile
+from datetime import datetime
 from pathlib import Path
 
 import openpyxl
 
 from handlers import figures
 from services import exports
-from settings import Department, Programme, Settings
+from settings import Department, ExportRules, Programme, Settings
 from storage.db import Database
+from storage.figures import RegisterRow
 from tests.conftest import (
     ADMIN,
     BOT_SCRIPT,
@@ -79,33 +82,75 @@ def no_personal_data(blob: bytes) -> None:
 
 
 async def test_xlsx_register(db: Database, tmp_path: Path) -> None:
+    """The 台账 goes upward as it is: a title, Chinese headers, frozen and filtered, dates as
+    dates, coordinates to 5 decimals, money as ¥0.00, fitted columns, landscape A4 fitted to
+    the width with the headers on every page, the department's outcome; read back with a
+    real XLSX reader."""
     files = await october(db, tmp_path)
     assert files.count == 3
     assert files.name("xlsx") == "register-2026-10.xlsx"
     book = openpyxl.load_workbook(io.BytesIO(files.xlsx))
     assert book.sheetnames == ["台账", "汇总", "概况", "部门绩效"]
-    rows = list(book["台账"].iter_rows(values_only=True))
-    assert rows[0][:3] == ("编号", "提交时间", "审核时间")
-    assert rows[1][:3] == ("Reference", "Submitted", "Decided")
+    sheet = book["台账"]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][0] == "随手拍线索台账 · 2026-10-01至2026-10-31 · 生成于2026-11-02 08:00"
+    assert rows[1][:3] == ("编号", "提交时间", "审核时间")
+    assert "Reference" not in rows[2]  # Chinese headers alone unless [export] says so
     first = rows[2]
-    assert first[1] == "2026-10-03 09:00"
-    assert first[3] == "2026-10-03 11:00"
-    assert first[4] == "2026-10-04 08:00"
+    assert first[1] == datetime(2026, 10, 3, 9, 0)
+    assert first[3] == datetime(2026, 10, 3, 11, 0)
+    assert first[4] == datetime(2026, 10, 4, 8, 0)
     assert first[5] == "道路隐患"
     assert first[9] == "核实有效"
     assert first[10] == "公路段"
-    assert first[11] == 100
-    assert first[14] == LONG
+    assert first[11].startswith("已修好")
+    assert first[12] == 100
+    assert first[15] == LONG
     assert rows[3][6] is None  # no place
     assert len(rows) == 5
+    cells = sheet[3]
+    assert cells[1].number_format == "yyyy-mm-dd hh:mm"
+    assert cells[6].number_format == "0.00000"
+    assert cells[12].number_format == '"¥"0.00'
+    assert sheet.freeze_panes == "B3"
+    assert sheet.auto_filter.ref == "A2:P5"  # the header and the three reports
+    assert sheet.page_setup.orientation == "landscape"
+    assert sheet.page_setup.paperSize == 9
+    assert sheet.sheet_properties.pageSetUpPr.fitToPage
+    assert sheet.page_setup.fitToWidth in (None, 1)  # one page wide (1 is the file's default)
+    assert sheet.page_setup.fitToHeight == 0  # as many pages long as it takes
+    assert sheet.print_title_rows == "$2:$2"
+    assert 50 < sheet.column_dimensions["P"].width < 55  # the long description, capped
+    assert sheet.column_dimensions["A"].width >= len("R-20261003-0001")
+    formulas = [c for row in book.worksheets for line in row.iter_rows() for c in line]
+    assert not any(c.data_type == "f" for c in formulas)  # values only: nothing to recompute
     totals = list(book["汇总"].iter_rows(values_only=True))
     assert ("处置单位 Department", "公路段", 1, 1, 100, 1) in totals
+    assert any(row[0] == "镇街 Town/street" for row in totals)
     summary = {row[0]: row[1] for row in book["概况"].iter_rows(values_only=True)}
     assert summary["收到线索 Reports received"] == 3
     assert summary["核实有效 Verified"] == 1
+    assert summary["核定奖励（元） Rewards approved (yuan)"] == 100
     unzipped = zipfile.ZipFile(io.BytesIO(files.xlsx))
     for name in unzipped.namelist():
         no_personal_data(unzipped.read(name))
+
+
+async def test_english_headers_are_a_setting(db: Database, tmp_path: Path) -> None:
+    await seed(db)
+    settings = dataclasses.replace(
+        settings_for(tmp_path),
+        programme=Programme(departments=DEPARTMENTS, export=ExportRules(english_headers=True)),
+    )
+    files = await exports.export(
+        db, settings, local(2026, 10, 1, 0), local(2026, 11, 1, 0), local(2026, 11, 2, 8)
+    )
+    sheet = openpyxl.load_workbook(io.BytesIO(files.xlsx))["台账"]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[2][:2] == ("Reference", "Submitted")
+    assert rows[3][0].startswith("R-")
+    assert sheet.freeze_panes == "B4"
+    assert sheet.print_title_rows == "$2:$3"
 
 
 async def test_geojson(db: Database, tmp_path: Path) -> None:
@@ -229,3 +274,34 @@ async def test_export_and_digest_in_the_chat(start_bot: BotStarter, fake: FakeTe
     assert digest.text.startswith("📈 每周简报 · ")
     assert "与前一周比" in digest.text
     assert fake.sent_to(ADMIN)[-1].kind == "photo"
+
+
+def test_the_outcome_says_where_the_case_stands_in_the_departments_words() -> None:
+    row = RegisterRow(
+        reference="R-20261003-0001",
+        submitted_at=0,
+        decided_at=None,
+        status="approved",
+        category="road_hazard",
+        latitude=None,
+        longitude=None,
+        description=None,
+        reward_fen=None,
+        points=None,
+        department="roads",
+        case_state="cannot_fix",
+        dispatched_at=None,
+        fixed_at=None,
+        due_at=None,
+        deadline_at=None,
+        updated_at=0,
+        payout_batch=None,
+        photos=0,
+        outcome_note="需要市里审批",
+    )
+    line = exports.Line(row, "城关镇", "道路隐患", "核实有效", "公路段")
+    assert exports.outcome_text(line) == "无法处置：需要市里审批"
+    waiting = dataclasses.replace(row, case_state=None, outcome_note=None)
+    assert exports.outcome_text(exports.Line(waiting, "", "", "", "")) == ""
+    reopened = dataclasses.replace(row, case_state="reopened", outcome_note=None)
+    assert exports.outcome_text(exports.Line(reopened, "", "", "", "")) == "骑手反馈未修好，返工中"
