@@ -25,6 +25,12 @@ DEFAULT_LANGUAGE = "zh"
 _BABEL_LOCALES = {"zh": Locale.parse("zh_Hans_CN"), "en": Locale.parse("en")}
 
 
+def display_width(text: str) -> int:
+    """Columns `text` takes in a fixed-width cell or a line of a chart: a Chinese (or other
+    full-width) character takes two, anything else one."""
+    return sum(2 if ord(char) > 0x2E80 else 1 for char in text)
+
+
 def language_for(telegram_code: str | None, chosen: str | None = None) -> str:
     """The language to answer in: the user's choice, else any `zh*` is Chinese, else English.
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import math
+import re
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,9 +33,10 @@ matplotlib.use("Agg")
 
 from matplotlib import font_manager, rc_context
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from locales import Phrases
+from locales import Phrases, display_width
 from services import figures as data
 from services.figures import Charts, Period
 from services.geo import BoundingBox, ServiceArea
@@ -98,9 +101,83 @@ async def draw_in_pool(draw: Callable[[], T]) -> T:
 
 
 def _png(figure: Figure) -> bytes:
+    declutter(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()
+
+
+def overlapping_ticks(figure: Figure) -> list[tuple[str, str]]:
+    """Pairs of neighbouring tick labels, on either axis of any chart, that overlap as drawn."""
+    renderer = _drawn(figure)
+    found = []
+    for axes in figure.axes:
+        for labels in (axes.get_xticklabels(), axes.get_yticklabels()):
+            shown = [label for label in labels if label.get_visible() and label.get_text()]
+            boxes = [label.get_window_extent(renderer) for label in shown]
+            for (a, box_a), (b, box_b) in itertools.pairwise(zip(shown, boxes, strict=True)):
+                if box_a.overlaps(box_b):
+                    found.append((a.get_text(), b.get_text()))
+    return found
+
+
+def declutter(figure: Figure) -> None:
+    """Keep every 2nd, 3rd, ... x tick label of a chart until none overlaps its neighbour
+    (a long period in a half-width chart). Labels that carry a year (the first, and where
+    the year changes) are kept before others, so every label shown reads unambiguously:
+    its year is the one last named to its left."""
+    renderer = _drawn(figure)
+    for axes in figure.axes:
+        labels = [label for label in axes.get_xticklabels() if label.get_text()]
+        boxes = [label.get_window_extent(renderer) for label in labels]
+        anchors = [_has_year(label.get_text()) for label in labels]
+        for step in range(1, len(labels) + 1):
+            shown = [i for i in range(len(labels)) if i % step == 0 or anchors[i]]
+            kept: list[int] = []
+            for index in shown:
+                # A label with its year makes the one before give way (the year it names
+                # runs on to the right); a plain label gives way to the one before it.
+                while kept and anchors[index] and boxes[kept[-1]].overlaps(boxes[index]):
+                    kept.pop()
+                if not kept or not boxes[kept[-1]].overlaps(boxes[index]):
+                    kept.append(index)
+            plain = [i for i in shown if not anchors[i]]
+            if all(i in kept for i in plain) or step == len(labels):
+                break
+        for index, label in enumerate(labels):
+            label.set_visible(index in kept)
+
+
+def _has_year(label: str) -> bool:
+    return len(label) >= 7 and label[:4].isdigit() and label[4] == "-"
+
+
+def _drawn(figure: Figure) -> Any:
+    """The figure laid out and drawn once (constrained layout places the labels), and its
+    renderer, to measure text as it will appear."""
+    canvas = figure.canvas
+    if not isinstance(canvas, FigureCanvasAgg):
+        canvas = FigureCanvasAgg(figure)
+    canvas.draw()  # type: ignore[no-untyped-call]  # matplotlib leaves these untyped
+    return canvas.get_renderer()  # type: ignore[no-untyped-call]
+
+
+def month_labels(months: Sequence[tuple[int, int]]) -> list[str]:
+    """`2026-05`, then `06`, `07`, ... and the year again when it changes."""
+    labels = []
+    for index, (year, month) in enumerate(months):
+        new_year = index == 0 or months[index - 1][0] != year
+        labels.append(f"{year}-{month:02d}" if new_year else f"{month:02d}")
+    return labels
+
+
+def week_labels(weeks: Sequence[date]) -> list[str]:
+    """Each week's Monday: `2026-11-02`, then `11-09`, ... and the year when it changes."""
+    labels = []
+    for index, monday in enumerate(weeks):
+        new_year = index == 0 or weeks[index - 1].year != monday.year
+        labels.append(monday.isoformat() if new_year else monday.strftime("%m-%d"))
+    return labels
 
 
 def period_label(t: Phrases, period: Period) -> str:
@@ -137,9 +214,13 @@ def _note(axes: Axes, title: str, text: str) -> None:
 
 
 def _week_ticks(axes: Axes, weeks: Sequence[date]) -> None:
-    step = max(1, math.ceil(len(weeks) / 12))
-    positions = list(range(0, len(weeks), step))
-    axes.set_xticks(positions, [weeks[i].strftime("%m-%d") for i in positions], rotation=0)
+    """A tick per week; `declutter` thins the labels to what the chart's width holds."""
+    axes.set_xticks(range(len(weeks)), week_labels(weeks), rotation=0)
+
+
+def _legend(axes: Axes, fontsize: int = 8) -> None:
+    """The legend beside the chart, outside the data."""
+    axes.legend(fontsize=fontsize, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
 
 
 def _weekly(axes: Axes, t: Phrases, charts: Charts, programme: Programme) -> None:
@@ -158,7 +239,7 @@ def _weekly(axes: Axes, t: Phrases, charts: Charts, programme: Programme) -> Non
         bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
     _week_ticks(axes, weekly.weeks)
     axes.set_ylabel(t("charts.reports"))
-    axes.legend(fontsize=8, ncols=2, frameon=False)
+    _legend(axes)
 
 
 def _verification(axes: Axes, t: Phrases, charts: Charts) -> None:
@@ -168,22 +249,20 @@ def _verification(axes: Axes, t: Phrases, charts: Charts) -> None:
         _note(axes, title, t("charts.few", n=times.n))
         return
     axes.set_title(title, loc="left")
-    positions = range(len(times.weeks))
-    nan = float("nan")
-    axes.plot(
-        positions,
-        [nan if h is None else h for h in times.median_hours],
-        marker="o",
-        label=t("charts.verification.median", hours=f"{times.median:.1f}"),
-        color=PALETTE[0],
-    )
-    axes.plot(
-        positions,
-        [nan if h is None else h for h in times.p90_hours],
-        marker="s",
-        label=t("charts.verification.p90", hours=f"{times.p90:.1f}"),
-        color=PALETTE[1],
-    )
+    # A line through the weeks that have a figure: a week with too few decisions is left
+    # out rather than breaking the line into scattered points.
+    for hours, marker, key, whole, colour in (
+        (times.median_hours, "o", "charts.verification.median", times.median, PALETTE[0]),
+        (times.p90_hours, "s", "charts.verification.p90", times.p90, PALETTE[1]),
+    ):
+        known = [(week, value) for week, value in enumerate(hours) if value is not None]
+        axes.plot(
+            [week for week, _ in known],
+            [value for _, value in known],
+            marker=marker,
+            label=t(key, hours=f"{whole:.1f}"),
+            color=colour,
+        )
     axes.axhline(
         times.promise_hours,
         color=PALETTE[2],
@@ -191,9 +270,10 @@ def _verification(axes: Axes, t: Phrases, charts: Charts) -> None:
         label=t("charts.verification.promise", hours=times.promise_hours),
     )
     axes.set_ylim(bottom=0)
+    axes.set_xlim(-0.5, len(times.weeks) - 0.5)
     _week_ticks(axes, times.weeks)
     axes.set_ylabel(t("charts.hours"))
-    axes.legend(fontsize=8, frameon=False)
+    _legend(axes)
 
 
 def _handling(axes: Axes, t: Phrases, charts: Charts, programme: Programme) -> None:
@@ -227,7 +307,7 @@ def _handling(axes: Axes, t: Phrases, charts: Charts, programme: Programme) -> N
     axes.set_yticks(list(positions), names)
     axes.invert_yaxis()
     axes.set_xlabel(t("charts.hours"))
-    axes.legend(fontsize=8, frameon=False, loc="lower right")
+    _legend(axes)
 
 
 def _rewards(axes: Axes, t: Phrases, charts: Charts) -> None:
@@ -249,8 +329,8 @@ def _rewards(axes: Axes, t: Phrases, charts: Charts) -> None:
     axes.bar(range(len(yuan)), yuan, color=colours)
     if budget is not None:
         axes.axhline(budget, color=PALETTE[1], linestyle="--", label=t("charts.rewards.budget"))
-        axes.legend(fontsize=8, frameon=False)
-    axes.set_xticks(range(len(yuan)), [f"{y}-{m:02d}" for y, m in rewards.months], fontsize=8)
+        _legend(axes)
+    axes.set_xticks(range(len(yuan)), month_labels(rewards.months), fontsize=8)
     axes.set_ylabel(t("charts.yuan"))
 
 
@@ -291,7 +371,7 @@ def performance_png(
         axes.invert_yaxis()
         axes.set_xlabel(t("charts.performance.cases"))
         axes.set_xlim(0, max([*received, 1]) * 1.6)
-        axes.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        _legend(axes)
         return _png(figure)
 
 
@@ -302,22 +382,43 @@ def _percent(share: float | None) -> str:
 def stats_png(charts: Charts, t: Phrases, programme: Programme) -> bytes:
     """One image: the headline, then 3 or 4 charts (handling only where departments exist)."""
     with rc_context(_style()):
-        figure = Figure(figsize=SIZE_INCHES, layout="constrained")
-        figure.suptitle(headline(t, charts), fontsize=13, wrap=True)
-        grid = figure.add_gridspec(2, 2)
-        panels: list[Callable[[Axes], None]] = [
-            lambda axes: _weekly(axes, t, charts, programme),
-            lambda axes: _verification(axes, t, charts),
-            lambda axes: _rewards(axes, t, charts),
-        ]
-        if charts.handling is not None:
-            panels.insert(2, lambda axes: _handling(axes, t, charts, programme))
-            places = [grid[0, 0], grid[0, 1], grid[1, 0], grid[1, 1]]
-        else:
-            places = [grid[0, 0], grid[0, 1], grid[1, :]]
-        for draw, place in zip(panels, places, strict=True):
-            draw(figure.add_subplot(place))
-        return _png(figure)
+        return _png(stats_figure(charts, t, programme))
+
+
+HEADLINE_WIDTH: Final = 100  # half-width characters across the /stats image at 13 pt
+
+
+def wrapped(text: str, width: int) -> str:
+    """`text` in lines of at most `width` (a Chinese character counts two), broken after a
+    comma or a space, so the headline is never cut off at the image's edges."""
+    lines: list[str] = []
+    line = ""
+    for piece in re.findall(r"[^，、 ]+[，、 ]?", text):  # never inside 1,000.00
+        if line and display_width(line + piece) > width:
+            lines.append(line.rstrip())
+            line = ""
+        line += piece
+    return "\n".join([*lines, line.rstrip()])
+
+
+def stats_figure(charts: Charts, t: Phrases, programme: Programme) -> Figure:
+    """The /stats figure, drawn but not yet decluttered (call inside the charts' style)."""
+    figure = Figure(figsize=SIZE_INCHES, layout="constrained")
+    figure.suptitle(wrapped(headline(t, charts), HEADLINE_WIDTH), fontsize=13)
+    grid = figure.add_gridspec(2, 2)
+    panels: list[Callable[[Axes], None]] = [
+        lambda axes: _weekly(axes, t, charts, programme),
+        lambda axes: _verification(axes, t, charts),
+        lambda axes: _rewards(axes, t, charts),
+    ]
+    if charts.handling is not None:
+        panels.insert(2, lambda axes: _handling(axes, t, charts, programme))
+        places = [grid[0, 0], grid[0, 1], grid[1, 0], grid[1, 1]]
+    else:
+        places = [grid[0, 0], grid[0, 1], grid[1, :]]
+    for draw, place in zip(panels, places, strict=True):
+        draw(figure.add_subplot(place))
+    return figure
 
 
 # --- where last month's reports were -------------------------------------------------------
@@ -400,7 +501,7 @@ def incidents_png(
                         alpha=0.8,
                         label=f"{t(f'charts.map.{state}')} ({len(chosen)})",
                     )
-            axes.legend(fontsize=9, frameon=False, loc="best")
+            _legend(axes, 9)
         # Degrees of longitude shrink with latitude: keep distances honest on the picture.
         middle = sum(p[0] for p in points) / len(points)
         axes.set_aspect(1 / max(math.cos(math.radians(middle)), 0.01))

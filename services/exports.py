@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from locales import Texts
+from locales import Texts, display_width
 from services import figures as data
 from services import spreadsheet
 from services.finance_file import exact_yuan
@@ -336,9 +336,8 @@ def _local(seconds: int, zone: tzinfo) -> datetime:
 
 
 def _width(text: str) -> int:
-    """Characters a column needs for `text`: a Chinese character takes two."""
-    longest = max(text.split("\n"), key=len, default="")
-    return sum(2 if ord(char) > 0x2E80 else 1 for char in longest)
+    """Characters a column needs for `text`: its longest line's display width."""
+    return max((display_width(line) for line in text.split("\n")), default=0)
 
 
 def _period_text(period: data.Period, zone: tzinfo) -> str:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import io
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import pytest
 from fontTools.ttLib import TTFont
-from matplotlib import font_manager
+from matplotlib import font_manager, rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from locales import Phrases, Texts
+from locales import Phrases, Texts, display_width
 from services import charts
 from services import figures as data
 from services.geo import ServiceArea
@@ -122,3 +123,106 @@ def test_each_report_on_the_map_is_coloured_as_what_it_is() -> None:
     assert charts.point_state("pending", None) == "waiting"
     assert charts.point_state("rejected", None) == "closed"
     assert set(charts.STATE_COLOURS) == {"waiting", "verified", "fixed", "cannot_fix", "closed"}
+
+
+def synthetic(weeks: int, months: int, departments: int) -> data.Charts:
+    """Charts' numbers for `weeks` weeks from 2025-12-01 (across a new year), `months` months
+    of rewards and `departments` departments: sparse, typical or dense data."""
+    mondays = tuple(date(2025, 12, 1) + timedelta(weeks=w) for w in range(weeks))
+    start = datetime.combine(mondays[0], datetime.min.time(), SHANGHAI)
+    period = data.Period("weeks", start, start + timedelta(weeks=weeks), 2025)
+    counts = tuple(tuple((w * (c + 3)) % 7 + 1 for w in range(weeks)) for c in range(3))
+    hours = tuple(None if w % 5 == 3 else 2.0 + w % 9 for w in range(weeks))
+    month_keys = tuple(((2025 * 12 + 10 + m) // 12, (10 + m) % 12 + 1) for m in range(months))
+    handling = data.Handling(
+        tuple(
+            data.DepartmentHandling(f"d{d}", 6 + d, 5, 10.0 + d, 20.0 + d, 0.8, 24.0)
+            for d in range(departments)
+        ),
+        sum(6 + d for d in range(departments)),
+    )
+    return data.Charts(
+        period=period,
+        headline=data.Headline(100, 60, 600_000, 40, 100_000, 300_000),
+        weekly=data.WeeklyReports(
+            mondays, ("road_hazard", "fire_risk", None), counts, sum(map(sum, counts))
+        ),
+        verification=data.VerificationTimes(
+            mondays,
+            hours,
+            tuple(None if h is None else h * 2 for h in hours),
+            4.0,
+            9.0,
+            24,
+            weeks * 6,
+        ),
+        handling=handling,
+        rewards=data.MonthlyRewards(
+            month_keys, tuple(100_00 * (m + 1) for m in range(months)), 500_00, months * 6
+        ),
+    )
+
+
+@pytest.mark.parametrize(("weeks", "months", "departments"), [(2, 2, 1), (12, 6, 3), (53, 13, 12)])
+def test_no_two_tick_labels_overlap_and_the_year_is_shown(
+    weeks: int, months: int, departments: int
+) -> None:
+    """Sparse, typical and dense data, measured with matplotlib's own text extents."""
+    programme = Programme(
+        departments=tuple(
+            Department(f"d{d}", f"城关镇第{d}办事处", f"Office {d}", -1, ("road_hazard",))
+            for d in range(departments)
+        )
+    )
+    t = Phrases(Texts(), "zh", SHANGHAI)
+    with rc_context(charts._style()):
+        figure = charts.stats_figure(synthetic(weeks, months, departments), t, programme)
+        crowded = charts.overlapping_ticks(figure)
+        charts.declutter(figure)
+        assert charts.overlapping_ticks(figure) == []
+    if weeks > 50:
+        assert crowded  # a year of weeks in half the width: the labels had to be thinned
+    weekly = [label.get_text() for label in figure.axes[0].get_xticklabels() if label.get_visible()]
+    # Every label shown reads as one date: its year is the one last named to its left.
+    mondays = synthetic(weeks, months, departments).weekly.weeks
+    shown = read_dates(weekly)
+    assert shown == sorted(shown)
+    assert set(shown) <= set(mondays)
+    if weeks > 5:
+        assert any(label.startswith("2026-") for label in weekly)  # the new year is named
+    rewards = [
+        label.get_text() for label in figure.axes[-1].get_xticklabels() if label.get_visible()
+    ]
+    assert rewards[0][:4].isdigit()  # the months begin with their year
+
+
+def read_dates(labels: list[str]) -> list[date]:
+    """`2025-12-01`, `12-08`, `2026-01-05`: each label with the year last named before it."""
+    year: int | None = None
+    days = []
+    for label in labels:
+        if len(label) == 10:
+            year = int(label[:4])
+            days.append(date.fromisoformat(label))
+            continue
+        assert year is not None, labels  # a label without a year before any with one
+        month, day = (int(part) for part in label.split("-"))
+        days.append(date(year, month, day))
+    return days
+
+
+def test_labels_carry_the_year_where_it_changes() -> None:
+    assert charts.month_labels([(2025, 11), (2025, 12), (2026, 1)]) == ["2025-11", "12", "2026-01"]
+    weeks = [date(2025, 12, 22), date(2025, 12, 29), date(2026, 1, 5)]
+    assert charts.week_labels(weeks) == ["2025-12-22", "12-29", "2026-01-05"]
+
+
+def test_the_headline_is_wrapped_not_cut_off() -> None:
+    line = (
+        "近53周（2025-12-01至2026-12-06）：收到线索100条，核实有效60起，"
+        "核定奖励6,000.00元（已发放3,000.00元，发放中1,000.00元），处置完成40件。"
+    )
+    lines = charts.wrapped(line, 60).split("\n")
+    assert len(lines) > 1
+    assert "".join(lines) == line
+    assert all(display_width(part) <= 60 for part in lines)
