@@ -38,7 +38,10 @@ async def map_command(update: Update, context: BotContext) -> None:
             await say.reply("map.usage")
             return
     t = await say.phrases()
-    png, _ = await charts.render_incidents(runtime.db, settings.programme.service_area, period, t)
+    programme = settings.programme
+    png, _ = await charts.render_incidents(
+        runtime.db, programme.service_area, period, t, programme.towns
+    )
     if chat is not None:
         await context.bot.send_photo(chat.id, png, caption=t("charts.map.caption"))
 

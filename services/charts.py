@@ -42,6 +42,7 @@ from services.figures import Charts, Period
 from services.geo import BoundingBox, ServiceArea
 from services.performance import DepartmentPerformance
 from services.reporting import OPEN
+from services.towns import Towns
 from settings import Programme
 from storage import figures as store
 from storage.db import Database
@@ -471,43 +472,63 @@ def incidents_png(
     area: ServiceArea,
     t: Phrases,
     period: Period,
+    towns: Towns | None = None,
 ) -> bytes:
-    """Reports as dots (or a density grid when many) over the service area's outline."""
+    """Reports as dots (or a density grid when many), coloured by where each stands, over
+    the towns' outlines and names (the service area's outline without a towns file)."""
     with rc_context(_style()):
-        figure = Figure(figsize=(9.0, 9.0), layout="constrained")
-        axes = figure.add_subplot()
-        title = t("charts.map.title", period=period_label(t, period), n=len(points))
-        outline = _outline(area)
-        if outline is not None:
-            axes.plot(*zip(*outline, strict=True), color="#333333", linewidth=1.5)
-        if not points:
-            _note(axes, title, t("charts.map.none"))
-            return _png(figure)
-        axes.set_title(title, loc="left")
-        if len(points) > GRID_FROM:
-            lons = [p[1] for p in points]
-            lats = [p[0] for p in points]
-            image = axes.hexbin(lons, lats, gridsize=40, mincnt=1, cmap="YlOrRd")
-            figure.colorbar(image, ax=axes, label=t("charts.reports"))
-        else:
-            for state, colour in STATE_COLOURS.items():
-                chosen = [p for p in points if point_state(p[2], p[3]) == state]
-                if chosen:
-                    axes.scatter(
-                        [p[1] for p in chosen],
-                        [p[0] for p in chosen],
-                        s=18,
-                        color=colour,
-                        alpha=0.8,
-                        label=f"{t(f'charts.map.{state}')} ({len(chosen)})",
-                    )
-            _legend(axes, 9)
-        # Degrees of longitude shrink with latitude: keep distances honest on the picture.
-        middle = sum(p[0] for p in points) / len(points)
-        axes.set_aspect(1 / max(math.cos(math.radians(middle)), 0.01))
-        axes.set_xlabel(t("charts.map.note"))
-        axes.tick_params(labelsize=8)
-        return _png(figure)
+        return _png(incidents_figure(points, area, t, period, towns))
+
+
+def incidents_figure(
+    points: Sequence[tuple[float, float, str, str | None]],
+    area: ServiceArea,
+    t: Phrases,
+    period: Period,
+    towns: Towns | None = None,
+) -> Figure:
+    """The /map figure (call inside the charts' style)."""
+    figure = Figure(figsize=(9.0, 9.0), layout="constrained")
+    axes = figure.add_subplot()
+    title = t("charts.map.title", period=period_label(t, period), n=len(points))
+    outline = _outline(area)
+    if outline is not None:
+        axes.plot(*zip(*outline, strict=True), color="#333333", linewidth=1.5)
+    for name, rings in (towns or Towns.none()).outlines():
+        for ring in rings:
+            axes.plot([lon for _, lon in ring], [lat for lat, _ in ring], color="#999999", lw=0.8)
+        largest = max(rings, key=len)  # its name at the middle of its largest part
+        name_lon = sum(lon for _, lon in largest) / len(largest)
+        name_lat = sum(lat for lat, _ in largest) / len(largest)
+        axes.text(name_lon, name_lat, name, ha="center", va="center", fontsize=9, color="#666666")
+    if not points:
+        _note(axes, title, t("charts.map.none"))
+        return figure
+    axes.set_title(title, loc="left")
+    if len(points) > GRID_FROM:
+        lons = [p[1] for p in points]
+        lats = [p[0] for p in points]
+        image = axes.hexbin(lons, lats, gridsize=40, mincnt=1, cmap="YlOrRd")
+        figure.colorbar(image, ax=axes, label=t("charts.reports"))
+    else:
+        for state, colour in STATE_COLOURS.items():
+            chosen = [p for p in points if point_state(p[2], p[3]) == state]
+            if chosen:
+                axes.scatter(
+                    [p[1] for p in chosen],
+                    [p[0] for p in chosen],
+                    s=18,
+                    color=colour,
+                    alpha=0.8,
+                    label=f"{t(f'charts.map.{state}')} ({len(chosen)})",
+                )
+        _legend(axes, 9)
+    # Degrees of longitude shrink with latitude: keep distances honest on the picture.
+    middle = sum(p[0] for p in points) / len(points)
+    axes.set_aspect(1 / max(math.cos(math.radians(middle)), 0.01))
+    axes.set_xlabel(t("charts.map.note"))
+    axes.tick_params(labelsize=8)
+    return figure
 
 
 # --- what the handlers and the bench call ----------------------------------------------------
@@ -523,12 +544,13 @@ async def render_stats(
 
 
 async def render_incidents(
-    db: Database, area: ServiceArea, period: Period, t: Phrases
+    db: Database, area: ServiceArea, period: Period, t: Phrases, towns: Towns | None = None
 ) -> tuple[bytes, int]:
     """(PNG, reports drawn) of the incident picture for `period`."""
     async with db.snapshot() as conn:
         points = await store.points_in(conn, period.start_ts, period.end_ts)
-    return await draw_in_pool(lambda: incidents_png(points, area, t, period)), len(points)
+    png = await draw_in_pool(lambda: incidents_png(points, area, t, period, towns))
+    return png, len(points)
 
 
 def _change(t: Phrases, now: int, before: int, money: bool = False) -> str:

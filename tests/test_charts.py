@@ -17,6 +17,7 @@ from locales import Phrases, Texts, display_width
 from services import charts
 from services import figures as data
 from services.geo import ServiceArea
+from services.towns import Towns
 from settings import DEFAULT_CATEGORIES, Department, PayoutRules, Programme
 from storage.db import Database
 from tests.reports_helpers import SHANGHAI, Seed, local
@@ -226,3 +227,30 @@ def test_the_headline_is_wrapped_not_cut_off() -> None:
     assert len(lines) > 1
     assert "".join(lines) == line
     assert all(display_width(part) <= 60 for part in lines)
+
+
+def test_the_map_draws_the_towns_under_the_reports_with_the_legend_outside() -> None:
+    from tests.test_towns import COUNTY
+
+    towns = Towns.from_geojson(COUNTY, "towns.geojson")
+    t = Phrases(Texts(), "zh", SHANGHAI)
+    period = data.month_period(2026, 9, SHANGHAI)
+    points = [
+        (26.12, 106.62, "approved", "cannot_fix"),
+        (26.13, 106.63, "approved", "fixed"),
+        (26.12, 106.72, "pending", None),
+    ]
+    with rc_context(charts._style()):
+        figure = charts.incidents_figure(points, ServiceArea.everywhere(), t, period, towns)
+        charts.declutter(figure)
+        axes = figure.axes[0]
+        names = [text.get_text() for text in axes.texts]
+        assert names == ["城关镇", "好花红镇"]
+        legend = axes.get_legend()
+        assert legend is not None
+        labels = [text.get_text() for text in legend.get_texts()]
+        assert "无法处置 (1)" in labels
+        renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+        assert legend.get_window_extent(renderer).x0 >= axes.get_window_extent(renderer).x1
+        empty = charts.incidents_figure([], ServiceArea.everywhere(), t, period, towns)
+        assert "这段时间没有带位置的线索" in [text.get_text() for text in empty.axes[0].texts]
