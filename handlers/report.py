@@ -548,7 +548,6 @@ async def my_reports(update: Update, context: BotContext) -> None:
     await say.send("\n".join(lines))
 
 
-@allow(Audience.ANYONE)
 @allow(Audience.RIDERS)
 async def on_voice(update: Update, context: BotContext) -> None:
     """A voice note: part of the draft, or of the answer to a moderator's question; the
@@ -576,6 +575,7 @@ async def on_voice(update: Update, context: BotContext) -> None:
         await show_step(update, context, draft, lead=lead)
 
 
+@allow(Audience.ANYONE)
 async def on_unsupported_media(update: Update, context: BotContext) -> None:
     """Video, GIF, sticker, round video notes and the like."""
     await refuse_media(update, context)
