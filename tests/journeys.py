@@ -16,7 +16,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from services.places_file import template_xlsx
 from settings import Department
 from tests import images
 from tests.conftest import ADMIN, MODERATOR, MODERATOR_CHAT, RunningBot
@@ -35,6 +34,12 @@ STAFF = TgUser(811, first_name="李", last_name="明", username="liming")
 CLERK = TgUser(821, first_name="好味店员")
 LINK = re.compile(r"https://t\.me/\w+\?start=(i[A-Za-z0-9_-]+)")
 CODE = re.compile(r"[A-Z0-9]{8}")
+# A station and a merchant near BEIJING, open around the clock: a journey at any hour.
+PLACES = (
+    "kind,name,address,town,lat,lon,coords,hours,amenities,benefit,prices,phone\n"
+    "station,城关服务驿站,人民路1号,城关镇,39.9087,116.3975,wgs84,24h,座椅、热水,,,\n"
+    "merchant,好味快餐,人民路8号,城关镇,39.9095,116.3990,wgs84,24h,热水,持卡九折,矿泉水=5,\n"
+).encode()
 
 
 @dataclass
@@ -107,12 +112,20 @@ class Person:
         await self.bot.settled(self.fake)
         return self.take_in()
 
-    def latest(self, has: str = "") -> SentMessage:
-        return next(
-            m
-            for m in reversed(self.fake.sent_to(self.chat))
-            if has in m.text or any(has in text for text, _ in m.buttons())
-        )
+    async def find(self, has: str = "") -> SentMessage:
+        """The latest message in this chat whose text or a button has `has`, waiting for it:
+        cards come from their own sender, on its own time."""
+
+        def matching() -> list[SentMessage]:
+            return [
+                m
+                for m in self.fake.sent_to(self.chat)
+                if has in m.text or any(has in text for text, _ in m.buttons())
+            ]
+
+        await self.fake.wait_for(lambda: bool(matching()), timeout=30)
+        await self.waits()
+        return matching()[-1]
 
 
 def _first_line(message: SentMessage) -> str:
@@ -126,7 +139,7 @@ async def rider_reports(
 ) -> None:
     rider.begin(journey)
     await rider.says("/start")
-    await rider.taps(rider.latest("✅"), "✅")
+    await rider.taps(await rider.find("✅"), "✅")
     await rider.act(
         "sends a photo" + (f" captioned “{caption}”" if caption else ""),
         lambda: rider.fake.send_photo(
@@ -134,7 +147,7 @@ async def rider_reports(
         ),
     )
     await rider.act("shares the location", lambda: rider.fake.send_location(rider.user, *BEIJING))
-    categories = rider.latest(category)
+    categories = await rider.find(category)
     await rider.taps(categories, category)
     if not caption:
         await rider.taps(categories, "跳过" if category == "道路隐患" else "Skip")
@@ -144,7 +157,7 @@ async def rider_reports(
 async def joins(admin: Person, newcomer: Person, journey: Journey, command: str) -> None:
     """The admin makes an invitation link; the newcomer taps it (their journey)."""
     await admin.says(command)
-    payload = LINK.search(admin.latest("邀请").text)
+    payload = LINK.search((await admin.find("邀请")).text)
     assert payload is not None
     newcomer.begin(journey)
     await newcomer.says(f"/start {payload[1]}")
@@ -153,7 +166,7 @@ async def joins(admin: Person, newcomer: Person, journey: Journey, command: str)
 async def journeys(fake: FakeTelegram, bot: RunningBot) -> list[Journey]:
     runtime = bot.app.bot_data["runtime"]
     done: list[Journey] = []
-    await runtime.places.import_file(template_xlsx(), "places.xlsx", ADMIN)  # a station nearby
+    await runtime.places.import_file(PLACES, "places.csv", ADMIN)  # open at any hour
 
     # 1. A Chinese rider: a report, the decision, the payout details.
     zh = Person(fake, bot, ZH_RIDER)
@@ -163,13 +176,13 @@ async def journeys(fake: FakeTelegram, bot: RunningBot) -> list[Journey]:
     moderators = Person(fake, bot, MOD, MODERATOR_CHAT)
     moderators.begin(moderator_journey)
     await moderators.waits()
-    card = moderators.latest("✅ 50")
+    card = await moderators.find("✅ 50")
     await moderators.taps(card, "✅ 50")
     await zh.waits()
-    await zh.taps(zh.latest("✍️"), "✍️")
+    await zh.taps(await zh.find("✍️"), "✍️")
     await zh.says("王小明")
     await zh.says("13812348000")
-    await zh.taps(zh.latest("✅"), "✅")
+    await zh.taps(await zh.find("✅"), "✅")
     done.append(rider_zh)
 
     # 2. An English rider, who writes the description in the caption; then "near me".
@@ -183,7 +196,7 @@ async def journeys(fake: FakeTelegram, bot: RunningBot) -> list[Journey]:
     private = Person(fake, bot, MOD)
     private.begin(moderator_journey)
     await private.says("/queue")
-    await private.taps(private.latest("✅ 50"), "✅ 50")
+    await private.taps(await private.find("✅ 50"), "✅ 50")
     done.append(moderator_journey)
 
     # 4. Department staff: joined by the admin's link, accept and fix the case.
@@ -193,10 +206,10 @@ async def journeys(fake: FakeTelegram, bot: RunningBot) -> list[Journey]:
     await joins(boss, Person(fake, bot, STAFF), staff_journey, "/staff invite roads")
     office = Person(fake, bot, STAFF, ROADS_CHAT)
     office.begin(staff_journey)
-    case = office.latest("接单")
+    case = await office.find("接单")
     await office.taps(case, "接单")
     await office.taps(case, "已修好")
-    prompt = office.latest("照片")
+    prompt = await office.find("照片")
     await office.act(
         "replies with a photo of the fix",
         lambda: fake.send_photo(
@@ -214,18 +227,18 @@ async def journeys(fake: FakeTelegram, bot: RunningBot) -> list[Journey]:
     await joins(boss, clerk, merchant_journey, "/merchants invite 好味快餐")
     zh.begin(Journey(""))
     await zh.says("/points")
-    await zh.taps(zh.latest("矿泉水"), "矿泉水")
-    code = CODE.search(zh.latest("兑换码").text)
+    await zh.taps(await zh.find("矿泉水"), "矿泉水")
+    code = CODE.search((await zh.find("兑换码")).text)
     assert code is not None
     await clerk.says(f"/redeem {code[0]}")
-    await clerk.taps(clerk.latest("确认兑换"), "确认兑换")
+    await clerk.taps(await clerk.find("确认兑换"), "确认兑换")
     done.append(merchant_journey)
 
     # 6. The admin's payout: the batch, its file, marked paid.
     payout = Journey("admin: payout batch, file, marked paid")
     boss.begin(payout)
     await boss.says("/payout")
-    await boss.taps(boss.latest("标记为已发放"), "标记为已发放")
+    await boss.taps(await boss.find("标记为已发放"), "标记为已发放")
     done.append(payout)
 
     # 7. The county office's export.
