@@ -179,6 +179,31 @@ async def export(
 # --- XLSX ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Formats:
+    """The register's cell formats, made once per workbook."""
+
+    bold: Any
+    title: Any
+    english: Any
+    money: Any
+    when: Any
+    coordinate: Any
+    wrapped: Any
+
+    @classmethod
+    def of(cls, workbook: Any) -> _Formats:
+        return cls(
+            bold=workbook.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1}),
+            title=workbook.add_format({"bold": True, "font_size": 14}),
+            english=workbook.add_format({"italic": True, "font_color": "#666666"}),
+            money=workbook.add_format({"num_format": MONEY_FORMAT}),
+            when=workbook.add_format({"num_format": DATE_FORMAT}),
+            coordinate=workbook.add_format({"num_format": COORDINATE_FORMAT}),
+            wrapped=workbook.add_format({"text_wrap": True, "valign": "top"}),
+        )
+
+
 def register_xlsx(
     lines: Sequence[Line],
     found: data.Charts,
@@ -187,68 +212,49 @@ def register_xlsx(
     departments: Sequence[DepartmentPerformance] = (),
     programme: Programme | None = None,
 ) -> bytes:
-    """The register as it goes upward: a title row, frozen headers with a filter, dates as
-    dates, money as ¥0.00, columns fitted to their contents, landscape and fitted to the
-    page's width with the headers on every page; then the totals, the summary and 部门绩效."""
+    """The register as it goes upward: 台账, then the totals (汇总), the summary (概况) and
+    部门绩效."""
     programme = programme or Programme()
-    english_headers = programme.export.english_headers
     buffer = io.BytesIO()
     workbook = spreadsheet.workbook(buffer)
-    bold = workbook.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
-    title = workbook.add_format({"bold": True, "font_size": 14})
-    english = workbook.add_format({"italic": True, "font_color": "#666666"})
-    money = workbook.add_format({"num_format": MONEY_FORMAT})
-    when = workbook.add_format({"num_format": DATE_FORMAT})
-    coordinate = workbook.add_format({"num_format": COORDINATE_FORMAT})
-    wrapped = workbook.add_format({"text_wrap": True, "valign": "top"})
+    formats = _Formats.of(workbook)
+    _register_sheet(workbook, formats, lines, found, zone, now, programme)
+    _totals_sheet(workbook, formats, lines)
+    _summary_sheet(workbook, formats, found, zone, now)
+    if departments:
+        names = {d.key: d.name_zh for d in programme.departments}
+        performance_sheet(workbook, departments, "zh", names)
+    workbook.close()
+    return buffer.getvalue()
 
+
+def _register_sheet(
+    workbook: Any,
+    formats: _Formats,
+    lines: Sequence[Line],
+    found: data.Charts,
+    zone: tzinfo,
+    now: datetime,
+    programme: Programme,
+) -> None:
+    """台账: a title row, frozen headers with a filter, dates as dates, money as ¥0.00,
+    columns fitted to their contents, landscape and fitted to the page's width with the
+    headers on every page."""
+    english_headers = programme.export.english_headers
     sheet = workbook.add_worksheet("台账")
     county = programme.service_area.name_zh
     generated = now.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-    sheet.merge_range(
-        0,
-        0,
-        0,
-        len(REGISTER_COLUMNS) - 1,
-        f"{county}随手拍线索台账 · {_period_text(found.period, zone)} · 生成于{generated}",
-        title,
-    )
+    title = f"{county}随手拍线索台账 · {_period_text(found.period, zone)} · 生成于{generated}"
+    sheet.merge_range(0, 0, 0, len(REGISTER_COLUMNS) - 1, title, formats.title)
     header_rows = 2 if english_headers else 1
     for column, (chinese, english_name) in enumerate(REGISTER_COLUMNS):
-        sheet.write_string(1, column, chinese, bold)
+        sheet.write_string(1, column, chinese, formats.bold)
         if english_headers:
-            sheet.write_string(2, column, english_name, english)
+            sheet.write_string(2, column, english_name, formats.english)
     first = 1 + header_rows
     widths = [_width(chinese) for chinese, _ in REGISTER_COLUMNS]
     for index, line in enumerate(lines, start=first):
-        row = line.row
-        texts: dict[int, str] = {
-            0: row.reference,
-            5: line.category_name,
-            8: line.town,
-            9: line.status_name,
-            10: line.department_name,
-            11: outcome_text(line),
-            14: row.payout_batch or "",
-            15: row.description or "",
-        }
-        for column, value in texts.items():
-            sheet.write_string(index, column, value, wrapped if column == 15 else None)
-            widths[column] = max(widths[column], _width(value))
-        for column, moment in enumerate(
-            (row.submitted_at, row.decided_at, row.dispatched_at, row.fixed_at), start=1
-        ):
-            if moment is not None:
-                sheet.write_datetime(index, column, _local(moment, zone), when)
-                widths[column] = max(widths[column], len(DATE_FORMAT))
-        if row.latitude is not None and row.longitude is not None:
-            sheet.write_number(index, 6, round(row.latitude, 5), coordinate)
-            sheet.write_number(index, 7, round(row.longitude, 5), coordinate)
-            widths[6] = widths[7] = max(widths[6], 10)
-        if row.reward_fen is not None:
-            sheet.write_number(index, 12, exact_yuan(row.reward_fen), money)
-        if row.points is not None:
-            sheet.write_number(index, 13, row.points)
+        _register_row(sheet, formats, index, line, zone, widths)
     for column, width in enumerate(widths):
         sheet.set_column(column, column, min(width, WIDEST_COLUMN) + 2)
     last = max(first, first + len(lines) - 1)
@@ -259,6 +265,42 @@ def register_xlsx(
     sheet.fit_to_pages(1, 0)  # as wide as the page, as long as it takes
     sheet.repeat_rows(1, header_rows)
 
+
+def _register_row(
+    sheet: Any, formats: _Formats, index: int, line: Line, zone: tzinfo, widths: list[int]
+) -> None:
+    """One report's row of 台账; `widths` grows to what each column needs."""
+    row = line.row
+    texts: dict[int, str] = {
+        0: row.reference,
+        5: line.category_name,
+        8: line.town,
+        9: line.status_name,
+        10: line.department_name,
+        11: outcome_text(line),
+        14: row.payout_batch or "",
+        15: row.description or "",
+    }
+    for column, value in texts.items():
+        sheet.write_string(index, column, value, formats.wrapped if column == 15 else None)
+        widths[column] = max(widths[column], _width(value))
+    moments = (row.submitted_at, row.decided_at, row.dispatched_at, row.fixed_at)
+    for column, moment in enumerate(moments, start=1):
+        if moment is not None:
+            sheet.write_datetime(index, column, _local(moment, zone), formats.when)
+            widths[column] = max(widths[column], len(DATE_FORMAT))
+    if row.latitude is not None and row.longitude is not None:
+        sheet.write_number(index, 6, round(row.latitude, 5), formats.coordinate)
+        sheet.write_number(index, 7, round(row.longitude, 5), formats.coordinate)
+        widths[6] = widths[7] = max(widths[6], 10)
+    if row.reward_fen is not None:
+        sheet.write_number(index, 12, exact_yuan(row.reward_fen), formats.money)
+    if row.points is not None:
+        sheet.write_number(index, 13, row.points)
+
+
+def _totals_sheet(workbook: Any, formats: _Formats, lines: Sequence[Line]) -> None:
+    """汇总: reports, verified, rewards and fixed by department, town and category."""
     totals = workbook.add_worksheet("汇总")
     headers = (
         ("分组", "Group"),
@@ -269,8 +311,8 @@ def register_xlsx(
         ("已处置", "Fixed"),
     )
     for column, (chinese, english_name) in enumerate(headers):
-        totals.write_string(0, column, chinese, bold)
-        totals.write_string(1, column, english_name, english)
+        totals.write_string(0, column, chinese, formats.bold)
+        totals.write_string(1, column, english_name, formats.english)
     row_index = 2
     groups = (
         ("处置单位 Department", "department"),
@@ -283,16 +325,21 @@ def register_xlsx(
             totals.write_string(row_index, 1, name or "-")
             totals.write_number(row_index, 2, sums[0])
             totals.write_number(row_index, 3, sums[1])
-            totals.write_number(row_index, 4, exact_yuan(sums[2]), money)
+            totals.write_number(row_index, 4, exact_yuan(sums[2]), formats.money)
             totals.write_number(row_index, 5, sums[3])
             row_index += 1
     totals.set_column(0, 1, 20)
 
+
+def _summary_sheet(
+    workbook: Any, formats: _Formats, found: data.Charts, zone: tzinfo, now: datetime
+) -> None:
+    """概况: the headline figures, money as money."""
     summary = workbook.add_worksheet("概况")
-    summary.write_string(0, 0, "项目", bold)
-    summary.write_string(0, 1, "数值", bold)
-    summary.write_string(1, 0, "Figure", english)
-    summary.write_string(1, 1, "Value", english)
+    summary.write_string(0, 0, "项目", formats.bold)
+    summary.write_string(0, 1, "数值", formats.bold)
+    summary.write_string(1, 0, "Figure", formats.english)
+    summary.write_string(1, 1, "Value", formats.english)
     headline = found.headline
     decisions = found.verification
     span = found.period
@@ -316,14 +363,10 @@ def register_xlsx(
         if isinstance(value, str):
             summary.write_string(index, 1, value)
         else:
-            summary.write_number(index, 1, value, money if isinstance(value, Decimal) else None)
+            money = formats.money if isinstance(value, Decimal) else None
+            summary.write_number(index, 1, value, money)
     summary.set_column(0, 0, 42)
     summary.set_column(1, 1, 40)
-    if departments and programme is not None:
-        names = {d.key: d.name_zh for d in programme.departments}
-        performance_sheet(workbook, departments, "zh", names)
-    workbook.close()
-    return buffer.getvalue()
 
 
 def _rounded(hours: float | None) -> Any:
