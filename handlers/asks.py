@@ -16,7 +16,8 @@ from handlers.access import Audience, allow
 from handlers.common import BotContext
 from handlers.prompts import PromptReply
 from handlers.speak import Speaker
-from services.asks import ASKED_MARK, Asked
+from services.asks import ASKED_MARK, Asked, AskRefusal
+from services.refusal import Refused
 
 ASK_MARK = "🙋"  # every language's "write your question" prompt starts with it
 ASK_REPLY = PromptReply(ASK_MARK) & filters.TEXT & ~filters.COMMAND
@@ -46,12 +47,8 @@ async def pass_on(update: Update, context: BotContext, text: str) -> None:
     user = update.effective_user
     if user is None:
         return
-    say = Speaker(update, context)
     outcome = await context.runtime.asks.ask(user.id, text)
-    if isinstance(outcome, Asked):
-        await say.reply("ask.sent", number=outcome.number)
-    else:
-        await say.reply(f"ask.refused.{outcome.reason}", limit=outcome.limit or 0)
+    await tell(Speaker(update, context), outcome, "ask.sent")
 
 
 @allow(Audience.MODERATORS)
@@ -64,9 +61,13 @@ async def on_answer(update: Update, context: BotContext) -> None:
     found = _NUMBER.search(message.reply_to_message.text or "")
     if found is None:
         return
-    say = Speaker(update, context)
     outcome = await context.runtime.asks.answer(int(found.group(1)), user.id, message.text or "")
+    await tell(Speaker(update, context), outcome, "ask.answer_sent")
+
+
+async def tell(say: Speaker, outcome: Asked | Refused[AskRefusal], done: str) -> None:
+    """`done` with the question's number, or why nothing was passed on."""
     if isinstance(outcome, Asked):
-        await say.reply("ask.answer_sent", number=outcome.number)
+        await say.reply(done, number=outcome.number)
     else:
         await say.reply(f"ask.refused.{outcome.reason}", limit=outcome.limit or 0)

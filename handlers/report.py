@@ -122,20 +122,15 @@ async def show_step(
         )
     else:
         lines.append(summary(context, t, draft))
-        markup = InlineKeyboardMarkup(
-            [
-                [
-                    InlineKeyboardButton(t("button.submit"), callback_data=SUBMIT.data(draft.id)),
-                    InlineKeyboardButton(t("button.cancel"), callback_data=CANCEL.data(draft.id)),
-                ],
-                [
-                    InlineKeyboardButton(
-                        t("button.edit_description"), callback_data=EDIT.data(draft.id)
-                    )
-                ],
-            ]
-        )
-    text = "\n".join(lines)
+        markup = confirm_buttons(t, draft)
+    await replace_or_send(say, on, "\n".join(lines), markup)
+
+
+async def replace_or_send(
+    say: Speaker, on: Message | None, text: str, markup: ReplyKeyboardMarkup | InlineKeyboardMarkup
+) -> None:
+    """`text` in place of the bot's message `on` when it can be (inline buttons only: a
+    reply keyboard needs a new message), else as a new message."""
     if on is not None and on.text and isinstance(markup, InlineKeyboardMarkup):
         try:
             await on.edit_text(text, reply_markup=markup)
@@ -143,6 +138,19 @@ async def show_step(
         except BadRequest:  # too old to edit, or gone: a new message instead
             pass
     await say.send(text, reply_markup=markup)
+
+
+def confirm_buttons(t: Phrases, draft: Draft) -> InlineKeyboardMarkup:
+    """Submit / Cancel, and Change description, under the confirm screen."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(t("button.submit"), callback_data=SUBMIT.data(draft.id)),
+                InlineKeyboardButton(t("button.cancel"), callback_data=CANCEL.data(draft.id)),
+            ],
+            [InlineKeyboardButton(t("button.edit_description"), callback_data=EDIT.data(draft.id))],
+        ]
+    )
 
 
 def summary(context: BotContext, t: Phrases, draft: Draft) -> str:
