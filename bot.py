@@ -79,6 +79,7 @@ from locales import Texts
 from services.asks import Asks
 from services.cases import Cases
 from services.clock import Clock
+from services.dashboard import Dashboard
 from services.handoff import Handoff
 from services.inbox import Inbox
 from services.invites import Invites
@@ -146,6 +147,7 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
         # reports upward: the incident picture (moderators), the register (admins)
         CommandHandler("map", figures.map_command),
         CommandHandler("export", figures.export_command),
+        CommandHandler("dashboard", figures.dashboard_command),
         # departments (即时办): moderators and department staff
         CommandHandler("cases", cases.cases_command),
         CommandHandler("staff", cases.staff_command),
@@ -225,6 +227,7 @@ def build_application(settings: Settings) -> BotApplication:
     clock = Clock()
     outbox = Outbox(db, clock)
     case_work = Cases(db, settings, outbox, clock)
+    moderation = Moderation(db, settings, outbox, cases=case_work, clock=clock)
     texts = Texts()
     runtime = Runtime(
         settings=settings,
@@ -233,7 +236,7 @@ def build_application(settings: Settings) -> BotApplication:
         texts=texts,
         languages=Languages(db),
         reporting=Reporting(db, settings.programme, settings.timezone, outbox, clock=clock),
-        moderation=Moderation(db, settings, outbox, cases=case_work, clock=clock),
+        moderation=moderation,
         money=Money(db, settings, outbox, clock),
         outbox=outbox,
         cases=case_work,
@@ -245,6 +248,7 @@ def build_application(settings: Settings) -> BotApplication:
         invites=Invites(db, settings, outbox, clock),
         names=Names(db, clock),
         asks=Asks(db, settings, outbox, clock),
+        dashboard=Dashboard(db, settings, moderation.is_moderator, clock),
     )
     updates = JournalingQueue(runtime.inbox)
 

@@ -240,6 +240,20 @@ class ExportRules:
     english_headers: bool = False  # a row of English headers under the Chinese ones
 
 
+TILE_SOURCES = ("none", "osm", "amap", "tianditu")
+
+
+@dataclass(frozen=True)
+class DashboardRules:
+    """`[dashboard]`: the county office's page. `tiles` is the map under the cases: none
+    (the towns' outlines only, so it works without internet), OpenStreetMap, Amap (高德) or
+    Tianditu (天地图, which needs the browser key `tianditu_key`)."""
+
+    tiles: str = "none"
+    tianditu_key: str = ""
+    link_hours: int = 24  # how long an admin's /dashboard link opens the page
+
+
 @dataclass(frozen=True)
 class Programme:
     """The programme's rules from `config.toml`, nested as its tables are; every field has a
@@ -258,6 +272,7 @@ class Programme:
     delivery: DeliveryRules = field(default_factory=DeliveryRules)
     digest: DigestRules = field(default_factory=DigestRules)
     export: ExportRules = field(default_factory=ExportRules)
+    dashboard: DashboardRules = field(default_factory=DashboardRules)
     towns: Towns = field(default_factory=Towns.none)
 
     def category(self, key: str) -> Category | None:
@@ -369,10 +384,15 @@ class Settings:
 
     @property
     def serves_web(self) -> bool:
-        """Whether the web server runs: for Telegram's webhook, or for a department that
-        sends its updates back (webhook) or closes cases from an e-mail's page."""
+        """Whether the web server runs: for Telegram's webhook, the county office's page, or
+        a department that sends its updates back (webhook) or closes cases from an e-mail's
+        page."""
         sends = {d.send for d in self.programme.departments}
-        return self.webhook is not None or bool(sends & {"email", "webhook"})
+        return (
+            self.webhook is not None
+            or self.web.public_url is not None  # the county office's page (/dashboard)
+            or bool(sends & {"email", "webhook"})
+        )
 
     @property
     def link_key(self) -> bytes:
@@ -721,6 +741,7 @@ class _ConfigReader:
                 enabled=self._flag("digest", "enabled", True),
             ),
             export=ExportRules(english_headers=self._flag("export", "english_headers", False)),
+            dashboard=self._dashboard(),
             towns=self.towns,
         )
 
@@ -742,6 +763,18 @@ class _ConfigReader:
                 raise SettingsError(f"{where}.{item.name}", "must not be negative")
             values[item.name] = value
         return dataclasses.replace(defaults, **values)
+
+    def _dashboard(self) -> DashboardRules:
+        tiles = self._get("dashboard", "tiles", str, "none")
+        if tiles not in TILE_SOURCES:
+            raise SettingsError("dashboard.tiles", f"expected one of {', '.join(TILE_SOURCES)}")
+        key = self._get("dashboard", "tianditu_key", str, "")
+        if tiles == "tianditu" and not key:
+            raise SettingsError("dashboard.tianditu_key", "Tianditu's tiles need a browser key")
+        hours = int(self._get("dashboard", "link_hours", int, 24))
+        if not 1 <= hours <= 24 * 31:
+            raise SettingsError("dashboard.link_hours", "expected 1 to 744 hours")
+        return DashboardRules(tiles, key, hours)
 
     def _flag(self, section: str, key: str, default: bool) -> bool:
         table = self.data.get(section, {})

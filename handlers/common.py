@@ -14,6 +14,7 @@ from locales import Texts
 from services.asks import Asks
 from services.cases import Cases
 from services.clock import Clock
+from services.dashboard import Dashboard
 from services.handoff import Handoff
 from services.inbox import Inbox
 from services.invites import Invites
@@ -51,6 +52,7 @@ class Runtime:
     invites: Invites  # one-time links that make moderators, department and merchant staff
     names: Names  # what staff are called, for cards and lists
     asks: Asks  # /ask: riders' questions for a person
+    dashboard: Dashboard  # the county office's page
     # Set when a report is submitted, to wake the card sender.
     card_wake: asyncio.Event = field(default_factory=asyncio.Event)
 

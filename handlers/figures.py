@@ -7,8 +7,9 @@ services/charts.py (drawn on their own thread), the files from services/exports.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
-from telegram import Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update, WebAppInfo
 from telegram.error import TelegramError
 
 from handlers.access import Audience, allow
@@ -44,6 +45,43 @@ async def map_command(update: Update, context: BotContext) -> None:
     )
     if chat is not None:
         await context.bot.send_photo(chat.id, png, caption=t("charts.map.caption"))
+
+
+@allow(Audience.MODERATORS)
+async def dashboard_command(update: Update, context: BotContext) -> None:
+    """/dashboard: the county office's page. An admin gets a signed link that expires; a
+    moderator (an admin too) a button opening it inside Telegram as a Mini App. Only in a
+    private chat: a link in a group would open the page to everyone there."""
+    say = Speaker(update, context)
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or user is None or chat.type != chat.PRIVATE:
+        await say.reply("dashboard.private_only")
+        return
+    runtime = context.runtime
+    dashboard = runtime.dashboard
+    language = await say.language()
+    url = dashboard.url
+    admin = runtime.moderation.is_admin(user.id)
+    if url is None:
+        await say.reply("dashboard.no_url" if admin else "dashboard.needs_https")
+        return
+    if admin:
+        link = dashboard.link(user.id, language)
+        assert link is not None
+        address, expires = link
+        t = await say.phrases()
+        until = runtime.texts.when(language, datetime.fromtimestamp(expires, UTC), t.zone)
+        button = InlineKeyboardMarkup(
+            [[InlineKeyboardButton(await say.text("dashboard.open"), url=address)]]
+        )
+        await say.reply("dashboard.link", url=address, until=until, reply_markup=button)
+    if url.startswith("https://"):
+        app = InlineKeyboardButton(
+            await say.text("dashboard.open"), web_app=WebAppInfo(f"{url}?lang={language}")
+        )
+        await say.reply("dashboard.mini_app", reply_markup=InlineKeyboardMarkup([[app]]))
+    elif not admin:
+        await say.reply("dashboard.needs_https")
 
 
 @allow(Audience.ADMINS)

@@ -49,7 +49,7 @@ MENUS: dict[str, tuple[str, ...]] = {
     ),
     MERCHANT: ("redeem",),
     STAFF: ("cases",),
-    MODERATOR: ("queue", "cases", "stats", "map"),
+    MODERATOR: ("queue", "cases", "stats", "map", "dashboard"),
     ADMIN: (
         "payout",
         "batches",

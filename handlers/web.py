@@ -7,6 +7,9 @@ each route reads the request, calls a service and answers.
     GET  /case/<token>                  the e-mail's page: the case and what can be done
     POST /case/<token>                  what the clerk chose (multipart: a photo with "fixed")
     GET  /photos/<token>.jpg            a report photo, for a webhook or an Open311 media_url
+    GET  /dashboard                     the county office's page (services/dashboard.py)
+    GET  /dashboard/api/...             its data, for a signed link or Telegram's initData
+    GET  /dashboard/static/...          its script, style and the map library (Leaflet)
 """
 
 from __future__ import annotations
@@ -16,14 +19,19 @@ import html
 import json
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from telegram import Update
 
 from handlers.common import BotApplication, Runtime
+from locales import LANGUAGES, Phrases
 from services.cases import State
 from services.channels import Failed
+from services.dashboard import PATH as DASHBOARD
+from services.dashboard import Denied, Visitor, filters_of
 from services.handoff import (
     PHOTO_MAX_BYTES,
     PHOTO_PURPOSE,
@@ -298,6 +306,131 @@ async def photo(request: web.Request) -> web.Response:
     return web.Response(body=jpeg, content_type="image/jpeg")
 
 
+# --- the county office's page ----------------------------------------------------------------
+
+STATIC = Path(__file__).parent / "static"
+# Where the map's tiles come from, by `[dashboard] tiles`; the page may load nothing else.
+TILE_HOSTS = {
+    "none": "",
+    "osm": " https://tile.openstreetmap.org",
+    "amap": " https://*.is.autonavi.com",
+    "tianditu": " https://*.tianditu.gov.cn",
+}
+PAGE_TEXTS = (
+    "title", "loading", "map", "cases", "count", "none", "any", "urgent", "performance",
+    "history", "history.hint", "history.close", "denied.failed",
+    *(f"filter.{name}" for name in ("town", "department", "category", "state")),
+    *(f"light.{name}" for name in ("green", "yellow", "red", "none")),
+    *(f"column.{name}" for name in (
+        "reference", "category", "town", "department", "state", "light", "opened", "due",
+        "fixed", "at", "who", "action", "after", "note",
+    )),
+)  # fmt: skip
+
+
+def _headers(runtime: Runtime) -> dict[str, str]:
+    """The page loads only its own files and the configured tiles; its address (which may
+    carry an admin's link) is never sent to a tile server."""
+    tiles = TILE_HOSTS[runtime.settings.programme.dashboard.tiles]
+    return {
+        "Content-Security-Policy": (
+            "default-src 'none'; script-src 'self'; style-src 'self'; "
+            f"img-src 'self' data:{tiles}; connect-src 'self'; base-uri 'none'; "
+            "form-action 'none'; "
+            "frame-ancestors 'self' https://web.telegram.org https://*.telegram.org"
+        ),
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+    }
+
+
+def _phrases(runtime: Runtime, request: web.Request, visitor: Visitor | None = None) -> Phrases:
+    asked = request.query.get("lang") or (visitor.language if visitor else None) or ""
+    language = next((code for code in LANGUAGES if asked.startswith(code)), None)
+    return Phrases(runtime.texts, language or runtime.languages.default, runtime.settings.timezone)
+
+
+async def dashboard_page(request: web.Request) -> web.Response:
+    """The page's shell: its words and where its script is; the data comes from the API,
+    which checks the visitor on every request. A link that is no good is refused here
+    already, so an expired link shows why at once."""
+    runtime = request.app[RUNTIME]
+    t = _phrases(runtime, request)
+    token = request.query.get("t")
+    if token is not None:
+        found = await runtime.dashboard.visitor(f"Link {token}")
+        if isinstance(found, Denied):
+            return _dashboard_refusal(runtime, t, found)
+    words = {key: t(f"dashboard.{key}") for key in PAGE_TEXTS}
+    area = runtime.settings.programme.service_area.name(t.language)
+    heading = t("dashboard.heading", area=area).strip()
+    page = (STATIC / "dashboard.html").read_text(encoding="utf-8")
+    page = page.replace("{language}", t.language).replace("{title}", escape(heading))
+    page = page.replace("{texts}", _dumps(words).replace("<", "\\u003c"))
+    return web.Response(
+        text=page, content_type="text/html", charset="utf-8", headers=_headers(runtime)
+    )
+
+
+def _dashboard_refusal(runtime: Runtime, t: Phrases, denied: Denied) -> web.Response:
+    status = 401 if denied != Denied.NOT_ALLOWED else 403
+    body = (
+        f'<!doctype html><html lang="{t.language}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{escape(t('dashboard.title'))}</title>"
+        f'<link rel="stylesheet" href="dashboard/static/dashboard.css"></head><body>'
+        f'<p class="denied" role="alert">{escape(t(f"dashboard.denied.{denied}"))}</p>'
+        "</body></html>"
+    )
+    return web.Response(
+        status=status, text=body, content_type="text/html", charset="utf-8",
+        headers=_headers(runtime),
+    )  # fmt: skip
+
+
+DashboardData = Callable[[web.Request, Runtime, Phrases], Awaitable[object | None]]
+
+
+def _dashboard_api(answer: DashboardData) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A route of the page's data: the visitor checked first (401/403 with why, in the
+    page's language), then `answer`'s JSON; None from it is 404."""
+
+    async def handle(request: web.Request) -> web.Response:
+        runtime = request.app[RUNTIME]
+        found = await runtime.dashboard.visitor(request.headers.get("Authorization", ""))
+        if isinstance(found, Denied):
+            t = _phrases(runtime, request)
+            refusal = {"ok": False, "error": found.value, "message": t(f"dashboard.denied.{found}")}
+            return _data(runtime, refusal, 401 if found != Denied.NOT_ALLOWED else 403)
+        body = await answer(request, runtime, _phrases(runtime, request, found))
+        if body is None:
+            return _data(runtime, {"ok": False, "error": "unknown"}, 404)
+        return _data(runtime, body)
+
+    return handle
+
+
+def _data(runtime: Runtime, body: object, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status, headers=_headers(runtime), dumps=_dumps)
+
+
+@_dashboard_api
+async def dashboard_overview(request: web.Request, runtime: Runtime, t: Phrases) -> object:
+    return await runtime.dashboard.overview(t)
+
+
+@_dashboard_api
+async def dashboard_cases(request: web.Request, runtime: Runtime, t: Phrases) -> object:
+    return await runtime.dashboard.cases(t, filters_of(request.query))
+
+
+@_dashboard_api
+async def dashboard_history(request: web.Request, runtime: Runtime, t: Phrases) -> object | None:
+    events = await runtime.dashboard.history(t, request.match_info["reference"][:40])
+    return None if events is None else {"events": events}
+
+
 def build(app: BotApplication, runtime: Runtime) -> web.Application:
     """The web application with every route this configuration needs."""
     server = web.Application(client_max_size=max(UPDATE_MAX_BODY_BYTES, PAGE_MAX_BODY_BYTES))
@@ -310,6 +443,11 @@ def build(app: BotApplication, runtime: Runtime) -> web.Application:
     server.router.add_get("/case/{token}", case_page)
     server.router.add_post("/case/{token}", case_page_post)
     server.router.add_get("/photos/{token}.jpg", photo)
+    server.router.add_get(DASHBOARD, dashboard_page)
+    server.router.add_get(f"{DASHBOARD}/api/overview", dashboard_overview)
+    server.router.add_get(f"{DASHBOARD}/api/cases", dashboard_cases)
+    server.router.add_get(f"{DASHBOARD}/api/cases/{{reference}}", dashboard_history)
+    server.router.add_static(f"{DASHBOARD}/static", STATIC, append_version=False)
     return server
 
 

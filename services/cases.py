@@ -205,17 +205,30 @@ class Case:
 
     def light(self, now: int) -> Light | None:
         """Green, yellow or red while the department's time runs; None otherwise."""
-        if self.state.value not in store.CLOCK_STATES:
-            return None
-        clocks = [(self.remind_at, self.due_at)]
-        if self.awaiting_accept:
-            assert self.accept_due_at is not None
-            clocks.append((self.accept_remind_at, self.accept_due_at))
-        if any(now >= due for _, due in clocks):
-            return Light.RED
-        if any(remind is not None and now >= remind for remind, _ in clocks):
-            return Light.YELLOW
-        return Light.GREEN
+        return light(
+            self.state, now, self.due_at, self.remind_at, self.accept_due_at, self.accept_remind_at
+        )
+
+
+def light(
+    state: State,
+    now: int,
+    due_at: int,
+    remind_at: int | None,
+    accept_due_at: int | None,
+    accept_remind_at: int | None,
+) -> Light | None:
+    """A case's traffic light from its state and deadlines (see `Light`)."""
+    if state.value not in store.CLOCK_STATES:
+        return None
+    clocks = [(remind_at, due_at)]
+    if state in (State.DISPATCHED, State.REOPENED) and accept_due_at is not None:
+        clocks.append((accept_remind_at, accept_due_at))  # not yet accepted (签收)
+    if any(now >= due for _, due in clocks):
+        return Light.RED
+    if any(remind is not None and now >= remind for remind, _ in clocks):
+        return Light.YELLOW
+    return Light.GREEN
 
 
 def _refused(

@@ -39,7 +39,7 @@ from matplotlib.figure import Figure
 from locales import Phrases, display_width
 from services import figures as data
 from services.figures import Charts, Period
-from services.geo import BoundingBox, ServiceArea
+from services.geo import ServiceArea
 from services.performance import DepartmentPerformance
 from services.reporting import OPEN
 from services.towns import Towns
@@ -448,20 +448,9 @@ def point_state(status: str, case_state: str | None) -> str:
 
 
 def _outline(area: ServiceArea) -> list[tuple[float, float]] | None:
-    """The area's outline as (lon, lat) points, closed; None for "everywhere"."""
-    shape = area.shape
-    if shape is None:
-        return None
-    if isinstance(shape, BoundingBox):
-        corners = [
-            (shape.min_lon, shape.min_lat),
-            (shape.max_lon, shape.min_lat),
-            (shape.max_lon, shape.max_lat),
-            (shape.min_lon, shape.max_lat),
-        ]
-        return [*corners, corners[0]]
-    points = [(lon, lat) for lat, lon in shape]
-    return [*points, points[0]]
+    """The area's outline as closed (lon, lat) points, to plot; None for "everywhere"."""
+    outline = area.outline()
+    return None if outline is None else [(lon, lat) for lat, lon in outline]
 
 
 GRID_FROM: Final = 2000  # more points than this: a density grid instead of dots

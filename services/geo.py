@@ -187,6 +187,22 @@ class ServiceArea:
             points.append((_number(raw_point[0], where), _number(raw_point[1], where)))
         return cls.polygon(points)
 
+    def outline(self) -> list[tuple[float, float]] | None:
+        """The area's outline as closed ``(lat, lon)`` points; None for everywhere."""
+        shape = self.shape
+        if shape is None:
+            return None
+        if isinstance(shape, BoundingBox):
+            points = [
+                (shape.min_lat, shape.min_lon),
+                (shape.min_lat, shape.max_lon),
+                (shape.max_lat, shape.max_lon),
+                (shape.max_lat, shape.min_lon),
+            ]
+        else:
+            points = list(shape)
+        return [*points, points[0]]
+
     def centre(self) -> tuple[float, float] | None:
         """A point inside the area near its middle, ``(lat, lon)``; None for everywhere."""
         if self.shape is None:
@@ -312,3 +328,37 @@ def gcj02_to_wgs84(lat: float, lon: float) -> tuple[float, float]:
         if max(abs(error_lat), abs(error_lon)) < _GCJ_INVERSE_TOLERANCE_DEG:
             break
     return guess_lat, guess_lon
+
+
+def to_gcj02(lat: float, lon: float) -> tuple[float, float]:
+    """A WGS-84 point (what Telegram's location gives) in GCJ-02, the shifted datum Chinese
+    maps such as Amap draw in by law; without it a point lands a few hundred metres off.
+    Outside mainland China's rough box the two are the same. The published conversion
+    (the one Amap's and Google's China tiles agree with to about a metre)."""
+    if not (72.004 <= lon <= 137.8347 and 0.8293 <= lat <= 55.8271):
+        return lat, lon
+    x, y = lon - 105.0, lat - 35.0
+    d_lat = (
+        -100.0
+        + 2.0 * x
+        + 3.0 * y
+        + 0.2 * y * y
+        + 0.1 * x * y
+        + 0.2 * math.sqrt(abs(x))
+        + (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+        + (20.0 * math.sin(y * math.pi) + 40.0 * math.sin(y / 3.0 * math.pi)) * 2.0 / 3.0
+        + (160.0 * math.sin(y / 12.0 * math.pi) + 320 * math.sin(y * math.pi / 30.0)) * 2.0 / 3.0
+    )
+    d_lon = (
+        300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * math.sqrt(abs(x))
+        + (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+        + (20.0 * math.sin(x * math.pi) + 40.0 * math.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
+        + (150.0 * math.sin(x / 12.0 * math.pi) + 300.0 * math.sin(x / 30.0 * math.pi)) * 2.0 / 3.0
+    )  # fmt: skip
+    a, ee = 6378245.0, 0.00669342162296594323  # Krasovsky 1940
+    rad = lat / 180.0 * math.pi
+    magic = 1 - ee * math.sin(rad) ** 2
+    root = math.sqrt(magic)
+    d_lat = (d_lat * 180.0) / ((a * (1 - ee)) / (magic * root) * math.pi)
+    d_lon = (d_lon * 180.0) / (a / root * math.cos(rad) * math.pi)
+    return lat + d_lat, lon + d_lon

@@ -466,16 +466,23 @@ class World:
         if not isinstance(markup, dict):
             raise ApiError(400, "Bad Request: can't parse reply keyboard markup JSON object")
         if "inline_keyboard" in markup:
-            self._check_inline_keyboard(markup["inline_keyboard"])
+            self._check_inline_keyboard(markup["inline_keyboard"], req.params.get("chat_id"))
         elif inline_only:
             raise ApiError(400, "Bad Request: inline keyboard expected")
         return markup
 
     @staticmethod
-    def _check_inline_keyboard(rows: Any) -> None:
-        """What the specification cannot say (its shape and limits are checked in spec.py)."""
+    def _check_inline_keyboard(rows: Any, chat_id: Any) -> None:
+        """What the specification cannot say (its shape and limits are checked in spec.py).
+        A Mini App's button opens only an https page, and only in a private chat."""
         for row in rows:
             for button in row:
+                app = button.get("web_app")
+                if isinstance(app, dict):
+                    if not str(app.get("url", "")).startswith("https://"):
+                        raise ApiError(400, "Bad Request: BUTTON_URL_INVALID")
+                    if (_as_int(chat_id) or 0) < 0:
+                        raise ApiError(400, "Bad Request: BUTTON_TYPE_INVALID")
                 if "url" in button:
                     url = button["url"]
                     if not isinstance(url, str) or not url or any(c.isspace() for c in url):
