@@ -35,6 +35,8 @@ from matplotlib import font_manager, rc_context
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 
 from locales import Phrases, display_width
 from services import figures as data
@@ -115,11 +117,19 @@ def overlapping_ticks(figure: Figure) -> list[tuple[str, str]]:
     for axes in figure.axes:
         for labels in (axes.get_xticklabels(), axes.get_yticklabels()):
             shown = [label for label in labels if label.get_visible() and label.get_text()]
-            boxes = [label.get_window_extent(renderer) for label in shown]
+            boxes = [_label_box(label, renderer) for label in shown]
             for (a, box_a), (b, box_b) in itertools.pairwise(zip(shown, boxes, strict=True)):
                 if box_a.overlaps(box_b):
                     found.append((a.get_text(), b.get_text()))
     return found
+
+
+LABEL_GAP_PX = 3  # each side: labels closer than twice this read as one ("2026-0102")
+
+
+def _label_box(label: Text, renderer: Any) -> Bbox:
+    """Where a tick label is drawn, with room on each side that no neighbour may enter."""
+    return label.get_window_extent(renderer).padded(LABEL_GAP_PX)
 
 
 def declutter(figure: Figure) -> None:
@@ -130,7 +140,7 @@ def declutter(figure: Figure) -> None:
     renderer = _drawn(figure)
     for axes in figure.axes:
         labels = [label for label in axes.get_xticklabels() if label.get_text()]
-        boxes = [label.get_window_extent(renderer) for label in labels]
+        boxes = [_label_box(label, renderer) for label in labels]
         anchors = [_has_year(label.get_text()) for label in labels]
         for step in range(1, len(labels) + 1):
             shown = [i for i in range(len(labels)) if i % step == 0 or anchors[i]]

@@ -87,7 +87,7 @@
   }
 
   function drawMap(base) {
-    map = L.map("map", { preferCanvas: false, attributionControl: base.tiles !== "none" });
+    map = L.map("map", { zoomSnap: 0.25, attributionControl: base.tiles !== "none" });
     if (base.tiles === "osm") {
       L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
         maxZoom: 19, attribution: "© OpenStreetMap contributors",
@@ -152,7 +152,7 @@
       const reference = element("td", item.reference);
       if (item.urgent) reference.appendChild(element("span", t("urgent"), "urgent"));
       const light = element("td");
-      light.append(lightDot(item.light), item.light ? t("light." + item.light).replace(/^\S+\s/, "") : t("light.none"));
+      light.append(lightDot(item.light), t("light." + (item.light || "none")));
       row.append(reference, light);
       [item.category, item.town, item.department, item.state_label, item.opened, item.due, item.fixed || "-"].forEach((value) =>
         row.appendChild(element("td", value)));
