@@ -14,6 +14,7 @@ each route reads the request, calls a service and answers.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import html
 import json
@@ -365,12 +366,16 @@ async def dashboard_page(request: web.Request) -> web.Response:
     words = {key: t(f"dashboard.{key}") for key in PAGE_TEXTS}
     area = runtime.settings.programme.service_area.name(t.language)
     heading = t("dashboard.heading", area=area).strip()
-    page = (STATIC / "dashboard.html").read_text(encoding="utf-8")
-    page = page.replace("{language}", t.language).replace("{title}", escape(heading))
+    page = _shell().replace("{language}", t.language).replace("{title}", escape(heading))
     page = page.replace("{texts}", _dumps(words).replace("<", "\\u003c"))
     return web.Response(
         text=page, content_type="text/html", charset="utf-8", headers=_headers(runtime)
     )
+
+
+@functools.cache
+def _shell() -> str:
+    return (STATIC / "dashboard.html").read_text(encoding="utf-8")
 
 
 def _dashboard_refusal(runtime: Runtime, t: Phrases, denied: Denied) -> web.Response:
