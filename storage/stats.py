@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
-from storage.db import Connection, Database, Row
+from storage.db import Connection, Row
 from storage.ranks import Ranked, ranks
 
 
@@ -69,8 +69,9 @@ async def breaches(conn: Connection, today: int, week: int) -> tuple[int, int, i
     return int(row[0]), int(row[1]), int(row[2])
 
 
-async def case_rows(db: Database) -> list[Row]:
+async def case_rows(conn: Connection) -> list[Row]:
     """(department, state, opened_at, due_at, fixed_at, reopened) of every case."""
-    return await db.fetchall(
+    async with conn.execute(
         "SELECT department, state, opened_at, due_at, fixed_at, reopened FROM cases"
-    )
+    ) as cursor:
+        return list(await cursor.fetchall())
