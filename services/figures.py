@@ -242,19 +242,18 @@ def day_of(number: int) -> date:
 def local_days(zone: tzinfo, start: int, end: int) -> LocalDays:
     """`zone` over `[start, end)` as the SQL of the local day needs it: its name, its UTC
     offset at `start`, and every change of the offset (daylight saving) before `end`."""
+    first = offset = _offset(zone, start)
     changes = []
-    offset = _offset(zone, start)
-    step = 86_400  # no zone changes its offset twice in a day
     at = start
     while at < end:
-        following = min(at + step, end)
-        if _offset(zone, following) != offset:
-            at = _change_after(zone, at, following)
-            offset = _offset(zone, at)
-            changes.append((at, offset))
-        else:
+        following = min(at + 86_400, end)  # no zone changes its offset twice in a day
+        if _offset(zone, following) == offset:
             at = following
-    return LocalDays(getattr(zone, "key", None) or str(zone), _offset(zone, start), tuple(changes))
+            continue
+        at = _change_after(zone, at, following)
+        offset = _offset(zone, at)
+        changes.append((at, offset))
+    return LocalDays(getattr(zone, "key", None) or str(zone), first, tuple(changes))
 
 
 def _offset(zone: tzinfo, moment: int) -> int:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -205,3 +206,22 @@ async def test_a_minute_either_side_of_local_midnight_is_two_local_days(db: Data
     assert charts.weekly.counts == ((1, 1),)
     rewards = dict(zip(charts.rewards.months, charts.rewards.fen, strict=True))
     assert (rewards[(2026, 5)], rewards[(2026, 6)]) == (5000, 10000)
+
+
+async def test_local_days_follow_a_change_of_the_clocks(db: Database) -> None:
+    """New York moves to summer time on Sunday 8 March 2026: a minute either side of the
+    following midnight is in two weeks, counted with the summer offset, not the winter one."""
+    new_york = ZoneInfo("America/New_York")
+    seed = Seed(db)
+    for moment in (
+        datetime(2026, 3, 8, 23, 59, tzinfo=new_york),
+        datetime(2026, 3, 9, 0, 1, tzinfo=new_york),
+    ):
+        await seed.report(moment)
+    period = data.month_period(2026, 3, new_york)
+    assert data.local_days(new_york, period.start_ts, period.end_ts).changes == (
+        (int(datetime(2026, 3, 8, 7, tzinfo=UTC).timestamp()), -4 * 3600),
+    )
+    weekly = (await data.charts(db, Programme(), new_york, period)).weekly
+    counts = dict(zip(weekly.weeks, weekly.counts[0], strict=True))
+    assert (counts[date(2026, 3, 2)], counts[date(2026, 3, 9)]) == (1, 1)
