@@ -213,6 +213,16 @@ async def write(conn: Connection, table: Table, rows: list[Row]) -> None:
         await conn.executemany(insert, rows)
 
 
+async def continue_after_given_ids(conn: Connection) -> None:
+    """Users and reports were written with their ids: on PostgreSQL their identities must
+    continue after them, or the next user or report the bot adds collides (SQLite does so)."""
+    if isinstance(conn, PgConnection):
+        await conn.raw.execute(
+            "SELECT setval(pg_get_serial_sequence('users', 'id'), max(id)) FROM users;"
+            "SELECT setval(pg_get_serial_sequence('reports', 'id'), max(id)) FROM reports"
+        )
+
+
 async def insert_rewards(
     conn: Connection,
     made: Iterator[Reward],
@@ -241,11 +251,7 @@ async def build(db: Database, riders: int, entries: int) -> int:
         made = rewards(riders, count, 1, PERIOD_END - 52 * WEEK, PERIOD_END)
         reversed_rewards = await insert_rewards(conn, made, reversed_ids)
         await write(conn, LEDGER, reversal_rows(reversed_rewards, PERIOD_END - 3600))
-        if isinstance(conn, PgConnection):  # ids were given: the identities continue after them
-            await conn.raw.execute(
-                "SELECT setval(pg_get_serial_sequence('users', 'id'), max(id)) FROM users;"
-                "SELECT setval(pg_get_serial_sequence('reports', 'id'), max(id)) FROM reports"
-            )
+        await continue_after_given_ids(conn)
     async with db.transaction() as conn:
         await conn.execute("ANALYZE")
     return count + len(reversed_rewards)

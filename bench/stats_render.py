@@ -4,33 +4,44 @@ Builds a temporary database (the real migrations) with REPORTS reports over the 
 2026-11-30: categories at random, 80% decided 1-40 hours after submission, 60% approved
 with their reward entries, cases for the approved ones in two departments. Then:
 
-- the chart data for `/stats year` (read on a snapshot, bucketed off the loop), and the image
-  drawn on the charts thread, timed separately with the PNG's size;
+- the chart data for `/stats year` (read on a snapshot), and the image drawn on the charts
+  thread, timed separately with the PNG's size; then the text figures /stats adds (today,
+  this week and all time; the departments' cases; their performance and its image);
 - the real bot (`python bot.py` against tests/fakegram) on that database: a moderator sends
   `/stats year` and, while it renders, a new user sends /start every half second; printed:
-  the /stats answer time and the /start answer times (first, median, slowest).
+  the time until all of /stats's answers arrived (its three messages) and the /start answer
+  times (first, median, slowest).
 
 Figures only; timings are never asserted.
 
-    .venv/bin/python -m bench.stats_render [REPORTS]      (default 100000)
+With --engine postgresql the database is a fresh one on a throwaway PostgreSQL server that
+the bench starts and stops itself (bench/engines.py); the rows go in with COPY.
+
+    .venv/bin/python -m bench.stats_render [REPORTS] [--engine sqlite|postgresql]
+                                                        (default 100000 sqlite)
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import random
-import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from apscheduler.triggers.cron import CronTrigger
+
+from bench import engines
+from bench.payout import CHUNK, USERS, Row, Table, continue_after_given_ids, write
 from bench.process import start_bot
 from locales import Phrases, Texts
-from services import charts
+from services import charts, payouts
 from services import figures as data
+from services.performance import performance
+from services.stats import Stats, case_stats
 from settings import DEFAULT_CATEGORIES, Department, PayoutRules, Programme
 from storage.db import Database
 from tests.fakegram import FakeTelegram, TgUser
@@ -42,6 +53,8 @@ MODERATOR = TgUser(4_242, language_code="zh-hans")
 NEWCOMER = TgUser(4_444, language_code="en")
 START_DELAY = 0.3
 START_INTERVAL = 0.5
+PAYOUT_SCHEDULE = "0 10 * * mon"  # the default
+STATS_MESSAGES = 3  # the charts' image, the text figures, the departments' performance image
 DEPARTMENTS = (
     Department("roads", "公路段", "Roads office", -1, ("road_hazard", "public_facility", "other")),
     Department(
@@ -66,17 +79,39 @@ categories = ["fire_risk", "traffic_accident", "public_order"]
 """
 
 
-def build(path: Path, count: int) -> None:
+REPORTS_TABLE: Table = (
+    "reports",
+    (
+        *("id", "reference", "rider_id", "status", "category", "created_at", "updated_at"),
+        *("submitted_at", "deadline_at", "decided_at", "reward_fen", "latitude", "longitude"),
+        *("card_chat_id", "card_message_id", "digest_at", "escalated_at", "breached_at"),
+    ),
+)
+LEDGER_TABLE: Table = (
+    "ledger",
+    ("rider_id", "kind", "amount_fen", "points", "report_id", "idempotency_key", "created_at"),
+)
+CASES_TABLE: Table = (
+    "cases",
+    (
+        *("report_id", "department", "state", "opened_at", "dispatched_at", "due_at"),
+        *("fixed_at", "updated_at", "closed_at", "card_chat_id", "card_message_id"),
+        *("reminded_at", "breached_at", "urged_at"),
+    ),
+)
+
+
+def rows(count: int) -> tuple[list[Row], list[Row], list[Row]]:
+    """The reports, reward entries and cases of the synthetic year (seeded: the same rows on
+    either engine), in a steady state: every card already posted, every missed deadline
+    already reminded of and recorded, every fixed case confirmed. Otherwise the bot would
+    spend the whole run on a backlog of 20,000 review cards and 40,000 confirmations, and
+    /start would be slow with or without /stats."""
     randomly = random.Random(13)
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA synchronous = OFF")
-    conn.execute("BEGIN")
-    conn.executemany(
-        "INSERT INTO users (id, telegram_id, created_at, consented_at) VALUES (?, ?, 0, 0)",
-        ((r, 5_000_000 + r) for r in range(1, 1001)),
-    )
     keys = [c.key for c in DEFAULT_CATEGORIES]
-    reports, rewards, cases = [], [], []
+    reports: list[Row] = []
+    rewards: list[Row] = []
+    cases: list[Row] = []
     for report_id in range(1, count + 1):
         submitted = END - randomly.randrange(YEAR)
         category = randomly.choice(keys)
@@ -87,22 +122,18 @@ def build(path: Path, count: int) -> None:
         status = "approved" if approved else "rejected" if decided else "pending"
         reward = randomly.choice((5000, 10000)) if approved else None
         rider = randomly.randint(1, 1000)
+        missed = submitted + 86_400 if status == "pending" else None
         reports.append(
             (
-                report_id,
-                f"R-B-{report_id:07d}",
-                rider,
-                status,
-                category,
-                submitted,
-                decided,
-                reward,
+                *(report_id, f"R-B-{report_id:07d}", rider, status, category, submitted),
+                *(submitted, submitted, submitted + 86_400, decided, reward),
                 29.3 + randomly.uniform(-0.1, 0.1),
                 117.2 + randomly.uniform(-0.1, 0.1),
+                *(MODERATOR.id, report_id, missed, missed, missed),
             )
         )
         if approved and decided is not None and reward is not None:
-            rewards.append((rider, reward, report_id, f"reward:{report_id}", decided))
+            rewards.append((rider, "reward", reward, 0, report_id, f"reward:{report_id}", decided))
             fixed = (
                 decided + randomly.randrange(3600, 72 * 3600) if randomly.random() < 0.8 else None
             )
@@ -111,41 +142,47 @@ def build(path: Path, count: int) -> None:
                 if category in ("fire_risk", "traffic_accident", "public_order")
                 else "roads"
             )
+            due = decided + 24 * 3600
+            late = None if fixed else due
             cases.append(
                 (
-                    report_id,
-                    department,
-                    "fixed" if fixed else "dispatched",
-                    decided,
-                    decided,
-                    decided + 24 * 3600,
-                    fixed,
-                    fixed or decided,
+                    *(report_id, department, "confirmed" if fixed else "dispatched", decided),
+                    *(decided, due, fixed, fixed or decided, fixed),
+                    *(-1 if department == "roads" else -2, report_id, late, late, late),
                 )
             )
-    conn.executemany(
-        "INSERT INTO reports (id, reference, rider_id, status, category, created_at, updated_at,"
-        " submitted_at, deadline_at, decided_at, reward_fen, latitude, longitude)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6, ?6 + 86400, ?7, ?8, ?9, ?10)",
-        reports,
-    )
-    conn.executemany(
-        "INSERT INTO ledger (rider_id, kind, amount_fen, points, report_id, idempotency_key,"
-        " created_at) VALUES (?, 'reward', ?, 0, ?, ?, ?)",
-        rewards,
-    )
-    conn.executemany(
-        "INSERT INTO cases (report_id, department, state, opened_at, dispatched_at, due_at,"
-        " fixed_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        cases,
-    )
-    conn.execute("COMMIT")
-    conn.execute("ANALYZE")
-    conn.close()
+    return reports, rewards, cases
 
 
-async def in_process(path: Path) -> None:
-    db = Database(path)
+async def build(db: Database, count: int) -> None:
+    """1,000 riders and `count` reports with their rewards and cases, bypassing the services
+    (COPY on PostgreSQL, executemany on SQLite: bench/payout.py's `write`)."""
+    reports, rewards, cases = rows(count)
+    async with db.transaction() as conn:
+        await write(conn, USERS, [(r, 5_000_000 + r, 0, 0) for r in range(1, 1001)])
+        for table, found in (
+            (REPORTS_TABLE, reports),
+            (LEDGER_TABLE, rewards),
+            (CASES_TABLE, cases),
+        ):
+            for chunk in range(0, len(found), CHUNK):
+                await write(conn, table, found[chunk : chunk + CHUNK])
+        await continue_after_given_ids(conn)
+    async with db.transaction() as conn:
+        await conn.execute("ANALYZE")
+
+
+async def settle(db: Database) -> None:
+    """The payout batch the bot would build at start-up, built now and marked announced (as
+    bench/payout.py does): otherwise the bot spends the run telling 1,000 riders about it."""
+    trigger = CronTrigger.from_crontab(PAYOUT_SCHEDULE, timezone=TZ)
+    await payouts.run_due(db, trigger=trigger, minimum_fen=0, now=int(time.time()))
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE payout_batches SET announced_at = exported_at")
+
+
+async def in_process(target: engines.Target) -> None:
+    db = Database(target)
     await db.open()
     programme = Programme(departments=DEPARTMENTS, payout=PayoutRules(budget_month_fen=2_000_000))
     period = data.year_period(2026, TZ)
@@ -162,6 +199,21 @@ async def in_process(path: Path) -> None:
             f" PNG {len(png) / 1024:.0f} KB"
         )
         started = time.perf_counter()
+        await Stats(db, TZ, [c.key for c in programme.categories]).snapshot()
+        figures = time.perf_counter() - started
+        started = time.perf_counter()
+        await case_stats(db, [d.key for d in DEPARTMENTS])
+        cases = time.perf_counter() - started
+        started = time.perf_counter()
+        rows = await performance(db, programme, period)
+        departments = time.perf_counter() - started
+        started = time.perf_counter()
+        await charts.draw_in_pool(lambda: charts.performance_png(rows, t, programme, period))
+        print(
+            f"/stats text: today/week/all {figures:.3f} s, cases {cases:.3f} s,"
+            f" performance {departments:.3f} s, its image {time.perf_counter() - started:.3f} s"
+        )
+        started = time.perf_counter()
         picture, points = await charts.render_incidents(
             db, programme.service_area, data.month_period(2026, 10, TZ), t
         )
@@ -174,13 +226,13 @@ async def in_process(path: Path) -> None:
         await db.close()
 
 
-async def in_the_bot(path: Path, workdir: Path) -> None:
+async def in_the_bot(target: engines.Target, workdir: Path) -> None:
     (workdir / "config.toml").write_text(CONFIG, encoding="utf-8")
     async with FakeTelegram() as fake:
         process = await start_bot(
             fake,
             workdir,
-            f"sqlite:///{path}",
+            engines.database_url(target),
             MODERATOR_CHAT_ID=str(MODERATOR.id),
             MODERATOR_IDS=str(MODERATOR.id),
         )
@@ -189,7 +241,9 @@ async def in_the_bot(path: Path, workdir: Path) -> None:
                 fake.send_text(MODERATOR, "/stats year")
                 sent = time.perf_counter()
                 answer = asyncio.ensure_future(
-                    fake.wait_for_messages(MODERATOR.id, 2 * (attempt + 1), timeout=600)
+                    fake.wait_for_messages(
+                        MODERATOR.id, STATS_MESSAGES * (attempt + 1), timeout=600
+                    )
                 )
                 finished: list[float] = []
                 answer.add_done_callback(lambda _: finished.append(time.perf_counter()))  # noqa: B023
@@ -204,9 +258,10 @@ async def in_the_bot(path: Path, workdir: Path) -> None:
                     await asyncio.sleep(START_INTERVAL)
                 messages = await answer
                 label = "first" if attempt == 0 else "second"
+                kinds = "+".join(m.kind for m in messages[-STATS_MESSAGES:])
                 print(
-                    f"bot, {label} /stats year: image and text after {finished[0] - sent:.3f} s"
-                    f" ({messages[-2].kind})"
+                    f"bot, {label} /stats year: all {STATS_MESSAGES} answers after"
+                    f" {finished[0] - sent:.3f} s ({kinds})"
                 )
                 if times:
                     print(
@@ -218,18 +273,27 @@ async def in_the_bot(path: Path, workdir: Path) -> None:
             await process.wait()
 
 
-async def main(count: int) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "bench.db"
-        db = Database(path)
-        await db.open()
-        await db.close()
-        started = time.perf_counter()
-        build(path, count)
-        print(f"built {count:,} reports in {time.perf_counter() - started:.1f} s")
-        await in_process(path)
-        await in_the_bot(path, Path(folder))
+async def main(count: int, engine: str) -> None:
+    with tempfile.TemporaryDirectory() as folder, engines.databases(engine, Path(folder)) as dbs:
+        target = await dbs.fresh("bench")
+        db = Database(target)
+        await db.open()  # the real migrations
+        try:
+            started = time.perf_counter()
+            await build(db, count)
+            await settle(db)
+        finally:
+            await db.close()
+        print(f"built {count:,} reports on {engine} in {time.perf_counter() - started:.1f} s")
+        await in_process(target)
+        await in_the_bot(target, Path(folder))
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000))
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.stats_render", description="/stats year at REPORTS reports."
+    )
+    parser.add_argument("reports", nargs="?", type=int, default=100_000, metavar="REPORTS")
+    engines.add_engine_option(parser)
+    args = parser.parse_args()
+    asyncio.run(main(args.reports, args.engine))

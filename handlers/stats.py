@@ -1,10 +1,12 @@
 """/stats for moderators and admins: the period's charts as one image (drawn by
-services/charts.py, sent by handlers/figures.py), then how the programme does today, this
-week and all time, with the departments' cases, as one message in the caller's language
-(figures from services/stats.py)."""
+services/charts.py), then how the programme does today, this week and all time, with the
+departments' cases, as one message in the caller's language (figures from services/stats.py),
+then the departments' performance as an image. The message's figures are read while the
+charts are drawn."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from fractions import Fraction
 
@@ -17,24 +19,9 @@ from locales import Phrases
 from services import charts
 from services import figures as data
 from services.figures import parse_period
-from services.performance import performance, performance_text
+from services.performance import DepartmentPerformance, performance, performance_text
 from services.stats import DepartmentStats, PeriodStats, Snapshot, Stats, case_stats
 from settings import Settings
-
-
-async def send_stats_image(update: Update, context: BotContext, period: data.Period) -> None:
-    """The /stats picture for `period`, its headline as the caption."""
-    say = Speaker(update, context)
-    chat = update.effective_chat
-    if chat is None:
-        return
-    runtime = context.runtime
-    settings = runtime.settings
-    t = await say.phrases()
-    png, caption = await charts.render_stats(
-        runtime.db, settings.programme, settings.timezone, period, t
-    )
-    await context.bot.send_photo(chat.id, png, caption=caption)
 
 
 def service(context: BotContext) -> Stats:
@@ -104,26 +91,50 @@ async def stats_command(update: Update, context: BotContext) -> None:
     """/stats [month | year | 2026-10]: the charts as one image, then the text figures."""
     say = Speaker(update, context)
     runtime = context.runtime
-    period = parse_period(" ".join(context.args or []), runtime.clock(), runtime.settings.timezone)
+    settings = runtime.settings
+    period = parse_period(" ".join(context.args or []), runtime.clock(), settings.timezone)
     if period is None:
         await say.reply("stats.usage")
         return
-    await send_stats_image(update, context, period)
-    snapshot = await service(context).snapshot()
+    chat = update.effective_chat
+    if chat is None:
+        return
     t = await say.phrases()
-    text = render(t, runtime.settings, snapshot)
-    departments = [d.key for d in runtime.settings.programme.departments]
-    if departments:
-        found = await case_stats(runtime.db, departments, runtime.clock)
-        text = f"{text}\n\n{render_cases(t, runtime.settings, found)}"
-        rows = await performance(runtime.db, runtime.settings.programme, period)
-        text = f"{text}\n\n{performance_text(t, runtime.settings.programme, rows)}"
+    # The text's figures are read while the charts are drawn: the reads wait for the
+    # database, the drawing for the charts thread, and neither for the other.
+    (png, caption), (text, rows) = await asyncio.gather(
+        charts.render_stats(runtime.db, settings.programme, settings.timezone, period, t),
+        text_figures(context, t, period),
+    )
+    programme = settings.programme
+    drawn = (
+        None
+        if rows is None  # drawn while the first two answers are sent
+        else asyncio.ensure_future(
+            charts.draw_in_pool(lambda: charts.performance_png(rows, t, programme, period))
+        )
+    )
+    await context.bot.send_photo(chat.id, png, caption=caption)
     await say.send(text)
-    if departments and update.effective_chat is not None:
-        programme = runtime.settings.programme
-        png = await charts.draw_in_pool(lambda: charts.performance_png(rows, t, programme, period))
+    if drawn is not None:
         caption = t("charts.performance.title", period=charts.period_label(t, period))
-        await context.bot.send_photo(update.effective_chat.id, png, caption=caption)
+        await context.bot.send_photo(chat.id, await drawn, caption=caption)
+
+
+async def text_figures(
+    context: BotContext, t: Phrases, period: data.Period
+) -> tuple[str, list[DepartmentPerformance] | None]:
+    """The /stats message: today, this week and all time, then, where departments are
+    configured, their cases and their performance in `period` (also drawn, after)."""
+    runtime = context.runtime
+    text = render(t, runtime.settings, await service(context).snapshot())
+    departments = [d.key for d in runtime.settings.programme.departments]
+    if not departments:
+        return text, None
+    found = await case_stats(runtime.db, departments, runtime.clock)
+    rows = await performance(runtime.db, runtime.settings.programme, period)
+    cases = render_cases(t, runtime.settings, found)
+    return f"{text}\n\n{cases}\n\n{performance_text(t, runtime.settings.programme, rows)}", rows
 
 
 def render_cases(t: Phrases, settings: Settings, found: list[DepartmentStats]) -> str:

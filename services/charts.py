@@ -105,6 +105,7 @@ async def draw_in_pool(draw: Callable[[], T]) -> T:
 
 def _png(figure: Figure) -> bytes:
     declutter(figure)
+    figure.set_layout_engine("none")  # laid out by declutter already: not again for the PNG
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()
@@ -164,13 +165,14 @@ def _has_year(label: str) -> bool:
 
 
 def _drawn(figure: Figure) -> Any:
-    """The figure laid out and drawn once (constrained layout places the labels), and its
-    renderer, to measure text as it will appear."""
+    """The figure laid out (constrained layout places the labels) without painting a pixel,
+    and its renderer, to measure text as it will appear: painting is most of a draw, and
+    the PNG paints it again anyway."""
     canvas = figure.canvas
     if not isinstance(canvas, FigureCanvasAgg):
         canvas = FigureCanvasAgg(figure)
-    canvas.draw()  # type: ignore[no-untyped-call]  # matplotlib leaves these untyped
-    return canvas.get_renderer()  # type: ignore[no-untyped-call]
+    figure.draw_without_rendering()
+    return canvas.get_renderer()  # type: ignore[no-untyped-call]  # matplotlib leaves it untyped
 
 
 def month_labels(months: Sequence[tuple[int, int]]) -> list[str]:

@@ -22,18 +22,17 @@ Nothing here imports Telegram or matplotlib.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from fractions import Fraction
 
-from services.stats import MEDIAN, P90, percentile
+from services.stats import MEDIAN, P90, ranked_percentile
 from settings import Programme
 from storage import figures as store
-from storage.db import Database
+from storage.db import Connection, Database
+from storage.ranks import Group, LocalDays, Ranked
 
 MIN_ITEMS = 5  # a chart over fewer items says so instead of drawing lines
 DEFAULT_WEEKS = 12
@@ -232,30 +231,55 @@ def week_starts(period: Period) -> tuple[date, ...]:
     return tuple(found)
 
 
-QUARTER_HOUR = 900  # every zone's offset is a whole number of quarter hours
+EPOCH = date(1970, 1, 1)  # local day number 0
 
 
-@functools.lru_cache(maxsize=65_536)
-def _local_day(quarter: int, zone: tzinfo) -> date:
-    """The local date of a quarter hour: one zone lookup per quarter hour, not per row."""
-    return datetime.fromtimestamp(quarter * QUARTER_HOUR, zone).date()
+def day_of(number: int) -> date:
+    """The local date of a local day number (storage/ranks.py)."""
+    return EPOCH + timedelta(days=number)
 
 
-def _week_of(moment: int, zone: tzinfo) -> date:
-    day = _local_day(moment // QUARTER_HOUR, zone)
-    return day - timedelta(days=day.weekday())
+def local_days(zone: tzinfo, start: int, end: int) -> LocalDays:
+    """`zone` over `[start, end)` as the SQL of the local day needs it: its name, its UTC
+    offset at `start`, and every change of the offset (daylight saving) before `end`."""
+    first = offset = _offset(zone, start)
+    changes = []
+    at = start
+    while at < end:
+        following = min(at + 86_400, end)  # no zone changes its offset twice in a day
+        if _offset(zone, following) == offset:
+            at = following
+            continue
+        at = _change_after(zone, at, following)
+        offset = _offset(zone, at)
+        changes.append((at, offset))
+    return LocalDays(getattr(zone, "key", None) or str(zone), first, tuple(changes))
+
+
+def _offset(zone: tzinfo, moment: int) -> int:
+    shift = datetime.fromtimestamp(moment, zone).utcoffset()
+    return int(shift.total_seconds()) if shift is not None else 0
+
+
+def _change_after(zone: tzinfo, before: int, after: int) -> int:
+    """The first second in `(before, after]` at which the offset differs from `before`'s."""
+    offset = _offset(zone, before)
+    while after - before > 1:
+        middle = (before + after) // 2
+        before, after = (middle, after) if _offset(zone, middle) == offset else (before, middle)
+    return after
 
 
 def weekly_reports(
-    period: Period, rows: Sequence[tuple[int, str | None]], programme: Programme, zone: tzinfo
+    period: Period, rows: Sequence[tuple[int, str | None, int]], programme: Programme
 ) -> WeeklyReports:
+    """Rows (Monday's day number, category, reports) as a count per category and week."""
     weeks = week_starts(period)
     column = {week: index for index, week in enumerate(weeks)}
     known = [c.key for c in programme.categories]
     found: dict[str | None, list[int]] = {}
-    for submitted_at, category in rows:
-        counts = found.setdefault(category, [0] * len(weeks))
-        counts[column[_week_of(submitted_at, zone)]] += 1
+    for monday, category, count in rows:
+        found.setdefault(category, [0] * len(weeks))[column[day_of(monday)]] += count
     order = [c for c in known if c in found] + sorted(
         (c for c in found if c not in known), key=lambda c: c or ""
     )
@@ -263,66 +287,72 @@ def weekly_reports(
         weeks=weeks,
         categories=tuple(order),
         counts=tuple(tuple(found[c]) for c in order),
-        n=len(rows),
+        n=sum(count for _, _, count in rows),
     )
 
 
-def _hours(ordered_seconds: Sequence[int], fraction: Fraction) -> float | None:
-    if not ordered_seconds:
+def _hours(ranked: Ranked | None, fraction: Fraction) -> float | None:
+    if ranked is None:
         return None
-    return float(percentile(ordered_seconds, fraction)) / 3600
+    return float(ranked_percentile(ranked, fraction)) / 3600
+
+
+def _enough(ranked: Ranked | None) -> Ranked | None:
+    return ranked if ranked is not None and ranked.n >= MIN_ITEMS else None
 
 
 def verification_times(
-    period: Period, rows: Sequence[tuple[int, int]], promise_hours: int, zone: tzinfo
+    period: Period,
+    per_week: Mapping[Group, Ranked],
+    whole: Ranked | None,
+    promise_hours: int,
 ) -> VerificationTimes:
+    """Ranks per week (by Monday's day number) and over the period -> the chart's figures."""
     weeks = week_starts(period)
-    per_week: dict[date, list[int]] = {week: [] for week in weeks}
-    for decided_at, seconds in rows:
-        per_week[_week_of(decided_at, zone)].append(seconds)
+    by_week = {day_of(monday): ranked for monday, ranked in per_week.items()}
     medians, p90s = [], []
     for week in weeks:
-        times = sorted(per_week[week])
-        medians.append(_hours(times, MEDIAN) if len(times) >= MIN_ITEMS else None)
-        p90s.append(_hours(times, P90) if len(times) >= MIN_ITEMS else None)
-    every = sorted(seconds for _, seconds in rows)
-    enough = len(every) >= MIN_ITEMS
+        ranked = _enough(by_week.get(week))
+        medians.append(_hours(ranked, MEDIAN))
+        p90s.append(_hours(ranked, P90))
     return VerificationTimes(
         weeks=weeks,
         median_hours=tuple(medians),
         p90_hours=tuple(p90s),
-        median=_hours(every, MEDIAN) if enough else None,
-        p90=_hours(every, P90) if enough else None,
+        median=_hours(_enough(whole), MEDIAN),
+        p90=_hours(_enough(whole), P90),
         promise_hours=promise_hours,
-        n=len(every),
+        n=whole.n if whole is not None else 0,
     )
 
 
-def handling(cases: Sequence[store.Case], departments: Sequence[str]) -> Handling:
-    by_department: dict[str, list[store.Case]] = {key: [] for key in departments}
-    for case in cases:
-        by_department.setdefault(case.department, []).append(case)
+def handling(
+    counts: Sequence[store.CaseCounts],
+    to_fix: Mapping[Group, Ranked],
+    levels: Mapping[Group, Ranked],
+    departments: Sequence[str],
+) -> Handling:
+    """Per department (configured ones first, in order): counts and ranks -> figures."""
+    by_department = {c.department: c for c in counts}
+    keys = [*departments, *(c.department for c in counts if c.department not in departments)]
     lines = []
-    for key, found in by_department.items():
-        fixed = [c for c in found if c.fixed_at is not None]
-        if len(found) < MIN_ITEMS:
-            lines.append(DepartmentHandling(key, len(found), len(fixed), None, None, None, None))
+    for key in keys:
+        found = by_department.get(key, store.CaseCounts(key, 0, 0, 0))
+        if found.opened < MIN_ITEMS:
+            lines.append(DepartmentHandling(key, found.opened, found.fixed, *(None,) * 4))
             continue
-        times = sorted(c.fixed_at - c.dispatched_at for c in fixed if c.fixed_at is not None)
-        levels = sorted(c.due_at - c.dispatched_at for c in found)
-        within = sum(1 for c in fixed if c.fixed_at is not None and c.fixed_at <= c.due_at)
         lines.append(
             DepartmentHandling(
                 department=key,
-                n=len(found),
-                fixed=len(fixed),
-                median_hours=_hours(times, MEDIAN),
-                p90_hours=_hours(times, P90),
-                within_share=within / len(fixed) if fixed else None,
-                service_hours=_hours(levels, MEDIAN),
+                n=found.opened,
+                fixed=found.fixed,
+                median_hours=_hours(to_fix.get(key), MEDIAN),
+                p90_hours=_hours(to_fix.get(key), P90),
+                within_share=found.fixed_in_time / found.fixed if found.fixed else None,
+                service_hours=_hours(levels.get(key), MEDIAN),
             )
         )
-    return Handling(tuple(lines), len(cases))
+    return Handling(tuple(lines), sum(c.opened for c in counts))
 
 
 def reward_months(period: Period) -> tuple[tuple[int, int], ...]:
@@ -337,45 +367,54 @@ def reward_months(period: Period) -> tuple[tuple[int, int], ...]:
 
 def monthly_rewards(
     months: Sequence[tuple[int, int]],
-    entries: Sequence[tuple[int, int, str]],
+    days: Sequence[tuple[int, int, int]],
     budget_fen: int | None,
-    zone: tzinfo,
 ) -> MonthlyRewards:
+    """Rows (local day number, fen, rewards) summed into `months`."""
     sums = dict.fromkeys(months, 0)
     rewards = 0
-    for created_at, amount, kind in entries:
-        day = _local_day(created_at // QUARTER_HOUR, zone)
+    for number, amount, count in days:
+        day = day_of(number)
         key = (day.year, day.month)
         if key in sums:
             sums[key] += amount
-            rewards += kind == "reward"
+            rewards += count
     return MonthlyRewards(tuple(months), tuple(sums[m] for m in months), budget_fen, rewards)
 
 
 async def charts(db: Database, programme: Programme, zone: tzinfo, period: Period) -> Charts:
-    """Every chart's numbers for `period`, read from one snapshot."""
+    """Every chart's numbers for `period`, counted by the database on one snapshot: a few
+    hundred rows, whatever the period holds."""
     months = reward_months(period)
     first_month = month_period(*months[0], zone)
     start, end = period.start_ts, period.end_ts
-    async with db.snapshot() as conn:
-        submitted = await store.submissions(conn, start, end)
-        decided = await store.decision_times(conn, start, end)
-        verified = await store.verified(conn, start, end)
-        opened = await store.cases(conn, start, end) if programme.departments else []
-        fixed = await store.fixed_cases(conn, start, end)
-        booked = await store.reward_entries(conn, min(start, first_month.start_ts), end)
-        approved, in_batch, paid = await store.reward_states(conn, start, end)
+    booked_from = min(start, first_month.start_ts)
+    days = local_days(zone, booked_from, end)
     departments = [d.key for d in programme.departments]
+    async with db.snapshot() as conn:
+        submitted = await store.weekly_submissions(conn, start, end, days)
+        per_week = await store.decision_ranks(conn, start, end, (MEDIAN, P90), days)
+        decided = await store.decision_ranks(conn, start, end, (MEDIAN, P90))
+        handled = await _handling(conn, start, end, departments) if departments else None
+        verified = await store.verified(conn, start, end)
+        fixed = await store.fixed_cases(conn, start, end)
+        booked = await store.daily_rewards(conn, booked_from, end, days)
+        approved, in_batch, paid = await store.reward_states(conn, start, end)
+    weekly = weekly_reports(period, submitted, programme)
+    return Charts(
+        period=period,
+        headline=Headline(weekly.n, verified, approved, fixed, in_batch, paid),
+        weekly=weekly,
+        verification=verification_times(
+            period, per_week, decided.get(0), programme.review.deadline_hours
+        ),
+        handling=handled,
+        rewards=monthly_rewards(months, booked, programme.payout.budget_month_fen),
+    )
 
-    def compute() -> Charts:
-        return Charts(
-            period=period,
-            headline=Headline(len(submitted), verified, approved, fixed, in_batch, paid),
-            weekly=weekly_reports(period, submitted, programme, zone),
-            verification=verification_times(period, decided, programme.review.deadline_hours, zone),
-            handling=handling(opened, departments) if departments else None,
-            rewards=monthly_rewards(months, booked, programme.payout.budget_month_fen, zone),
-        )
 
-    # Bucketing a year of reports is a loop over every row: off the event loop.
-    return await asyncio.to_thread(compute)
+async def _handling(conn: Connection, start: int, end: int, departments: Sequence[str]) -> Handling:
+    counts = await store.case_counts(conn, start, end)
+    to_fix = await store.case_hours_ranks(conn, start, end, (MEDIAN, P90), levels=False)
+    levels = await store.case_hours_ranks(conn, start, end, (MEDIAN,), levels=True)
+    return handling(counts, to_fix, levels, departments)

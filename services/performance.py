@@ -12,16 +12,17 @@
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from locales import Phrases
 from services.figures import Period
+from services.stats import MEDIAN, ranked_percentile
 from settings import Programme
 from storage import performance as store
 from storage.db import Database
+from storage.ranks import Ranked
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,10 @@ class DepartmentPerformance:
         return self.satisfied / self.answers if self.answers else None
 
 
-def _median_hours(seconds: Sequence[int]) -> float | None:
-    return round(statistics.median(seconds) / 3600, 1) if seconds else None
+def _median_hours(ranked: Ranked | None) -> float | None:
+    if ranked is None:
+        return None
+    return round(float(ranked_percentile(ranked, MEDIAN)) / 3600, 1)
 
 
 async def performance(
@@ -66,17 +69,13 @@ async def performance(
     """One row per configured department (in config order, even without cases), then any
     department no longer configured that the period's data names."""
     start, end = period.start_ts, period.end_ts
-    cases = await store.case_counts(db, start, end)
-    events = await store.event_counts(db, start, end)
-    extensions = await store.extension_counts(db, start, end)
-    feedback = await store.feedback_counts(db, start, end)
-    times: dict[str, tuple[list[int], list[int]]] = {}
-    for department, to_accept, to_fix in await store.durations(db, start, end):
-        accept, fix = times.setdefault(department, ([], []))
-        if to_accept is not None:
-            accept.append(int(to_accept))
-        if to_fix is not None:
-            fix.append(int(to_fix))
+    async with db.snapshot() as conn:  # one committed state, never under the write lock
+        cases = await store.case_counts(conn, start, end)
+        events = await store.event_counts(conn, start, end)
+        extensions = await store.extension_counts(conn, start, end)
+        feedback = await store.feedback_counts(conn, start, end)
+        to_accept = await store.duration_ranks(conn, start, end, (MEDIAN,), to="accepted_at")
+        to_fix = await store.duration_ranks(conn, start, end, (MEDIAN,), to="fixed_at")
     keys = [d.key for d in programme.departments]
     keys += sorted({*cases, *events, *extensions, *feedback} - set(keys))
     rows = []
@@ -85,12 +84,11 @@ async def performance(
         received, returned, reopened = events.get(key, (0, 0, 0))
         asked, granted = extensions.get(key, (0, 0))
         answers, satisfied, silent = feedback.get(key, (0, 0, 0))
-        accept, fix = times.get(key, ([], []))
         rows.append(
             DepartmentPerformance(
                 key, received, total, accepted, accepted_in_time, fixed, fixed_in_time,
                 asked, granted, returned, reopened, answers, satisfied, silent,
-                _median_hours(accept), _median_hours(fix),
+                _median_hours(to_accept.get(key)), _median_hours(to_fix.get(key)),
             )
         )  # fmt: skip
     return rows

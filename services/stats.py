@@ -16,7 +16,7 @@ is the mean of the middle two.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, tzinfo
 from enum import StrEnum
@@ -26,6 +26,7 @@ from services.clock import Now, utc_now
 from services.reporting import LISTED
 from storage import stats as store
 from storage.db import Database
+from storage.ranks import Ranked
 
 # The order statuses are listed in; any other status follows, alphabetically.
 STATUS_ORDER = LISTED
@@ -76,14 +77,23 @@ class Snapshot:
 
 def percentile(ordered: Sequence[int], fraction: Fraction) -> Fraction:
     """The `fraction` quantile of `ordered` (sorted, not empty), interpolated between ranks."""
-    if not ordered:
+    return _interpolated(ordered.__getitem__, len(ordered), fraction)
+
+
+def ranked_percentile(ranked: Ranked, fraction: Fraction) -> Fraction:
+    """The same quantile from the values the database gave at the ranks around it."""
+    return _interpolated(ranked.at.__getitem__, ranked.n, fraction)
+
+
+def _interpolated(value_at: Callable[[int], int], count: int, fraction: Fraction) -> Fraction:
+    if not count:
         raise ValueError("no values")
     if not 0 <= fraction <= 1:
         raise ValueError(f"fraction {fraction} is outside [0, 1]")
-    position = fraction * (len(ordered) - 1)
+    position = fraction * (count - 1)
     lower = math.floor(position)
-    upper = min(lower + 1, len(ordered) - 1)
-    return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
+    upper = min(lower + 1, count - 1)
+    return value_at(lower) + (value_at(upper) - value_at(lower)) * (position - lower)
 
 
 def _duration(seconds: Fraction) -> timedelta:
@@ -98,6 +108,17 @@ def decision_times(ordered_seconds: Sequence[int]) -> DecisionTimes:
         count=len(ordered_seconds),
         median=_duration(percentile(ordered_seconds, MEDIAN)),
         p90=_duration(percentile(ordered_seconds, P90)),
+    )
+
+
+def ranked_times(ranked: Ranked | None) -> DecisionTimes:
+    """`decision_times` from the database's ranks (None: nothing was decided)."""
+    if ranked is None:
+        return DecisionTimes(0, None, None)
+    return DecisionTimes(
+        count=ranked.n,
+        median=_duration(ranked_percentile(ranked, MEDIAN)),
+        p90=_duration(ranked_percentile(ranked, P90)),
     )
 
 
@@ -139,15 +160,14 @@ class Stats:
         today_ts, week_ts = int(today.timestamp()), int(week.timestamp())
         async with self.db.snapshot() as conn:  # one consistent read, no write lock
             counts = await store.counts(conn, today_ts, week_ts)
-            times = await store.decision_times(conn)
+            times = await store.decision_ranks(conn, today_ts, week_ts, (MEDIAN, P90))
             breaches = await store.breaches(conn, today_ts, week_ts)
         periods = []
         for index, (period, since) in enumerate(
             ((Period.TODAY, today), (Period.WEEK, week), (Period.ALL, None))
         ):
-            start = None if since is None else int(since.timestamp())
             in_period = [(c.status, c.category, (c.today, c.week, c.total)[index]) for c in counts]
-            decided = [seconds for at, seconds in times if start is None or at >= start]
+            decided = ranked_times(times.get(index))
             periods.append(self._period(period, since, in_period, decided, breaches[index]))
         return Snapshot(now, *periods)
 
@@ -156,7 +176,7 @@ class Stats:
         period: Period,
         since: datetime | None,
         counts: list[tuple[str, str | None, int]],
-        ordered_seconds: list[int],
+        decisions: DecisionTimes,
         breaches: int,
     ) -> PeriodStats:
         counts = [(status, category, n) for status, category, n in counts if n]
@@ -176,7 +196,7 @@ class Stats:
             by_status_and_category=tuple(
                 sorted(counts, key=lambda c: (_status_key(c[0]), self._category_key(c[1])))
             ),
-            decisions=decision_times(ordered_seconds),
+            decisions=decisions,
             breaches=breaches,
         )
 
@@ -243,8 +263,10 @@ _RUNNING_STATES = ("dispatched", "accepted", "reopened")
 async def case_stats(
     db: Database, departments: Iterable[str], clock: Now = utc_now
 ) -> list[DepartmentStats]:
-    """Per-department case figures, for /stats."""
-    rows = await store.case_rows(db)
+    """Per-department case figures, for /stats, read on a snapshot: never under the write
+    lock, which the rest of the bot is waiting for."""
+    async with db.snapshot() as conn:
+        rows = await store.case_rows(conn)
     return department_stats(
         [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows],
         departments,

@@ -4,24 +4,29 @@ The chart and register reads run on `Database.snapshot()` (one committed state, 
 lock); `rewards_between` also runs inside a write transaction, where approvals check the
 month's budget. Periods are half-open `[start, end)` in unix seconds. No query returns a
 rider's name, account or Telegram id.
+
+The charts' figures are counted here, per local week, day or department (storage/ranks.py
+for local days and percentiles): a year of reports comes back as a few hundred rows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from fractions import Fraction
 
 from storage.db import Connection
+from storage.ranks import Group, LocalDays, Ranked, local_day, monday, ranks
 
 
 @dataclass(frozen=True)
-class Case:
-    """One case (即时办) opened in a period, for the handling-time chart."""
+class CaseCounts:
+    """One department's cases (即时办) opened in a period, for the handling-time chart."""
 
     department: str
-    opened_at: int
-    dispatched_at: int
-    due_at: int
-    fixed_at: int | None
+    opened: int
+    fixed: int
+    fixed_in_time: int  # by their due time
 
 
 @dataclass(frozen=True)
@@ -51,23 +56,44 @@ class RegisterRow:
     outcome_note: str | None = None  # the department's latest words on the case (处置结果)
 
 
-async def submissions(conn: Connection, start: int, end: int) -> list[tuple[int, str | None]]:
-    """(submitted_at, category) of every report submitted in the period."""
+async def weekly_submissions(
+    conn: Connection, start: int, end: int, days: LocalDays
+) -> list[tuple[int, str | None, int]]:
+    """(local day number of the week's Monday, category, reports) of the reports submitted in
+    the period, per local week and category."""
+    day = local_day(conn, "submitted_at", days)
     async with conn.execute(
-        "SELECT submitted_at, category FROM reports WHERE submitted_at >= ? AND submitted_at < ?",
+        f"SELECT {monday('day')}, category, COUNT(*) FROM"  # noqa: S608 (fixed SQL, integers)
+        f" (SELECT {day} AS day, category FROM reports"
+        "  WHERE submitted_at >= ? AND submitted_at < ?) AS d"
+        " GROUP BY 1, 2",
         (start, end),
     ) as cursor:
-        return [(int(row[0]), row[1]) for row in await cursor.fetchall()]
+        return [(int(r[0]), r[1], int(r[2])) for r in await cursor.fetchall()]
 
 
-async def decision_times(conn: Connection, start: int, end: int) -> list[tuple[int, int]]:
-    """(decided_at, seconds from submission to decision) of reports decided in the period."""
-    async with conn.execute(
-        "SELECT decided_at, decided_at - submitted_at FROM reports"
-        " WHERE decided_at >= ? AND decided_at < ? AND submitted_at IS NOT NULL",
-        (start, end),
-    ) as cursor:
-        return [(int(row[0]), int(row[1])) for row in await cursor.fetchall()]
+def _decided(conn: Connection, days: LocalDays | None) -> str:
+    """Seconds from submission to decision of the reports decided in the period (two
+    parameters: start, end), grouped by the week of the decision or, without `days`, all
+    in one group."""
+    group = "0" if days is None else monday(local_day(conn, "decided_at", days))
+    return (
+        f"SELECT {group} AS grp, decided_at - submitted_at AS value FROM reports"  # noqa: S608
+        " WHERE decided_at >= ? AND decided_at < ? AND submitted_at IS NOT NULL"
+    )
+
+
+async def decision_ranks(
+    conn: Connection,
+    start: int,
+    end: int,
+    fractions: Iterable[Fraction],
+    days: LocalDays | None = None,
+) -> dict[Group, Ranked]:
+    """Seconds from submission to decision of reports decided in the period, ranked for
+    `fractions`: per local week of the decision (its Monday's day number) with `days`, else
+    the whole period as group 0."""
+    return await ranks(conn, _decided(conn, days), (start, end), fractions)
 
 
 async def verified(conn: Connection, start: int, end: int) -> int:
@@ -81,15 +107,36 @@ async def verified(conn: Connection, start: int, end: int) -> int:
     return int(row[0]) if row else 0
 
 
-async def cases(conn: Connection, start: int, end: int) -> list[Case]:
-    """Cases opened in the period."""
+async def case_counts(conn: Connection, start: int, end: int) -> list[CaseCounts]:
+    """Per department, the cases opened in the period: how many, fixed, fixed by their due
+    time; in the order each department's first case was opened."""
     async with conn.execute(
-        "SELECT department, opened_at, dispatched_at, due_at, fixed_at FROM cases"
-        " WHERE opened_at >= ? AND opened_at < ?",
+        "SELECT department, COUNT(*),"
+        " COALESCE(SUM(CASE WHEN fixed_at IS NOT NULL THEN 1 ELSE 0 END), 0),"
+        " COALESCE(SUM(CASE WHEN fixed_at <= due_at THEN 1 ELSE 0 END), 0)"
+        " FROM cases WHERE opened_at >= ? AND opened_at < ?"
+        " GROUP BY department ORDER BY MIN(id)",
         (start, end),
     ) as cursor:
-        rows = await cursor.fetchall()
-    return [Case(r[0], int(r[1]), int(r[2]), int(r[3]), r[4]) for r in rows]
+        return [
+            CaseCounts(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in await cursor.fetchall()
+        ]
+
+
+async def case_hours_ranks(
+    conn: Connection, start: int, end: int, fractions: Iterable[Fraction], *, levels: bool
+) -> dict[Group, Ranked]:
+    """Per department, of the cases opened in the period, ranked for `fractions`: seconds
+    from dispatch to fixed of the fixed ones or, with `levels`, every case's service level
+    (dispatch to due)."""
+    value, fixed = ("due_at", "") if levels else ("fixed_at", " AND fixed_at IS NOT NULL")
+    return await ranks(
+        conn,
+        f"SELECT department AS grp, {value} - dispatched_at AS value FROM cases"  # noqa: S608
+        f" WHERE opened_at >= ? AND opened_at < ?{fixed}",
+        (start, end),
+        fractions,
+    )
 
 
 async def fixed_cases(conn: Connection, start: int, end: int) -> int:
@@ -101,14 +148,20 @@ async def fixed_cases(conn: Connection, start: int, end: int) -> int:
     return int(row[0]) if row else 0
 
 
-async def reward_entries(conn: Connection, start: int, end: int) -> list[tuple[int, int, str]]:
-    """(created_at, amount_fen, kind) of the rewards and reversals booked in the period."""
+async def daily_rewards(
+    conn: Connection, start: int, end: int, days: LocalDays
+) -> list[tuple[int, int, int]]:
+    """(local day number, rewards less reversals in fen, rewards) booked in the period, per
+    local day that has any."""
+    day = local_day(conn, "created_at", days)
     async with conn.execute(
-        "SELECT created_at, amount_fen, kind FROM ledger"
-        " WHERE kind IN ('reward', 'reversal') AND created_at >= ? AND created_at < ?",
+        "SELECT day, SUM(amount_fen), SUM(CASE WHEN kind = 'reward' THEN 1 ELSE 0 END) FROM"  # noqa: S608
+        f" (SELECT {day} AS day, amount_fen, kind FROM ledger"
+        "  WHERE kind IN ('reward', 'reversal') AND created_at >= ? AND created_at < ?) AS d"
+        " GROUP BY day",
         (start, end),
     ) as cursor:
-        return [(int(r[0]), int(r[1]), str(r[2])) for r in await cursor.fetchall()]
+        return [(int(r[0]), int(r[1]), int(r[2])) for r in await cursor.fetchall()]
 
 
 async def reward_states(conn: Connection, start: int, end: int) -> tuple[int, int, int]:

@@ -7,9 +7,12 @@ counts all time as well, in one pass over the table.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from fractions import Fraction
 
-from storage.db import Connection, Database, Row
+from storage.db import Connection, Row
+from storage.ranks import Ranked, ranks
 
 
 @dataclass(frozen=True)
@@ -37,18 +40,20 @@ async def counts(conn: Connection, today: int, week: int) -> list[Count]:
     return [Count(row[0], row[1], int(row[2]), int(row[3]), int(row[4])) for row in rows]
 
 
-async def decision_times(conn: Connection) -> list[tuple[int, int]]:
-    """(decided_at, seconds from submission to decision) of every decided report.
-
-    Shortest first. Reversed reports keep the time of their original decision.
-    """
-    async with conn.execute(
-        "SELECT decided_at, decided_at - submitted_at FROM reports "
-        "WHERE decided_at IS NOT NULL AND submitted_at IS NOT NULL "
-        "ORDER BY decided_at - submitted_at, id",
-    ) as cursor:
-        rows = await cursor.fetchall()
-    return [(int(row[0]), int(row[1])) for row in rows]
+async def decision_ranks(
+    conn: Connection, today: int, week: int, fractions: Iterable[Fraction]
+) -> dict[int, Ranked]:
+    """Seconds from submission to decision, ranked for `fractions` (storage/ranks.py), of
+    the reports decided since `today` (group 0), since `week` (1) and ever (2). Reversed
+    reports keep the time of their original decision."""
+    decided = (
+        "SELECT {group} AS grp, decided_at - submitted_at AS value FROM reports"
+        " WHERE decided_at >= {since} AND submitted_at IS NOT NULL"
+    )
+    values = " UNION ALL ".join(
+        decided.format(group=group, since=since) for group, since in ((0, "?"), (1, "?"), (2, "0"))
+    )
+    return await ranks(conn, values, (today, week), fractions)
 
 
 async def breaches(conn: Connection, today: int, week: int) -> tuple[int, int, int]:
@@ -64,8 +69,9 @@ async def breaches(conn: Connection, today: int, week: int) -> tuple[int, int, i
     return int(row[0]), int(row[1]), int(row[2])
 
 
-async def case_rows(db: Database) -> list[Row]:
+async def case_rows(conn: Connection) -> list[Row]:
     """(department, state, opened_at, due_at, fixed_at, reopened) of every case."""
-    return await db.fetchall(
+    async with conn.execute(
         "SELECT department, state, opened_at, due_at, fixed_at, reopened FROM cases"
-    )
+    ) as cursor:
+        return list(await cursor.fetchall())

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from services import figures as data
 from settings import Department, PayoutRules, Programme
+from storage import figures as store
 from storage.db import Database
 from tests.reports_helpers import SHANGHAI, Seed, local
 
@@ -182,3 +184,44 @@ async def test_rewards_per_month_against_the_budget(db: Database) -> None:
     # The headline: October's rewards less October's reversal; verified: still approved.
     assert charts.headline.rewards_fen == 30000
     assert charts.headline.verified == 5
+
+
+async def test_a_minute_either_side_of_local_midnight_is_two_local_days(db: Database) -> None:
+    """Sunday 31 May 23:59 and Monday 1 June 00:01 in Shanghai are 15:59 and 16:01 UTC on
+    the same UTC day: counted per local day they fall on two days, two weeks, two months."""
+    seed = Seed(db)
+    before, after = local(2026, 5, 31, 23, 59), local(2026, 6, 1, 0, 1)
+    for moment, fen in ((before, 5000), (after, 10000)):
+        await seed.report(moment, status="approved", decided=moment, reward_fen=fen)
+    period = data.Period("weeks", local(2026, 5, 25, 0), local(2026, 6, 8, 0), 2026)
+    days = data.local_days(SHANGHAI, period.start_ts, period.end_ts)
+    async with db.snapshot() as conn:
+        per_day = await store.daily_rewards(conn, period.start_ts, period.end_ts, days)
+    assert sorted((data.day_of(day), fen, n) for day, fen, n in per_day) == [
+        (date(2026, 5, 31), 5000, 1),
+        (date(2026, 6, 1), 10000, 1),
+    ]
+    charts = await data.charts(db, Programme(), SHANGHAI, period)
+    assert charts.weekly.weeks == (date(2026, 5, 25), date(2026, 6, 1))
+    assert charts.weekly.counts == ((1, 1),)
+    rewards = dict(zip(charts.rewards.months, charts.rewards.fen, strict=True))
+    assert (rewards[(2026, 5)], rewards[(2026, 6)]) == (5000, 10000)
+
+
+async def test_local_days_follow_a_change_of_the_clocks(db: Database) -> None:
+    """New York moves to summer time on Sunday 8 March 2026: a minute either side of the
+    following midnight is in two weeks, counted with the summer offset, not the winter one."""
+    new_york = ZoneInfo("America/New_York")
+    seed = Seed(db)
+    for moment in (
+        datetime(2026, 3, 8, 23, 59, tzinfo=new_york),
+        datetime(2026, 3, 9, 0, 1, tzinfo=new_york),
+    ):
+        await seed.report(moment)
+    period = data.month_period(2026, 3, new_york)
+    assert data.local_days(new_york, period.start_ts, period.end_ts).changes == (
+        (int(datetime(2026, 3, 8, 7, tzinfo=UTC).timestamp()), -4 * 3600),
+    )
+    weekly = (await data.charts(db, Programme(), new_york, period)).weekly
+    counts = dict(zip(weekly.weeks, weekly.counts[0], strict=True))
+    assert (counts[date(2026, 3, 2)], counts[date(2026, 3, 9)]) == (1, 1)
