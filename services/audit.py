@@ -46,51 +46,52 @@ async def audit(db: Database) -> list[str]:
     """Every violation found, one sentence each."""
     async with db.snapshot() as conn:
         checks = await payout_store.batch_checks(conn)
+        batches = {check.batch.id: check.batch for check in checks}
+        stored = await payout_store.stored_file_hashes(conn)
+        # Re-reading the files is Python's work, the other checks are the database's: a
+        # thread does the one while the database does the other (and the bot keeps answering).
+        files = asyncio.ensure_future(asyncio.to_thread(_files, stored, batches))
+        try:
+            riders = await ledger_store.rider_checks(conn)
+            paid_twice = await _paid_twice(conn)
+            reports = await _reports(conn)
+            points = await _points(conn, riders)
+        finally:
+            file_problems = await files
         return [
-            *await _riders(conn),
+            *[problem for rider in riders for problem in _rider(rider)],
             *_batches(checks),
-            *await _paid_twice(conn),
-            *await _files(conn, {check.batch.id: check.batch for check in checks}),
-            *await _reports(conn),
-            *await _points(conn),
+            *paid_twice,
+            *file_problems,
+            *reports,
+            *points,
         ]
 
 
-async def _riders(conn: Connection) -> list[str]:
-    balances = await ledger_store.balances(conn)
-    unsettled = await ledger_store.unsettled_sums(conn)
-    recomputed = await ledger_store.recomputed_balances(conn)
-    # A loop over every rider: off the event loop, so the bot keeps answering meanwhile.
-    return await asyncio.to_thread(_rider_problems, balances, unsettled, recomputed)
-
-
-def _rider_problems(
-    balances: dict[int, ledger_store.Balance],
-    unsettled: dict[int, int],
-    recomputed: dict[int, tuple[int, int]],
-) -> list[str]:
+def _rider(check: ledger_store.RiderCheck) -> list[str]:
+    """What is wrong with one rider's money (`rider_checks` returns only riders with a fault,
+    or with negative points, which `_points` reports)."""
     problems = []
-    for rider in sorted(balances.keys() | unsettled.keys() | recomputed.keys()):
-        balance = balances.get(rider, ledger_store.Balance(0, 0, 0, 0, 0, 0))
-        entries = balance.unpaid_fen
-        decided, paid = recomputed.get(rider, (0, 0))
-        if decided - paid != entries:
-            problems.append(
-                f"rider {rider}: entries sum to {yuan(entries)}, but the rewards decided for"
-                f" their approved reports ({yuan(decided)}) less their payout lines"
-                f" ({yuan(paid)}) come to {yuan(decided - paid)}"
-            )
-        if unsettled.get(rider, 0) != entries:
-            problems.append(
-                f"rider {rider}: balance {yuan(entries)}, but the rewards and reversals no"
-                f" batch settled sum to {yuan(unsettled.get(rider, 0))}"
-            )
-        accounted = balance.unpaid_fen + balance.on_the_way_fen + balance.paid_fen
-        if accounted != balance.earned_fen - balance.reversed_fen:
-            problems.append(
-                f"rider {rider}: unpaid + on the way + paid = {yuan(accounted)},"
-                f" earned - reversed = {yuan(balance.earned_fen - balance.reversed_fen)}"
-            )
+    rider, balance = check.rider_id, check.balance
+    entries = balance.unpaid_fen
+    decided, paid = check.decided_fen, check.lines_fen
+    if decided - paid != entries:
+        problems.append(
+            f"rider {rider}: entries sum to {yuan(entries)}, but the rewards decided for"
+            f" their approved reports ({yuan(decided)}) less their payout lines"
+            f" ({yuan(paid)}) come to {yuan(decided - paid)}"
+        )
+    if check.unsettled_fen != entries:
+        problems.append(
+            f"rider {rider}: balance {yuan(entries)}, but the rewards and reversals no"
+            f" batch settled sum to {yuan(check.unsettled_fen)}"
+        )
+    accounted = balance.unpaid_fen + balance.on_the_way_fen + balance.paid_fen
+    if accounted != balance.earned_fen - balance.reversed_fen:
+        problems.append(
+            f"rider {rider}: unpaid + on the way + paid = {yuan(accounted)},"
+            f" earned - reversed = {yuan(balance.earned_fen - balance.reversed_fen)}"
+        )
     return problems
 
 
@@ -129,16 +130,20 @@ async def _paid_twice(conn: Connection) -> list[str]:
     ]
 
 
-async def _files(conn: Connection, batches: dict[int, payout_store.BatchRecord]) -> list[str]:
+def _files(
+    stored: list[tuple[int, str | None, bytes, bytes]],
+    batches: dict[int, payout_store.BatchRecord],
+) -> list[str]:
+    """Each exported batch's stored files against the batch (re-reading a 100,000-line CSV
+    takes a while: the caller runs this in a thread)."""
     problems = []
-    for batch_id, sha256, xlsx, csv in await payout_store.stored_file_hashes(conn):
+    for batch_id, sha256, xlsx, csv in stored:
         batch = batches[batch_id]
         name = f"batch {batch_id} ({batch.period_key})"
-        if await asyncio.to_thread(lambda data: hashlib.sha256(data).hexdigest(), xlsx) != sha256:
+        if hashlib.sha256(xlsx).hexdigest() != sha256:
             problems.append(f"{name}: the stored XLSX does not match its sha256")
         try:
-            # Re-reading a 100,000-line CSV takes a while: off the event loop.
-            totals = await asyncio.to_thread(finance_file.read_csv_totals, csv)
+            totals = finance_file.read_csv_totals(csv)
         except ValueError as exc:
             problems.append(f"{name}: the stored CSV cannot be read ({exc})")
             continue
@@ -168,13 +173,20 @@ _POINTS_PROBLEMS = {
     "used_without_entry": "redemption code {} is used but no points were debited",
     "entry_without_used_code": "points were debited for redemption code {}, which is not used",
     "entry_mismatch": "redemption code {} debited another rider or another amount",
-    "negative_points": "rider {} has negative points",
 }
 
 
-async def _points(conn: Connection) -> list[str]:
-    """Every used redemption code has exactly its debit, and nobody's points are negative."""
+async def _points(conn: Connection, riders: list[ledger_store.RiderCheck]) -> list[str]:
+    """Every used redemption code has exactly its debit, and nobody's points are negative
+    (`riders` summed every rider's points already)."""
     return [
-        _POINTS_PROBLEMS[problem].format(subject)
-        for problem, subject in await points_store.anomalies(conn)
+        *(
+            _POINTS_PROBLEMS[problem].format(code)
+            for problem, code in await points_store.anomalies(conn)
+        ),
+        *(
+            f"rider {rider.rider_id} has negative points"
+            for rider in riders
+            if rider.balance.points < 0
+        ),
     ]

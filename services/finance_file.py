@@ -13,7 +13,7 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
@@ -36,7 +36,7 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _YUAN = re.compile(r"(-?)([0-9]+)\.([0-9]{2})")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per line of a batch: no __dict__ each
 class StatementLine:
     rider_id: int
     telegram_id: int | None
@@ -52,7 +52,7 @@ class StatementLine:
         return str(self.telegram_id) if self.telegram_id is not None else f"#{self.rider_id}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HeldBack:
     """A rider owed money this batch could not pay: no payout details yet."""
 
@@ -79,11 +79,12 @@ class Statement:
     period_start: int
     period_end: int
     created_at: int
-    lines: Sequence[StatementLine]
+    lines: Iterable[StatementLine]  # `render` reads them once: they may be streamed
     held_back: Sequence[HeldBack] = ()
 
     @property
     def total_fen(self) -> int:
+        """The lines' sum (reading them: for lines held in a sequence)."""
         return sum(line.amount_fen for line in self.lines)
 
 
@@ -107,8 +108,18 @@ class CsvTotals:
 
 
 def render(statement: Statement, timezone: tzinfo) -> RenderedFiles:
-    """Both files for the statement; times are shown in `timezone`."""
-    return RenderedFiles(xlsx=render_xlsx(statement, timezone), csv=render_csv(statement, timezone))
+    """Both files for the statement; times are shown in `timezone`.
+
+    One pass over the lines writes each to both files, so a statement streamed from the
+    database is never held whole; the bytes are those `render_xlsx` and `render_csv` give.
+    """
+    csv_file, xlsx_file = _CsvFile(statement, timezone), _XlsxFile(statement, timezone)
+    total_fen = 0
+    for line in statement.lines:
+        csv_file.add(line)
+        xlsx_file.add(line)
+        total_fen += line.amount_fen
+    return RenderedFiles(xlsx=xlsx_file.close(total_fen), csv=csv_file.close(total_fen))
 
 
 def _period(statement: Statement, timezone: tzinfo) -> str:
@@ -129,31 +140,49 @@ def note(line: StatementLine, timezone: tzinfo) -> str:
 
 def render_csv(statement: Statement, timezone: tzinfo) -> bytes:
     """UTF-8 with a BOM and CRLF line ends; text starting like a formula is quoted with `'`."""
+    lines = list(statement.lines)
+    csv_file = _CsvFile(statement, timezone)
+    for line in lines:
+        csv_file.add(line)
+    return csv_file.close(sum(line.amount_fen for line in lines))
 
-    def text(value: str) -> str:
-        return "'" + value if value.startswith(_FORMULA_START) else value
 
-    out = io.BytesIO()
-    stream = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=True)
-    writer = csv.writer(stream)
-    writer.writerow([BATCH_LABEL, statement.batch_id])
-    writer.writerow([PERIOD_LABEL, statement.period_key, _period(statement, timezone)])
-    writer.writerow([])
-    writer.writerow(COLUMNS)
-    for line in statement.lines:
-        writer.writerow(
+def _text(value: str) -> str:
+    """A CSV cell that Excel will not run as a formula."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+class _CsvFile:
+    """The CSV written line by line: the header rows, `add` each line, `close` with the total."""
+
+    def __init__(self, statement: Statement, timezone: tzinfo) -> None:
+        self._timezone = timezone
+        self._out = io.BytesIO()
+        self._stream = io.TextIOWrapper(
+            self._out, encoding="utf-8-sig", newline="", write_through=True
+        )
+        self._writer = csv.writer(self._stream)
+        self._writer.writerow([BATCH_LABEL, statement.batch_id])
+        self._writer.writerow([PERIOD_LABEL, statement.period_key, _period(statement, timezone)])
+        self._writer.writerow([])
+        self._writer.writerow(COLUMNS)
+
+    def add(self, line: StatementLine) -> None:
+        self._writer.writerow(
             [
                 line.payee_id,
-                text(line.real_name),
-                text(line.account),
+                _text(line.real_name),
+                _text(line.account),
                 yuan(line.amount_fen),
-                text(line.report_refs),
-                note(line, timezone),
+                _text(line.report_refs),
+                note(line, self._timezone),
             ]
         )
-    writer.writerow([TOTAL_LABEL, "", "", yuan(statement.total_fen), ""])
-    stream.detach()
-    return out.getvalue()
+
+    def close(self, total_fen: int) -> bytes:
+        self._writer.writerow([TOTAL_LABEL, "", "", yuan(total_fen), ""])
+        self._stream.detach()
+        return self._out.getvalue()
 
 
 def exact_yuan(fen: int) -> Decimal:
@@ -167,62 +196,73 @@ def render_xlsx(statement: Statement, timezone: tzinfo) -> bytes:
 
     Amounts are written from `Decimal`, never `float`: the cell's value is the exact
     decimal text (`<v>150.05</v>`), as in the CSV.
-
-    Written row by row in constant-memory mode (inline strings, temporary files), so a batch
-    of 100,000 lines needs tens of megabytes, not hundreds.
     """
-    out = io.BytesIO()
-    workbook = spreadsheet.workbook(out, in_memory=False, constant_memory=True)
-    workbook.set_properties(
-        {
-            "title": f"Payout {statement.period_key}",
-            "created": datetime.fromtimestamp(statement.created_at, UTC).replace(tzinfo=None),
-        }
-    )
-    bold = workbook.add_format({"bold": True})
-    money = workbook.add_format({"num_format": "0.00"})
-    bold_money = workbook.add_format({"num_format": "0.00", "bold": True})
-    sheet = workbook.add_worksheet("Payout")
-    sheet.set_column(0, 0, 16)
-    sheet.set_column(1, 1, 14)
-    sheet.set_column(2, 2, 24)
-    sheet.set_column(3, 3, 20)
-    sheet.set_column(4, 4, 40)
-    sheet.set_column(5, 5, 36)
+    lines = list(statement.lines)
+    xlsx_file = _XlsxFile(statement, timezone)
+    for line in lines:
+        xlsx_file.add(line)
+    return xlsx_file.close(sum(line.amount_fen for line in lines))
 
-    sheet.write_string(0, 0, BATCH_LABEL, bold)
-    sheet.write_string(0, 1, str(statement.batch_id))
-    sheet.write_string(1, 0, PERIOD_LABEL, bold)
-    sheet.write_string(1, 1, statement.period_key)
-    sheet.write_string(1, 2, _period(statement, timezone))
-    for column, title in enumerate(COLUMNS):
-        sheet.write_string(3, column, title, bold)
-    sheet.freeze_panes(4, 0)
-    row = 4
-    for line in statement.lines:
+
+class _XlsxFile:
+    """The workbook written row by row in constant-memory mode (inline strings, temporary
+    files), so a batch of 100,000 lines needs tens of megabytes, not hundreds."""
+
+    def __init__(self, statement: Statement, timezone: tzinfo) -> None:
+        self._timezone = timezone
+        self._held_back = statement.held_back
+        self._out = io.BytesIO()
+        self._workbook = spreadsheet.workbook(self._out, in_memory=False, constant_memory=True)
+        self._workbook.set_properties(
+            {
+                "title": f"Payout {statement.period_key}",
+                "created": datetime.fromtimestamp(statement.created_at, UTC).replace(tzinfo=None),
+            }
+        )
+        self._bold = self._workbook.add_format({"bold": True})
+        self._money = self._workbook.add_format({"num_format": "0.00"})
+        self._bold_money = self._workbook.add_format({"num_format": "0.00", "bold": True})
+        sheet = self._sheet = self._workbook.add_worksheet("Payout")
+        for column, width in enumerate((16, 14, 24, 20, 40, 36)):
+            sheet.set_column(column, column, width)
+        sheet.write_string(0, 0, BATCH_LABEL, self._bold)
+        sheet.write_string(0, 1, str(statement.batch_id))
+        sheet.write_string(1, 0, PERIOD_LABEL, self._bold)
+        sheet.write_string(1, 1, statement.period_key)
+        sheet.write_string(1, 2, _period(statement, timezone))
+        for column, title in enumerate(COLUMNS):
+            sheet.write_string(3, column, title, self._bold)
+        sheet.freeze_panes(4, 0)
+        self._row = 4
+
+    def add(self, line: StatementLine) -> None:
+        sheet, row = self._sheet, self._row
         sheet.write_string(row, 0, line.payee_id)
         sheet.write_string(row, 1, line.real_name)
         sheet.write_string(row, 2, line.account)
-        sheet.write_number(row, 3, exact_yuan(line.amount_fen), money)
+        sheet.write_number(row, 3, exact_yuan(line.amount_fen), self._money)
         sheet.write_string(row, 4, line.report_refs)
         if line.details_changed_at is not None:
-            sheet.write_string(row, 5, note(line, timezone))
-        row += 1
-    sheet.write_string(row, 0, TOTAL_LABEL, bold)
-    sheet.write_number(row, 3, exact_yuan(statement.total_fen), bold_money)
-    if statement.held_back:
-        held = workbook.add_worksheet(HELD_BACK_SHEET)
-        held.set_column(0, 0, 16)
-        held.set_column(1, 1, 22)
-        held.set_column(2, 2, 30)
-        for column, title in enumerate(HELD_BACK_COLUMNS):
-            held.write_string(0, column, title, bold)
-        for number, rider in enumerate(statement.held_back, start=1):
-            held.write_string(number, 0, rider.payee_id)
-            held.write_number(number, 1, exact_yuan(rider.amount_fen), money)
-            held.write_string(number, 2, HELD_BACK_REASON)
-    workbook.close()
-    return out.getvalue()
+            sheet.write_string(row, 5, note(line, self._timezone))
+        self._row += 1
+
+    def close(self, total_fen: int) -> bytes:
+        """The total row, the held-back sheet, and the workbook's bytes."""
+        self._sheet.write_string(self._row, 0, TOTAL_LABEL, self._bold)
+        self._sheet.write_number(self._row, 3, exact_yuan(total_fen), self._bold_money)
+        if self._held_back:
+            held = self._workbook.add_worksheet(HELD_BACK_SHEET)
+            held.set_column(0, 0, 16)
+            held.set_column(1, 1, 22)
+            held.set_column(2, 2, 30)
+            for column, title in enumerate(HELD_BACK_COLUMNS):
+                held.write_string(0, column, title, self._bold)
+            for number, rider in enumerate(self._held_back, start=1):
+                held.write_string(number, 0, rider.payee_id)
+                held.write_number(number, 1, exact_yuan(rider.amount_fen), self._money)
+                held.write_string(number, 2, HELD_BACK_REASON)
+        self._workbook.close()
+        return self._out.getvalue()
 
 
 def parse_yuan(text: str) -> int:

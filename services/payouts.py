@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import NamedTuple
@@ -329,38 +329,14 @@ async def _finish(
 ) -> BatchOutcome:
     """Step 2 if the batch is still open; then the outcome from what is stored."""
     batch = await _batch(db, batch_id)
-    lines = await store.lines(db, batch_id)
+    paid = tuple(await store.paid_riders(db, batch_id))
+    rendered: finance_file.RenderedFiles | None = None
     if batch.status == "open":
-        async with db.transaction() as conn:
-            changed = await store.payee_changed_at(conn, batch_id)
         if missing is None:
             missing = await _missing_payees(db, batch.period_end, minimum_fen)
-        statement = finance_file.Statement(
-            batch_id=batch.id,
-            period_key=batch.period_key,
-            period_start=batch.period_start,
-            period_end=batch.period_end,
-            created_at=batch.created_at,
-            lines=[
-                finance_file.StatementLine(
-                    rider_id=line.rider_id,
-                    telegram_id=line.telegram_id,
-                    real_name=line.payee_name,
-                    account=line.payee_account,
-                    amount_fen=line.amount_fen,
-                    report_refs=line.report_refs,
-                    details_changed_at=changed.get(line.rider_id),
-                )
-                for line in lines
-            ],
-            held_back=[
-                finance_file.HeldBack(due.rider_id, due.telegram_id, due.amount_fen)
-                for due in missing
-            ],
-        )
-        rendered = await asyncio.to_thread(render, statement, timezone)  # keep the bot answering
+        rendered = await _render(db, batch, missing, timezone, render)
         async with db.transaction() as conn:
-            await store.export(
+            exported = await store.export(
                 conn,
                 batch_id=batch.id,
                 xlsx=rendered.xlsx,
@@ -368,32 +344,95 @@ async def _finish(
                 sha256=hashlib.sha256(rendered.xlsx).hexdigest(),
                 now=now,
             )
+        if not exported:  # another run exported it first: what it stored is what finance gets
+            rendered = None
         batch = await _batch(db, batch_id)
     announced = batch.announced_at is not None
     if announced:
         missing = ()
     elif missing is None:
         missing = await _missing_payees(db, batch.period_end, minimum_fen)
-    stored = await store.files(db, batch_id)
-    assert stored is not None  # exported: the CHECK constraint guarantees files and sha256
-    assert batch.file_sha256 is not None
-    files = BatchFiles(
-        xlsx_name=f"payout-{batch.period_key}.xlsx",
-        xlsx=stored[0],
-        csv_name=f"payout-{batch.period_key}.csv",
-        csv=stored[1],
-        sha256=batch.file_sha256,
-    )
     return BatchOutcome(
         period=Period(batch.period_key, batch.period_start, batch.period_end),
         kind=batch.kind,
         batch_id=batch.id,
         status=batch.status,
         total_fen=batch.total_fen,
-        paid=_riders(lines),
+        paid=paid,
         missing_payee=missing,
-        files=files,
+        files=await _files(db, batch, rendered),
         announced=announced,
+    )
+
+
+async def _render(
+    db: Database,
+    batch: store.BatchRecord,
+    missing: tuple[RiderDue, ...],
+    timezone: tzinfo,
+    render: finance_file.Renderer,
+) -> finance_file.RenderedFiles:
+    """The finance files, rendered off the event loop (the bot keeps answering) from the
+    stored lines, streamed a page at a time: 100,000 lines are never in memory at once."""
+    async with db.transaction() as conn:
+        changed = await store.payee_changed_at(conn, batch.id)
+    pages = store.line_pages(db, batch.id)
+    statement = finance_file.Statement(
+        batch_id=batch.id,
+        period_key=batch.period_key,
+        period_start=batch.period_start,
+        period_end=batch.period_end,
+        created_at=batch.created_at,
+        lines=_streamed(pages, changed, asyncio.get_running_loop()),
+        held_back=[
+            finance_file.HeldBack(due.rider_id, due.telegram_id, due.amount_fen) for due in missing
+        ],
+    )
+    try:
+        return await asyncio.to_thread(render, statement, timezone)
+    finally:
+        await pages.aclose()
+
+
+def _streamed(
+    pages: AsyncGenerator[list[store.LineRecord], None],
+    changed: dict[int, int],
+    loop: asyncio.AbstractEventLoop,
+) -> Iterator[finance_file.StatementLine]:
+    """In the rendering thread: the statement's lines, each page read by the event loop."""
+    while (page := asyncio.run_coroutine_threadsafe(_next_page(pages), loop).result()) is not None:
+        for line in page:
+            yield finance_file.StatementLine(
+                rider_id=line.rider_id,
+                telegram_id=line.telegram_id,
+                real_name=line.payee_name,
+                account=line.payee_account,
+                amount_fen=line.amount_fen,
+                report_refs=line.report_refs,
+                details_changed_at=changed.get(line.rider_id),
+            )
+
+
+async def _next_page(
+    pages: AsyncGenerator[list[store.LineRecord], None],
+) -> list[store.LineRecord] | None:
+    return await anext(pages, None)
+
+
+async def _files(
+    db: Database, batch: store.BatchRecord, rendered: finance_file.RenderedFiles | None
+) -> BatchFiles:
+    """The batch's files: those this run just stored (the same bytes, not read back: a second
+    copy of 30 MB at 100,000 lines), else those stored before."""
+    stored = (rendered.xlsx, rendered.csv) if rendered else await store.files(db, batch.id)
+    assert stored is not None  # exported: the CHECK constraint guarantees files and sha256
+    assert batch.file_sha256 is not None
+    return BatchFiles(
+        xlsx_name=f"payout-{batch.period_key}.xlsx",
+        xlsx=stored[0],
+        csv_name=f"payout-{batch.period_key}.csv",
+        csv=stored[1],
+        sha256=batch.file_sha256,
     )
 
 

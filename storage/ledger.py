@@ -203,41 +203,73 @@ async def _rows(conn: Connection, sql: str, params: tuple[object, ...] = ()) -> 
 
 
 async def balances(conn: Connection) -> dict[int, Balance]:
-    """Every rider's balance, computed exactly as `balance` does (for the audit)."""
+    """Every rider's balance, computed exactly as `balance` does (a copy's must be equal)."""
     rows = await _rows(conn, _BALANCE_SQL.format(where=""))
     return {int(row[0]): _balance(row) for row in rows}
 
 
-async def unsettled_sums(conn: Connection) -> dict[int, int]:
-    """Each rider's rewards and reversals that no batch line has settled yet."""
-    rows = await _rows(
-        conn,
-        "SELECT l.rider_id, SUM(l.amount_fen) FROM ledger AS l"
-        " WHERE l.kind <> 'payout'"
-        " AND NOT EXISTS (SELECT 1 FROM payout_items AS i WHERE i.ledger_id = l.id)"
-        " GROUP BY l.rider_id",
-    )
-    return {int(row[0]): int(row[1]) for row in rows}
+@dataclass(frozen=True)
+class RiderCheck:
+    """A rider's ledger sums beside the same money recomputed without the ledger."""
+
+    rider_id: int
+    balance: Balance
+    unsettled_fen: int  # their rewards and reversals that no batch line has settled yet
+    decided_fen: int  # the rewards moderators decided for their reports still approved
+    lines_fen: int  # their payout lines; decided - lines is what their entries must sum to
 
 
-async def recomputed_balances(conn: Connection) -> dict[int, tuple[int, int]]:
-    """(decided, paid) per rider from data outside the ledger: the rewards moderators decided
-    for the rider's reports that are approved now (not reversed), and the rider's payout
-    lines. decided - paid is what the rider's ledger entries must sum to."""
-    rows = await _rows(
-        conn,
-        """
-        SELECT rider_id, SUM(decided), SUM(paid) FROM (
-            SELECT r.rider_id, d.amount_fen AS decided, 0 AS paid
-            FROM reports AS r JOIN decisions AS d ON d.report_id = r.id
-            WHERE r.status = 'approved' AND d.action = 'approve'
-            UNION ALL
-            SELECT rider_id, 0, amount_fen FROM payout_lines
-        ) AS amounts
-        GROUP BY rider_id
-        """,
-    )
-    return {int(row[0]): (int(row[1]), int(row[2])) for row in rows}
+_RIDER_CHECKS_SQL = """
+SELECT rider_id, SUM(points), SUM(entries), SUM(on_the_way), SUM(paid), SUM(earned),
+    SUM(taken_back), SUM(unsettled), SUM(decided), SUM(lines)
+FROM (
+    SELECT l.rider_id, l.points, l.amount_fen AS entries,
+        CASE WHEN l.kind = 'payout' AND b.status <> 'paid' THEN -l.amount_fen ELSE 0 END
+            AS on_the_way,
+        CASE WHEN l.kind = 'payout' AND b.status = 'paid' THEN -l.amount_fen ELSE 0 END
+            AS paid,
+        CASE WHEN l.kind = 'reward' THEN l.amount_fen ELSE 0 END AS earned,
+        CASE WHEN l.kind = 'reversal' THEN -l.amount_fen ELSE 0 END AS taken_back,
+        CASE WHEN l.kind <> 'payout' AND i.ledger_id IS NULL THEN l.amount_fen ELSE 0 END
+            AS unsettled,
+        0 AS decided, 0 AS lines
+    FROM ledger AS l
+    LEFT JOIN payout_batches AS b ON b.id = l.batch_id
+    LEFT JOIN payout_items AS i ON i.ledger_id = l.id
+    UNION ALL
+    SELECT r.rider_id, 0, 0, 0, 0, 0, 0, 0, d.amount_fen, 0
+    FROM reports AS r JOIN decisions AS d ON d.report_id = r.id
+    WHERE r.status = 'approved' AND d.action = 'approve'
+    UNION ALL
+    SELECT rider_id, 0, 0, 0, 0, 0, 0, 0, 0, amount_fen FROM payout_lines
+) AS amounts
+GROUP BY rider_id
+HAVING SUM(decided) - SUM(lines) <> SUM(entries)
+    OR SUM(unsettled) <> SUM(entries)
+    OR SUM(entries) + SUM(on_the_way) + SUM(paid) <> SUM(earned) - SUM(taken_back)
+    OR SUM(points) < 0
+ORDER BY rider_id
+"""
+
+
+async def rider_checks(conn: Connection) -> list[RiderCheck]:
+    """The riders whose money does not add up, or whose points are below zero (the audit).
+
+    One pass over the ledger, the approved reports' decisions and the payout lines, summed
+    per rider in the database: a rider's balance (as `balance` computes it), their rewards
+    and reversals no batch settled, and their money recomputed without the ledger. Only the
+    riders failing a check come back, so a million entries that add up cost no Python.
+    """
+    return [
+        RiderCheck(
+            rider_id=int(row[0]),
+            balance=Balance(*(int(value) for value in row[1:7])),
+            unsettled_fen=int(row[7]),
+            decided_fen=int(row[8]),
+            lines_fen=int(row[9]),
+        )
+        for row in await _rows(conn, _RIDER_CHECKS_SQL)
+    ]
 
 
 async def history(db: Database, rider_id: int, limit: int) -> list[Entry]:
@@ -254,57 +286,96 @@ async def history(db: Database, rider_id: int, limit: int) -> list[Entry]:
     return [Entry(*row) for row in rows]
 
 
+REPORT_PROBLEMS = (
+    "credited_twice",
+    "wrong_rider",
+    "approved_without_reward",
+    "reversed_without_reversal",
+    "reward_not_approved",
+    "reversal_not_reversed",
+    "reversal_without_reward",
+    "reversal_mismatch",
+    "reward_not_decided",
+)
+"""What `report_anomalies` finds, in the order it lists them."""
+
+# Per report: credited twice (a GROUP BY over the rewards, then the few found are named),
+# approved or reversed without the entry its status needs (an anti-join on the keys).
+_REPORT_PROBLEMS_SQL = """
+SELECT 'credited_twice', twice.report_id,
+    (SELECT r.reference FROM reports AS r WHERE r.id = twice.report_id)
+FROM (
+    SELECT report_id FROM ledger WHERE kind = 'reward'
+    GROUP BY report_id HAVING COUNT(*) > 1
+) AS twice
+UNION ALL
+SELECT 'approved_without_reward', r.id, r.reference FROM reports AS r
+WHERE r.status IN ('approved', 'reversed') AND NOT EXISTS (
+    SELECT 1 FROM ledger AS l WHERE l.idempotency_key = 'reward:' || r.id)
+UNION ALL
+SELECT 'reversed_without_reversal', r.id, r.reference FROM reports AS r
+WHERE r.status = 'reversed' AND NOT EXISTS (
+    SELECT 1 FROM ledger AS l WHERE l.idempotency_key = 'reversal:' || r.id)
+"""
+
+# Per entry that names a report: one pass over them, each beside its report and the amount
+# the report's approval decided; then the reversals alone, each beside the reward it cancels
+# (looking that up for every entry doubled the pass). Only entries with a problem come back,
+# a flag per problem, in the order of ENTRY_PROBLEMS.
+_ENTRY_PROBLEMS_SQL = """
+SELECT report_id, reference, wrong_rider, reward_not_approved, reversal_not_reversed,
+    FALSE, FALSE, reward_not_decided
+FROM (
+    SELECT l.report_id, r.reference,
+        (l.rider_id <> r.rider_id) AS wrong_rider,
+        (l.kind = 'reward' AND r.status NOT IN ('approved', 'reversed')) AS reward_not_approved,
+        (l.kind = 'reversal' AND r.status <> 'reversed') AS reversal_not_reversed,
+        (l.kind = 'reward' AND r.id IS NOT NULL AND l.amount_fen IS DISTINCT FROM d.fen)
+            AS reward_not_decided
+    FROM ledger AS l
+    LEFT JOIN reports AS r ON r.id = l.report_id
+    LEFT JOIN (
+        SELECT report_id, SUM(amount_fen) AS fen FROM decisions
+        WHERE action = 'approve' GROUP BY report_id
+    ) AS d ON d.report_id = l.report_id
+    WHERE l.report_id IS NOT NULL
+) AS entries
+WHERE wrong_rider OR reward_not_approved OR reversal_not_reversed OR reward_not_decided
+UNION ALL
+SELECT v.report_id, r.reference, FALSE, FALSE, FALSE,
+    w.id IS NULL, (v.amount_fen <> -w.amount_fen OR v.points <> -w.points), FALSE
+FROM ledger AS v
+LEFT JOIN ledger AS w ON w.idempotency_key = 'reward:' || v.report_id
+LEFT JOIN reports AS r ON r.id = v.report_id
+WHERE v.kind = 'reversal' AND v.report_id IS NOT NULL
+    AND (w.id IS NULL OR v.amount_fen <> -w.amount_fen OR v.points <> -w.points)
+"""
+ENTRY_PROBLEMS = (
+    "wrong_rider",
+    "reward_not_approved",
+    "reversal_not_reversed",
+    "reversal_without_reward",
+    "reversal_mismatch",
+    "reward_not_decided",
+)
+
+
 async def report_anomalies(conn: Connection) -> list[tuple[str, int, str | None]]:
-    """(problem, report id, reference) for every report whose money disagrees with its status.
+    """(problem, report id, reference) for every report whose money disagrees with its status,
+    ordered as `REPORT_PROBLEMS`, then by report.
 
     Problems: credited_twice, wrong_rider, approved_without_reward, reversed_without_reversal,
     reward_not_approved, reversal_not_reversed, reversal_without_reward, reversal_mismatch,
     reward_not_decided (the reward is not the amount of the report's approval decision).
     """
-    rows = await _rows(
-        conn,
-        """
-        SELECT 'credited_twice', l.report_id, r.reference FROM ledger AS l
-            LEFT JOIN reports AS r ON r.id = l.report_id
-        WHERE l.kind = 'reward' GROUP BY l.report_id, r.reference HAVING COUNT(*) > 1
-        UNION ALL
-        SELECT 'wrong_rider', r.id, r.reference FROM ledger AS l JOIN reports AS r
-            ON r.id = l.report_id WHERE l.rider_id <> r.rider_id
-        UNION ALL
-        SELECT 'approved_without_reward', r.id, r.reference FROM reports AS r
-        WHERE r.status IN ('approved', 'reversed') AND NOT EXISTS (
-            SELECT 1 FROM ledger AS l WHERE l.idempotency_key = 'reward:' || r.id)
-        UNION ALL
-        SELECT 'reversed_without_reversal', r.id, r.reference FROM reports AS r
-        WHERE r.status = 'reversed' AND NOT EXISTS (
-            SELECT 1 FROM ledger AS l WHERE l.idempotency_key = 'reversal:' || r.id)
-        UNION ALL
-        SELECT 'reward_not_approved', r.id, r.reference FROM ledger AS l JOIN reports AS r
-            ON r.id = l.report_id
-        WHERE l.kind = 'reward' AND r.status NOT IN ('approved', 'reversed')
-        UNION ALL
-        SELECT 'reversal_not_reversed', r.id, r.reference FROM ledger AS l JOIN reports AS r
-            ON r.id = l.report_id
-        WHERE l.kind = 'reversal' AND r.status <> 'reversed'
-        UNION ALL
-        SELECT 'reversal_without_reward', v.report_id, r.reference FROM ledger AS v
-            LEFT JOIN reports AS r ON r.id = v.report_id
-        WHERE v.kind = 'reversal' AND NOT EXISTS (
-            SELECT 1 FROM ledger AS l WHERE l.idempotency_key = 'reward:' || v.report_id)
-        UNION ALL
-        SELECT 'reversal_mismatch', v.report_id, r.reference FROM ledger AS v JOIN ledger AS w
-            ON w.idempotency_key = 'reward:' || v.report_id
-            LEFT JOIN reports AS r ON r.id = v.report_id
-        WHERE v.kind = 'reversal' AND (v.amount_fen <> -w.amount_fen OR v.points <> -w.points)
-        UNION ALL
-        SELECT 'reward_not_decided', r.id, r.reference FROM ledger AS l JOIN reports AS r
-            ON r.id = l.report_id
-        WHERE l.kind = 'reward' AND l.amount_fen IS DISTINCT FROM (
-            SELECT SUM(d.amount_fen) FROM decisions AS d
-            WHERE d.report_id = l.report_id AND d.action = 'approve')
-        """,
-    )
-    return [(str(row[0]), int(row[1]), row[2]) for row in rows]
+    found = [(str(row[0]), int(row[1]), row[2]) for row in await _rows(conn, _REPORT_PROBLEMS_SQL)]
+    for row in await _rows(conn, _ENTRY_PROBLEMS_SQL):
+        found += [
+            (problem, int(row[0]), row[1])
+            for problem, flag in zip(ENTRY_PROBLEMS, row[2:], strict=True)
+            if flag
+        ]
+    return sorted(found, key=lambda found: (REPORT_PROBLEMS.index(found[0]), found[1]))
 
 
 async def save_payee(db: Database, payee: Payee) -> None:

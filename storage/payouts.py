@@ -8,6 +8,7 @@ line and the `payout_items` linking each settled entry to its line; `drop_stage`
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from storage.db import Connection, Database, dialect, guarded_update
@@ -37,7 +38,7 @@ class BatchRecord:
     paid_by: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a batch holds 100,000 of them: no __dict__ each
 class LineRecord:
     """One rider's line in a batch, with their Telegram id (None once erased)."""
 
@@ -49,7 +50,7 @@ class LineRecord:
     payee_account: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RiderDue:
     """A rider and an amount: due, paid in a batch, or about to be told."""
 
@@ -268,13 +269,41 @@ _LINES_SQL = (
 )
 
 
-async def lines(db: Database, batch_id: int) -> list[LineRecord]:
-    """The batch's lines in the order they were written."""
-    return [LineRecord(*row) for row in await db.fetchall(_LINES_SQL, (batch_id,))]
+LINES_PAGE = 5_000
+
+
+async def line_pages(db: Database, batch_id: int) -> AsyncGenerator[list[LineRecord], None]:
+    """The batch's lines in the order they were written, LINES_PAGE at a time, read on a
+    snapshot: only one page of the database's rows is in memory beside the caller's."""
+    after = 0
+    async with db.snapshot() as conn:
+        while True:
+            async with conn.execute(
+                "SELECT l.id, l.rider_id, u.telegram_id, l.amount_fen, l.report_refs,"
+                " l.payee_name, l.payee_account FROM payout_lines AS l"
+                " JOIN users AS u ON u.id = l.rider_id"
+                " WHERE l.batch_id = ? AND l.id > ? ORDER BY l.id LIMIT ?",
+                (batch_id, after, LINES_PAGE),
+            ) as cur:
+                rows = list(await cur.fetchall())
+            if not rows:
+                return
+            after = int(rows[-1][0])
+            yield [LineRecord(*row[1:]) for row in rows]
+
+
+async def paid_riders(db: Database, batch_id: int) -> list[RiderDue]:
+    """Who a batch pays and how much, in the order of its lines (without the files' text)."""
+    rows = await db.fetchall(
+        "SELECT l.rider_id, u.telegram_id, l.amount_fen FROM payout_lines AS l"
+        " JOIN users AS u ON u.id = l.rider_id WHERE l.batch_id = ? ORDER BY l.id",
+        (batch_id,),
+    )
+    return [RiderDue(*row) for row in rows]
 
 
 async def lines_in(conn: Connection, batch_id: int) -> list[LineRecord]:
-    """`lines`, inside the caller's transaction."""
+    """The batch's lines in the order they were written, inside the caller's transaction."""
     async with conn.execute(_LINES_SQL, (batch_id,)) as cur:
         return [LineRecord(*row) async for row in cur]
 
@@ -489,14 +518,13 @@ async def reports_paid_twice(conn: Connection) -> list[str]:
         WHERE ref <> '' GROUP BY ref HAVING COUNT(*) > 1 ORDER BY ref
         """
     else:
+        # Split by turning each list into a JSON array: json_quote escapes whatever the text
+        # holds, and a comma inside the quoted text becomes the end of one string and the
+        # start of the next. (A recursive split took three times as long.)
         sql = """
-        WITH RECURSIVE split(ref, rest) AS (
-            SELECT '', report_refs || ',' FROM payout_lines
-            UNION ALL
-            SELECT substr(rest, 1, instr(rest, ',') - 1), substr(rest, instr(rest, ',') + 1)
-            FROM split WHERE rest <> ''
-        )
-        SELECT ref FROM split WHERE ref <> '' GROUP BY ref HAVING COUNT(*) > 1 ORDER BY ref
+        SELECT ref.value FROM payout_lines,
+            json_each('[' || replace(json_quote(report_refs), ',', '","') || ']') AS ref
+        WHERE ref.value <> '' GROUP BY ref.value HAVING COUNT(*) > 1 ORDER BY ref.value
         """
     async with conn.execute(sql) as cursor:
         rows = await cursor.fetchall()

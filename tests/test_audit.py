@@ -243,3 +243,24 @@ async def test_writes_committed_during_the_audit_raise_no_false_alarm(
     assert await audit(db) == []
     assert committed[0].total_fen == 17_000  # it paid B and C while the audit ran
     assert await audit(db) == []  # and the next audit sees it, whole
+
+
+@pytest.mark.sqlite_only  # corrupts the file with the triggers and CHECKs bypassed
+async def test_only_what_is_wrong_is_named_and_once(db: Database, books: Books) -> None:
+    """The checks sum in the database and hand back only the riders and reports at fault:
+    A's points taken below zero and C's unpaid reward changed give exactly their sentences,
+    each once, and nothing about the honest riders or reports around them."""
+    statements = [
+        "INSERT INTO ledger (rider_id, kind, amount_fen, points, idempotency_key, created_at)"
+        " VALUES ({a}, 'redemption', 0, -100000, 'redeem:X', 0)",
+        "UPDATE ledger SET amount_fen = 6000 WHERE idempotency_key = 'reward:{r5}'",
+    ]
+    corrupt(db, [statement.format(**fields(books)) for statement in statements])
+    assert await audit(db) == [
+        f"rider {books.c}: entries sum to 60.00, but the rewards decided for their approved"
+        " reports (70.00) less their payout lines (0.00) come to 70.00",
+        f"report {books.refs['ref5']} has a reward that differs from the amount its moderator"
+        " approved",
+        "points were debited for redemption code X, which is not used",
+        f"rider {books.a} has negative points",
+    ]

@@ -29,6 +29,7 @@ from services import figures, finance_file, ledger, payouts
 from services.audit import audit
 from settings import Programme
 from storage import ledger as ledger_store
+from storage import payouts as payout_store
 from storage.db import Connection, Database
 from tests.money_helpers import DAY, T0, Money, open_db, seed_weeks
 
@@ -702,3 +703,36 @@ async def test_the_headline_says_approved_in_a_batch_and_paid_from_the_ledger(
     await payouts.mark_paid(db, outcome.batch_id, admin_id=9001, now=MON_30 + 3600)
     done = (await headline()).headline
     assert (done.rewards_fen, done.in_batch_fen, done.paid_fen) == (15_000, 0, 15_000)
+
+
+async def test_files_stream_every_line_once_across_pages(
+    db: Database, money: Money, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The files are rendered from the stored lines read a page at a time: with pages of two,
+    five riders' lines are each in both files once, in order, and the totals are the batch's;
+    a reward credited exactly at the period's end waits for the next batch, a reversed one is
+    not paid, and a rider without details is held back, not paid."""
+    monkeypatch.setattr(payout_store, "LINES_PAGE", 2)
+    riders = [await money.rider(telegram_id=900 + n) for n in range(5)]
+    for n, rider in enumerate(riders):
+        await money.approve(rider, 1_000 * (n + 1), now=MON_23 + 10 + n)
+    await money.approve(riders[0], 7_000, now=MON_30)  # at the end: the next batch's
+    reversed_report = await money.approve(riders[1], 9_000, now=MON_23 + 20)
+    await ledger.reverse_reward(db, report_id=reversed_report, reason="fake", now=MON_23 + 30)
+    no_details = await money.rider(telegram_id=999, payee=False)
+    await money.approve(no_details, 4_000, now=MON_23 + 40)
+
+    outcome = await batch(db, MON_30)
+    assert outcome.files is not None
+    assert paid(outcome) == {rider: 1_000 * (n + 1) for n, rider in enumerate(riders)}
+    assert outcome.total_fen == 15_000
+    assert [due.rider_id for due in outcome.missing_payee] == [no_details]
+    rows = list(csv.reader(io.StringIO(outcome.files.csv.decode("utf-8-sig"))))
+    assert [row[0] for row in rows[4:-1]] == [str(900 + n) for n in range(5)]
+    assert rows[-1][3] == "150.00"
+    sheet = xlsx_rows(outcome.files.xlsx)
+    assert [row[0] for row in sheet[4:-1]] == [str(900 + n) for n in range(5)]
+    assert sheet[-1] == [finance_file.TOTAL_LABEL, "150.00"]
+    totals = finance_file.read_csv_totals(outcome.files.csv)
+    assert (totals.line_count, totals.lines_fen, totals.total_fen) == (5, 15_000, 15_000)
+    assert await audit(db) == []
