@@ -216,14 +216,15 @@ class Database:
             else:
                 await connection.execute("COMMIT")
 
+    # One trip to aiosqlite's thread per read (execute, fetch and close together), not three:
+    # a read's cost on the event loop is mostly those hand-overs.
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
-        async with self._lock, self.connection.execute(sql, tuple(params)) as cursor:
-            row: Row | None = await cursor.fetchone()
-            return row
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
-        async with self._lock, self.connection.execute(sql, tuple(params)) as cursor:
-            return list(await cursor.fetchall())
+        async with self._lock:
+            return list(await self.connection.execute_fetchall(sql, tuple(params)))
 
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
