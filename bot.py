@@ -285,7 +285,9 @@ def build_application(settings: Settings) -> BotApplication:
         log.info("stopped; database closed")
 
     api = settings.bot_api_url
-    polling = SkipUnparsedUpdates(connection_pool_size=1, proxy=settings.proxy)
+    polling = SkipUnparsedUpdates(
+        connection_pool_size=1, proxy=settings.proxy, on_received=updates.expect
+    )
     builder = ApplicationBuilder().get_updates_request(polling)
     if settings.proxy:
         builder = builder.proxy(settings.proxy)
