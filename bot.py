@@ -71,7 +71,7 @@ from handlers.infra import notify
 from handlers.infra.errors import on_error
 from handlers.infra.inbox import JournalingQueue
 from handlers.infra.ordering import PerUserUpdateProcessor, slow_down_notice
-from handlers.infra.transport import PacedRateLimiter
+from handlers.infra.transport import PacedRateLimiter, remember_sniffio_is_missing
 from handlers.infra.unparsed import SkipUnparsedUpdates, UnparsedUpdates
 from handlers.labels import KeyboardLabel
 from handlers.web import WebServer
@@ -221,6 +221,7 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
 
 def build_application(settings: Settings) -> BotApplication:
     """The configured PTB Application, ready for `run_polling` (or a test's own start)."""
+    remember_sniffio_is_missing()
     db = Database(settings.database)
     clock = Clock()
     outbox = Outbox(db, clock)

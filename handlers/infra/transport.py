@@ -19,15 +19,18 @@ is background and keeps to the sustained pace instead: one per `window / private
 never while the person is in a conversation (an answer went out less than `QUIET_SPACINGS`
 of those spacings ago), and never into the last half of the window, which stays free for
 the person's next steps. So a notice queued for a rider who is filing a report waits for a
-pause, and a rider who acts right after a burst of notices is answered at once.
+pause, and a rider who acts right after a burst of notices is answered at once. Background
+that has waited a whole window takes any room, as an answer would: the wait stays bounded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import math
+import sys
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextvars import ContextVar
@@ -61,6 +64,16 @@ def answering(chat_id: int | None) -> Iterator[None]:
         yield
     finally:
         _ANSWERING.reset(token)
+
+
+def remember_sniffio_is_missing() -> None:
+    """httpcore looks for sniffio with an `import` at every connection-pool lock or event it
+    makes, several per request; without sniffio installed, each failed import searches every
+    directory on sys.path again (stat calls, a tenth of the bot's CPU per request). A `None`
+    in sys.modules makes that import fail at once, as Python documents; httpcore then assumes
+    asyncio, which is what runs here. Nothing changes when sniffio is installed."""
+    if importlib.util.find_spec("sniffio") is None:
+        sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 
 class PacedRateLimiter(AIORateLimiter):
@@ -148,8 +161,11 @@ class PacedRateLimiter(AIORateLimiter):
         """Wait until `pace` has room for one more request of its kind."""
         loop = asyncio.get_running_loop()
         spacing = self._private_window / self._private_messages
+        started = loop.time()
         while True:
-            if answer:
+            # Background that waited a whole window goes like an answer: a rider who never
+            # pauses must not hold up the notices of everyone (they are delivered in rounds).
+            if answer or loop.time() - started >= self._private_window:
                 wait = pace.wait_for_room(loop.time(), self._private_window, self._private_messages)
             else:
                 wait = max(
