@@ -71,7 +71,7 @@ from handlers.infra import notify
 from handlers.infra.errors import on_error
 from handlers.infra.inbox import JournalingQueue
 from handlers.infra.ordering import PerUserUpdateProcessor, slow_down_notice
-from handlers.infra.transport import PacedRateLimiter
+from handlers.infra.transport import PacedRateLimiter, remember_sniffio_is_missing
 from handlers.infra.unparsed import SkipUnparsedUpdates, UnparsedUpdates
 from handlers.labels import KeyboardLabel
 from handlers.web import WebServer
@@ -223,6 +223,7 @@ def handlers(texts: Texts) -> list[BaseHandler[Any, BotContext, Any]]:
 
 def build_application(settings: Settings) -> BotApplication:
     """The configured PTB Application, ready for `run_polling` (or a test's own start)."""
+    remember_sniffio_is_missing()
     db = Database(settings.database)
     clock = Clock()
     outbox = Outbox(db, clock)
@@ -289,7 +290,9 @@ def build_application(settings: Settings) -> BotApplication:
         log.info("stopped; database closed")
 
     api = settings.bot_api_url
-    polling = SkipUnparsedUpdates(connection_pool_size=1, proxy=settings.proxy)
+    polling = SkipUnparsedUpdates(
+        connection_pool_size=1, proxy=settings.proxy, on_received=updates.expect
+    )
     builder = ApplicationBuilder().get_updates_request(polling)
     if settings.proxy:
         builder = builder.proxy(settings.proxy)

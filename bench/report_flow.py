@@ -72,7 +72,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from bench import engines
+from bench import crowd, engines
 from bench.cards import SAMPLE_SPACING_SECONDS
 from bench.delivery import BenchTelegram, Delivery
 from bench.process import cpu_seconds, peak_rss_mb
@@ -98,6 +98,7 @@ DESCRIPTIONS = (
 UNSET = ("MODERATOR_CHAT_ID", "MODERATOR_IDS", "ADMIN_IDS", "FINANCE_CHAT_ID", "CONFIG_FILE")
 MODERATOR_GROUP = -100200300  # the Submit -> card run's MODERATOR_CHAT_ID
 CARD_SAMPLES = 20
+ECHO_CROWD = 300  # the echo bot's crowd, for its CPU per update (the unit a report is costed in)
 
 
 # --- the photos, made before anything is measured ------------------------------------------
@@ -667,6 +668,15 @@ async def run(total: int, rider_count: int, dbs: engines.Databases, webhook: boo
 
     size, pending, stored_references, evidence = await database_figures(database)
     card_seconds = await card_latency(dbs, config, shots[:CARD_SAMPLES], webhook)
+    echo = await crowd.run_crowd(
+        "bare PTB echo",
+        str(ROOT / "bench" / "echo_bot.py"),
+        engines.database_url(workdir / "echo.db"),  # never opened
+        lambda: 0.0,
+        ECHO_CROWD,
+        workdir,
+        webhook,
+    )
     completed = len(outcome.references)
     distinct = len(set(outcome.references))
     paced = sum(1 for call in window_calls if "chat_id" in call.params)
@@ -686,6 +696,11 @@ async def run(total: int, rider_count: int, dbs: engines.Databases, webhook: boo
     print(f"wall seconds                 {wall:.1f}")
     if completed:
         print(f"CPU ms per completed report  {1000 * cpu / completed:.1f}  (bot process)")
+        print(
+            f"  = {1000 * cpu / completed / echo.cpu_ms_per_update:.1f} echo updates (the bare "
+            f"PTB echo bot, this run: {echo.cpu_ms_per_update:.2f} ms per /start of a crowd "
+            f"of {ECHO_CROWD}, as bench/crowd.py measures it)"
+        )
         if dbs.server is not None:
             print(
                 f"  + PostgreSQL server        {1000 * server_cpu / completed:.1f}  ms per report"

@@ -28,6 +28,7 @@ from aiohttp import web
 from telegram import Update
 
 from handlers.common import BotApplication, Runtime
+from handlers.infra.inbox import JournalingQueue
 from locales import LANGUAGES, Phrases
 from services.cases import State
 from services.channels import Failed
@@ -109,6 +110,8 @@ async def telegram_update(request: web.Request) -> web.Response:
             type(exc).__name__,
         )
         return web.Response()  # Telegram would only send it again
+    if isinstance(app.update_queue, JournalingQueue):
+        app.update_queue.expect([data])  # the inbox keeps it as received
     await app.update_queue.put(update)
     return web.Response()
 

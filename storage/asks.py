@@ -30,7 +30,8 @@ async def asker(conn: Connection, ask_id: int) -> Row | None:
         "LEFT JOIN users u ON u.id = a.rider_id WHERE a.id = ?",
         (ask_id,),
     ) as cursor:
-        return await cursor.fetchone()
+        row: Row | None = await cursor.fetchone()
+        return row
 
 
 async def answered(conn: Connection, ask_id: int, by: int, now: int) -> None:

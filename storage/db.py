@@ -11,6 +11,11 @@ across `BEGIN IMMEDIATE ... COMMIT` (rolled back on any error). `fetchone`/`fetc
 the same lock, so a read never sees another coroutine's uncommitted writes on the shared
 connection; inside a transaction, use the connection it yields.
 
+That connection (`SqliteConnection`) runs each statement and fetches its rows in one trip to
+aiosqlite's thread, as PostgreSQL's does (every row fetched whole): aiosqlite's own execute,
+fetch and close are a trip each, and each trip (a future, a wake-up of the event loop, the
+GIL handed back and forth) costs more than the statement on a small table.
+
 Long reads (/audit, /stats, exports) use `Database.snapshot()` instead: a read transaction
 on a separate read-only connection, which with WAL sees one committed state of the database
 from its first read to its end, never blocks writers and never waits for the lock.
@@ -25,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -33,6 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import aiosqlite
 import asyncpg
+from aiosqlite.context import Result
 
 if TYPE_CHECKING:
     from storage.postgres import PgConnection
@@ -46,7 +52,8 @@ IDLE_READERS = 2
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 Row = sqlite3.Row
-Connection: TypeAlias = "aiosqlite.Connection | PgConnection"
+Parameters: TypeAlias = "Iterable[Any] | Mapping[str, Any]"
+Connection: TypeAlias = "SqliteConnection | aiosqlite.Connection | PgConnection"
 """What `Database.transaction()` and `snapshot()` yield: `execute(sql, params)` with `?`
 placeholders, giving a cursor with `rowcount`, `lastrowid`, `fetchone`, `fetchall` and async
 iteration; rows are read by column name or position on both engines."""
@@ -84,6 +91,82 @@ def migrations(engine: str = "sqlite") -> list[tuple[int, str, str]]:
     if numbers != list(range(1, len(found) + 1)):
         raise RuntimeError(f"migrations must be numbered 0001.. without gaps, found {numbers}")
     return found
+
+
+class FetchedCursor:
+    """What `execute` gives: every row already fetched, the command's row count, the new id."""
+
+    def __init__(self, rows: Sequence[Any], rowcount: int, lastrowid: int | None) -> None:
+        self._rows = list(rows)
+        self._next = 0
+        self.rowcount = rowcount
+        self.lastrowid = lastrowid
+
+    async def fetchone(self) -> Any:
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    async def fetchall(self) -> list[Any]:
+        rest, self._next = self._rows[self._next :], len(self._rows)
+        return rest
+
+    async def close(self) -> None:
+        """Nothing to release: rows are fetched whole."""
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Any]:
+        while self._next < len(self._rows):
+            self._next += 1
+            yield self._rows[self._next - 1]
+
+
+class SqliteConnection:
+    """The write connection inside `Database.transaction()`: a statement, its rows, its row
+    count and new id in one trip to aiosqlite's thread."""
+
+    engine = "sqlite"
+
+    def __init__(self, raw: aiosqlite.Connection) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, parameters: Parameters | None = None) -> Result[FetchedCursor]:
+        return Result(self._in_thread(_execute, sql, () if parameters is None else parameters))
+
+    def executemany(self, sql: str, parameters: Iterable[Parameters]) -> Result[FetchedCursor]:
+        return Result(self._in_thread(_executemany, sql, parameters))
+
+    async def _in_thread(
+        self, run: Callable[[sqlite3.Connection, str, Any], FetchedCursor], sql: str, args: Any
+    ) -> FetchedCursor:
+        # aiosqlite's one way to run a function on its thread, where the sqlite3 connection
+        # lives (its public methods are built on it).
+        fetched: FetchedCursor = await self.raw._execute(  # type: ignore[no-untyped-call]
+            run, self.raw._conn, sql, args
+        )
+        return fetched
+
+
+def _execute(raw: sqlite3.Connection, sql: str, parameters: Parameters) -> FetchedCursor:
+    """On aiosqlite's thread: run one statement and fetch all it returns."""
+    cursor = raw.execute(sql, parameters if isinstance(parameters, Mapping) else tuple(parameters))
+    try:
+        return FetchedCursor(cursor.fetchall(), cursor.rowcount, cursor.lastrowid)
+    finally:
+        cursor.close()
+
+
+def _executemany(
+    raw: sqlite3.Connection, sql: str, parameters: Iterable[Parameters]
+) -> FetchedCursor:
+    cursor = raw.executemany(sql, parameters)  # type: ignore[arg-type]
+    try:
+        return FetchedCursor([], cursor.rowcount, cursor.lastrowid)
+    finally:
+        cursor.close()
 
 
 class Database:
@@ -206,7 +289,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[Connection]:
         """A write transaction: serialised with other writers, rolled back on error."""
         async with self._lock:
-            connection = self.connection
+            connection = SqliteConnection(self.connection)
             await connection.execute("BEGIN IMMEDIATE")
             try:
                 yield connection
@@ -216,14 +299,15 @@ class Database:
             else:
                 await connection.execute("COMMIT")
 
+    # One trip to aiosqlite's thread per read (execute, fetch and close together), not three:
+    # a read's cost on the event loop is mostly those hand-overs.
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
-        async with self._lock, self.connection.execute(sql, tuple(params)) as cursor:
-            row: Row | None = await cursor.fetchone()
-            return row
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
-        async with self._lock, self.connection.execute(sql, tuple(params)) as cursor:
-            return list(await cursor.fetchall())
+        async with self._lock:
+            return list(await self.connection.execute_fetchall(sql, tuple(params)))
 
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")

@@ -2,28 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from storage.db import Database, Row
 
 
 async def take(db: Database, update_id: int, payload: str, now: int) -> bool:
     """Write an update down; False if it was taken before (pending or already handled)."""
-    async with db.transaction() as conn:
-        cursor = await conn.execute(
-            "INSERT INTO update_inbox (update_id, payload, received_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (update_id) DO NOTHING",
-            (update_id, payload, now),
-        )
-        return cursor.rowcount == 1
+    return update_id in await journal(db, {update_id: payload}, (), now)
 
 
 async def handled(db: Database, update_id: int, now: int) -> None:
     """The update's handling ended: forget what it said, keep that it was seen."""
+    await journal(db, {}, (update_id,), now)
+
+
+async def journal(
+    db: Database, takes: Mapping[int, str], handled: Iterable[int], now: int
+) -> set[int]:
+    """In one transaction: write down the updates `takes` (id -> payload) and mark the
+    updates `handled` done (their payload forgotten, their id kept). Returns the ids of
+    `takes` written now; the others were taken before (pending or handled already).
+
+    The statements keep one shape whatever the batch's size (a range read, then row by row),
+    so PostgreSQL prepares each of them once."""
     async with db.transaction() as conn:
-        await conn.execute(
-            "UPDATE update_inbox SET payload = NULL, handled_at = ? "
-            "WHERE update_id = ? AND handled_at IS NULL",
-            (now, update_id),
-        )
+        taken: set[int] = set()
+        if takes:
+            cursor = await conn.execute(
+                "SELECT update_id FROM update_inbox WHERE update_id BETWEEN ? AND ?",
+                (min(takes), max(takes)),
+            )
+            known = {int(row[0]) for row in await cursor.fetchall()}
+            rows = [(i, payload, now) for i, payload in takes.items() if i not in known]
+            if rows:
+                await conn.executemany(
+                    "INSERT INTO update_inbox (update_id, payload, received_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT (update_id) DO NOTHING",
+                    rows,
+                )
+            taken = {row[0] for row in rows}
+        marks = [(now, update_id) for update_id in handled]
+        if marks:
+            await conn.executemany(
+                "UPDATE update_inbox SET payload = NULL, handled_at = ? "
+                "WHERE update_id = ? AND handled_at IS NULL",
+                marks,
+            )
+        return taken
 
 
 async def last_received(db: Database) -> int | None:

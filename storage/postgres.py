@@ -24,14 +24,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import asyncpg
 from aiosqlite.context import Result
 
-from storage.db import ENGINES, Database, IntegrityError, migrations
+from storage.db import ENGINES, Database, FetchedCursor, IntegrityError, migrations
 
 WRITE_LOCK_KEY = 0x5355_4950  # "SUIP": every write transaction, across processes
 LEADER_LOCK_KEY = 0x4C45_4144  # "LEAD": held by the process that talks to Telegram
@@ -154,35 +154,7 @@ def _arguments(names: tuple[str, ...], parameters: Parameters) -> tuple[Any, ...
     return tuple(parameters)
 
 
-class PgCursor:
-    """What `execute` gives: every row already fetched, the command's row count, the new id."""
-
-    def __init__(self, rows: Sequence[Any], rowcount: int, lastrowid: int | None) -> None:
-        self._rows = list(rows)
-        self._next = 0
-        self.rowcount = rowcount
-        self.lastrowid = lastrowid
-
-    async def fetchone(self) -> Any:
-        if self._next >= len(self._rows):
-            return None
-        self._next += 1
-        return self._rows[self._next - 1]
-
-    async def fetchall(self) -> list[Any]:
-        rest, self._next = self._rows[self._next :], len(self._rows)
-        return rest
-
-    async def close(self) -> None:
-        """Nothing to release: rows are fetched whole."""
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Any]:
-        while self._next < len(self._rows):
-            self._next += 1
-            yield self._rows[self._next - 1]
+PgCursor = FetchedCursor  # every row fetched whole, as on SQLite
 
 
 class PgConnection:

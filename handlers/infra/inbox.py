@@ -3,6 +3,11 @@
 PTB's Updater (long polling) and its webhook server both `await update_queue.put(update)`
 before they confirm the update to Telegram (the next getUpdates offset; the webhook's 200), so
 an update written down here survives a kill at any later moment. See services/inbox.py.
+
+What is written is the update as Telegram sent it: the getUpdates request (handlers/infra/
+unparsed.py) and the webhook server hand each update's JSON to `expect` as they receive it,
+which also lets the inbox write a whole batch in one transaction. Only an update nobody
+announced (a test's, say) is serialised again from PTB's object, which costs far more.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Iterable
 
 from telegram import Bot, Update
 
@@ -39,12 +45,11 @@ class JournalingQueue(asyncio.Queue[object]):
         meanwhile (nothing is confirmed to Telegram, so nothing is lost) and resumes by
         itself; a failure here must never end the poller, which would stop the bot for good
         while the process lives on."""
-        payload = json.dumps(update.to_dict(), ensure_ascii=False)
         delay = RETRY_FIRST_SECONDS
         failures = 0
         while True:
             try:
-                taken = await self.inbox.take(update.update_id, payload)
+                taken = await self.inbox.take(update.update_id, self._payload(update))
             except DATABASE_ERRORS as exc:
                 failures += 1
                 log.warning(
@@ -61,6 +66,23 @@ class JournalingQueue(asyncio.Queue[object]):
                     update.update_id, failures,
                 )  # fmt: skip
             return taken
+
+    def expect(self, updates: Iterable[object]) -> None:
+        """Updates just received, as Telegram sent them (decoded JSON objects), whose puts
+        follow: the inbox keeps their JSON and writes them all with the first take."""
+        self.inbox.expect(
+            {
+                update["update_id"]: json.dumps(update, ensure_ascii=False)
+                for update in updates
+                if isinstance(update, dict) and isinstance(update.get("update_id"), int)
+            }
+        )
+
+    def _payload(self, update: Update) -> str | None:
+        """None for an update announced by `expect`, else PTB's object serialised again."""
+        if self.inbox.expects(update.update_id):
+            return None
+        return json.dumps(update.to_dict(), ensure_ascii=False)
 
     async def replay(self, bot: Bot) -> int:
         """Queue the updates an earlier process took and never finished, oldest first."""

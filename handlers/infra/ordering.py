@@ -14,6 +14,9 @@ loses the excess and is asked, once per flood, to slow down.
 Whichever way an update's handling ends (handled, failed, dropped), `on_settled` hears of it:
 the inbox then marks it handled. An update whose handling was cut short by the process dying
 is never settled, and is handled again by the next process (services/inbox.py).
+
+While an update is handled, requests to its chat are answers (handlers/infra/transport.py):
+they go before the notices waiting for that chat.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import BaseUpdateProcessor
+
+from handlers.infra.transport import answering
 
 if TYPE_CHECKING:
     from handlers.common import Runtime
@@ -107,7 +112,8 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
     async def _handle(self, update: object, coroutine: Awaitable[Any]) -> None:
         """Run the update, then settle it, unless the run is cancelled (the process stops)."""
         try:
-            await self.do_process_update(update, coroutine)
+            with answering(_chat(update)):  # its answers to this chat go before notices
+                await self.do_process_update(update, coroutine)
         except Exception:
             await self._settle(update)
             raise
@@ -139,7 +145,8 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         if key in self._warned_at or self._on_overflow is None or not isinstance(update, Update):
             return
         self._warned_at[key] = now
-        await self._on_overflow(update)
+        with answering(_chat(update)):  # it answers the flood: not held behind notices
+            await self._on_overflow(update)
 
     async def initialize(self) -> None:
         """Nothing to set up."""
@@ -167,6 +174,11 @@ def slow_down_notice(runtime: Runtime) -> OverflowNotice:
             log.warning("could not ask chat %s to slow down: %r", chat.id, exc)
 
     return notice
+
+
+def _chat(update: object) -> int | None:
+    chat = update.effective_chat if isinstance(update, Update) else None
+    return chat.id if chat is not None else None
 
 
 def _owner(update: object) -> int | None:

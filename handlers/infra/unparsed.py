@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from telegram import Update
@@ -40,13 +41,22 @@ class UnparsedUpdates(logging.Filter):
 
 
 class SkipUnparsedUpdates(HTTPXRequest):
-    """The getUpdates request: an update that cannot be parsed becomes `{"update_id": N}`."""
+    """The getUpdates request: an update that cannot be parsed becomes `{"update_id": N}`.
+    Each batch, as received, also goes to `on_received` (the update inbox keeps it)."""
 
-    @staticmethod
-    def parse_json_payload(payload: bytes) -> dict[str, Any]:
+    def __init__(
+        self, *args: Any, on_received: Callable[[list[Any]], None] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_received = on_received
+
+    # PTB calls it on the instance (`self.parse_json_payload`): an instance method may override it.
+    def parse_json_payload(self, payload: bytes) -> dict[str, Any]:  # type: ignore[override]
         data = HTTPXRequest.parse_json_payload(payload)
         if isinstance(data.get("result"), list):
             data["result"] = [_parsable(update) for update in data["result"]]
+            if self._on_received is not None:
+                self._on_received(data["result"])
         return data
 
 
