@@ -236,9 +236,13 @@ class Rider(Chat):
         self.inbox = inbox
         self.submitted_at = 0.0  # time.monotonic() of the last Submit press, as Call.at
 
-    async def next(self, count: int = 1) -> list[SentMessage]:
+    async def next(
+        self,
+        count: int = 1,
+        timeout: float = STEP_TIMEOUT,  # noqa: ASYNC109 - as Chat.next
+    ) -> list[SentMessage]:
         await self.fake.wait_for(
-            lambda: len(self.inbox.of(self.user.id)) >= self.seen + count, STEP_TIMEOUT
+            lambda: len(self.inbox.of(self.user.id)) >= self.seen + count, timeout
         )
         new = self.inbox.of(self.user.id)[self.seen : self.seen + count]
         self.seen += count

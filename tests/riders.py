@@ -32,9 +32,13 @@ class Chat:
         self.user = user
         self.seen = 0
 
-    async def next(self, count: int = 1) -> list[SentMessage]:
+    async def next(
+        self,
+        count: int = 1,
+        timeout: float = 10.0,  # noqa: ASYNC109 - as wait_for_messages
+    ) -> list[SentMessage]:
         """The next `count` messages the bot sends to this chat."""
-        messages = await self.fake.wait_for_messages(self.user.id, self.seen + count)
+        messages = await self.fake.wait_for_messages(self.user.id, self.seen + count, timeout)
         new = messages[self.seen : self.seen + count]
         self.seen += count
         return new

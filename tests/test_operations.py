@@ -231,12 +231,15 @@ async def test_json_logs_carry_update_handler_outcome_and_no_secrets(
         await chat.report(description="电话 13912345678 李四")
         (card,) = await fake.wait_for_messages(MODERATOR_CHAT, 1, timeout=30)
         fake.press_button(TgUser(MODERATOR), card, card.button("✅ 100"))
-        await chat.next(2)  # approved, and asked for payout details
+        # Approved, and asked for payout details: notices, which wait until the rider's
+        # answers of the last window leave room (Telegram's ~1 a second into a chat; this bot
+        # runs with the real 10 s window), so up to a window after the report's burst.
+        await chat.next(2, timeout=30)
         saved = await chat.give_payee("张三丰 13812348000")
         assert saved.text.startswith("收款信息已保存：张** · 138****8000")
         fake.send_text(TgUser(ADMIN), "/payout")
         await fake.wait_for_messages(ADMIN, 2, timeout=30)
-        await chat.one()  # money on its way
+        await chat.next(1, timeout=30)  # money on its way (a notice too)
     finally:
         assert await bot.stop() == 0
     entries = [json.loads(line) for line in bot.log.splitlines() if line.startswith("{")]
