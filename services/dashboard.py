@@ -29,7 +29,7 @@ from services import geo
 from services.cases import Light, Role, State, light
 from services.clock import Now, utc_now
 from services.figures import year_period
-from services.performance import HEADERS, RATE_COLUMNS, performance, sheet_rows
+from services.performance import HEADERS, RATE_COLUMNS, performance, rate_text, sheet_rows
 from services.signing import seal, unseal
 from settings import Settings
 from storage import dashboard as store
@@ -43,8 +43,10 @@ PATH = "/dashboard"
 
 
 class Door(StrEnum):
-    LINK = "link"  # an admin's signed link
-    MINI_APP = "tma"  # Telegram's initData
+    """How a visitor came in: the scheme of their `Authorization` header."""
+
+    LINK = "Link"  # an admin's signed link
+    MINI_APP = "tma"  # Telegram's initData (the Mini App convention)
 
 
 class Denied(StrEnum):
@@ -133,14 +135,14 @@ class Dashboard:
         if not credentials:
             return Denied.MISSING
         now = self._now()
-        if scheme == Door.LINK.value.capitalize():
+        if scheme == Door.LINK:
             values = unseal(self.settings.link_key, PURPOSE, credentials, 1, now)
             if values is None:
                 return Denied.INVALID
             if values[0] not in self.settings.admin_ids:
                 return Denied.NOT_ALLOWED
             return Visitor(values[0], Door.LINK)
-        if scheme == Door.MINI_APP.value:
+        if scheme == Door.MINI_APP:
             found = init_data_user(self.settings.bot_token, credentials, now)
             if found is None:
                 return Denied.INVALID
@@ -162,7 +164,7 @@ class Dashboard:
         table = sheet_rows(rows, {d.key: d.name(t.language) for d in programme.departments})
         for row in table:
             for column in RATE_COLUMNS:
-                row[column] = "-" if row[column] is None else f"{round(row[column] * 100)}%"
+                row[column] = rate_text(row[column])
         return {
             "map": self._map(),
             "filters": self._choices(t, towns, categories),

@@ -106,9 +106,9 @@ def performance_text(
                 "stats.performance.line",
                 department=department.name(t.language) if department else row.department,
                 received=row.received,
-                on_time=_rate(row.on_time_rate),
+                on_time=rate_text(row.on_time_rate),
                 fixed=row.fixed,
-                satisfaction=_rate(row.satisfaction),
+                satisfaction=rate_text(row.satisfaction),
                 answers=row.answers,
                 silent=row.silent,
                 asked=row.extensions_asked,
@@ -120,7 +120,8 @@ def performance_text(
     return "\n".join(lines)
 
 
-def _rate(share: float | None) -> str:
+def rate_text(share: float | None) -> str:
+    """A rate as people read it (83%), or "-" when there was nothing to count."""
     return "-" if share is None else f"{round(share * 100)}%"
 
 
