@@ -41,9 +41,9 @@ import aiohttp
 from playwright.async_api import async_playwright
 
 from bench import engines
-from bench.payout import write
+from bench.engines import continue_after_given_ids, write
+from bench.payout import USERS
 from bench.process import ROOT, start_bot
-from storage.db import Database
 from tests.fakegram import FakeTelegram, TgUser
 from tests.receivers import free_port
 from tests.test_dashboard_browser import FLAGS
@@ -105,7 +105,6 @@ EVENTS = (
     "case_events",
     ("case_id", "actor", "role", "action", "from_state", "to_state", "department", "created_at"),
 )
-USERS = ("users", ("id", "telegram_id", "created_at", "consented_at"))
 
 
 def towns_file() -> str:
@@ -195,22 +194,15 @@ def _case(
 
 
 async def build(target: engines.Target, count: int) -> None:
-    db = Database(target)
-    await db.open()
-    try:
-        rows = seeded(count, int(time.time()))
+    rows = seeded(count, int(time.time()))
+    async with engines.opened(target) as db:
         async with db.transaction() as conn:
             await write(conn, USERS, [(r, 5_000_000 + r, 0, 0) for r in range(1, 1001)])
             await write(conn, REPORTS, rows["reports"])
             await write(conn, CASES, rows["cases"])
             await write(conn, EVENTS, rows["case_events"])
-        if isinstance(target, Path):
-            async with db.transaction() as conn:
-                await conn.execute("ANALYZE")
-        else:
-            await db.fetchall("ANALYZE")
-    finally:
-        await db.close()
+            await continue_after_given_ids(conn)
+        await engines.analyze(db)
 
 
 async def timed(

@@ -18,20 +18,24 @@ import contextlib
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 
 from bench.process import TICKS
-from storage.db import Database
+from storage.db import Connection, Database
+from storage.postgres import PgConnection
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINES = ("sqlite", "postgresql")
 Target = Path | str
 """What `Database(...)` opens: a SQLite file's path, or a postgresql:// URL."""
+Row = tuple[object, ...]
+Table = tuple[str, tuple[str, ...]]  # name, columns
+CHUNK = 50_000  # rows per bulk write
 
 
 def add_engine_option(parser: argparse.ArgumentParser) -> None:
@@ -95,6 +99,48 @@ async def fresh_database(server_url: str) -> str:
         await conn.close()
     base, _, _ = server_url.rpartition("/")
     return f"{base}/{name}"
+
+
+@asynccontextmanager
+async def opened(target: Target) -> AsyncIterator[Database]:
+    """The database at `target`, migrated as the bot would (the real migrations); closed
+    after."""
+    db = Database(target)
+    await db.open()
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+async def write(conn: Connection, table: Table, rows: Sequence[Row]) -> None:
+    """Bulk insert, bypassing the services, `CHUNK` rows at a time: COPY on PostgreSQL,
+    executemany on SQLite."""
+    name, columns = table
+    marks = ", ".join("?" * len(columns))
+    insert = f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608 constants
+    for start in range(0, len(rows), CHUNK):
+        chunk = list(rows[start : start + CHUNK])
+        if isinstance(conn, PgConnection):
+            await conn.raw.copy_records_to_table(name, records=chunk, columns=list(columns))
+        else:
+            await conn.executemany(insert, chunk)
+
+
+async def continue_after_given_ids(conn: Connection) -> None:
+    """Users and reports were written with their ids: on PostgreSQL their identities must
+    continue after them, or the next user or report the bot adds collides (SQLite does so)."""
+    if isinstance(conn, PgConnection):
+        await conn.raw.execute(
+            "SELECT setval(pg_get_serial_sequence('users', 'id'), max(id)) FROM users;"
+            "SELECT setval(pg_get_serial_sequence('reports', 'id'), max(id)) FROM reports"
+        )
+
+
+async def analyze(db: Database) -> None:
+    """Fresh planner statistics after a bulk load, as a database in use would have."""
+    async with db.transaction() as conn:
+        await conn.execute("ANALYZE")
 
 
 def database_url(target: Target) -> str:

@@ -41,17 +41,15 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from bench import engines
+from bench.engines import CHUNK, Row, Table, continue_after_given_ids, write
 from bench.process import start_bot
 from services import ledger, payouts
 from services.audit import audit
 from settings import Programme
 from storage.db import Connection, Database
-from storage.postgres import PgConnection
 from tests.fakegram import FakeTelegram, TgUser
 
 T = TypeVar("T")
-Row = tuple[object, ...]
-Table = tuple[str, tuple[str, ...]]  # name, columns
 USERS: Table = ("users", ("id", "telegram_id", "created_at", "consented_at"))
 PAYEES: Table = ("payees", ("rider_id", "real_name", "account", "updated_at"))
 REPORTS: Table = (
@@ -80,7 +78,6 @@ WEEK = 7 * 86_400
 PERIOD_END = 1_796_004_000  # Monday 2026-11-30 10:00 Asia/Shanghai, ends 2026-W48
 TIERS = (5_000, 10_000, 15_000, 20_000)
 REVERSED_SHARE = 0.02
-CHUNK = 50_000
 MODERATOR = 4_242
 ADMIN = TgUser(4_343, language_code="en")
 NEWCOMER = TgUser(4_444, language_code="en")
@@ -202,27 +199,6 @@ def reversal_rows(reversed_rewards: list[Reward], at: int) -> list[Row]:
     ]
 
 
-async def write(conn: Connection, table: Table, rows: list[Row]) -> None:
-    """Bulk insert, bypassing the services: COPY on PostgreSQL, executemany on SQLite."""
-    name, columns = table
-    if isinstance(conn, PgConnection):
-        await conn.raw.copy_records_to_table(name, records=rows, columns=list(columns))
-    else:
-        marks = ", ".join("?" * len(columns))
-        insert = f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608 constants
-        await conn.executemany(insert, rows)
-
-
-async def continue_after_given_ids(conn: Connection) -> None:
-    """Users and reports were written with their ids: on PostgreSQL their identities must
-    continue after them, or the next user or report the bot adds collides (SQLite does so)."""
-    if isinstance(conn, PgConnection):
-        await conn.raw.execute(
-            "SELECT setval(pg_get_serial_sequence('users', 'id'), max(id)) FROM users;"
-            "SELECT setval(pg_get_serial_sequence('reports', 'id'), max(id)) FROM reports"
-        )
-
-
 async def insert_rewards(
     conn: Connection,
     made: Iterator[Reward],
@@ -252,17 +228,14 @@ async def build(db: Database, riders: int, entries: int) -> int:
         reversed_rewards = await insert_rewards(conn, made, reversed_ids)
         await write(conn, LEDGER, reversal_rows(reversed_rewards, PERIOD_END - 3600))
         await continue_after_given_ids(conn)
-    async with db.transaction() as conn:
-        await conn.execute("ANALYZE")
+    await engines.analyze(db)
     return count + len(reversed_rewards)
 
 
 async def main(riders: int, entries: int, engine: str) -> None:
     with tempfile.TemporaryDirectory() as folder, engines.databases(engine, Path(folder)) as dbs:
         target = await dbs.fresh("bench")
-        db = Database(target)
-        await db.open()  # the real migrations
-        try:
+        async with engines.opened(target) as db:
             started = time.perf_counter()
             total = await build(db, riders, entries)
             print(
@@ -275,8 +248,6 @@ async def main(riders: int, entries: int, engine: str) -> None:
             async with db.transaction() as conn:
                 # As if announced already, so that the bot does not send the files at start-up.
                 await conn.execute("UPDATE payout_batches SET announced_at = exported_at")
-        finally:
-            await db.close()
         await start_during_audit(target, Path(folder))
 
 

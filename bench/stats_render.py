@@ -35,7 +35,8 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 
 from bench import engines
-from bench.payout import CHUNK, USERS, Row, Table, continue_after_given_ids, write
+from bench.engines import Row, Table, continue_after_given_ids, write
+from bench.payout import USERS
 from bench.process import start_bot
 from locales import Phrases, Texts
 from services import charts, payouts
@@ -156,7 +157,7 @@ def rows(count: int) -> tuple[list[Row], list[Row], list[Row]]:
 
 async def build(db: Database, count: int) -> None:
     """1,000 riders and `count` reports with their rewards and cases, bypassing the services
-    (COPY on PostgreSQL, executemany on SQLite: bench/payout.py's `write`)."""
+    (COPY on PostgreSQL, executemany on SQLite: bench/engines.py's `write`)."""
     reports, rewards, cases = rows(count)
     async with db.transaction() as conn:
         await write(conn, USERS, [(r, 5_000_000 + r, 0, 0) for r in range(1, 1001)])
@@ -165,11 +166,9 @@ async def build(db: Database, count: int) -> None:
             (LEDGER_TABLE, rewards),
             (CASES_TABLE, cases),
         ):
-            for chunk in range(0, len(found), CHUNK):
-                await write(conn, table, found[chunk : chunk + CHUNK])
+            await write(conn, table, found)
         await continue_after_given_ids(conn)
-    async with db.transaction() as conn:
-        await conn.execute("ANALYZE")
+    await engines.analyze(db)
 
 
 async def settle(db: Database) -> None:
@@ -276,14 +275,10 @@ async def in_the_bot(target: engines.Target, workdir: Path) -> None:
 async def main(count: int, engine: str) -> None:
     with tempfile.TemporaryDirectory() as folder, engines.databases(engine, Path(folder)) as dbs:
         target = await dbs.fresh("bench")
-        db = Database(target)
-        await db.open()  # the real migrations
-        try:
+        async with engines.opened(target) as db:
             started = time.perf_counter()
             await build(db, count)
             await settle(db)
-        finally:
-            await db.close()
         print(f"built {count:,} reports on {engine} in {time.perf_counter() - started:.1f} s")
         await in_process(target)
         await in_the_bot(target, Path(folder))
