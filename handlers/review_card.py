@@ -78,22 +78,7 @@ class CardView:
             lines.append(t("card.photo_distance", metres=round(card.photo_distance_m)))
         approved, rejected, total = card.track
         lines.append(t("card.track", approved=approved, rejected=rejected, total=total))
-        flags = []
-        if card.not_fresh:
-            flags.append(t("card.flag.not_fresh"))
-        if card.mismatch:
-            flags.append(t("card.flag.mismatch"))
-        if card.lookalikes:
-            flags.append(t("card.flag.lookalike", references=_some(card.lookalikes)))
-        if card.nearby:
-            references = _some([reference for _, reference in card.nearby])
-            flags.append(
-                t(
-                    "card.flag.nearby",
-                    references=references,
-                    metres=settings.programme.review.duplicate_radius_m,
-                )
-            )
+        flags = self.flags(card)
         if flags:
             lines.append("⚠️ " + " · ".join(flags))
         if card.photo_count > 1:
@@ -105,17 +90,9 @@ class CardView:
             lines.append(t("card.question", question=_short(card.question, QUOTE_LIMIT)))
         if card.answer:
             lines.append(t("card.answer", answer=_short(card.answer, QUOTE_LIMIT)))
-        if card.budget is not None and card.status == ReportStatus.PENDING:
-            use, money = card.budget, texts.money
-            key, used, budget, percent = (
-                ("card.budget", use.used_fen, use.budget_fen, use.percent)
-                if use.budget_fen is not None
-                else ("card.budget_year", use.year_used_fen, use.year_budget_fen, use.year_percent)
-            )
-            assert budget is not None
-            lines.append(
-                t(key, used=money(language, used), budget=money(language, budget), percent=percent)
-            )
+        budget = self.budget_line(card)
+        if budget is not None:
+            lines.append(budget)
         lines.append(self.state_line(card))
         description = (
             t("card.description", description=card.description) if card.description else ""
@@ -127,6 +104,38 @@ class CardView:
             return _short(head, CAPTION_LIMIT)
         return _short(
             f"{head}\n{_short(description, CAPTION_LIMIT - len(head) - 1)}", CAPTION_LIMIT
+        )
+
+    def flags(self, card: Card) -> list[str]:
+        """What should make a moderator look twice: an old or moved photo, a lookalike, a
+        report of the same place."""
+        t = self.t
+        flags = []
+        if card.not_fresh:
+            flags.append(t("card.flag.not_fresh"))
+        if card.mismatch:
+            flags.append(t("card.flag.mismatch"))
+        if card.lookalikes:
+            flags.append(t("card.flag.lookalike", references=_some(card.lookalikes)))
+        if card.nearby:
+            references = _some([reference for _, reference in card.nearby])
+            radius = self.settings.programme.review.duplicate_radius_m
+            flags.append(t("card.flag.nearby", references=references, metres=radius))
+        return flags
+
+    def budget_line(self, card: Card) -> str | None:
+        """The month's (or else the year's) reward budget in use, while the report waits."""
+        if card.budget is None or card.status != ReportStatus.PENDING:
+            return None
+        use, money, language = card.budget, self.texts.money, self.language
+        key, used, budget, percent = (
+            ("card.budget", use.used_fen, use.budget_fen, use.percent)
+            if use.budget_fen is not None
+            else ("card.budget_year", use.year_used_fen, use.year_budget_fen, use.year_percent)
+        )
+        assert budget is not None
+        return self.t(
+            key, used=money(language, used), budget=money(language, budget), percent=percent
         )
 
     def state_line(self, card: Card) -> str:
