@@ -1,8 +1,9 @@
 """`/audit`: check that the money adds up, to the fen. An empty list means all is well.
 
-Every check reads one snapshot (`Database.snapshot()`: one read transaction on the read-only
-connection), so a batch or an approval committing while the audit runs is either wholly in
-it or wholly out of it (no false alarms on a live bot), and the bot keeps answering.
+Every check reads one committed state (`Database.snapshots()`: read transactions on read-only
+connections of their own, all on one snapshot), so a batch or an approval committing while
+the audit runs is either wholly in it or wholly out of it (no false alarms on a live bot),
+the long checks run side by side, and the bot keeps answering.
 
 Checks:
 - every rider: the ledger's sum equals a balance recomputed without the ledger (the rewards
@@ -44,28 +45,34 @@ _REPORT_PROBLEMS = {
 
 async def audit(db: Database) -> list[str]:
     """Every violation found, one sentence each."""
-    async with db.snapshot() as conn:
-        checks = await payout_store.batch_checks(conn)
-        batches = {check.batch.id: check.batch for check in checks}
-        stored = await payout_store.stored_file_hashes(conn)
-        # Re-reading the files is Python's work, the other checks are the database's: a
-        # thread does the one while the database does the other (and the bot keeps answering).
-        files = asyncio.ensure_future(asyncio.to_thread(_files, stored, batches))
-        try:
-            riders = await ledger_store.rider_checks(conn)
-            paid_twice = await _paid_twice(conn)
-            reports = await _reports(conn)
-            points = await _points(conn, riders)
-        finally:
-            file_problems = await files
-        return [
-            *[problem for rider in riders for problem in _rider(rider)],
-            *_batches(checks),
-            *paid_twice,
-            *file_problems,
-            *reports,
-            *points,
-        ]
+    # Five snapshots of one committed state: the database runs the long checks side by side
+    # (a thread or a server process each), and they still agree with one another. A task
+    # group, so that one check failing stops the others before their snapshots close.
+    async with db.snapshots(5) as (batches_view, riders_view, lines_view, *reports_views):
+        async with asyncio.TaskGroup() as group:
+            batches = group.create_task(_batches_and_files(batches_view))
+            riders = group.create_task(ledger_store.rider_checks(riders_view))
+            paid_twice = group.create_task(_paid_twice(lines_view))
+            reports = group.create_task(_reports(*reports_views))
+        points = await _points(batches_view, riders.result())
+    return [
+        *[problem for rider in riders.result() for problem in _rider(rider)],
+        *batches.result()[0],
+        *paid_twice.result(),
+        *batches.result()[1],
+        *reports.result(),
+        *points,
+    ]
+
+
+async def _batches_and_files(conn: Connection) -> tuple[list[str], list[str]]:
+    """What is wrong with the batches' sums, and with their stored files (re-read in a
+    thread: Python's work, while the database does the other checks and the bot keeps
+    answering)."""
+    checks = await payout_store.batch_checks(conn)
+    stored = await payout_store.stored_file_hashes(conn)
+    batches = {check.batch.id: check.batch for check in checks}
+    return _batches(checks), await asyncio.to_thread(_files, stored, batches)
 
 
 def _rider(check: ledger_store.RiderCheck) -> list[str]:
@@ -162,10 +169,12 @@ def _files(
     return problems
 
 
-async def _reports(conn: Connection) -> list[str]:
+async def _reports(status_view: Connection, entries_view: Connection) -> list[str]:
     return [
         f"report {reference or '#' + str(report_id)} {_REPORT_PROBLEMS[problem]}"
-        for problem, report_id, reference in await ledger_store.report_anomalies(conn)
+        for problem, report_id, reference in await ledger_store.report_anomalies(
+            status_view, entries_view
+        )
     ]
 
 

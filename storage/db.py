@@ -31,7 +31,7 @@ import asyncio
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -227,12 +227,48 @@ class Database:
     async def snapshot(self) -> AsyncIterator[Connection]:
         """A read transaction on a read-only connection of its own: every query inside sees
         the same committed state, and neither waits for nor holds up writers."""
+        async with self.snapshots(1) as (reader,):
+            yield reader
+
+    @asynccontextmanager
+    async def snapshots(self, count: int) -> AsyncIterator[tuple[Connection, ...]]:
+        """`count` snapshots of one committed state, each on a read-only connection (and
+        aiosqlite thread) of its own, so that long reads run side by side and still agree.
+
+        A WAL read transaction takes its snapshot at its first read. For two or more, those
+        first reads happen while this process holds the write lock and `BEGIN IMMEDIATE` on
+        the writer (no commit, from here or another process, can land between them): writers
+        wait for that moment, a few milliseconds, and never for the reads themselves."""
         if self._connection is None:
             raise RuntimeError("database is not open")
+        async with AsyncExitStack() as stack:
+            readers: tuple[Connection, ...]
+            if count == 1:
+                readers = (await stack.enter_async_context(self._read_transaction()),)
+            else:
+                async with self._lock:
+                    await self.connection.execute("BEGIN IMMEDIATE")
+                    try:
+                        readers = tuple(
+                            [
+                                await stack.enter_async_context(self._read_transaction(pin=True))
+                                for _ in range(count)
+                            ]
+                        )
+                    finally:
+                        await self.connection.execute("ROLLBACK")
+            yield readers
+
+    @asynccontextmanager
+    async def _read_transaction(self, *, pin: bool = False) -> AsyncIterator[Connection]:
+        """A read transaction on an idle reader or a new one; with `pin`, its snapshot is
+        taken now (by a first read) rather than at its first query."""
         reader = self._idle_readers.pop() if self._idle_readers else await self._open_reader()
         try:
             await reader.execute("BEGIN")
             try:
+                if pin:
+                    await reader.execute_fetchall("SELECT 1 FROM sqlite_schema LIMIT 1")
                 yield reader
             finally:
                 await reader.execute("COMMIT")

@@ -7,6 +7,7 @@ reads outside any transaction (or open their own).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from storage.db import Connection, Database, Row, guarded_update
@@ -360,21 +361,38 @@ ENTRY_PROBLEMS = (
 )
 
 
-async def report_anomalies(conn: Connection) -> list[tuple[str, int, str | None]]:
+async def report_anomalies(
+    status_view: Connection, entries_view: Connection
+) -> list[tuple[str, int, str | None]]:
     """(problem, report id, reference) for every report whose money disagrees with its status,
     ordered as `REPORT_PROBLEMS`, then by report.
 
     Problems: credited_twice, wrong_rider, approved_without_reward, reversed_without_reversal,
     reward_not_approved, reversal_not_reversed, reversal_without_reward, reversal_mismatch,
     reward_not_decided (the reward is not the amount of the report's approval decision).
+    The per-report and the per-entry passes run side by side, one on each connection: give
+    two snapshots of one state (`Database.snapshots`), or the same connection twice.
     """
-    found = [(str(row[0]), int(row[1]), row[2]) for row in await _rows(conn, _REPORT_PROBLEMS_SQL)]
-    for row in await _rows(conn, _ENTRY_PROBLEMS_SQL):
-        found += [
+
+    async def per_entry() -> list[tuple[str, int, str | None]]:
+        return [
             (problem, int(row[0]), row[1])
+            for row in await _rows(entries_view, _ENTRY_PROBLEMS_SQL)
             for problem, flag in zip(ENTRY_PROBLEMS, row[2:], strict=True)
             if flag
         ]
+
+    async def per_report() -> list[tuple[str, int, str | None]]:
+        return [
+            (str(row[0]), int(row[1]), row[2])
+            for row in await _rows(status_view, _REPORT_PROBLEMS_SQL)
+        ]
+
+    if status_view is entries_view:
+        found = [*await per_report(), *await per_entry()]
+    else:
+        by_report, by_entry = await asyncio.gather(per_report(), per_entry())
+        found = [*by_report, *by_entry]
     return sorted(found, key=lambda found: (REPORT_PROBLEMS.index(found[0]), found[1]))
 
 

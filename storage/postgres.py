@@ -25,7 +25,7 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
-from contextlib import asynccontextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from typing import Any
 
 import asyncpg
@@ -47,6 +47,9 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
 )
 LEADER_NAME = "suishoupai leader"
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+-[0-9]+")
+"""What `pg_export_snapshot()` returns (written into SET TRANSACTION SNAPSHOT, which takes
+no parameters)."""
 STANDBY_NAME = "suishoupai standby"
 _INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
 _RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
@@ -304,6 +307,23 @@ class PgDatabase(Database):
         """One committed state of the database for every query inside; never blocks writers."""
         async with self._read("snapshot") as reader:
             yield reader
+
+    @asynccontextmanager
+    async def snapshots(self, count: int) -> AsyncIterator[tuple[PgConnection, ...]]:
+        """`count` transactions on connections of their own, all on the first one's snapshot
+        (`pg_export_snapshot`, then `SET TRANSACTION SNAPSHOT`): long reads run side by side,
+        in server processes of their own, and agree. Nobody waits for anybody."""
+        async with AsyncExitStack() as stack:
+            first = await stack.enter_async_context(self._read("snapshot"))
+            exported = str(await first.raw.fetchval("SELECT pg_export_snapshot()"))
+            if not _SNAPSHOT_ID.fullmatch(exported):
+                raise RuntimeError(f"unexpected snapshot id {exported!r}")
+            readers = [first]
+            for _ in range(count - 1):
+                reader = await stack.enter_async_context(self._read("snapshot"))
+                await reader.raw.execute(f"SET TRANSACTION SNAPSHOT '{exported}'")
+                readers.append(reader)
+            yield tuple(readers)
 
     async def would_lead(self) -> bool:
         """Whether this process would lead now (no other process holds the leader lock)."""
