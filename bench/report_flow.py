@@ -27,7 +27,8 @@ Then Submit -> card latency: a second bot, on a fresh database and with MODERATO
 set, gets CARD_SAMPLES of the same reports from one rider each, one at a time, spaced so that
 the bot's own pacing of the moderators' group (20 messages a minute) never delays a card;
 printed: median and 95th percentile seconds from the Submit press to the card's sendPhoto
-reaching the stand-in. (In the first run cards would queue behind that pacing, and the
+reaching the stand-in, and the bot's CPU for a whole report with its card (photo to card),
+in echo updates. (In the first run cards would queue behind that pacing, and the
 latency would measure the queue, so there MODERATOR_CHAT_ID stays unset.)
 
 With --engine postgresql each bot's database is a fresh one on a throwaway PostgreSQL server
@@ -98,6 +99,7 @@ DESCRIPTIONS = (
 UNSET = ("MODERATOR_CHAT_ID", "MODERATOR_IDS", "ADMIN_IDS", "FINANCE_CHAT_ID", "CONFIG_FILE")
 MODERATOR_GROUP = -100200300  # the Submit -> card run's MODERATOR_CHAT_ID
 CARD_SAMPLES = 20
+CARD_SETTLE_SECONDS = 0.3  # after the consent and after the card: their work is done by then
 ECHO_CROWD = 300  # the echo bot's crowd, for its CPU per update (the unit a report is costed in)
 
 
@@ -543,9 +545,11 @@ async def card_arrival(fake: FakeTelegram, reference: str) -> float:
 
 async def card_latency(
     dbs: engines.Databases, config: Path, shots: list[Shot], webhook: bool
-) -> list[float]:
+) -> tuple[list[float], float]:
     """A bot of its own with MODERATOR_CHAT_ID set: riders file one report each, one at a
-    time; seconds from each Submit press to its card's sendPhoto reaching the stand-in.
+    time; seconds from each Submit press to its card's sendPhoto reaching the stand-in, and
+    the bot's CPU seconds per report with its card (from the photo to CARD_SETTLE_SECONDS
+    after the card, so the card's own bookkeeping counts; the spacing between does not).
     Spaced SAMPLE_SPACING_SECONDS apart, so the group's pacing (20 a minute) never enters."""
     log = dbs.folder / "cards.log"
     async with BenchTelegram() as fake, Delivery(fake, webhook) as delivery:
@@ -556,13 +560,18 @@ async def card_latency(
         try:
             inbox = Inbox(fake)
             seconds = []
+            cpu = 0.0
             for number, shot in enumerate(shots):
                 rider = Rider(fake, TgUser(4_000_000 + number, f"骑手{number}", "zh-hans"), inbox)
                 await rider.agree()
+                await asyncio.sleep(CARD_SETTLE_SECONDS)
+                cpu_before = cpu_seconds(bot.pid)
                 reference = await rider.file_report(shot)
                 seconds.append(await card_arrival(fake, reference) - rider.submitted_at)
+                await asyncio.sleep(CARD_SETTLE_SECONDS)
+                cpu += cpu_seconds(bot.pid) - cpu_before
                 await asyncio.sleep(SAMPLE_SPACING_SECONDS)
-            return seconds
+            return seconds, cpu / len(shots)
         finally:
             await stop_bot(bot)
 
@@ -671,7 +680,7 @@ async def run(total: int, rider_count: int, dbs: engines.Databases, webhook: boo
         rejections = fake.cap_rejections
 
     size, pending, stored_references, evidence = await database_figures(database)
-    card_seconds = await card_latency(dbs, config, shots[:CARD_SAMPLES], webhook)
+    card_seconds, card_cpu = await card_latency(dbs, config, shots[:CARD_SAMPLES], webhook)
     echo = await crowd.run_crowd(
         "bare PTB echo",
         str(ROOT / "bench" / "echo_bot.py"),
@@ -732,6 +741,10 @@ async def run(total: int, rider_count: int, dbs: engines.Databases, webhook: boo
         f"Submit -> card (sendPhoto at the stand-in), {len(card_seconds)} reports one at a time"
         f" by a second bot with MODERATOR_CHAT_ID: median {statistics.median(card_seconds):.3f},"
         f" p95 {card_p95:.3f}, max {max(card_seconds):.3f} s"
+    )
+    print(
+        f"  whole report with its card, one at a time: {1000 * card_cpu:.1f} ms bot CPU = "
+        f"{1000 * card_cpu / echo.cpu_ms_per_update:.1f} echo updates"
     )
     print(
         f"bot requests with a chat_id  {paced} ({paced / wall:.1f}/s; "
