@@ -190,6 +190,38 @@ async def test_nothing_joins_or_leaves_an_exported_batch(db: Database, money: Mo
         assert [tuple(r) for r in after] == [tuple(r) for r in before[table]], table
 
 
+async def test_a_payout_item_settles_an_entry_that_exists_on_a_line_of_its_batch(
+    db: Database, money: Money
+) -> None:
+    """PostgreSQL checks a statement's items together (one trigger per statement), SQLite row
+    by row: either way a forged item is refused, and one bad row refuses its whole statement."""
+    rider = await money.rider()
+    await money.approve(rider, 10_000, now=T0)
+    with raw(db) as conn:
+        if db.engine == "sqlite":
+            conn.execute("PRAGMA foreign_keys = ON")  # as the bot's own connection has it
+        (entry,) = conn.execute("SELECT id FROM ledger WHERE rider_id = ?", (rider,)).fetchone()
+        (batch,) = conn.execute(
+            "INSERT INTO payout_batches (period_key, kind, period_start, period_end, created_at)"
+            " VALUES ('forged', 'adhoc', 0, 0, 0) RETURNING id"
+        ).fetchone()
+        conn.execute(
+            "INSERT INTO payout_lines (batch_id, rider_id, amount_fen, report_refs, payee_name,"
+            " payee_account) VALUES (?, ?, 10000, 'R-1', 'x', 'y')",
+            (batch, rider),
+        )
+        item = "INSERT INTO payout_items (ledger_id, batch_id, rider_id) VALUES (?, ?, ?)"
+        assert refused(conn, item, (entry + 1_000, batch, rider))  # no such entry
+        assert refused(conn, item, (entry, batch + 1, rider))  # no such batch, so no line
+        other = await money.rider()
+        assert refused(conn, item, (entry, batch, other))  # the batch has no line for them
+        good_and_bad = (entry, batch, rider, entry + 1_000, batch, rider)
+        assert refused(conn, item + ", (?, ?, ?)", good_and_bad)
+        assert conn.execute("SELECT COUNT(*) FROM payout_items").fetchone() == (0,)
+        conn.execute(item, (entry, batch, rider))
+        assert conn.execute("SELECT ledger_id FROM payout_items").fetchall() == [(entry,)]
+
+
 async def test_an_open_batch_cannot_take_another_batchs_key(db: Database) -> None:
     """UPDATE OR REPLACE onto an existing period key would delete that batch."""
     with raw(db, recursive_triggers=False) as conn:
