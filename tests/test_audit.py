@@ -144,6 +144,29 @@ CASES: dict[str, tuple[list[str], str]] = {
         ["UPDATE payout_batches SET file_csv = x'00'"],
         BATCH + ": the stored CSV cannot be read (the CSV has no UTF-8 BOM)",
     ),
+    "the CSV cut before its total": (
+        [
+            "UPDATE payout_batches SET file_csv = CAST(substr(CAST(file_csv AS TEXT), 1,"
+            " instr(CAST(file_csv AS TEXT), '合计 Total') - 1) AS BLOB)"
+        ],
+        BATCH + ": the stored CSV cannot be read (the CSV does not end with a total row)",
+    ),
+    "the CSV cut after its header": (
+        [
+            "UPDATE payout_batches SET file_csv = CAST(substr(CAST(file_csv AS TEXT), 1,"
+            " instr(CAST(file_csv AS TEXT), char(13) || char(10) || 'Telegram ID') + 1)"
+            " AS BLOB)"
+        ],
+        BATCH + ": the stored CSV cannot be read (the CSV does not start with the batch,"
+        " period and header rows)",
+    ),
+    "the CSV's total without its amount": (
+        [
+            "UPDATE payout_batches SET file_csv = CAST(replace(CAST(file_csv AS TEXT),"
+            " '合计 Total,,,450.00,', '合计 Total') AS BLOB)"
+        ],
+        BATCH + ": the stored CSV cannot be read (a row of the CSV has no amount: ['合计 Total'])",
+    ),
     "the CSV of another batch": (
         [
             "UPDATE payout_batches SET file_csv = CAST(replace(CAST(file_csv AS TEXT),"
