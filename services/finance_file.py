@@ -286,9 +286,13 @@ def read_csv_totals(data: bytes) -> CsvTotals:
     rows = csv.reader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline=""))
     head = list(itertools.islice(rows, 4))
     last = next(rows, None)
-    if len(head) < 4 or last is None or len(head[0]) < 2 or head[0][0] != BATCH_LABEL:
-        raise ValueError("the CSV does not start with the batch, period and header rows")
-    if tuple(head[3]) != COLUMNS:
+    starts_right = (
+        len(head) == 4
+        and len(head[0]) >= 2
+        and head[0][0] == BATCH_LABEL
+        and tuple(head[3]) == COLUMNS
+    )
+    if last is None or not starts_right:
         raise ValueError("the CSV does not start with the batch, period and header rows")
     line_count = lines_fen = 0
     for row in rows:  # `last` is a line: another row follows it
