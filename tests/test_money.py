@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from openpyxl import load_workbook
 
@@ -46,6 +47,20 @@ async def approved_report(fake: FakeTelegram, rider: Rider, seed: int, yuan: int
 def move_clock(bot: RunningBot, days: float) -> None:
     later = datetime.now(UTC) + timedelta(days=days)
     bot.app.bot_data["runtime"].clock.source = lambda: later
+
+
+def days_to_an_hour_after_run(weeks_later: int) -> float:
+    """Days from now to an hour after the weekly run (Monday 10:00 in Asia/Shanghai, the
+    default schedule) `weeks_later` weeks after the next one, so that exactly
+    `weeks_later + 1` runs fall due by then whatever day the tests run on (eight days from
+    a Monday morning hold two runs)."""
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    run = (now + timedelta(days=-now.weekday() % 7)).replace(
+        hour=10, minute=0, second=0, microsecond=0
+    )
+    if run <= now:
+        run += timedelta(days=7)
+    return (run + timedelta(weeks=weeks_later, hours=1) - now) / timedelta(days=1)
 
 
 async def run_payout_job(bot: RunningBot, fake: FakeTelegram) -> None:
@@ -186,12 +201,12 @@ async def test_missed_runs_are_caught_up(bot: RunningBot, fake: FakeTelegram) ->
     await approved_report(fake, rider, 7, 50)
     await rider.one()
     await rider.give_payee("Sun Qi 13500001111")
-    move_clock(bot, 8)
+    move_clock(bot, days_to_an_hour_after_run(0))
     await run_payout_job(bot, fake)
     await fake.wait_for_messages(ADMIN, 2)
     assert (await rider.one()).text.startswith("💰 50.00 yuan")
     await approved_report(fake, rider, 8, 100)
-    move_clock(bot, 8 + 21)  # the bot "was down" for three weekly runs
+    move_clock(bot, days_to_an_hour_after_run(3))  # the bot "was down" for three weekly runs
     await run_payout_job(bot, fake)
     files = await fake.wait_for_messages(ADMIN, 4)
     assert "1人，合计100.00元" in files[2].text
