@@ -59,12 +59,13 @@ class Chat:
     def press(self, message: SentMessage, label: str) -> None:
         self.fake.press_button(self.user, message, message.button(label))
 
-    async def agree(self) -> SentMessage:
+    async def agree(self, timeout: float = 10.0) -> SentMessage:  # noqa: ASYNC109 - as next
         """/start and accept the privacy notice; returns the bot's thank-you."""
         self.text("/start")
-        notice = await self.one()
+        (notice,) = await self.next(timeout=timeout)
         self.press(notice, "✅")
-        return await self.one()
+        (thanks,) = await self.next(timeout=timeout)
+        return thanks
 
     def answer_prompt(self, text: str) -> None:
         """Reply to the bot's latest 💳 payout details prompt."""

@@ -154,7 +154,8 @@ async def test_200_riders_and_three_leader_kills_lose_nothing_and_do_nothing_twi
     pair = Pair(fake, tmp_path, env)
     await pair.start()
     riders = [Rider(fake, TgUser(20_000 + n, language_code="en")) for n in range(RIDERS)]
-    await asyncio.gather(*(rider.agree() for rider in riders))
+    # 400 answers at Telegram's 30 a second take 13 s: one rider may wait longer than 10 s.
+    await asyncio.gather(*(rider.agree(STEP_TIMEOUT) for rider in riders))
 
     # 1. All 200 report at once; the leader is killed once a quarter of them have a reference.
     reporting = asyncio.gather(
